@@ -1,0 +1,156 @@
+"""The HTTP app: Slack's Request URL, the intake API, health and metrics, on one port.
+
+This module is the composition root: it is the one place in `bot/` that knows the Slack
+listeners in `handlers/`, and it wires them to the domain.
+"""
+
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from slack_bolt import App
+from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_bolt.authorization import AuthorizeResult
+from starlette.concurrency import run_in_threadpool
+
+import handlers
+from bot import intake, metrics
+from bot.runtime import Runtime
+from bot.schemas import LeadCreated, LeadIn, LeadPublic
+from storage import outbox
+from storage.db import ping, schema_is_current
+
+log = logging.getLogger(__name__)
+MAX_BODY = 1_000_000
+
+
+def slack_app(runtime: Runtime) -> App:
+    """Bolt with signature checks on; no auth.test round trip, the bot token is known."""
+    token = runtime.settings.slack_bot_token or ""
+
+    def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=token)
+
+    app = App(
+        signing_secret=runtime.settings.slack_signing_secret or "",
+        client=runtime.client,
+        authorize=authorize,
+        process_before_response=False,
+        ignoring_self_events_enabled=False,
+        request_verification_enabled=bool(runtime.settings.slack_signing_secret),
+    )
+    handlers.register(app, runtime)
+    return app
+
+
+def _field_errors(error: RequestValidationError) -> list[dict[str, Any]]:
+    """FastAPI's shape without echoing the input back (it may be 1 MB, or personal data)."""
+    return [
+        {"loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]}
+        for item in error.errors()
+    ]
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    bolt = slack_app(runtime)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if not runtime.started:
+            await run_in_threadpool(runtime.start)
+        yield
+        await run_in_threadpool(runtime.stop)
+
+    api = FastAPI(
+        title="Baton",
+        summary="Marketing hands over leads; Baton posts the qualified ones to Sales.",
+        version="1.0",
+        lifespan=lifespan,
+    )
+
+    @api.middleware("http")
+    async def limit_body(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_BODY:
+            return JSONResponse(
+                {"detail": "request body over 1 MB"}, status.HTTP_413_CONTENT_TOO_LARGE
+            )
+        return await call_next(request)
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid_body(_: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _field_errors(error)}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    def intake_token(authorization: Annotated[str | None, Header()] = None) -> None:
+        expected = runtime.settings.baton_intake_token
+        scheme, _, given = (authorization or "").partition(" ")
+        if (
+            not expected
+            or scheme.lower() != "bearer"
+            or not hmac.compare_digest(given.encode(), expected.encode())
+        ):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "a valid 'Authorization: Bearer <BATON_INTAKE_TOKEN>' header is required",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    @api.post(
+        "/api/leads",
+        status_code=status.HTTP_201_CREATED,
+        response_model=LeadCreated,
+        responses={200: {"model": LeadPublic, "description": "external_id seen before"}},
+        dependencies=[Depends(intake_token)],
+    )
+    def hand_over(lead: LeadIn, response: Response) -> LeadCreated | LeadPublic:
+        """Hand over one lead. Answers once the lead and its card are stored."""
+        result = intake.hand_over(runtime.ctx, lead, by="api")
+        if not result.created:
+            response.status_code = status.HTTP_200_OK
+            return LeadPublic.of(result.lead)
+        metrics.LEADS_RECEIVED.labels(qualified=str(result.lead.qualified).lower()).inc()
+        return LeadCreated(
+            id=result.lead.id, qualified=result.lead.qualified, reasons=result.lead.reasons
+        )
+
+    @api.post("/slack/events", include_in_schema=False)
+    async def slack_events(request: Request) -> Response:
+        body = await request.body()
+        answer = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
+        if answer.status == status.HTTP_404_NOT_FOUND:
+            # Slack retries anything it doesn't see acknowledged; an event nobody listens
+            # to is still received.
+            return Response(status_code=status.HTTP_200_OK)
+        return to_starlette_response(answer)
+
+    @api.get("/healthz", include_in_schema=False)
+    def healthz() -> JSONResponse:
+        problems = []
+        try:
+            ping(runtime.engine)
+            if not schema_is_current(runtime.engine):
+                problems.append("the database schema is not current: run baton run to migrate")
+        except Exception as error:
+            problems.append(f"database unreachable: {type(error).__name__}")
+        if not runtime.started:
+            problems.append("workers are not running")
+        if problems:
+            return JSONResponse({"status": "unavailable", "problems": problems}, 503)
+        return JSONResponse({"status": "ok"})
+
+    @api.get("/metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        try:
+            with runtime.ctx.sessions() as session:
+                metrics.OUTBOX_DEAD.set(len(outbox.dead(session=session)))
+        except Exception:
+            log.warning("metrics: could not count the outbox", exc_info=True)
+        return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return api

@@ -1,0 +1,23 @@
+"""What every domain service needs, handed over explicitly instead of read from globals."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
+
+from bot.agreement import Agreement
+from bot.clock import Clock, utcnow
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass
+class Context:
+    agreement: Agreement
+    sessions: sessionmaker[Session]
+    clock: Clock = utcnow
+    wake: Callable[[], None] = field(default=_nothing)
+    """Called after a commit that queued messages or changed deadlines, so workers look now."""

@@ -1,0 +1,122 @@
+"""Ownership of a lead: claim, assign, release. Each is one transaction with its event."""
+
+from bot import messages, sla
+from bot.context import Context
+from bot.intake import HANDED_OVER
+from bot.permissions import Action, allowed, authorize
+from bot.refusals import Refused
+from storage import deadlines, leads
+from storage.db import transaction
+from storage.models import Lead
+
+CLAIMED, CONTACTED = "claimed", "contacted"
+OWNED = (CLAIMED, CONTACTED)
+
+
+def _existing(lead: Lead | None) -> Lead:
+    if lead is None:
+        raise Refused("lead_gone")
+    return lead
+
+
+def claim(ctx: Context, *, lead_id: str, user: str) -> Lead:
+    """First come, first served: of many simultaneous claims the database lets one through."""
+    authorize(ctx.agreement, user, Action.CLAIM)
+    now = ctx.clock()
+    with transaction(ctx.sessions) as session:
+        if not leads.claim(session=session, lead_id=lead_id, user=user, at=now):
+            lead = _existing(leads.get(session=session, lead_id=lead_id))
+            if lead.owner:
+                raise Refused("already_claimed", owner=lead.owner, you=lead.owner == user)
+            raise Refused("not_claimable", stage=lead.stage)
+        leads.record(session=session, lead_id=lead_id, at=now, actor=user, kind="claimed")
+        deadlines.resolve(session=session, lead_id=lead_id, kinds=(sla.CLAIM,), at=now)
+        messages.refresh_card(session=session, lead_id=lead_id, at=now)
+        lead = _existing(leads.get(session=session, lead_id=lead_id))
+    ctx.wake()
+    return lead
+
+
+def assign(ctx: Context, *, lead_id: str, by: str, to: str) -> Lead:
+    """The sales manager gives a lead to a seller, whoever had it before."""
+    authorize(ctx.agreement, by, Action.ASSIGN)
+    if not allowed(ctx.agreement, to, Action.CLAIM):
+        raise Refused("cannot_own", user=to)
+    now = ctx.clock()
+    with transaction(ctx.sessions) as session:
+        lead = _existing(leads.get(session=session, lead_id=lead_id))
+        if lead.stage not in (HANDED_OVER, *OWNED):
+            raise Refused("not_claimable", stage=lead.stage)
+        if lead.owner == to:
+            raise Refused("already_owner", owner=to)
+        previous = lead.owner
+        stage = CLAIMED if lead.stage == HANDED_OVER else lead.stage
+        moved = leads.set_owner(
+            session=session,
+            lead_id=lead_id,
+            owner=to,
+            stage=stage,
+            expected_owner=previous,
+            at=now if previous is None else None,
+        )
+        if not moved:
+            raise Refused("changed_meanwhile")
+        leads.record(
+            session=session,
+            lead_id=lead_id,
+            at=now,
+            actor=by,
+            kind="assigned",
+            data={"from": previous, "to": to},
+        )
+        deadlines.resolve(session=session, lead_id=lead_id, kinds=(sla.CLAIM,), at=now)
+        messages.refresh_card(session=session, lead_id=lead_id, at=now)
+        messages.direct(
+            session=session,
+            user=to,
+            template="assigned_to_you",
+            lead_id=lead_id,
+            at=now,
+            by=by,
+        )
+        session.refresh(lead)
+    ctx.wake()
+    return lead
+
+
+def release(ctx: Context, *, lead_id: str, user: str) -> Lead:
+    """The owner hands a claimed lead back to the channel; its clocks keep running."""
+    now = ctx.clock()
+    with transaction(ctx.sessions) as session:
+        lead = _existing(leads.get(session=session, lead_id=lead_id))
+        authorize(ctx.agreement, user, Action.RELEASE, owner=lead.owner)
+        if lead.stage != CLAIMED or lead.owner is None:
+            raise Refused("not_releasable", stage=lead.stage)
+        moved = leads.set_owner(
+            session=session,
+            lead_id=lead_id,
+            owner=None,
+            stage=HANDED_OVER,
+            expected_owner=lead.owner,
+        )
+        if not moved:
+            raise Refused("changed_meanwhile")
+        leads.record(
+            session=session,
+            lead_id=lead_id,
+            at=now,
+            actor=user,
+            kind="released",
+            data={"owner": lead.owner},
+        )
+        messages.refresh_card(session=session, lead_id=lead_id, at=now)
+        messages.reply_in_thread(
+            session=session,
+            lead_id=lead_id,
+            template="released",
+            at=now,
+            by=user,
+        )
+        session.refresh(lead)
+    ctx.wake()
+    return lead

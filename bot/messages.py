@@ -1,0 +1,69 @@
+"""What Baton has to say, queued in the outbox in the same transaction as the change behind it.
+
+The domain names a template and its facts; the front end renders and delivers them, so a
+lead is never committed without its card, and a card never goes out for a rolled-back lead.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from storage import outbox
+
+CARD, REPLY, DIRECT, POST = "card", "reply", "dm", "post"
+
+
+def refresh_card(*, session: Session, lead_id: str, at: datetime) -> None:
+    """Post the lead's card, or update it in place once it has been posted."""
+    outbox.enqueue(session=session, kind=CARD, lead_id=lead_id, at=at)
+
+
+def reply_in_thread(
+    *, session: Session, lead_id: str, template: str, at: datetime, **facts: Any
+) -> None:
+    outbox.enqueue(
+        session=session,
+        kind=REPLY,
+        lead_id=lead_id,
+        at=at,
+        payload={"template": template, "facts": facts},
+    )
+
+
+def direct(
+    *,
+    session: Session,
+    user: str,
+    template: str,
+    at: datetime,
+    lead_id: str | None = None,
+    **facts: Any,
+) -> None:
+    outbox.enqueue(
+        session=session,
+        kind=DIRECT,
+        lead_id=lead_id,
+        channel=user,
+        at=at,
+        payload={"template": template, "facts": facts},
+    )
+
+
+def post(
+    *,
+    session: Session,
+    channel: str,
+    template: str,
+    at: datetime,
+    lead_id: str | None = None,
+    **facts: Any,
+) -> None:
+    outbox.enqueue(
+        session=session,
+        kind=POST,
+        lead_id=lead_id,
+        channel=channel,
+        at=at,
+        payload={"template": template, "facts": facts},
+    )

@@ -1,0 +1,28 @@
+"""Prometheus counters, on a registry of Baton's own so tests and replicas read only Baton's."""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+LEADS_RECEIVED = Counter(
+    "baton_leads_received", "Leads handed over", ["qualified"], registry=REGISTRY
+)
+LEADS_POSTED = Counter(
+    "baton_leads_posted", "Lead cards posted to the sales channel", registry=REGISTRY
+)
+LEADS_CLAIMED = Counter("baton_leads_claimed", "Leads claimed or assigned", registry=REGISTRY)
+SLACK_ERRORS = Counter(
+    "baton_slack_api_errors",
+    "Slack Web API calls that failed",
+    ["method", "error"],
+    registry=REGISTRY,
+)
+OUTBOX_DEAD = Gauge(
+    "baton_outbox_dead", "Slack messages given up on (see baton outbox retry)", registry=REGISTRY
+)
+DELIVERY_LAG = Histogram(
+    "baton_delivery_lag_seconds",
+    "From queueing a Slack message to Slack accepting it",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+    registry=REGISTRY,
+)

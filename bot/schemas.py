@@ -1,0 +1,147 @@
+"""What Marketing hands over, validated field by field so a client gets every error at once."""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+from storage.models import Lead
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10000)]
+Required = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+
+COUNTRIES = frozenset(region for region in phonenumbers.SUPPORTED_REGIONS if region.isalpha()) | {
+    "AQ",
+    "BV",
+    "GS",
+    "HM",
+    "PN",
+    "TF",
+    "UM",
+}
+
+
+class Activity(BaseModel):
+    """One step of the lead's behaviour history: a page read, a download, a webinar."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    at: datetime
+    kind: Required
+    detail: Text | None = None
+
+    @field_validator("at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class LeadIn(BaseModel):
+    """The body of `POST /api/leads`, the CSV import and the Slack hand-over form."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    external_id: Text | None = None
+    name: Required
+    email: Required
+    company: Required
+    title: Text | None = None
+    country: Text | None = Field(default=None, description="ISO 3166 alpha-2, e.g. DK")
+    phone: Text | None = Field(default=None, description="normalised to E.164")
+    industry: Text | None = None
+    buying_stage: Text | None = None
+    source: Text | None = None
+    challenges: LongText | None = None
+    budget: Text | None = None
+    employees: int | None = Field(default=None, ge=0)
+    revenue: float | None = Field(default=None, allow_inf_nan=False)
+    profit: float | None = Field(default=None, allow_inf_nan=False)
+    activity: list[Activity] = Field(default_factory=list, max_length=200)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        try:
+            return validate_email(value, check_deliverability=False).normalized
+        except EmailNotValidError as error:
+            raise ValueError(f"is not a valid email address: {error}") from None
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        code = value.upper()
+        if code not in COUNTRIES:
+            raise ValueError(f'"{value}" is not an ISO 3166 alpha-2 country code like DK')
+        return code
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value:
+            return None
+        region = info.data.get("country")
+        try:
+            number = phonenumbers.parse(value, region)
+        except phonenumbers.NumberParseException as error:
+            hint = "" if region else " (write it with the country code, like +45 …)"
+            raise ValueError(f'"{value}" is not a phone number: {error._msg}{hint}') from None
+        if not phonenumbers.is_possible_number(number):
+            raise ValueError(f'"{value}" is not a possible phone number')
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    @field_validator(
+        "external_id", "title", "industry", "buying_stage", "source", "budget", "challenges"
+    )
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    def columns(self) -> dict[str, Any]:
+        """The lead's stored fields; activity keeps ISO timestamps so JSON columns can hold it."""
+        return self.model_dump(mode="json")
+
+
+class LeadCreated(BaseModel):
+    id: str
+    qualified: bool
+    reasons: list[str]
+
+
+class LeadPublic(LeadCreated):
+    """A stored lead as the intake API shows it when the same `external_id` comes again."""
+
+    external_id: str | None
+    name: str
+    email: str
+    company: str
+    title: str | None
+    phone: str | None
+    country: str | None
+    industry: str | None
+    buying_stage: str | None
+    source: str | None
+    challenges: str | None
+    budget: str | None
+    employees: int | None
+    revenue: float | None
+    profit: float | None
+    activity: list[dict[str, Any]]
+    stage: str
+    owner: str | None
+    received_at: datetime
+
+    @classmethod
+    def of(cls, lead: Lead) -> "LeadPublic":
+        return cls.model_validate(lead, from_attributes=True)

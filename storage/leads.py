@@ -1,0 +1,95 @@
+"""Queries on leads and their history. Callers own the transaction; nothing here commits."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
+
+from storage.models import Event, Lead, Person
+
+
+def get(*, session: Session, lead_id: str) -> Lead | None:
+    return session.get(Lead, lead_id)
+
+
+def by_external_id(*, session: Session, external_id: str) -> Lead | None:
+    return session.exec(select(Lead).where(Lead.external_id == external_id)).first()
+
+
+def record(
+    *,
+    session: Session,
+    lead_id: str | None,
+    at: datetime,
+    actor: str,
+    kind: str,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Append one event; every state change of a lead writes exactly one in its transaction."""
+    session.add(Event(lead_id=lead_id, at=at, actor=actor, kind=kind, data=data or {}))
+
+
+def claim(*, session: Session, lead_id: str, user: str, at: datetime) -> bool:
+    """Compare and set: only the first of many simultaneous claims finds the lead unowned."""
+    result = session.execute(
+        update(Lead)
+        .where(col(Lead.id) == lead_id, col(Lead.owner).is_(None), Lead.stage == "handed_over")
+        .values(owner=user, stage="claimed", claimed_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def set_owner(
+    *,
+    session: Session,
+    lead_id: str,
+    owner: str | None,
+    stage: str,
+    expected_owner: str | None,
+    at: datetime | None = None,
+) -> bool:
+    """Move ownership only if nobody changed it since it was read (assign, release)."""
+    condition = (
+        col(Lead.owner).is_(None) if expected_owner is None else Lead.owner == expected_owner
+    )
+    values: dict[str, Any] = {"owner": owner, "stage": stage}
+    if at is not None:
+        values["claimed_at"] = at
+    result = session.execute(
+        update(Lead)
+        .where(col(Lead.id) == lead_id, condition)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def set_card(*, session: Session, lead_id: str, channel: str, ts: str) -> None:
+    session.execute(
+        update(Lead).where(col(Lead.id) == lead_id).values(card_channel=channel, card_ts=ts)
+    )
+
+
+def history(*, session: Session, lead_id: str) -> list[Event]:
+    return list(
+        session.exec(select(Event).where(Event.lead_id == lead_id).order_by(col(Event.id))).all()
+    )
+
+
+def count_by_stage(*, session: Session) -> dict[str, int]:
+    rows = session.exec(select(Lead.stage, func.count()).group_by(Lead.stage)).all()
+    return {stage: count for stage, count in rows}
+
+
+def sync_people(*, session: Session, roles: list[tuple[str, str]]) -> None:
+    """Make the person table say exactly what the agreement says, for reports and joins."""
+    wanted = set(roles)
+    present = {(p.user_id, p.role) for p in session.exec(select(Person)).all()}
+    for user_id, role in present - wanted:
+        person = session.get(Person, (user_id, role))
+        if person is not None:
+            session.delete(person)
+    for user_id, role in wanted - present:
+        session.add(Person(user_id=user_id, role=role))

@@ -1,0 +1,112 @@
+"""Tables. Leads hold their current state; `Event` is the append-only history behind it."""
+
+from datetime import datetime
+from typing import Any
+from uuid import uuid4
+
+from sqlalchemy import JSON, Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+from storage.types import UtcDateTime
+
+
+def new_id() -> str:
+    return uuid4().hex
+
+
+def _utc(**kwargs: Any) -> Any:
+    return Field(sa_type=UtcDateTime, **kwargs)
+
+
+class LeadFields(SQLModel):
+    """Everything Marketing hands over about a lead, as the agreement lists it."""
+
+    external_id: str | None = Field(default=None, max_length=1000)
+    name: str = Field(max_length=1000)
+    email: str = Field(max_length=1000)
+    company: str = Field(max_length=1000)
+    title: str | None = Field(default=None, max_length=1000)
+    phone: str | None = Field(default=None, max_length=1000)
+    country: str | None = Field(default=None, max_length=2)
+    industry: str | None = Field(default=None, max_length=1000)
+    buying_stage: str | None = Field(default=None, max_length=1000)
+    source: str | None = Field(default=None, max_length=1000)
+    challenges: str | None = Field(default=None, sa_type=Text)
+    budget: str | None = Field(default=None, max_length=1000)
+    employees: int | None = None
+    revenue: float | None = None
+    profit: float | None = None
+    activity: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+
+
+class Lead(LeadFields, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    qualified: bool
+    reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    stage: str = Field(max_length=32, index=True)
+    owner: str | None = Field(default=None, max_length=32, index=True)
+    handed_over_by: str = Field(max_length=64)
+    received_at: datetime = _utc(index=True)
+    claimed_at: datetime | None = _utc(default=None)
+    contacted_at: datetime | None = _utc(default=None)
+    card_channel: str | None = Field(default=None, max_length=32)
+    card_ts: str | None = Field(default=None, max_length=32)
+
+    __table_args__ = (Index("uq_lead_external_id", "external_id", unique=True),)
+
+
+class Person(SQLModel, table=True):
+    """A Slack user and a role the agreement gives them (kept in step with agreement.yml)."""
+
+    user_id: str = Field(primary_key=True, max_length=32)
+    role: str = Field(primary_key=True, max_length=32)
+
+
+class Event(SQLModel, table=True):
+    """Who did what to which lead, when. Never updated, never deleted."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: str | None = Field(default=None, foreign_key="lead.id", index=True, max_length=32)
+    at: datetime = _utc(index=True)
+    actor: str = Field(max_length=64)
+    kind: str = Field(max_length=32, index=True)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class Deadline(SQLModel, table=True):
+    """One clock of one lead (claim, contact, feedback); `next_at` is when it next needs work."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: str = Field(foreign_key="lead.id", index=True, max_length=32)
+    kind: str = Field(max_length=16)
+    opened_at: datetime = _utc()
+    due_at: datetime = _utc()
+    remind_at: datetime | None = _utc(default=None)
+    reminded_at: datetime | None = _utc(default=None)
+    steps_done: int = 0
+    next_at: datetime | None = _utc(default=None)
+    taken_until: datetime | None = _utc(default=None)
+    resolved_at: datetime | None = _utc(default=None)
+    breached_at: datetime | None = _utc(default=None)
+    owner_at_due: str | None = Field(default=None, max_length=32)
+
+    __table_args__ = (Index("ix_deadline_next_at", "next_at"),)
+
+
+class Outbox(SQLModel, table=True):
+    """A Slack write stored with the change that causes it, delivered once by a worker."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: str | None = Field(default=None, foreign_key="lead.id", index=True, max_length=32)
+    kind: str = Field(max_length=16)
+    channel: str | None = Field(default=None, max_length=32)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    created_at: datetime = _utc()
+    next_attempt_at: datetime | None = _utc(default=None)
+    taken_until: datetime | None = _utc(default=None)
+    attempts: int = 0
+    sent_at: datetime | None = _utc(default=None)
+    ts: str | None = Field(default=None, max_length=32)
+    error: str | None = Field(default=None, max_length=1000)
+
+    __table_args__ = (Index("ix_outbox_next_attempt_at", "next_attempt_at"),)

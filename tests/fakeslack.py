@@ -1,0 +1,845 @@
+"""A local stand-in for the Slack Web API that answers the way Slack does.
+
+Tests point the real ``slack_sdk.WebClient`` (and through it Bolt) at this server, so what
+is exercised is the same HTTP, retry and error handling that runs in production. Where a
+mock would accept anything, this server enforces what Slack enforces (authentication,
+required arguments, Block Kit limits), so a message Slack would reject fails the test
+instead of failing in front of a sales team.
+
+Standard library only, bound to 127.0.0.1 on a free port, served from a daemon thread.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from zoneinfo import ZoneInfo
+
+Answered = Literal["ok", "error", "429", "5xx", "dropped"]
+
+TEAM_ID = "T0TEAM"
+TEAM_NAME = "Test"
+BOT_USER_ID = "UBATON"
+BOT_ID = "BBATON"
+APP_ID = "A0BATON"
+DEFAULT_TZ = "Europe/Copenhagen"
+
+MESSAGE_BLOCK_LIMIT = 50
+VIEW_BLOCK_LIMIT = 100
+MESSAGE_TEXT_LIMIT = 40_000
+_RESPONSE_URL_PREFIX = f"/actions/{TEAM_ID}/"
+
+
+@dataclass
+class Call:
+    """One request as the server saw it.
+
+    ``headers`` has lower-cased names, because urllib and other clients disagree on the
+    capitalisation of the same header. ``answered`` is what the server replied, so a test can
+    count attempts (retries included) as well as successes. ``response`` is the JSON body
+    that was sent back, which lets a test follow a ``ts`` or a view ``id`` it did not choose.
+    """
+
+    method: str
+    params: dict[str, Any]
+    headers: dict[str, str]
+    at: float
+    answered: Answered = "ok"
+    response: dict[str, Any] | None = None
+    path: str = ""
+
+    @property
+    def response_url_key(self) -> str | None:
+        """The ``key`` given to ``FakeSlack.response_url`` for a ``response_url`` call."""
+        if self.method != "response_url":
+            return None
+        return unquote(self.path[len(_RESPONSE_URL_PREFIX) :])
+
+    def json(self, name: str) -> Any:
+        """Return a parameter as parsed JSON however it travelled.
+
+        slack_sdk sends ``blocks`` as a JSON string in form bodies but as a list in JSON
+        bodies; tests should not have to care which encoding a method happens to use.
+        """
+        if name not in self.params:
+            raise KeyError(
+                f"{self.method} call has no parameter {name!r}; got {sorted(self.params)}"
+            )
+        value = self.params[name]
+        if isinstance(value, str):
+            return json.loads(value)
+        return value
+
+    def summary(self) -> str:
+        """A one-line description for assertion messages."""
+        keys = ("channel", "user", "user_id", "ts", "text", "view_id", "trigger_id")
+        shown = {k: self.params[k] for k in keys if k in self.params}
+        text = json.dumps(shown, ensure_ascii=False, default=str)
+        if len(text) > 160:
+            text = text[:157] + "..."
+        error = ""
+        if self.response and not self.response.get("ok", True):
+            error = f" error={self.response.get('error')}"
+        return f"{self.method} [{self.answered}{error}] {text}"
+
+
+@dataclass
+class _Plan:
+    """A failure to answer with instead of the normal reply, a given number of times."""
+
+    kind: Literal["error", "429", "5xx", "dropped"]
+    remaining: int
+    error: str = ""
+    status: int = 200
+    retry_after: int = 1
+
+
+@dataclass
+class _Reply:
+    status: int
+    body: dict[str, Any] | None
+    answered: Answered
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class _BlockError(ValueError):
+    """A Block Kit payload Slack would refuse, with a JSON pointer like Slack's messages."""
+
+    def __init__(self, message: str, pointer: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.pointer = pointer
+
+    def slack_message(self) -> str:
+        return f"[ERROR] {self.message} [json-pointer:{self.pointer}]"
+
+
+class FakeSlack:
+    """A Slack Web API double that the real ``WebClient`` can talk to.
+
+    Usage::
+
+        with FakeSlack() as fake:
+            client = WebClient(token="xoxb-test", base_url=fake.url)
+            client.chat_postMessage(channel="C1", text="hi")
+            (call,) = fake.wait_for("chat.postMessage")
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self._lock = threading.RLock()
+        self._arrived = threading.Condition(self._lock)
+        self._plans: dict[str, list[_Plan]] = {}
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._ts_counter = 0
+        self._id_counter = 0
+        self._dm_channels: dict[str, str] = {}
+        self._published_views: dict[str, str] = {}
+        self._external_views: dict[str, str] = {}
+        self._users: dict[str, dict[str, Any]] = {}
+
+    # lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> FakeSlack:
+        """Bind a free port and serve in the background; returns self for chaining."""
+        if self._server is not None:
+            return self
+        server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="FakeSlack",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and free the port, so the next test cannot reach a stale server."""
+        server, thread = self._server, self._thread
+        self._server, self._thread = None, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> FakeSlack:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError(
+                "FakeSlack is not started; call start() or use it as a context manager"
+            )
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """Base URL for ``WebClient(base_url=...)``; slack_sdk appends the method name."""
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def response_url(self, key: str = "r") -> str:
+        """A URL that accepts what Slack's ``response_url`` accepts, recorded as ``response_url``.
+
+        Put it in a signed payload so ``respond()`` in a listener lands here.
+        """
+        return f"http://127.0.0.1:{self.port}{_RESPONSE_URL_PREFIX}{quote(key, safe='')}"
+
+    # workspace data ----------------------------------------------------------------------
+
+    def dm_channel(self, user_id: str) -> str:
+        """The stable DM channel id Slack would use for the bot and ``user_id``."""
+        with self._lock:
+            return self._dm_for((user_id,))
+
+    def set_user(self, user_id: str, **fields: Any) -> None:
+        """Override what ``users.info`` returns for a user (e.g. ``tz="America/New_York"``)."""
+        with self._lock:
+            self._users.setdefault(user_id, {}).update(fields)
+
+    # failure injection -------------------------------------------------------------------
+
+    def fail(self, method: str, error: str = "internal_error", *, times: int = 1) -> None:
+        """Answer the next ``times`` calls with HTTP 200 ``{"ok": false, "error": error}``."""
+        self._add_plan(method, _Plan(kind="error", remaining=times, error=error))
+
+    def rate_limit(self, method: str, *, retry_after: int = 1, times: int = 1) -> None:
+        """Answer the next ``times`` calls with 429 and ``Retry-After`` as Slack's limiter does."""
+        self._add_plan(
+            method, _Plan(kind="429", remaining=times, status=429, retry_after=retry_after)
+        )
+
+    def server_error(self, method: str, *, status: int = 500, times: int = 1) -> None:
+        """Answer the next ``times`` calls with an HTTP 5xx status."""
+        if not 500 <= status <= 599:
+            raise ValueError(f"server_error needs a 5xx status, got {status}")
+        self._add_plan(method, _Plan(kind="5xx", remaining=times, status=status))
+
+    def disconnect(self, method: str, *, times: int = 1) -> None:
+        """Close the next ``times`` connections without answering, like a dropped connection."""
+        self._add_plan(method, _Plan(kind="dropped", remaining=times))
+
+    def reset(self) -> None:
+        """Forget recorded calls and pending failures; ids already handed out stay valid."""
+        with self._lock:
+            self.calls.clear()
+            self._plans.clear()
+
+    def _add_plan(self, method: str, plan: _Plan) -> None:
+        if plan.remaining < 1:
+            raise ValueError("times must be at least 1")
+        with self._lock:
+            self._plans.setdefault(method, []).append(plan)
+
+    def _take_plan(self, method: str) -> _Plan | None:
+        with self._lock:
+            plans = self._plans.get(method)
+            if not plans:
+                return None
+            plan = plans[0]
+            plan.remaining -= 1
+            if plan.remaining <= 0:
+                plans.pop(0)
+            return plan
+
+    # inspection --------------------------------------------------------------------------
+
+    def calls_to(self, method: str, *, include_failed: bool = False) -> list[Call]:
+        """Calls to ``method`` in arrival order; by default only those answered ``ok``."""
+        with self._lock:
+            return [
+                c
+                for c in self.calls
+                if c.method == method and (include_failed or c.answered == "ok")
+            ]
+
+    def wait_for(
+        self,
+        method: str,
+        count: int = 1,
+        *,
+        where: Callable[[Call], bool] | None = None,
+        timeout: float = 10.0,
+        include_failed: bool = False,
+    ) -> list[Call]:
+        """Block until ``count`` matching calls arrived and return all matches.
+
+        Listeners ack first and call Slack afterwards, often from another thread, so a test
+        has to wait for the effect rather than assert on it straight away.
+        """
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while True:
+                matches = [
+                    c
+                    for c in self.calls_to(method, include_failed=include_failed)
+                    if where is None or where(c)
+                ]
+                if len(matches) >= count:
+                    return matches
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._arrived.wait(remaining)
+            arrived = list(self.calls)
+        filt = " matching `where`" if where is not None else ""
+        kind = "" if include_failed else " answered ok"
+        lines = [
+            f"expected {count} call(s) to {method}{kind}{filt} within {timeout:g}s, "
+            f"got {len(matches)}.",
+        ]
+        if arrived:
+            lines.append(f"{len(arrived)} call(s) arrived:")
+            lines.extend(f"  {i}. {c.summary()}" for i, c in enumerate(arrived, 1))
+        else:
+            lines.append("No calls arrived at all (is the client's base_url the fake's url?).")
+        raise AssertionError("\n".join(lines))
+
+    def _record(self, call: Call) -> None:
+        with self._arrived:
+            self.calls.append(call)
+            self._arrived.notify_all()
+
+    # HTTP plumbing -----------------------------------------------------------------------
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                fake._serve(self)
+
+            def do_POST(self) -> None:
+                fake._serve(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Keep test output quiet; failures are reported through calls instead."""
+
+        return Handler
+
+    def _serve(self, request: BaseHTTPRequestHandler) -> None:
+        at = time.monotonic()
+        split = urlsplit(request.path)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        length = int(headers.get("content-length") or 0)
+        raw = request.rfile.read(length) if length else b""
+        params: dict[str, Any] = dict(parse_qsl(split.query, keep_blank_values=True))
+        params.update(_parse_body(raw, headers.get("content-type", "")))
+
+        if split.path.startswith("/api/"):
+            method = split.path[len("/api/") :]
+        elif split.path.startswith(_RESPONSE_URL_PREFIX):
+            method = "response_url"
+        else:
+            self._send(request, _Reply(404, {"ok": False, "error": "not_found"}, "error"))
+            return
+
+        call = Call(method=method, params=params, headers=headers, at=at, path=split.path)
+        plan = self._take_plan(method)
+        if plan is not None and plan.kind == "dropped":
+            call.answered = "dropped"
+            self._record(call)
+            request.close_connection = True
+            return
+        reply = self._planned_reply(plan) if plan is not None else self._answer(call, split.path)
+        call.answered = reply.answered
+        call.response = reply.body
+        self._record(call)
+        self._send(request, reply)
+
+    @staticmethod
+    def _send(request: BaseHTTPRequestHandler, reply: _Reply) -> None:
+        body = json.dumps(reply.body if reply.body is not None else {}).encode()
+        request.send_response(reply.status)
+        request.send_header("Content-Type", "application/json; charset=utf-8")
+        request.send_header("Content-Length", str(len(body)))
+        for name, value in reply.headers.items():
+            request.send_header(name, value)
+        request.end_headers()
+        request.wfile.write(body)
+
+    @staticmethod
+    def _planned_reply(plan: _Plan) -> _Reply:
+        if plan.kind == "error":
+            return _Reply(200, {"ok": False, "error": plan.error}, "error")
+        if plan.kind == "429":
+            return _Reply(
+                429,
+                {"ok": False, "error": "ratelimited"},
+                "429",
+                {"Retry-After": str(plan.retry_after)},
+            )
+        error = "service_unavailable" if plan.status == 503 else "fatal_error"
+        return _Reply(plan.status, {"ok": False, "error": error}, "5xx")
+
+    # Slack behaviour ---------------------------------------------------------------------
+
+    def _answer(self, call: Call, path: str) -> _Reply:
+        if call.method == "response_url":
+            return self._answer_response_url(call)
+        token = _token(call)
+        if not token:
+            return _error("not_authed")
+        if not token.startswith(("xoxb-", "xoxp-", "xoxe", "xapp-", "xoxa-", "xoxs-")):
+            return _error("invalid_auth")
+        is_app_token = token.startswith("xapp-")
+        if call.method == "apps.connections.open":
+            if not is_app_token:
+                return _error("not_allowed_token_type")
+        elif is_app_token and call.method != "auth.test":
+            return _error("not_allowed_token_type")
+        handler = self._methods().get(call.method)
+        if handler is None:
+            return _error("unknown_method")
+        with self._lock:
+            body = handler(call.params)
+        return _Reply(200, body, "ok" if body.get("ok") else "error")
+
+    def _methods(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+        return {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._chat_post_message,
+            "chat.update": self._chat_update,
+            "chat.postEphemeral": self._chat_post_ephemeral,
+            "chat.getPermalink": self._chat_get_permalink,
+            "conversations.open": self._conversations_open,
+            "views.open": self._views_open,
+            "views.push": self._views_open,
+            "views.update": self._views_update,
+            "views.publish": self._views_publish,
+            "users.info": self._users_info,
+            "apps.connections.open": self._apps_connections_open,
+        }
+
+    def _answer_response_url(self, call: Call) -> _Reply:
+        try:
+            if "blocks" in call.params:
+                _check_blocks(_maybe_json(call.params["blocks"]), MESSAGE_BLOCK_LIMIT)
+        except _BlockError as e:
+            return _Reply(
+                400, {"ok": False, "error": "invalid_blocks", "errors": [e.message]}, "error"
+            )
+        except ValueError:
+            return _Reply(400, {"ok": False, "error": "invalid_blocks_format"}, "error")
+        return _Reply(200, {"ok": True}, "ok")
+
+    def _next_ts(self) -> str:
+        self._ts_counter += 1
+        micros = 1_700_000_000_000_000 + self._ts_counter * 100
+        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+    def _next_id(self, prefix: str) -> str:
+        self._id_counter += 1
+        return f"{prefix}{self._id_counter:08X}"
+
+    def _dm_for(self, users: tuple[str, ...]) -> str:
+        key = ",".join(sorted(users))
+        if key not in self._dm_channels:
+            if len(users) == 1:
+                self._dm_channels[key] = "D" + users[0][1:]
+            else:
+                self._dm_channels[key] = self._next_id("G")
+        return self._dm_channels[key]
+
+    def _resolve_channel(self, channel: str) -> str:
+        if channel[:1] in ("U", "W"):
+            return self._dm_for((channel,))
+        return channel
+
+    def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": "https://test.slack.com/",
+            "team": TEAM_NAME,
+            "user": "baton",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "app_id": APP_ID,
+            "is_enterprise_install": False,
+        }
+
+    def _message_problem(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        """Check text and blocks the way chat.postMessage/chat.update do."""
+        text = params.get("text")
+        blocks = params.get("blocks")
+        if not text and not blocks and not params.get("attachments"):
+            return {"ok": False, "error": "no_text"}
+        if isinstance(text, str) and len(text) > MESSAGE_TEXT_LIMIT:
+            return {"ok": False, "error": "msg_too_long"}
+        if blocks:
+            try:
+                _check_blocks(_maybe_json(blocks), MESSAGE_BLOCK_LIMIT)
+            except _BlockError as e:
+                return {
+                    "ok": False,
+                    "error": "invalid_blocks",
+                    "errors": [e.message],
+                    "response_metadata": {"messages": [e.slack_message()]},
+                }
+            except ValueError:
+                return {"ok": False, "error": "invalid_blocks_format"}
+        return None
+
+    def _message(self, params: dict[str, Any], ts: str) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "type": "message",
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "app_id": APP_ID,
+            "team": TEAM_ID,
+            "text": params.get("text", ""),
+            "ts": ts,
+        }
+        if params.get("blocks"):
+            message["blocks"] = _maybe_json(params["blocks"])
+        if params.get("thread_ts"):
+            message["thread_ts"] = params["thread_ts"]
+        if params.get("metadata"):
+            message["metadata"] = _maybe_json(params["metadata"])
+        return message
+
+    def _chat_post_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("channel"):
+            return {"ok": False, "error": "channel_not_found"}
+        problem = self._message_problem(params)
+        if problem:
+            return problem
+        ts = self._next_ts()
+        channel = self._resolve_channel(str(params["channel"]))
+        return {"ok": True, "channel": channel, "ts": ts, "message": self._message(params, ts)}
+
+    def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("channel"):
+            return {"ok": False, "error": "channel_not_found"}
+        if not params.get("ts"):
+            return _missing("ts")
+        problem = self._message_problem(params)
+        if problem:
+            return problem
+        ts = str(params["ts"])
+        return {
+            "ok": True,
+            "channel": params["channel"],
+            "ts": ts,
+            "text": params.get("text", ""),
+            "message": self._message(params, ts),
+        }
+
+    def _chat_post_ephemeral(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("channel"):
+            return {"ok": False, "error": "channel_not_found"}
+        if not params.get("user"):
+            return _missing("user")
+        problem = self._message_problem(params)
+        if problem:
+            return problem
+        return {"ok": True, "message_ts": self._next_ts()}
+
+    def _chat_get_permalink(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = params.get("channel")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        ts = params.get("message_ts")
+        if not ts:
+            return _missing("message_ts")
+        return {
+            "ok": True,
+            "channel": channel,
+            "permalink": f"https://test.slack.com/archives/{channel}/p{str(ts).replace('.', '')}",
+        }
+
+    def _conversations_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("channel"):
+            return {"ok": True, "channel": {"id": params["channel"]}, "already_open": True}
+        users = params.get("users")
+        if isinstance(users, list):
+            ids = tuple(str(u) for u in users)
+        else:
+            ids = tuple(u.strip() for u in str(users or "").split(",") if u.strip())
+        if not ids:
+            return {"ok": False, "error": "users_list_not_supplied"}
+        if len(ids) > 8:
+            return {"ok": False, "error": "too_many_users"}
+        key = ",".join(sorted(ids))
+        already = key in self._dm_channels
+        return {"ok": True, "channel": {"id": self._dm_for(ids)}, "already_open": already}
+
+    def _view_problem(self, view: Any, *, home: bool) -> dict[str, Any] | None:
+        try:
+            _check_view(view, home=home)
+        except _BlockError as e:
+            return {
+                "ok": False,
+                "error": "invalid_arguments",
+                "response_metadata": {"messages": [e.slack_message()]},
+            }
+        return None
+
+    def _view_object(self, view: dict[str, Any], view_id: str) -> dict[str, Any]:
+        return {
+            "id": view_id,
+            "team_id": TEAM_ID,
+            "app_id": APP_ID,
+            "bot_id": BOT_ID,
+            "type": view.get("type"),
+            "title": view.get("title"),
+            "submit": view.get("submit"),
+            "close": view.get("close"),
+            "blocks": view.get("blocks", []),
+            "private_metadata": view.get("private_metadata", ""),
+            "callback_id": view.get("callback_id", ""),
+            "external_id": view.get("external_id", ""),
+            "state": {"values": {}},
+            "hash": f"{int(time.time())}.{self._id_counter:08d}",
+            "clear_on_close": bool(view.get("clear_on_close", False)),
+            "notify_on_close": bool(view.get("notify_on_close", False)),
+            "root_view_id": view_id,
+            "previous_view_id": None,
+        }
+
+    def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not (params.get("trigger_id") or params.get("interactivity_pointer")):
+            return _missing("trigger_id")
+        if not params.get("view"):
+            return _missing("view")
+        view = _maybe_json(params["view"])
+        problem = self._view_problem(view, home=False)
+        if problem:
+            return problem
+        view_id = self._next_id("V")
+        if view.get("external_id"):
+            self._external_views[view["external_id"]] = view_id
+        return {"ok": True, "view": self._view_object(view, view_id)}
+
+    def _views_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("view"):
+            return _missing("view")
+        view_id = params.get("view_id")
+        external_id = params.get("external_id")
+        if not view_id and not external_id:
+            return _missing("view_id")
+        if not view_id:
+            view_id = self._external_views.get(external_id)
+            if view_id is None:
+                return {"ok": False, "error": "not_found"}
+        view = _maybe_json(params["view"])
+        problem = self._view_problem(view, home=view.get("type") == "home")
+        if problem:
+            return problem
+        return {"ok": True, "view": self._view_object(view, view_id)}
+
+    def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        user_id = params.get("user_id")
+        if not user_id:
+            return _missing("user_id")
+        if not params.get("view"):
+            return _missing("view")
+        view = _maybe_json(params["view"])
+        problem = self._view_problem(view, home=True)
+        if problem:
+            return problem
+        if user_id not in self._published_views:
+            self._published_views[user_id] = self._next_id("V")
+        return {"ok": True, "view": self._view_object(view, self._published_views[user_id])}
+
+    def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        user_id = params.get("user")
+        if not user_id:
+            return {"ok": False, "error": "user_not_found"}
+        overrides = dict(self._users.get(user_id, {}))
+        is_bot = user_id == BOT_USER_ID
+        name = overrides.pop("name", "baton" if is_bot else f"user.{user_id.lower()}")
+        real_name = overrides.pop("real_name", "Baton" if is_bot else f"User {user_id}")
+        tz = overrides.pop("tz", DEFAULT_TZ)
+        tz_label, tz_offset = _tz_details(tz)
+        user = {
+            "id": user_id,
+            "team_id": TEAM_ID,
+            "name": name,
+            "real_name": real_name,
+            "deleted": False,
+            "is_bot": is_bot,
+            "is_admin": False,
+            "tz": tz,
+            "tz_label": tz_label,
+            "tz_offset": tz_offset,
+            "profile": {
+                "real_name": real_name,
+                "display_name": name,
+                "email": f"{name}@example.com",
+            },
+        }
+        user.update(overrides)
+        return {"ok": True, "user": user}
+
+    def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/link/?ticket=fake-ticket"}
+
+
+# helpers ---------------------------------------------------------------------------------
+
+
+def _parse_body(raw: bytes, content_type: str) -> dict[str, Any]:
+    if not raw:
+        return {}
+    text = raw.decode("utf-8", errors="replace")
+    if "application/json" in content_type:
+        try:
+            body = json.loads(text)
+        except ValueError:
+            return {}
+        return body if isinstance(body, dict) else {}
+    if "application/x-www-form-urlencoded" in content_type or not content_type:
+        return dict(parse_qsl(text, keep_blank_values=True))
+    return {}
+
+
+def _token(call: Call) -> str:
+    auth = call.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[len("bearer ") :].strip()
+    token = call.params.get("token")
+    return token.strip() if isinstance(token, str) else ""
+
+
+def _error(error: str) -> _Reply:
+    return _Reply(200, {"ok": False, "error": error}, "error")
+
+
+def _missing(name: str) -> dict[str, Any]:
+    return {
+        "ok": False,
+        "error": "invalid_arguments",
+        "response_metadata": {"messages": [f"[ERROR] missing required field: {name}"]},
+    }
+
+
+def _maybe_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return json.loads(value)
+    return value
+
+
+def _tz_details(tz: str) -> tuple[str, int]:
+    try:
+        now = datetime.now(ZoneInfo(tz))
+    except (KeyError, ValueError):
+        return tz, 0
+    offset = now.utcoffset()
+    return (now.tzname() or tz), int(offset.total_seconds()) if offset else 0
+
+
+def _check_text(obj: Any, pointer: str, *, limit: int, plain_only: bool = False) -> None:
+    if not isinstance(obj, dict) or obj.get("type") not in ("plain_text", "mrkdwn"):
+        raise _BlockError("must be a text object (plain_text or mrkdwn)", pointer)
+    if plain_only and obj["type"] != "plain_text":
+        raise _BlockError("must be a plain_text object", pointer + "/type")
+    text = obj.get("text")
+    if not isinstance(text, str) or not text:
+        raise _BlockError("must be more than 0 characters", pointer + "/text")
+    if len(text) > limit:
+        raise _BlockError(f"must be less than {limit + 1} characters", pointer + "/text")
+
+
+def _check_length(value: Any, limit: int, pointer: str) -> None:
+    if value is not None and len(str(value)) > limit:
+        raise _BlockError(f"must be less than {limit + 1} characters", pointer)
+
+
+def _check_element(element: Any, pointer: str) -> None:
+    if not isinstance(element, dict) or "type" not in element:
+        raise _BlockError("must be an element object with a type", pointer)
+    _check_length(element.get("action_id"), 255, pointer + "/action_id")
+    if element["type"] == "button":
+        _check_text(element.get("text"), pointer + "/text", limit=75, plain_only=True)
+        _check_length(element.get("value"), 2000, pointer + "/value")
+        _check_length(element.get("url"), 3000, pointer + "/url")
+
+
+def _check_blocks(blocks: Any, limit: int) -> None:
+    """Enforce the Block Kit limits Slack enforces, so a rejected layout fails in tests."""
+    if not isinstance(blocks, list):
+        raise _BlockError("must be an array of blocks", "/blocks")
+    if len(blocks) > limit:
+        raise _BlockError(f"no more than {limit} items allowed", "/blocks")
+    for i, block in enumerate(blocks):
+        at = f"/blocks/{i}"
+        if not isinstance(block, dict) or "type" not in block:
+            raise _BlockError("must be a block object with a type", at)
+        _check_length(block.get("block_id"), 255, at + "/block_id")
+        kind = block["type"]
+        if kind == "header":
+            _check_text(block.get("text"), at + "/text", limit=150, plain_only=True)
+        elif kind == "section":
+            if "text" not in block and "fields" not in block:
+                raise _BlockError("must provide either text or fields", at)
+            if "text" in block:
+                _check_text(block["text"], at + "/text", limit=3000)
+            fields = block.get("fields")
+            if fields is not None:
+                if not isinstance(fields, list) or len(fields) > 10:
+                    raise _BlockError("no more than 10 items allowed", at + "/fields")
+                for j, item in enumerate(fields):
+                    _check_text(item, f"{at}/fields/{j}", limit=2000)
+            if "accessory" in block:
+                _check_element(block["accessory"], at + "/accessory")
+        elif kind == "actions":
+            elements = block.get("elements")
+            if not isinstance(elements, list) or not elements:
+                raise _BlockError("must provide at least 1 element", at + "/elements")
+            if len(elements) > 25:
+                raise _BlockError("no more than 25 items allowed", at + "/elements")
+            for j, element in enumerate(elements):
+                _check_element(element, f"{at}/elements/{j}")
+        elif kind == "context":
+            elements = block.get("elements")
+            if not isinstance(elements, list) or not elements:
+                raise _BlockError("must provide at least 1 element", at + "/elements")
+            if len(elements) > 10:
+                raise _BlockError("no more than 10 items allowed", at + "/elements")
+        elif kind == "input":
+            _check_text(block.get("label"), at + "/label", limit=2000, plain_only=True)
+            _check_element(block.get("element"), at + "/element")
+            if "hint" in block:
+                _check_text(block["hint"], at + "/hint", limit=2000, plain_only=True)
+
+
+def _check_view(view: Any, *, home: bool) -> None:
+    if not isinstance(view, dict):
+        raise _BlockError("must be a view object", "/view")
+    kind = view.get("type")
+    if home and kind != "home":
+        raise _BlockError("must be a home view", "/view/type")
+    if not home and kind != "modal":
+        raise _BlockError("must be a modal view", "/view/type")
+    if kind == "modal":
+        _check_text(view.get("title"), "/view/title", limit=24, plain_only=True)
+        for name in ("submit", "close"):
+            if name in view:
+                _check_text(view[name], f"/view/{name}", limit=24, plain_only=True)
+    _check_length(view.get("private_metadata"), 3000, "/view/private_metadata")
+    _check_length(view.get("callback_id"), 255, "/view/callback_id")
+    _check_length(view.get("external_id"), 255, "/view/external_id")
+    try:
+        _check_blocks(view.get("blocks", []), VIEW_BLOCK_LIMIT)
+    except _BlockError as e:
+        raise _BlockError(e.message, "/view" + e.pointer) from None
+
+
+__all__ = ["BOT_ID", "BOT_USER_ID", "TEAM_ID", "Call", "FakeSlack"]

@@ -1,0 +1,87 @@
+"""manifest.yml is pasted into Slack as is, so it has to pass Slack's own schema.
+
+A manifest Slack refuses is only noticed at install time, by whoever sets the app up; the
+schema check moves that failure here. The second half pins the parts the running app relies
+on: one request URL for commands, interactivity and events, and no scope beyond what is used.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+MANIFEST = ROOT / "manifest.yml"
+SCHEMA = ROOT.parent / "shared" / "slack" / "manifest.schema.1.0.0.json"
+REQUEST_URL = "https://baton.example.com/slack/events"
+BOT_SCOPES = {"chat:write", "chat:write.public", "im:write", "users:read", "commands"}
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict[str, Any]:
+    loaded = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict), f"{MANIFEST} must hold a mapping"
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict[str, Any]:
+    if not SCHEMA.is_file():
+        pytest.fail(
+            f"Slack's manifest schema is missing at {SCHEMA}; it is kept beside the repository "
+            "(../shared/slack/) and is needed to check manifest.yml",
+            pytrace=False,
+        )
+    loaded: dict[str, Any] = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    return loaded
+
+
+def test_manifest_matches_slacks_schema(manifest: dict[str, Any], schema: dict[str, Any]) -> None:
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator_class.check_schema(schema)
+    validator = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
+    errors = sorted(validator.iter_errors(manifest), key=lambda e: list(e.absolute_path))
+    assert not errors, "manifest.yml breaks Slack's schema:\n" + "\n".join(
+        f"  {'/'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}" for e in errors
+    )
+
+
+def test_slash_command(manifest: dict[str, Any]) -> None:
+    (command,) = manifest["features"]["slash_commands"]
+    assert command["command"] == "/baton"
+    assert command["url"] == REQUEST_URL
+    assert command["usage_hint"] == "[help|mine|open|stats|agreement|lead]"
+    assert command["should_escape"] is False
+    assert command["description"]
+
+
+def test_interactivity_and_events_share_the_request_url(manifest: dict[str, Any]) -> None:
+    settings = manifest["settings"]
+    interactivity = settings["interactivity"]
+    assert interactivity["is_enabled"] is True
+    assert interactivity["request_url"] == REQUEST_URL
+    assert interactivity["message_menu_options_url"] == REQUEST_URL
+    assert settings["event_subscriptions"]["request_url"] == REQUEST_URL
+    assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+    assert settings["socket_mode_enabled"] is False
+    assert settings["org_deploy_enabled"] is False
+    assert settings["token_rotation_enabled"] is False
+
+
+def test_bot_scopes_are_exactly_what_baton_uses(manifest: dict[str, Any]) -> None:
+    scopes = manifest["oauth_config"]["scopes"]
+    assert set(scopes["bot"]) == BOT_SCOPES
+    assert len(scopes["bot"]) == len(BOT_SCOPES)
+    assert "user" not in scopes
+
+
+def test_bot_user_and_app_home(manifest: dict[str, Any]) -> None:
+    features = manifest["features"]
+    assert features["bot_user"] == {"display_name": "Baton", "always_online": True}
+    assert features["app_home"]["home_tab_enabled"] is True
+    assert features["app_home"]["messages_tab_enabled"] is True
