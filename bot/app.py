@@ -57,8 +57,8 @@ def _field_errors(error: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
-def create_app(runtime: Runtime) -> FastAPI:
-    bolt = slack_app(runtime)
+def create_app(runtime: Runtime, bolt: App | None = None) -> FastAPI:
+    bolt = bolt or slack_app(runtime)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -104,7 +104,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     @api.post(
         "/api/leads",
         status_code=status.HTTP_201_CREATED,
-        response_model=LeadCreated,
+        response_model=LeadPublic | LeadCreated,
         responses={200: {"model": LeadPublic, "description": "external_id seen before"}},
         dependencies=[Depends(intake_token)],
     )

@@ -1,0 +1,294 @@
+"""Loading and validating agreement.yml: every error at once, each with its line and key."""
+
+from datetime import time, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.agreement import AgreementError, load_agreement, parse_agreement
+from bot.durations import Span, parse_duration
+from tests.support import AGREEMENT
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "agreement.example.yml"
+
+BUSINESS_HOURS = """
+business_hours:
+  days: [mon, tue, wed, thu, fri]
+  start: "08:00"
+  end: "16:00"
+"""
+
+
+def problems_of(text: str) -> list[str]:
+    with pytest.raises(AgreementError) as caught:
+        parse_agreement(text)
+    assert caught.value.problems
+    return caught.value.problems
+
+
+def only_problem(text: str) -> str:
+    problems = problems_of(text)
+    assert len(problems) == 1, problems
+    return problems[0]
+
+
+def line_of(text: str, needle: str) -> int:
+    """1-based line of the first line of `text` that contains `needle`."""
+    return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_example_parses():
+    agreement = parse_agreement(EXAMPLE.read_text(encoding="utf-8"), str(EXAMPLE))
+    assert agreement.timezone == "Europe/Copenhagen"
+    assert agreement.channels.sales == "C0SALES"
+    assert agreement.sla.claim_within == Span(1, "h")
+    assert agreement.business_hours is not None
+    assert agreement.business_hours.holidays == "DK"
+    assert agreement.sla.escalation[-1].notify == "ceo"
+
+
+def test_example_keeps_norway_as_a_string():
+    agreement = load_agreement(EXAMPLE)
+    assert agreement.qualified_lead.countries == ["DK", "SE", "NO"]
+    assert all(isinstance(code, str) for code in agreement.qualified_lead.countries)
+
+
+def test_real_booleans_still_work():
+    agreement = parse_agreement(AGREEMENT.replace("qualified_lead:\n", "qualified_lead:\n  budget_required: true\n"))
+    assert agreement.qualified_lead.budget_required is True
+
+
+def test_support_agreement_parses(agreement):
+    assert agreement.people.sales == ["U0SELLER1", "U0SELLER2", "U0SELLER3"]
+    assert agreement.business_hours is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0s", timedelta(0)),
+        ("90s", timedelta(seconds=90)),
+        ("15m", timedelta(minutes=15)),
+        ("4h", timedelta(hours=4)),
+        ("2d", timedelta(days=2)),
+        ("1.5h", timedelta(minutes=90)),
+        (0, timedelta(0)),
+    ],
+)
+def test_durations_parse(text, expected: timedelta):
+    assert parse_duration(text).wall == expected
+
+
+def test_duration_keeps_its_unit():
+    assert parse_duration("2d") == Span(2, "d")
+    assert str(parse_duration("1.5h")) == "1.5h"
+
+
+@pytest.mark.parametrize("text", ["4 hours", "-1h", "4", "h", "4H", "4w", "", "1e3s", True, None])
+def test_bad_durations_are_refused(text):
+    with pytest.raises(ValueError, match="is not a duration like 4h"):
+        parse_duration(text)
+
+
+SMALL = """\
+timezone: Europe/Copenhagen
+channels: {sales: C0SALES, marketing: C0MKTG}
+people:
+  sales_manager: U0MANAGER
+  ceo: U0CEO
+  sales: [U0SELLER1]
+sla:
+  claim_within: 1h
+  contact_within: 4h
+  feedback_within: 2d
+feedback_reasons: [duplicate]
+"""
+
+
+def test_small_agreement_parses():
+    agreement = parse_agreement(SMALL)
+    assert agreement.sla.remind_before == Span(0, "s")
+    assert agreement.qualified_lead.countries is None
+
+
+def test_error_names_file_line_and_path():
+    text = SMALL.replace("contact_within: 4h", "contact_within: 4 hours")
+    problem = only_problem(text)
+    assert problem.startswith("agreement.yml:9: sla.contact_within: ")
+    assert "is not a duration like 4h" in problem
+
+
+def test_error_uses_the_given_source_name():
+    text = SMALL.replace("contact_within: 4h", "contact_within: -1h")
+    with pytest.raises(AgreementError) as caught:
+        parse_agreement(text, "/etc/baton/agreement.yml")
+    (problem,) = caught.value.problems
+    assert problem.startswith("/etc/baton/agreement.yml:9: sla.contact_within: ")
+    assert str(caught.value).startswith("/etc/baton/agreement.yml: ")
+
+
+def with_business_hours(**keys: str) -> str:
+    body = "".join(f"\n  {key}: {value}" for key, value in keys.items())
+    return f"{SMALL}business_hours:{body}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "needle", "message"),
+    [
+        (
+            SMALL.replace("Europe/Copenhagen", "Mars/Olympus"),
+            "timezone",
+            "timezone:",
+            "is not a time zone like Europe/Copenhagen",
+        ),
+        (
+            with_business_hours(holidays="XX"),
+            "business_hours.holidays",
+            "holidays:",
+            "is not a country the holidays package knows",
+        ),
+        (
+            with_business_hours(start='"17:00"', end='"09:00"'),
+            "business_hours",
+            "business_hours:",
+            "start 17:00 must be before end 09:00",
+        ),
+        (
+            SMALL.replace("feedback_within: 2d", "feedback_within: 2d\n  escalation:\n"
+                          "    - {after: 0m, notify: cfo}"),
+            "sla.escalation.0.notify",
+            "notify: cfo",
+            '"cfo" names nobody',
+        ),
+        (
+            SMALL.replace("claim_within: 1h", "claim_within: -1h"),
+            "sla.claim_within",
+            "claim_within",
+            "is not a duration like 4h",
+        ),
+        (
+            SMALL.replace("claim_within: 1h", "claim_within: soon"),
+            "sla.claim_within",
+            "claim_within",
+            "is not a duration like 4h",
+        ),
+        (
+            SMALL.replace("sales: C0SALES", "sales: '#sales'"),
+            "channels.sales",
+            "channels:",
+            "is not a Slack channel ID",
+        ),
+        (
+            SMALL.replace("ceo: U0CEO", "ceo: '@ceo'"),
+            "people.ceo",
+            "ceo:",
+            "is not a Slack user ID",
+        ),
+        (SMALL + "colour: blue\n", "colour", "colour:", "is not a key of the agreement"),
+        (
+            SMALL.replace("  claim_within: 1h\n", ""),
+            "sla.claim_within",
+            "sla:",
+            "is required",
+        ),
+        (
+            SMALL.replace("sla:", "sla:\n  claim_whithin: 1h"),
+            "sla.claim_whithin",
+            "claim_whithin",
+            "is not a key of the agreement",
+        ),
+        (
+            with_business_hours(closed='["24-12"]'),
+            "business_hours.closed",
+            "closed:",
+            "is not a day like",
+        ),
+    ],
+)
+def test_each_bad_key_is_refused_with_its_path(text: str, path: str, needle: str, message: str):
+    problem = only_problem(text)
+    assert problem.startswith(f"agreement.yml:{line_of(text, needle)}: {path}: "), problem
+    assert message in problem
+
+
+def test_all_errors_are_reported_at_once():
+    text = (
+        SMALL.replace("Europe/Copenhagen", "Mars/Olympus")
+        .replace("sales: C0SALES", "sales: '#sales'")
+        .replace("claim_within: 1h", "claim_within: 4 hours")
+        .replace("  feedback_within: 2d\n", "")
+        + "colour: blue\n"
+    )
+    problems = problems_of(text)
+    assert len(problems) == 5, problems
+    paths = {problem.split(": ")[1] for problem in problems}
+    assert paths == {"timezone", "channels.sales", "sla.claim_within", "sla.feedback_within", "colour"}
+    for problem in problems:
+        assert problem.split(":")[1].isdigit(), problem
+
+
+def test_unquoted_clock_times_are_read_as_times():
+    text = with_business_hours(start="08:00", end="16:00")
+    agreement = parse_agreement(text)
+    assert agreement.business_hours is not None
+    assert agreement.business_hours.start == time(8)
+    assert agreement.business_hours.end == time(16)
+
+
+def test_unquoted_clock_times_base_60():
+    text = with_business_hours(start="9:30", end="17:15")
+    agreement = parse_agreement(text)
+    assert agreement.business_hours is not None
+    assert agreement.business_hours.start == time(9, 30)
+    assert agreement.business_hours.end == time(17, 15)
+
+
+def test_business_days_and_hours():
+    agreement = parse_agreement(SMALL + BUSINESS_HOURS)
+    assert agreement.business(Span(2, "d")) == timedelta(hours=16)
+    assert agreement.business(Span(48, "h")) == timedelta(hours=48)
+    assert agreement.business(Span(90, "m")) == timedelta(minutes=90)
+
+
+def test_without_business_hours_the_clock_is_24_7():
+    agreement = parse_agreement(SMALL)
+    assert agreement.business_hours is None
+    assert agreement.business(Span(2, "d")) == timedelta(days=2)
+    assert agreement.business(Span(4, "h")) == timedelta(hours=4)
+
+
+def test_invalid_yaml_gives_a_line_number():
+    text = SMALL.replace("sales: [U0SELLER1]", "sales: [U0SELLER1")
+    problem = only_problem(text)
+    assert "not valid YAML" in problem
+    assert problem.startswith("agreement.yml:")
+    assert problem.split(":")[1].isdigit()
+
+
+def test_yaml_that_is_not_a_mapping():
+    assert "must be a YAML mapping" in only_problem("- just\n- a list\n")
+
+
+def test_missing_file_says_to_set_baton_agreement(tmp_path: Path):
+    missing = tmp_path / "agreement.yml"
+    with pytest.raises(AgreementError) as caught:
+        load_agreement(missing)
+    (problem,) = caught.value.problems
+    assert "BATON_AGREEMENT" in problem
+    assert str(missing) in problem
+
+
+def test_load_agreement_reports_the_file_path(tmp_path: Path):
+    path = tmp_path / "agreement.yml"
+    path.write_text(SMALL.replace("contact_within: 4h", "contact_within: 4 hours"), "utf-8")
+    with pytest.raises(AgreementError) as caught:
+        load_agreement(path)
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{path}:9: sla.contact_within: ")
+
+
+def test_roles_of():
+    agreement = parse_agreement(AGREEMENT)
+    assert agreement.roles_of("U0MANAGER") == {"sales_manager"}
+    assert agreement.roles_of("U0SELLER2") == {"sales"}
+    assert agreement.roles_of("U0NOBODY") == set()

@@ -1,0 +1,158 @@
+"""The shared definition of a qualified lead, rule by rule."""
+
+from typing import Any
+
+import pytest
+
+from bot.agreement import QualifiedLead, parse_agreement
+from bot.qualification import matches_role, qualify
+from bot.schemas import LeadIn
+from tests.support import AGREEMENT, GOOD_LEAD
+
+RULES = parse_agreement(AGREEMENT).qualified_lead
+
+
+def lead(**changes: Any) -> LeadIn:
+    return LeadIn.model_validate({**GOOD_LEAD, **changes})
+
+
+def reasons_of(**changes: Any) -> list[str]:
+    return qualify(lead(**changes), RULES).reasons
+
+
+def test_good_lead_qualifies():
+    verdict = qualify(lead(), RULES)
+    assert verdict.qualified
+    assert verdict.reasons == []
+
+
+def test_country_outside_the_definition():
+    (reason,) = reasons_of(country="US")
+    assert reason.startswith("country US")
+    assert "DK, SE, NO" in reason
+
+
+def test_norway_qualifies():
+    assert reasons_of(country="no") == []
+
+
+@pytest.mark.parametrize("industry", ["Manufacturing", "SOFTWARE", " software "])
+def test_industry_is_case_insensitive(industry: str):
+    assert reasons_of(industry=industry) == []
+
+
+def test_industry_outside_the_definition():
+    (reason,) = reasons_of(industry="retail")
+    assert reason.startswith("industry retail")
+    assert "manufacturing, software" in reason
+
+
+def test_company_below_minimum():
+    (reason,) = reasons_of(employees=49)
+    assert "below the minimum of 50" in reason
+    assert reason.startswith("company size 49")
+
+
+def test_company_above_maximum():
+    (reason,) = reasons_of(employees=5001)
+    assert "above the maximum of 5000" in reason
+
+
+@pytest.mark.parametrize("employees", [50, 5000])
+def test_company_size_bounds_are_inclusive(employees: int):
+    assert reasons_of(employees=employees) == []
+
+
+def test_company_size_missing():
+    (reason,) = reasons_of(employees=None)
+    assert reason.startswith("company size is missing")
+    assert "50" in reason and "5000" in reason
+
+
+@pytest.mark.parametrize(
+    "title",
+    ["CIO", "Group CIO", "cio", "Senior IT Manager", "HR manager, Nordics", "CMO/CIO"],
+)
+def test_contact_role_matched_as_whole_words(title: str):
+    assert reasons_of(title=title) == []
+
+
+@pytest.mark.parametrize("title", ["Cionet coordinator", "Sales representative", "CMOS engineer"])
+def test_contact_role_not_matched_inside_words(title: str):
+    (reason,) = reasons_of(title=title)
+    assert reason.startswith(f"title {title}")
+    assert "CIO" in reason
+
+
+def test_matches_role_directly():
+    assert matches_role("Group CIO", ["CIO"])
+    assert not matches_role("Cionet coordinator", ["CIO"])
+    assert matches_role("Senior IT Manager", ["IT manager"])
+    assert not matches_role("Senior IT Managers Assistant", ["CMO"])
+
+
+def test_title_missing():
+    (reason,) = reasons_of(title=None)
+    assert reason.startswith("title is missing")
+
+
+def test_budget_only_when_required():
+    assert reasons_of(budget=None) == []
+    rules = RULES.model_copy(update={"budget_required": True})
+    (reason,) = qualify(lead(budget=None), rules).reasons
+    assert reason.startswith("budget is missing")
+    assert qualify(lead(budget="   "), rules).reasons == [reason]
+    assert qualify(lead(budget="EUR 40k approved"), rules).qualified
+
+
+def test_buying_stage_outside_the_definition():
+    (reason,) = reasons_of(buying_stage="just_browsing")
+    assert reason.startswith("buying stage just_browsing")
+
+
+def test_buying_stage_case_insensitive():
+    assert reasons_of(buying_stage="Ready_To_Buy") == []
+
+
+@pytest.mark.parametrize(
+    ("field", "what"),
+    [
+        ("country", "country"),
+        ("industry", "industry"),
+        ("employees", "company size"),
+        ("title", "title"),
+        ("buying_stage", "buying stage"),
+    ],
+)
+def test_missing_fields_are_named(field: str, what: str):
+    (reason,) = reasons_of(**{field: None})
+    assert reason.startswith(f"{what} is missing")
+
+
+def test_several_failures_give_several_reasons():
+    reasons = reasons_of(
+        country="US", industry="retail", employees=3, title="Intern", buying_stage=None
+    )
+    assert len(reasons) == 5
+    assert [r.split(" ")[0] for r in reasons] == ["country", "industry", "company", "title", "buying"]
+
+
+def test_everything_missing_gives_one_reason_per_rule():
+    bare = LeadIn(name="A", email="a@example.com", company="C")
+    rules = RULES.model_copy(update={"budget_required": True})
+    reasons = qualify(bare, rules).reasons
+    assert len(reasons) == 6
+    assert all("is missing" in reason for reason in reasons)
+
+
+def test_no_rules_qualifies_everything():
+    bare = LeadIn(name="A", email="a@example.com", company="C")
+    assert qualify(bare, QualifiedLead()).qualified
+    assert qualify(lead(country="US", employees=1, title="Intern"), QualifiedLead()).qualified
+
+
+def test_only_a_minimum():
+    rules = QualifiedLead(min_employees=10)
+    assert qualify(lead(employees=10**6), rules).qualified
+    (reason,) = qualify(lead(employees=None), rules).reasons
+    assert "10–∞" in reason
