@@ -108,7 +108,10 @@ def check() -> None:
         settings = load_settings(slack=True)
     except SettingsError as error:
         problems.append(str(error))
-        settings = load_settings(slack=False)
+        try:
+            settings = load_settings(slack=False)
+        except SettingsError:
+            raise _fail(str(error)) from None
     try:
         agreement = load_agreement(settings.baton_agreement)
     except AgreementError as error:

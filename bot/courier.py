@@ -112,7 +112,10 @@ class Courier:
             method = str(getattr(error.response, "api_url", "")).rsplit("/", 1)[-1]
             metrics.SLACK_ERRORS.labels(method=method or "unknown", error=code).inc()
             self._failed(row, code, permanent=code in PERMANENT)
-        except Exception as error:  # network trouble, a database hiccup, a template bug
+        except OSError as error:  # Slack unreachable: say so in one line, try again later
+            log.warning("outbox: row %s (%s) not delivered: %s", row.id, row.kind, error)
+            self._failed(row, f"{type(error).__name__}: {error}", permanent=False)
+        except Exception as error:  # a database hiccup, a template bug
             log.exception("outbox: row %s (%s) failed", row.id, row.kind)
             self._failed(row, f"{type(error).__name__}: {error}", permanent=False)
 

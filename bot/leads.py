@@ -1,6 +1,6 @@
 """Ownership of a lead: claim, assign, release. Each is one transaction with its event."""
 
-from bot import messages, sla
+from bot import messages, metrics, sla
 from bot.context import Context
 from bot.intake import HANDED_OVER
 from bot.permissions import Action, allowed, authorize
@@ -33,6 +33,7 @@ def claim(ctx: Context, *, lead_id: str, user: str) -> Lead:
         deadlines.resolve(session=session, lead_id=lead_id, kinds=(sla.CLAIM,), at=now)
         messages.refresh_card(session=session, lead_id=lead_id, at=now)
         lead = _existing(leads.get(session=session, lead_id=lead_id))
+    metrics.LEADS_CLAIMED.inc()
     ctx.wake()
     return lead
 
@@ -80,6 +81,7 @@ def assign(ctx: Context, *, lead_id: str, by: str, to: str) -> Lead:
             by=by,
         )
         session.refresh(lead)
+    metrics.LEADS_CLAIMED.inc()
     ctx.wake()
     return lead
 

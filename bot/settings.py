@@ -33,14 +33,18 @@ class Settings(BaseSettings):
     @field_validator("slack_bot_token")
     @classmethod
     def _bot_token(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("xox"):
+        if not value:  # `SLACK_BOT_TOKEN=` in a .env means not set
+            return None
+        if not value.startswith("xox"):
             raise ValueError("is not a Slack bot token (xoxb-…)")
         return value
 
     @field_validator("slack_app_token")
     @classmethod
     def _app_token(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("xapp-"):
+        if not value:  # `SLACK_APP_TOKEN=` in a .env means not set
+            return None
+        if not value.startswith("xapp-"):
             raise ValueError("is not an app-level token (xapp-…)")
         return value or None
 

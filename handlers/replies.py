@@ -5,6 +5,7 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
+from bot import metrics
 from bot.refusals import Refused
 from bot.runtime import Runtime
 
@@ -23,7 +24,9 @@ def tell(baton: Runtime, body: dict[str, Any], reason: str, **details: Any) -> N
         else:
             baton.client.chat_postMessage(channel=user, **message)
     except SlackApiError as error:
-        log.warning("could not answer %s: %s", user, error.response.get("error"))
+        code = str(error.response.get("error"))
+        metrics.SLACK_ERRORS.labels(method="chat.postEphemeral", error=code).inc()
+        log.warning("could not answer %s: %s", user, code)
 
 
 def refuse(baton: Runtime, body: dict[str, Any], refusal: Refused) -> None:

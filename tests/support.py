@@ -84,8 +84,13 @@ def slack_headers(body: str, *, secret: str = SIGNING_SECRET, at: int | None = N
 
 
 def block_action(
-    *, user: str, action_id: str, value: str, channel: str = "C0SALES",
-    message_ts: str = "1700000000.000100", text: str = "button",
+    *,
+    user: str,
+    action_id: str,
+    value: str,
+    channel: str = "C0SALES",
+    message_ts: str = "1700000000.000100",
+    text: str = "button",
 ) -> dict[str, Any]:
     return {
         "type": "block_actions",
@@ -100,8 +105,12 @@ def block_action(
         "response_url": "https://hooks.slack.invalid/actions/T0TEAM/1/x",
         "actions": [
             {
-                "type": "button", "action_id": action_id, "block_id": "lead", "value": value,
-                "text": {"type": "plain_text", "text": text}, "action_ts": str(time.time()),
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "lead",
+                "value": value,
+                "text": {"type": "plain_text", "text": text},
+                "action_ts": str(time.time()),
             }
         ],
     }
@@ -117,8 +126,11 @@ def view_submission(
         "api_app_id": "A0BATON",
         "trigger_id": f"trigger-{user}",
         "view": {
-            "id": "V0VIEW", "type": "modal", "callback_id": callback_id,
-            "private_metadata": private_metadata, "state": {"values": values},
+            "id": "V0VIEW",
+            "type": "modal",
+            "callback_id": callback_id,
+            "private_metadata": private_metadata,
+            "state": {"values": values},
         },
     }
 
@@ -132,9 +144,7 @@ class Baton:
         self.http = httpx.Client(base_url=url, timeout=30)
 
     def hand_over(self, body: dict[str, Any], token: str = INTAKE_TOKEN) -> httpx.Response:
-        return self.http.post(
-            "/api/leads", json=body, headers={"Authorization": f"Bearer {token}"}
-        )
+        return self.http.post("/api/leads", json=body, headers={"Authorization": f"Bearer {token}"})
 
     def interact(self, payload: dict[str, Any], **sign: Any) -> httpx.Response:
         body = urlencode({"payload": json.dumps(payload)})

@@ -59,7 +59,9 @@ def test_the_same_external_id_three_times_posts_once(baton, slack):
     assert len(slack.calls_to("chat.postMessage")) == 2
 
 
-@pytest.mark.parametrize("header", [None, "Bearer wrong", "Basic dGVzdA==", "Bearer test-intake-tokenX"])
+@pytest.mark.parametrize(
+    "header", [None, "Bearer wrong", "Basic dGVzdA==", "Bearer test-intake-tokenX"]
+)
 def test_intake_without_the_right_token_is_401(baton, slack, header):
     headers = {"Authorization": header} if header else {}
     answer = baton.http.post("/api/leads", json=GOOD_LEAD, headers=headers)
@@ -99,7 +101,11 @@ def test_an_unparseable_phone_number_says_so(baton):
 def test_oversized_fields_are_refused(baton):
     errors = _errors(
         baton.hand_over(
-            lead(name="x" * 100_000, challenges="y" * 10_001, activity=[GOOD_LEAD["activity"][0]] * 201)
+            lead(
+                name="x" * 100_000,
+                challenges="y" * 10_001,
+                activity=[GOOD_LEAD["activity"][0]] * 201,
+            )
         )
     )
     assert {"name", "challenges", "activity"} <= set(errors)
@@ -107,18 +113,18 @@ def test_oversized_fields_are_refused(baton):
 
 def test_malformed_json_is_a_4xx_not_a_500(baton):
     answer = baton.http.post(
-        "/api/leads", content=b"{not json", headers={
-            "Authorization": "Bearer test-intake-token", "Content-Type": "application/json"
-        },
+        "/api/leads",
+        content=b"{not json",
+        headers={"Authorization": "Bearer test-intake-token", "Content-Type": "application/json"},
     )
     assert 400 <= answer.status_code < 500
 
 
 def test_a_body_over_one_megabyte_is_413(baton):
     answer = baton.http.post(
-        "/api/leads", content=b"x" * 1_100_000, headers={
-            "Authorization": "Bearer test-intake-token", "Content-Type": "application/json"
-        },
+        "/api/leads",
+        content=b"x" * 1_100_000,
+        headers={"Authorization": "Bearer test-intake-token", "Content-Type": "application/json"},
     )
     assert answer.status_code == 413
 

@@ -85,7 +85,9 @@ def test_assign_moves_ownership_and_records_who_did_it(ctx):
     with ctx.sessions() as session:
         event = stored.history(session=session, lead_id=lead_id)[-1]
     assert (event.kind, event.actor, event.data) == (
-        "assigned", "U0MANAGER", {"from": "U0SELLER1", "to": "U0SELLER2"}
+        "assigned",
+        "U0MANAGER",
+        {"from": "U0SELLER1", "to": "U0SELLER2"},
     )
 
 

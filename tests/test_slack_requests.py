@@ -67,20 +67,32 @@ def test_url_verification_is_answered(baton):
 
 
 def test_an_event_nobody_listens_to_is_still_acknowledged(baton):
-    body = json.dumps({
-        "type": "event_callback", "team_id": "T0TEAM", "api_app_id": "A0BATON",
-        "event_id": "Ev1", "event_time": int(time.time()),
-        "event": {"type": "reaction_added", "user": "U0SELLER1", "reaction": "tada"},
-    })
+    body = json.dumps(
+        {
+            "type": "event_callback",
+            "team_id": "T0TEAM",
+            "api_app_id": "A0BATON",
+            "event_id": "Ev1",
+            "event_time": int(time.time()),
+            "event": {"type": "reaction_added", "user": "U0SELLER1", "reaction": "tada"},
+        }
+    )
     headers = {**slack_headers(body), "Content-Type": "application/json"}
     assert baton.http.post("/slack/events", content=body, headers=headers).status_code == 200
 
 
 def test_the_slash_command_answers_with_help(baton):
-    body = urlencode({
-        "command": "/baton", "text": "help", "user_id": "U0SELLER1", "team_id": "T0TEAM",
-        "channel_id": "C0SALES", "trigger_id": "t", "response_url": "https://hooks.slack.invalid/x",
-    })
+    body = urlencode(
+        {
+            "command": "/baton",
+            "text": "help",
+            "user_id": "U0SELLER1",
+            "team_id": "T0TEAM",
+            "channel_id": "C0SALES",
+            "trigger_id": "t",
+            "response_url": "https://hooks.slack.invalid/x",
+        }
+    )
     answer = baton.http.post("/slack/events", content=body, headers=slack_headers(body))
     assert answer.status_code == 200
     assert answer.json()["response_type"] == "ephemeral"

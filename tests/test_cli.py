@@ -1,0 +1,300 @@
+"""`baton` on the command line: check, import, report, outbox retry."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from bot.cli import cli
+from storage.db import make_engine, session_factory
+from storage.models import Lead, Outbox
+from tests.support import AGREEMENT
+
+ROOT = Path(__file__).resolve().parent.parent
+
+COLUMNS = [
+    "external_id",
+    "name",
+    "email",
+    "company",
+    "title",
+    "country",
+    "industry",
+    "employees",
+    "buying_stage",
+    "activity",
+]
+ROWS = [
+    [
+        "crm-1",
+        "Mette Hansen",
+        "mette@nordlys.dk",
+        "Nordlys A/S",
+        "CIO",
+        "DK",
+        "manufacturing",
+        "240",
+        "solution_seeking",
+        json.dumps([{"at": "2026-11-20T09:12:00Z", "kind": "webinar", "detail": "Industry 4.0"}]),
+    ],
+    ["crm-2", "Sven Berg", "sven@berg.se", "Berg AB", "Group CIO", "SE", "software", "900",
+     "ready_to_buy", ""],
+    ["crm-3", "Joe Bloggs", "joe@acme.com", "Acme Inc", "CIO", "US", "software", "300",
+     "ready_to_buy", ""],
+    ["crm-4", "Bad Email", "not-an-email", "Broken ApS", "CIO", "DK", "software", "300",
+     "ready_to_buy", ""],
+]
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    agreement = tmp_path / "agreement.yml"
+    agreement.write_text(AGREEMENT, encoding="utf-8")
+    return {
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": "test-secret",
+        "SLACK_APP_TOKEN": "",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}",
+        "BATON_AGREEMENT": str(agreement),
+        "COLUMNS": "200",
+    }
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    # No `.env` of the developer's may leak into a test.
+    monkeypatch.chdir(tmp_path)
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "DATABASE_URL",
+                 "BATON_AGREEMENT", "BATON_INTAKE_TOKEN", "SLACK_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return CliRunner()
+
+
+def flat(text: str) -> str:
+    """Rich wraps at the terminal width; compare words, not line breaks."""
+    return " ".join(text.split())
+
+
+def write_csv(path: Path, rows: list[list[str]], columns: list[str] = COLUMNS) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    return path
+
+
+def stored_leads(env: dict[str, str]) -> list[Lead]:
+    engine = make_engine(env["DATABASE_URL"])
+    try:
+        with session_factory(engine)() as session:
+            return list(session.exec(select(Lead).order_by(Lead.name)))
+    finally:
+        engine.dispose()
+
+
+def test_check_prints_the_agreement(runner: CliRunner, env: dict[str, str]):
+    result = runner.invoke(cli, ["check"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "Europe/Copenhagen" in result.stdout
+    assert "claim_within: 1h" in result.stdout
+    assert "- 'NO'" in result.stdout or "- NO" in result.stdout
+    assert "All good." in result.stdout
+
+
+def test_check_reports_every_error_with_its_line(runner: CliRunner, env: dict[str, str]):
+    broken = (
+        AGREEMENT.replace("claim_within: 1h", "claim_within: 4 hours")
+        .replace("notify: ceo", "notify: cfo")
+    )
+    Path(env["BATON_AGREEMENT"]).write_text(broken, encoding="utf-8")
+    result = runner.invoke(cli, ["check"], env=env)
+    assert result.exit_code != 0
+    assert "All good." not in result.output
+    path = env["BATON_AGREEMENT"]
+    claim_line = next(n for n, line in enumerate(broken.splitlines(), 1) if "4 hours" in line)
+    notify_line = next(n for n, line in enumerate(broken.splitlines(), 1) if "cfo" in line)
+    output = flat(result.output)
+    assert f"{path}:{claim_line}: sla.claim_within:" in output
+    assert f"{path}:{notify_line}: sla.escalation.1.notify:" in output
+    assert "2 problem(s)" in output
+    assert "Traceback" not in result.output
+
+
+def test_check_without_bot_token_says_what_to_set(runner: CliRunner, env: dict[str, str]):
+    del env["SLACK_BOT_TOKEN"]
+    result = runner.invoke(cli, ["check"], env=env)
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+    lines = [line for line in result.stderr.splitlines() if "SLACK_BOT_TOKEN" in line]
+    assert len(lines) == 1
+    assert "set SLACK_BOT_TOKEN" in lines[0]
+
+
+@pytest.mark.parametrize("variable", ["SLACK_BOT_TOKEN", "SLACK_APP_TOKEN"])
+def test_check_with_a_wrong_token_says_what_is_wrong(
+    runner: CliRunner, env: dict[str, str], variable: str
+):
+    env[variable] = "not-a-token"
+    result = runner.invoke(cli, ["check"], env=env)
+    assert result.exit_code != 0
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    assert variable in result.stderr
+
+
+def test_import_hands_over_and_names_the_bad_line(
+    runner: CliRunner, env: dict[str, str], tmp_path: Path
+):
+    leads_csv = write_csv(tmp_path / "leads.csv", ROWS)
+    result = runner.invoke(cli, ["import", str(leads_csv)], env=env)
+    assert result.exit_code == 1, result.output
+    output = flat(result.output)
+    assert "3 handed over (2 qualified, 1 returned to nurture)" in output
+    assert "0 already known, 1 invalid" in output
+    assert "line 5: email:" in output
+    assert "Traceback" not in result.output
+
+    stored = stored_leads(env)
+    assert [lead.name for lead in stored] == ["Joe Bloggs", "Mette Hansen", "Sven Berg"]
+    by_name = {lead.name: lead for lead in stored}
+    assert by_name["Mette Hansen"].qualified
+    assert by_name["Mette Hansen"].stage == "handed_over"
+    assert by_name["Mette Hansen"].activity[0]["kind"] == "webinar"
+    assert by_name["Mette Hansen"].handed_over_by == "csv"
+    assert by_name["Sven Berg"].qualified
+    assert not by_name["Joe Bloggs"].qualified
+    assert by_name["Joe Bloggs"].stage == "unqualified"
+    assert by_name["Joe Bloggs"].reasons[0].startswith("country US")
+
+
+def test_import_again_reports_already_known(
+    runner: CliRunner, env: dict[str, str], tmp_path: Path
+):
+    leads_csv = write_csv(tmp_path / "leads.csv", ROWS[:3])
+    first = runner.invoke(cli, ["import", str(leads_csv)], env=env)
+    assert first.exit_code == 0, first.output
+    assert "3 handed over" in flat(first.output)
+    again = runner.invoke(cli, ["import", str(leads_csv)], env=env)
+    assert again.exit_code == 0, again.output
+    assert "0 handed over" in flat(again.output)
+    assert "3 already known" in flat(again.output)
+    assert len(stored_leads(env)) == 3
+
+
+def test_import_bad_activity_json(runner: CliRunner, env: dict[str, str], tmp_path: Path):
+    row = [*ROWS[0][:-1], "[not json"]
+    leads_csv = write_csv(tmp_path / "leads.csv", [row])
+    result = runner.invoke(cli, ["import", str(leads_csv)], env=env)
+    assert result.exit_code == 1
+    assert "line 2: activity: is not JSON" in flat(result.output)
+    assert stored_leads(env) == []
+
+
+def test_import_without_slack_settings(runner: CliRunner, env: dict[str, str], tmp_path: Path):
+    """Importing only touches the database: no Slack token is needed."""
+    del env["SLACK_BOT_TOKEN"], env["SLACK_SIGNING_SECRET"]
+    leads_csv = write_csv(tmp_path / "leads.csv", ROWS[:1])
+    result = runner.invoke(cli, ["import", str(leads_csv)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "1 handed over" in flat(result.output)
+
+
+def test_import_missing_file(runner: CliRunner, env: dict[str, str], tmp_path: Path):
+    result = runner.invoke(cli, ["import", str(tmp_path / "nope.csv")], env=env)
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+
+
+def test_report_prints_the_scorecard(runner: CliRunner, env: dict[str, str], tmp_path: Path):
+    leads_csv = write_csv(tmp_path / "leads.csv", ROWS[:3])
+    assert runner.invoke(cli, ["import", str(leads_csv)], env=env).exit_code == 0
+    result = runner.invoke(cli, ["report"], env=env)
+    assert result.exit_code == 0, result.output
+    rows = {
+        " ".join(cell.split()): None
+        for line in result.stdout.splitlines()
+        for cell in [line.replace("│", "|")]
+    }
+    output = flat(result.stdout.replace("│", " ").replace("┃", " "))
+    assert "Leads handed over 3" in output
+    assert "Qualified 2" in output
+    assert "Claimed 0" in output
+    assert "now handed over 2" in output
+    assert "now unqualified 1" in output
+    assert "8 qualified a month" in output
+    assert "country 1" in output
+    assert rows
+
+
+def test_report_on_an_empty_database(runner: CliRunner, env: dict[str, str]):
+    result = runner.invoke(cli, ["report", "--days", "30"], env=env)
+    assert result.exit_code == 0, result.output
+    output = flat(result.stdout.replace("│", " "))
+    assert "last 30 days" in output
+    assert "Leads handed over 0" in output
+
+
+def test_outbox_retry_on_an_empty_database(runner: CliRunner, env: dict[str, str]):
+    result = runner.invoke(cli, ["outbox", "retry"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "0 message(s) queued again" in flat(result.stdout)
+
+
+def test_outbox_retry_requeues_dead_messages(
+    runner: CliRunner, env: dict[str, str], tmp_path: Path
+):
+    leads_csv = write_csv(tmp_path / "leads.csv", ROWS[:1])
+    assert runner.invoke(cli, ["import", str(leads_csv)], env=env).exit_code == 0
+    engine = make_engine(env["DATABASE_URL"])
+    try:
+        with session_factory(engine)() as session, session.begin():
+            rows = list(session.exec(select(Outbox)))
+            assert rows
+            for row in rows:
+                row.next_attempt_at = None
+                row.attempts = 99
+                row.error = "channel_not_found"
+    finally:
+        engine.dispose()
+    result = runner.invoke(cli, ["outbox", "retry"], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"{len(rows)} message(s) queued again" in flat(result.stdout)
+
+
+def test_broken_agreement_stops_report(runner: CliRunner, env: dict[str, str]):
+    Path(env["BATON_AGREEMENT"]).write_text(AGREEMENT + "colour: blue\n", encoding="utf-8")
+    result = runner.invoke(cli, ["report"], env=env)
+    assert result.exit_code != 0
+    assert isinstance(result.exception, SystemExit)
+    assert "colour: is not a key of the agreement" in flat(result.stderr)
+
+
+def test_missing_agreement_says_to_set_it(runner: CliRunner, env: dict[str, str], tmp_path):
+    env["BATON_AGREEMENT"] = str(tmp_path / "missing.yml")
+    result = runner.invoke(cli, ["check"], env=env)
+    assert result.exit_code != 0
+    assert "BATON_AGREEMENT" in flat(result.stderr)
+    assert "Traceback" not in result.output
+
+
+def test_python_dash_m_bot_help():
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SLACK_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "--help"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for command in ("run", "check", "import", "report", "outbox"):
+        assert command in done.stdout

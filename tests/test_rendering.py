@@ -1,0 +1,473 @@
+"""Rendering: templates -> Block Kit within Slack's limits, with every user text escaped."""
+
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
+from bot import blockkit
+from bot.agreement import Agreement
+from bot.ids import ActionId
+from bot.rendering import TEMPLATES, Renderer, compact, mention
+from storage.models import Deadline, Lead
+from tests.support import GOOD_LEAD
+
+BOT = Path(__file__).resolve().parent.parent / "bot"
+HANDLERS = BOT.parent / "handlers"
+NASTY = "&<>&<!channel>&<@U0CEO>&amp;<"
+BROKEN_ENTITY = re.compile(r"&[a-z#0-9]*…$|&[a-z#0-9]{0,6}$")
+RECEIVED = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+
+
+def nasty(length: int) -> str:
+    return (NASTY * (length // len(NASTY) + 1))[:length]
+
+
+def make_lead(**changes: Any) -> Lead:
+    fields: dict[str, Any] = {
+        key: value for key, value in GOOD_LEAD.items() if key != "phone"
+    } | {"phone": "+4532123456"}
+    fields.update(
+        id="0123456789abcdef0123456789abcdef",
+        qualified=True,
+        reasons=[],
+        stage="handed_over",
+        handed_over_by="api",
+        received_at=RECEIVED,
+    )
+    fields.update(changes)
+    return Lead(**fields)
+
+
+def clock(kind: str, due_at: datetime, **changes: Any) -> Deadline:
+    return Deadline(
+        id=len(kind),
+        lead_id="0123456789abcdef0123456789abcdef",
+        kind=kind,
+        opened_at=RECEIVED,
+        due_at=due_at,
+        **changes,
+    )
+
+
+def extreme_lead(stage: str = "claimed") -> Lead:
+    text = nasty(1000)
+    return make_lead(
+        name=text,
+        email=text,
+        company=text,
+        title=text,
+        phone=text,
+        country="DK",
+        industry=text,
+        buying_stage=text,
+        source=text,
+        budget=text,
+        external_id=text,
+        challenges=nasty(10_000),
+        employees=10**9,
+        revenue=1e15,
+        profit=-3e12,
+        activity=[
+            {"at": "2026-11-20T09:12:00+00:00", "kind": text, "detail": text} for _ in range(200)
+        ],
+        stage=stage,
+        owner="U0SELLER1" if stage != "handed_over" else None,
+    )
+
+
+@pytest.fixture
+def renderer(agreement: Agreement) -> Renderer:
+    return Renderer(agreement)
+
+
+def texts_of(block: dict[str, Any]) -> list[tuple[str, str]]:
+    """(kind, text) for every text object in a block, named by the limit that applies."""
+    found = []
+    if block["type"] == "header":
+        found.append(("header", block["text"]["text"]))
+    if block["type"] == "section":
+        if "text" in block:
+            found.append(("section", block["text"]["text"]))
+        found.extend(("field", field["text"]) for field in block.get("fields", []))
+    if block["type"] == "context":
+        found.extend(("context", element["text"]) for element in block["elements"])
+    if block["type"] == "actions":
+        found.extend(("button", element["text"]["text"]) for element in block["elements"])
+    return found
+
+
+LIMITS = {"header": 150, "section": 3000, "field": 2000, "context": 2000, "button": 75}
+
+
+def assert_valid_blocks(blocks: list[dict[str, Any]], limit: int = 50) -> None:
+    assert len(blocks) <= limit
+    for block in blocks:
+        Block.parse(block).validate_json()
+        for kind, text in texts_of(block):
+            assert len(text) <= LIMITS[kind], (kind, len(text))
+
+
+def assert_no_raw_mentions(payload: Any, allowed: tuple[str, ...] = ()) -> None:
+    dumped = json.dumps(payload, ensure_ascii=False)
+    assert "<!channel>" not in dumped
+    assert "<!" not in dumped
+    for found in re.findall(r"<@[A-Z0-9]+>", dumped):
+        assert found in allowed, found
+
+
+@pytest.mark.parametrize("stage", ["handed_over", "claimed", "contacted", "accepted"])
+def test_extreme_lead_card_fits_block_kit(renderer: Renderer, stage: str):
+    lead = extreme_lead(stage)
+    clocks = [
+        clock("claim", datetime(2026, 11, 26, 9, tzinfo=UTC)),
+        clock("contact", datetime(2026, 11, 26, 12, tzinfo=UTC), breached_at=RECEIVED),
+    ]
+    message = renderer.card(lead, clocks)
+    blocks = message["blocks"]
+    assert_valid_blocks(blocks)
+    assert_no_raw_mentions(message, allowed=("<@U0SELLER1>",))
+    assert "<@U0CEO>" not in json.dumps(message)
+    assert len(message["text"]) <= 3000
+    cut_texts = [text for block in blocks for _, text in texts_of(block) if text.endswith("…")]
+    assert cut_texts, "an extreme lead must have cut texts"
+    for text in [*cut_texts, message["text"]]:
+        assert not BROKEN_ENTITY.search(text.removesuffix("…")), text[-20:]
+        assert not re.search(r"<[^>]*…$", text), text[-20:]
+    header = blocks[0]
+    assert header["type"] == "header"
+    assert header["text"]["text"].endswith("…")
+
+
+def test_extreme_lead_card_is_escaped_not_dropped(renderer: Renderer):
+    message = renderer.card(extreme_lead(), [])
+    dumped = json.dumps(message)
+    assert "&lt;!channel&gt;" in dumped
+    assert "&lt;@U0CEO&gt;" in dumped
+    assert "&amp;amp;" in dumped
+
+
+def test_extreme_activity_is_summarised(renderer: Renderer):
+    message = renderer.card(extreme_lead(), [])
+    (context,) = [block for block in message["blocks"] if block["type"] == "context"]
+    text = context["elements"][0]["text"]
+    assert text.startswith("*Recent activity*")
+
+
+def test_ordinary_card(renderer: Renderer):
+    lead = make_lead()
+    message = renderer.card(lead, [clock("claim", datetime(2026, 11, 26, 9, tzinfo=UTC))])
+    assert_valid_blocks(message["blocks"])
+    dumped = json.dumps(message, ensure_ascii=False)
+    assert "Mette Hansen · Nordlys Maskinfabrik A/S" in dumped
+    assert "48M (profit 3.1M)" in dumped
+    assert "Industry 4.0 in practice" in dumped
+    assert "…" not in dumped
+
+
+def buttons(message: dict[str, Any]) -> dict[str, str]:
+    actions = [block for block in message["blocks"] if block["type"] == "actions"]
+    if not actions:
+        return {}
+    (block,) = actions
+    return {element["text"]["text"]: element["action_id"] for element in block["elements"]}
+
+
+def test_handed_over_card_has_every_button(renderer: Renderer):
+    lead = make_lead()
+    found = buttons(renderer.card(lead, []))
+    for word in ("Claim", "Assign", "Mark contacted", "Give feedback"):
+        assert any(word in text for text in found), (word, found)
+    assert found["Claim"] == ActionId.CLAIM
+    message = renderer.card(lead, [])
+    (block,) = [block for block in message["blocks"] if block["type"] == "actions"]
+    assert {element["value"] for element in block["elements"]} == {lead.id}
+
+
+def test_claimed_card_shows_owner_and_release(renderer: Renderer):
+    lead = make_lead(stage="claimed", owner="U0SELLER1", claimed_at=RECEIVED)
+    message = renderer.card(lead, [clock("contact", datetime(2026, 11, 26, 12, tzinfo=UTC))])
+    found = buttons(message)
+    assert "Release" in found
+    assert "Claim" not in found
+    assert "Mark contacted" in found
+    dumped = json.dumps(message)
+    assert "<@U0SELLER1>" in dumped
+    assert "contact by Thu 26 Nov, 13:00" in dumped
+
+
+@pytest.mark.parametrize("stage", ["accepted", "rejected", "nurture", "unqualified"])
+def test_closed_cards_have_no_claim(renderer: Renderer, stage: str):
+    message = renderer.card(make_lead(stage=stage, owner="U0SELLER2"), [])
+    assert "Claim" not in buttons(message)
+    assert_valid_blocks(message["blocks"])
+
+
+def test_claim_deadline_in_agreement_timezone(renderer: Renderer):
+    message = renderer.card(make_lead(), [clock("claim", datetime(2026, 11, 26, 9, tzinfo=UTC))])
+    status = message["blocks"][-2]["text"]["text"]
+    assert "claim by Thu 26 Nov, 10:00 (CET)" in status
+    assert "09:00" not in status
+
+
+def test_summer_time_is_shown(renderer: Renderer):
+    message = renderer.card(make_lead(), [clock("claim", datetime(2026, 6, 1, 9, tzinfo=UTC))])
+    assert "11:00 (CEST)" in json.dumps(message)
+
+
+def test_overdue_is_shown(renderer: Renderer):
+    claim = clock("claim", datetime(2026, 11, 26, 9, tzinfo=UTC), breached_at=RECEIVED)
+    assert "overdue" in json.dumps(renderer.card(make_lead(), [claim]))
+    claim.resolved_at = RECEIVED
+    assert "overdue" not in json.dumps(renderer.card(make_lead(), [claim]))
+
+
+def test_mention_only_for_user_ids():
+    assert mention("U0SELLER1") == "<@U0SELLER1>"
+    assert mention("W0ENTERPRISE") == "<@W0ENTERPRISE>"
+    assert mention("<!channel>") == "<!channel>"  # plain text: escaped when rendered
+    assert mention(None) == ""
+
+
+def test_compact():
+    assert compact(None) == "—"
+    assert compact(48_000_000) == "48M"
+    assert compact(12_500_000) == "12.5M"
+    assert compact(-3_100) == "-3.1k"
+    assert compact(2e9) == "2B"
+    assert compact(950) == "950"
+
+
+# --- blockkit ---------------------------------------------------------------------------
+
+
+def test_escape():
+    assert blockkit.escape("<!channel> & <@U1>") == "&lt;!channel&gt; &amp; &lt;@U1&gt;"
+
+
+def test_cut_leaves_short_text_alone():
+    assert blockkit.cut("short", 5) == "short"
+
+
+def test_cut_marks_the_cut():
+    cut = blockkit.cut("abcdefghij", 5)
+    assert cut == "abcd…"
+    assert len(cut) == 5
+
+
+@pytest.mark.parametrize("limit", range(2, 40))
+def test_cut_never_splits_an_entity_or_mention(limit: int):
+    text = blockkit.escape("R&D <!channel> ") + "<@U0SELLER1> " + blockkit.escape("a&b<c>d" * 3)
+    cut = blockkit.cut(text, limit)
+    assert len(cut) <= limit
+    assert cut.endswith("…")
+    body = cut.removesuffix("…")
+    assert not re.search(r"&[a-z#0-9]*$", body), cut
+    assert not re.search(r"<[^>]*$", body), cut
+    assert text.startswith(body)
+
+
+def test_fit_blocks_keeps_fifty():
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": f"#{n}"}} for n in range(60)]
+    fitted = blockkit.fit_blocks(blocks, 50)
+    assert len(fitted) == 50
+    assert fitted[48]["text"]["text"] == "#48"
+    assert fitted[-1] == {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": "…and 11 more"}],
+    }
+    assert_valid_blocks(fitted)
+
+
+def test_fit_blocks_at_the_limit_is_untouched():
+    blocks = [{"type": "divider"} for _ in range(50)]
+    assert blockkit.fit_blocks(blocks, 50) == blocks
+
+
+def test_fit_block_cuts_every_kind_of_text():
+    long = "x" * 5000
+    blocks = blockkit.fit_blocks(
+        [
+            {"type": "header", "text": {"type": "plain_text", "text": long}},
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": long},
+                "fields": [{"type": "mrkdwn", "text": long} for _ in range(12)],
+            },
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": long}] * 12},
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": f"b{n}",
+                        "text": {"type": "plain_text", "text": long},
+                    }
+                    for n in range(30)
+                ],
+            },
+        ],
+        50,
+    )
+    assert len(blocks[1]["fields"]) == 10
+    assert len(blocks[2]["elements"]) == 10
+    assert len(blocks[3]["elements"]) == 25
+    assert_valid_blocks(blocks)
+
+
+def test_fit_message_cuts_fallback_text():
+    message = blockkit.fit_message({"text": "y" * 4000})
+    assert len(message["text"]) == 3000
+    assert message["text"].endswith("…")
+
+
+def test_fit_view_cuts_title():
+    view = blockkit.fit_view({"type": "modal", "title": {"type": "plain_text", "text": "t" * 40}})
+    assert len(view["title"]["text"]) == 24
+    assert view["blocks"] == []
+
+
+# --- every template ---------------------------------------------------------------------
+
+
+def facts_per_template() -> dict[str, dict[str, Any]]:
+    lead = make_lead(stage="claimed", owner="U0SELLER1", name="Mette <!here> & co")
+    return {
+        "assign_modal": {"lead": lead},
+        "assigned_to_you": {
+            "lead": lead,
+            "by": "U0MANAGER",
+            "card_link": "https://example.slack.com/archives/C0SALES/p1700000000000100",
+        },
+        "help": {"text": "help"},
+        "lead_card": {"lead": lead, "clocks": {}, "overdue": False},
+        "notice": {"reason": "lead_gone", "details": {}},
+        "released": {"lead": lead, "by": "U0SELLER1", "card_link": None},
+        "returned_to_nurture": {
+            "lead": make_lead(stage="unqualified", qualified=False, title="<!channel>"),
+            "reasons": ["country US is not one of DK, SE, NO", "title <!channel> matches none"],
+            "card_link": None,
+        },
+    }
+
+
+TEMPLATE_NAMES = sorted(path.name.removesuffix(".json.j2") for path in TEMPLATES.glob("*.j2"))
+
+
+def test_every_template_has_facts():
+    assert set(TEMPLATE_NAMES) == set(facts_per_template())
+
+
+@pytest.mark.parametrize("name", TEMPLATE_NAMES)
+def test_template_renders_valid_block_kit(renderer: Renderer, name: str):
+    facts = facts_per_template()[name]
+    raw = renderer.env.get_template(f"{name}.json.j2").render(**facts)
+    payload = json.loads(raw)
+    if payload.get("type") == "modal":
+        view = renderer.view(name, **facts)
+        View(**view).validate_json()
+        assert_valid_blocks(view["blocks"], limit=100)
+    else:
+        message = renderer.message(name, **facts)
+        assert message["text"].strip()
+        assert_valid_blocks(message.get("blocks", []))
+        payload = message
+    assert_no_raw_mentions(payload, allowed=("<@U0SELLER1>", "<@U0MANAGER>"))
+
+
+def used_reasons() -> set[str]:
+    pattern = re.compile(r"""(?:\bRefused\(|\btell\(\s*\w+,\s*\w+,)\s*["'](\w+)["']""")
+    found = set()
+    for folder in (BOT, HANDLERS):
+        for path in folder.rglob("*.py"):
+            found.update(pattern.findall(path.read_text(encoding="utf-8")))
+    return found
+
+
+NOTICE_DETAILS: dict[str, dict[str, Any]] = {
+    "lead_gone": {},
+    "already_claimed": {"owner": "U0SELLER2", "you": False},
+    "not_claimable": {"stage": "back_to_nurture"},
+    "cannot_own": {"user": "U0MKTG1"},
+    "already_owner": {"owner": "U0SELLER1"},
+    "changed_meanwhile": {},
+    "not_releasable": {"stage": "handed_over"},
+    "not_allowed": {"action": "assign", "who": ["sales_manager"], "owner": None},
+    "coming_soon": {"button": "Mark contacted"},
+    "claimed": {},
+    "assigned": {"owner": "U0SELLER1"},
+    "released": {},
+}
+
+
+def test_every_used_reason_has_details():
+    reasons = used_reasons()
+    assert {"lead_gone", "not_allowed", "already_claimed"} <= reasons
+    assert reasons <= set(NOTICE_DETAILS), reasons - set(NOTICE_DETAILS)
+
+
+@pytest.mark.parametrize("reason", sorted(NOTICE_DETAILS))
+def test_notice_words_every_reason(renderer: Renderer, reason: str):
+    text = renderer.notice(reason, **NOTICE_DETAILS[reason])["text"]
+    assert text.strip()
+    assert reason not in text or "_" not in reason
+    assert text != reason.replace("_", " ")
+
+
+def test_notice_for_each_action_and_role(renderer: Renderer):
+    from bot.permissions import RULES
+
+    for action, roles in RULES.items():
+        text = renderer.notice(
+            "not_allowed", action=action.value, who=sorted(roles), owner="U0SELLER1"
+        )["text"]
+        assert text.startswith("Only ")
+        assert "Nothing was changed." in text
+        assert "_" not in text
+
+
+def test_notice_escapes_user_text(renderer: Renderer):
+    message = renderer.notice("coming_soon", button="<!channel>")
+    assert "<!channel>" not in message["text"]
+    assert "&lt;!channel&gt;" in message["text"]
+
+
+def test_notice_already_claimed_by_you(renderer: Renderer):
+    text = renderer.notice("already_claimed", owner="U0SELLER1", you=True)["text"]
+    assert text == "You already own this lead."
+
+
+def test_typo_in_a_template_fails(agreement: Agreement, tmp_path: Path):
+    (tmp_path / "released.json.j2").write_text(
+        '{"text": "{{ by | mention }} released {{ lead.nmae }}"}', encoding="utf-8"
+    )
+    custom = Renderer(agreement, tmp_path)
+    with pytest.raises(Exception, match="nmae"):
+        custom.message("released", lead=make_lead(), by="U0SELLER1")
+
+
+def test_unknown_variable_fails(agreement: Agreement, tmp_path: Path):
+    (tmp_path / "released.json.j2").write_text('{"text": "{{ nobody }}"}', encoding="utf-8")
+    with pytest.raises(Exception, match="nobody"):
+        Renderer(agreement, tmp_path).message("released", by="U0SELLER1")
+
+
+def test_custom_folder_overrides_one_template(agreement: Agreement, tmp_path: Path):
+    (tmp_path / "released.json.j2").write_text(
+        '{"text": "Freed by {{ by | mention }}: {{ note }}"}', encoding="utf-8"
+    )
+    custom = Renderer(agreement, tmp_path)
+    message = custom.message("released", by="U0SELLER1", note='<!channel> "quoted"')
+    assert message["text"] == 'Freed by <@U0SELLER1>: &lt;!channel&gt; "quoted"'
+    assert custom.notice("lead_gone")["text"] == "This lead no longer exists."
+
+
+def test_template_that_is_not_json_fails(agreement: Agreement, tmp_path: Path):
+    (tmp_path / "released.json.j2").write_text('{"text": oops}', encoding="utf-8")
+    with pytest.raises(ValueError, match="did not render JSON"):
+        Renderer(agreement, tmp_path).message("released", by="U0SELLER1")
