@@ -174,6 +174,10 @@ class Courier:
                 leads.set_card(session=session, lead_id=card[0], channel=card[1], ts=ts)
             outbox.delivered(session=session, row_id=row.id, at=now, ts=ts)
         metrics.DELIVERY_LAG.observe(max(0.0, (now - row.created_at).total_seconds()))
+        planned = row.payload.get("facts", {}).get("planned")
+        if planned:
+            lag = now - datetime.fromisoformat(planned)
+            metrics.CLOCK_LAG.observe(max(0.0, lag.total_seconds()))
 
     def _permalink(self, lead: Lead | None) -> str | None:
         if lead is None or not lead.card_ts:

@@ -122,3 +122,31 @@ def release(ctx: Context, *, lead_id: str, user: str) -> Lead:
         session.refresh(lead)
     ctx.wake()
     return lead
+
+
+def mark_contacted(ctx: Context, *, lead_id: str, user: str, how: str | None = None) -> Lead:
+    """The owner reached the lead: the contact clock stops and the feedback clock starts."""
+    now = ctx.clock()
+    with transaction(ctx.sessions) as session:
+        lead = _existing(leads.get(session=session, lead_id=lead_id))
+        authorize(ctx.agreement, user, Action.MARK_CONTACTED, owner=lead.owner)
+        if lead.stage != CLAIMED:
+            raise Refused("not_contactable", stage=lead.stage)
+        if not leads.mark_contacted(session=session, lead_id=lead_id, owner=lead.owner, at=now):
+            raise Refused("changed_meanwhile")
+        leads.record(
+            session=session,
+            lead_id=lead_id,
+            at=now,
+            actor=user,
+            kind="contacted",
+            data={"how": how} if how else {},
+        )
+        deadlines.resolve(session=session, lead_id=lead_id, kinds=(sla.CLAIM, sla.CONTACT), at=now)
+        sla.open_clock(
+            session=session, agreement=ctx.agreement, lead_id=lead_id, kind=sla.FEEDBACK, start=now
+        )
+        messages.refresh_card(session=session, lead_id=lead_id, at=now)
+        session.refresh(lead)
+    ctx.wake()
+    return lead

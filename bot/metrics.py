@@ -26,3 +26,19 @@ DELIVERY_LAG = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
     registry=REGISTRY,
 )
+REMINDERS = Counter(
+    "baton_reminders", "Reminders sent before a deadline", ["kind"], registry=REGISTRY
+)
+ESCALATIONS = Counter(
+    "baton_escalations", "Escalation DMs after a deadline passed", ["notify"], registry=REGISTRY
+)
+BREACHES = Counter("baton_breaches", "Deadlines that passed unmet", ["kind"], registry=REGISTRY)
+CLOCK_LAG = Histogram(
+    "baton_clock_lag_seconds",
+    "From a reminder's or escalation's due time to Slack accepting it",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+    registry=REGISTRY,
+)
+SWEEPS = Counter(
+    "baton_clock_sweeps", "Times the clock looked for due deadlines", registry=REGISTRY
+)

@@ -7,7 +7,7 @@ typo in a template breaks a test instead of a message.
 
 import json
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,13 +66,16 @@ class Renderer:
             compact=compact,
             cut=blockkit.cut,
             duration=humanize,
+            seconds=lambda value: humanize(timedelta(seconds=value)),
         )
         self.env.globals.update(agreement=agreement, ids=ids)
 
-    def when(self, moment: datetime | None) -> str:
+    def when(self, moment: datetime | str | None) -> str:
         """A time as the agreement's people read it: local to the agreement's timezone."""
         if moment is None:
             return "—"
+        if isinstance(moment, str):
+            moment = datetime.fromisoformat(moment)
         local = moment.astimezone(self.agreement.tz)
         return f"{local:%a %d %b, %H:%M} ({local.tzname()})"
 

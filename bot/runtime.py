@@ -12,6 +12,7 @@ from bot.clock import Clock, utcnow
 from bot.context import Context
 from bot.courier import Courier
 from bot.rendering import Renderer
+from bot.scheduler import Clockwork
 from bot.settings import Settings
 from bot.slack import make_client
 from storage import leads
@@ -29,6 +30,7 @@ class Runtime:
     client: WebClient
     renderer: Renderer
     courier: Courier
+    clockwork: Clockwork
     started: bool = field(default=False)
 
     def start(self) -> None:
@@ -41,11 +43,18 @@ class Runtime:
         with transaction(self.ctx.sessions) as session:
             leads.sync_people(session=session, roles=roles)
         self.courier.start()
+        self.clockwork.start()
         self.started = True
 
     def stop(self) -> None:
+        self.clockwork.stop()
         self.courier.stop()
         self.started = False
+
+    def wake(self) -> None:
+        """Something changed: deliver new messages now and re-arm the clock."""
+        self.courier.wake()
+        self.clockwork.arm()
 
 
 def build(
@@ -61,8 +70,7 @@ def build(
     client = make_client(settings)
     renderer = Renderer(agreement, templates)
     courier = Courier(ctx, client, renderer)
-    ctx.wake = courier.wake
-    return Runtime(
+    runtime = Runtime(
         settings=settings,
         agreement=agreement,
         engine=engine,
@@ -70,4 +78,7 @@ def build(
         client=client,
         renderer=renderer,
         courier=courier,
+        clockwork=Clockwork(ctx, on_work=courier.wake),
     )
+    ctx.wake = runtime.wake
+    return runtime

@@ -6,6 +6,7 @@ from sqlmodel import Session
 
 from bot.agreement import Agreement
 from storage import deadlines
+from storage.models import Deadline
 
 CLAIM, CONTACT, FEEDBACK = "claim", "contact", "feedback"
 KINDS = (CLAIM, CONTACT, FEEDBACK)
@@ -40,3 +41,22 @@ def open_clock(
         due_at=deadline(agreement, start, kind),
         remind_at=reminder(agreement, start, kind),
     )
+
+
+def step_at(agreement: Agreement, due_at: datetime, step: int) -> datetime:
+    """When escalation step `step` fires: its `after` counted from the deadline in business time."""
+    after = agreement.business(agreement.sla.escalation[step].after)
+    return due_at if not after else agreement.calendar.add(due_at, after)
+
+
+def next_moment(agreement: Agreement, clock: Deadline) -> datetime | None:
+    """When this clock next needs work: its reminder, its deadline, or its next escalation."""
+    if clock.resolved_at is not None:
+        return None
+    if clock.breached_at is None:
+        if clock.remind_at is not None and clock.reminded_at is None:
+            return clock.remind_at
+        return clock.due_at
+    if clock.steps_done < len(agreement.sla.escalation):
+        return step_at(agreement, clock.due_at, clock.steps_done)
+    return None

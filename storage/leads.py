@@ -66,6 +66,16 @@ def set_owner(
     return result.rowcount == 1
 
 
+def mark_contacted(*, session: Session, lead_id: str, owner: str | None, at: datetime) -> bool:
+    result = session.execute(
+        update(Lead)
+        .where(col(Lead.id) == lead_id, Lead.owner == owner, Lead.stage == "claimed")
+        .values(stage="contacted", contacted_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
 def set_card(*, session: Session, lead_id: str, channel: str, ts: str) -> None:
     session.execute(
         update(Lead).where(col(Lead.id) == lead_id).values(card_channel=channel, card_ts=ts)

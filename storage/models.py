@@ -85,12 +85,25 @@ class Deadline(SQLModel, table=True):
     reminded_at: datetime | None = _utc(default=None)
     steps_done: int = 0
     next_at: datetime | None = _utc(default=None)
-    taken_until: datetime | None = _utc(default=None)
     resolved_at: datetime | None = _utc(default=None)
     breached_at: datetime | None = _utc(default=None)
-    owner_at_due: str | None = Field(default=None, max_length=32)
+    extended_at: datetime | None = _utc(default=None)
+    extension_reason: str | None = Field(default=None, max_length=1000)
 
     __table_args__ = (Index("ix_deadline_next_at", "next_at"),)
+
+
+class Breach(SQLModel, table=True):
+    """A deadline that passed: which clock, who owned the lead, when it fell due and was met."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    deadline_id: int = Field(foreign_key="deadline.id", index=True)
+    lead_id: str = Field(foreign_key="lead.id", index=True, max_length=32)
+    kind: str = Field(max_length=16)
+    owner: str | None = Field(default=None, max_length=32)
+    due_at: datetime = _utc(index=True)
+    recorded_at: datetime = _utc()
+    resolved_at: datetime | None = _utc(default=None)
 
 
 class Outbox(SQLModel, table=True):

@@ -54,7 +54,9 @@ def test_example_keeps_norway_as_a_string():
 
 
 def test_real_booleans_still_work():
-    agreement = parse_agreement(AGREEMENT.replace("qualified_lead:\n", "qualified_lead:\n  budget_required: true\n"))
+    agreement = parse_agreement(
+        AGREEMENT.replace("qualified_lead:\n", "qualified_lead:\n  budget_required: true\n")
+    )
     assert agreement.qualified_lead.budget_required is True
 
 
@@ -154,8 +156,10 @@ def with_business_hours(**keys: str) -> str:
             "start 17:00 must be before end 09:00",
         ),
         (
-            SMALL.replace("feedback_within: 2d", "feedback_within: 2d\n  escalation:\n"
-                          "    - {after: 0m, notify: cfo}"),
+            SMALL.replace(
+                "feedback_within: 2d",
+                "feedback_within: 2d\n  escalation:\n    - {after: 0m, notify: cfo}",
+            ),
             "sla.escalation.0.notify",
             "notify: cfo",
             '"cfo" names nobody',
@@ -222,7 +226,13 @@ def test_all_errors_are_reported_at_once():
     problems = problems_of(text)
     assert len(problems) == 5, problems
     paths = {problem.split(": ")[1] for problem in problems}
-    assert paths == {"timezone", "channels.sales", "sla.claim_within", "sla.feedback_within", "colour"}
+    assert paths == {
+        "timezone",
+        "channels.sales",
+        "sla.claim_within",
+        "sla.feedback_within",
+        "colour",
+    }
     for problem in problems:
         assert problem.split(":")[1].isdigit(), problem
 

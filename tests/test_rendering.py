@@ -29,9 +29,7 @@ def nasty(length: int) -> str:
 
 
 def make_lead(**changes: Any) -> Lead:
-    fields: dict[str, Any] = {
-        key: value for key, value in GOOD_LEAD.items() if key != "phone"
-    } | {"phone": "+4532123456"}
+    fields: dict[str, Any] = {**GOOD_LEAD, "phone": "+4532123456"}
     fields.update(
         id="0123456789abcdef0123456789abcdef",
         qualified=True,
@@ -98,7 +96,11 @@ def texts_of(block: dict[str, Any]) -> list[tuple[str, str]]:
     if block["type"] == "context":
         found.extend(("context", element["text"]) for element in block["elements"])
     if block["type"] == "actions":
-        found.extend(("button", element["text"]["text"]) for element in block["elements"])
+        found.extend(
+            ("button", element["text"]["text"])
+            for element in block["elements"]
+            if element["type"] == "button"
+        )
     return found
 
 
@@ -344,10 +346,40 @@ def facts_per_template() -> dict[str, dict[str, Any]]:
             "by": "U0MANAGER",
             "card_link": "https://example.slack.com/archives/C0SALES/p1700000000000100",
         },
+        "escalation": {
+            "lead": lead,
+            "kind": "contact",
+            "due_at": "2026-11-26T12:00:00+00:00",
+            "planned": "2026-11-26T12:00:00+00:00",
+            "role": "sales_manager",
+            "late_seconds": 7380.0,
+            "extended": False,
+            "history": [
+                {"at": "2026-11-26T08:00:00+00:00", "actor": "api", "kind": "handed_over"},
+                {"at": "2026-11-26T08:30:00+00:00", "actor": "U0SELLER1", "kind": "claimed"},
+            ],
+            "card_link": "https://example.slack.com/archives/C0SALES/p1700000000000100",
+        },
+        "extend_modal": {"lead": lead, "kind": "contact"},
         "help": {"text": "help"},
         "lead_card": {"lead": lead, "clocks": {}, "overdue": False},
         "notice": {"reason": "lead_gone", "details": {}},
         "released": {"lead": lead, "by": "U0SELLER1", "card_link": None},
+        "reminder_owner": {
+            "lead": lead,
+            "kind": "contact",
+            "due_at": "2026-11-26T12:00:00+00:00",
+            "planned": "2026-11-26T11:30:00+00:00",
+            "card_link": None,
+        },
+        "reminder_unclaimed": {
+            "lead": make_lead(name="<!channel>"),
+            "kind": "claim",
+            "due_at": "2026-11-26T09:00:00+00:00",
+            "planned": "2026-11-26T08:30:00+00:00",
+            "sellers": ["U0SELLER1", "U0SELLER2"],
+            "card_link": None,
+        },
         "returned_to_nurture": {
             "lead": make_lead(stage="unqualified", qualified=False, title="<!channel>"),
             "reasons": ["country US is not one of DK, SE, NO", "title <!channel> matches none"],
@@ -377,7 +409,7 @@ def test_template_renders_valid_block_kit(renderer: Renderer, name: str):
         assert message["text"].strip()
         assert_valid_blocks(message.get("blocks", []))
         payload = message
-    assert_no_raw_mentions(payload, allowed=("<@U0SELLER1>", "<@U0MANAGER>"))
+    assert_no_raw_mentions(payload, allowed=("<@U0SELLER1>", "<@U0SELLER2>", "<@U0MANAGER>"))
 
 
 def used_reasons() -> set[str]:
@@ -402,6 +434,10 @@ NOTICE_DETAILS: dict[str, dict[str, Any]] = {
     "claimed": {},
     "assigned": {"owner": "U0SELLER1"},
     "released": {},
+    "not_contactable": {"stage": "handed_over"},
+    "reason_required": {},
+    "clock_closed": {"clock": "contact"},
+    "extended_before": {"clock": "contact"},
 }
 
 

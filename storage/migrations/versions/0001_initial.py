@@ -1,8 +1,8 @@
-"""leads, people, events, deadlines, outbox
+"""leads, people, events, deadlines, breaches, outbox
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 16:12:23.360278
+Create Date: 2026-11-26 16:22:28.823915
 """
 
 from collections.abc import Sequence
@@ -74,10 +74,10 @@ def upgrade() -> None:
         sa.Column("reminded_at", storage.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("steps_done", sa.Integer(), nullable=False),
         sa.Column("next_at", storage.types.UtcDateTime(timezone=True), nullable=True),
-        sa.Column("taken_until", storage.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("resolved_at", storage.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("breached_at", storage.types.UtcDateTime(timezone=True), nullable=True),
-        sa.Column("owner_at_due", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("extended_at", storage.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("extension_reason", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
         sa.ForeignKeyConstraint(
             ["lead_id"],
             ["lead.id"],
@@ -131,8 +131,39 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_outbox_lead_id"), ["lead_id"], unique=False)
         batch_op.create_index("ix_outbox_next_attempt_at", ["next_attempt_at"], unique=False)
 
+    op.create_table(
+        "breach",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("deadline_id", sa.Integer(), nullable=False),
+        sa.Column("lead_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("owner", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("due_at", storage.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("recorded_at", storage.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("resolved_at", storage.types.UtcDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["deadline_id"],
+            ["deadline.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["lead_id"],
+            ["lead.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("breach", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_breach_deadline_id"), ["deadline_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_breach_due_at"), ["due_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_breach_lead_id"), ["lead_id"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("breach", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_breach_lead_id"))
+        batch_op.drop_index(batch_op.f("ix_breach_due_at"))
+        batch_op.drop_index(batch_op.f("ix_breach_deadline_id"))
+
+    op.drop_table("breach")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_next_attempt_at")
         batch_op.drop_index(batch_op.f("ix_outbox_lead_id"))

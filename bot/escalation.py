@@ -1,0 +1,161 @@
+"""What happens as a clock runs: a reminder before the deadline, a breach when it passes,
+then the agreement's escalation ladder, one step at a time, until someone acts."""
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from bot import messages, metrics, sla
+from bot.context import Context
+from bot.permissions import Action, authorize
+from bot.refusals import Refused
+from storage import deadlines, leads
+from storage.db import transaction
+from storage.models import Breach, Deadline, Lead
+
+ROLE_OF_STEP = {"sales_manager": "sales manager", "ceo": "CEO", "owner": "owner"}
+
+
+def _facts(clock: Deadline, planned: datetime) -> dict:
+    """`planned` is when the message was meant to go out, so delivery can measure its lag."""
+    return {"kind": clock.kind, "due_at": clock.due_at.isoformat(), "planned": planned.isoformat()}
+
+
+def remind(ctx: Context, session: Session, clock: Deadline, lead: Lead, now: datetime) -> None:
+    """The owner by DM; an unowned lead in its card's thread, naming the sellers."""
+    if lead.owner:
+        messages.direct(
+            session=session,
+            user=lead.owner,
+            template="reminder_owner",
+            lead_id=lead.id,
+            at=now,
+            **_facts(clock, clock.remind_at or now),
+        )
+    else:
+        messages.reply_in_thread(
+            session=session,
+            lead_id=lead.id,
+            template="reminder_unclaimed",
+            at=now,
+            sellers=ctx.agreement.people.sales,
+            **_facts(clock, clock.remind_at or now),
+        )
+    metrics.REMINDERS.labels(kind=clock.kind).inc()
+
+
+def breach(session: Session, clock: Deadline, lead: Lead, now: datetime) -> None:
+    clock.breached_at = now
+    session.add(
+        Breach(
+            deadline_id=clock.id,
+            lead_id=lead.id,
+            kind=clock.kind,
+            owner=lead.owner,
+            due_at=clock.due_at,
+            recorded_at=now,
+        )
+    )
+    leads.record(
+        session=session,
+        lead_id=lead.id,
+        at=now,
+        actor="baton",
+        kind="breached",
+        data={"clock": clock.kind, "due_at": clock.due_at.isoformat(), "owner": lead.owner},
+    )
+    messages.refresh_card(session=session, lead_id=lead.id, at=now)
+    metrics.BREACHES.labels(kind=clock.kind).inc()
+
+
+def escalate(
+    ctx: Context, session: Session, clock: Deadline, lead: Lead, step: int, now: datetime
+) -> None:
+    """DM the person this step names, once; a step naming an absent owner is passed over."""
+    notify = ctx.agreement.sla.escalation[step].notify
+    people = ctx.agreement.people
+    user = {"sales_manager": people.sales_manager, "ceo": people.ceo, "owner": lead.owner}[notify]
+    if user:
+        late = ctx.agreement.calendar.elapsed(clock.due_at, now)
+        history = [
+            {"at": event.at.isoformat(), "actor": event.actor, "kind": event.kind}
+            for event in leads.history(session=session, lead_id=lead.id)
+        ]
+        messages.direct(
+            session=session,
+            user=user,
+            template="escalation",
+            lead_id=lead.id,
+            at=now,
+            role=notify,
+            late_seconds=late.total_seconds(),
+            extended=clock.extended_at is not None,
+            history=history[-10:] if notify == "ceo" else [],
+            **_facts(clock, sla.step_at(ctx.agreement, clock.due_at, step)),
+        )
+        metrics.ESCALATIONS.labels(notify=notify).inc()
+    leads.record(
+        session=session,
+        lead_id=lead.id,
+        at=now,
+        actor="baton",
+        kind="escalated",
+        data={"clock": clock.kind, "step": step, "notify": notify, "user": user},
+    )
+
+
+def advance(ctx: Context, session: Session, clock: Deadline, now: datetime) -> None:
+    """Do everything this clock is owed at `now`, exactly once, in the caller's transaction."""
+    lead = leads.get(session=session, lead_id=clock.lead_id)
+    if lead is None or clock.resolved_at is not None:
+        clock.next_at = None
+        return
+    reminder = clock.remind_at
+    if clock.breached_at is None and clock.reminded_at is None and reminder and reminder <= now:
+        if now < clock.due_at:  # a reminder that comes after the deadline helps nobody
+            remind(ctx, session, clock, lead, now)
+        clock.reminded_at = now
+    if clock.breached_at is None and now >= clock.due_at:
+        breach(session, clock, lead, now)
+    steps = len(ctx.agreement.sla.escalation)
+    while (
+        clock.breached_at is not None
+        and clock.steps_done < steps
+        and sla.step_at(ctx.agreement, clock.due_at, clock.steps_done) <= now
+    ):
+        escalate(ctx, session, clock, lead, clock.steps_done, now)
+        clock.steps_done += 1
+    clock.next_at = sla.next_moment(ctx.agreement, clock)
+
+
+def extend(ctx: Context, *, lead_id: str, kind: str, by: str, reason: str) -> Deadline:
+    """The sales manager gives a clock one more window, once, with a reason on record."""
+    authorize(ctx.agreement, by, Action.ASSIGN)
+    reason = reason.strip()
+    if not reason:
+        raise Refused("reason_required")
+    now = ctx.clock()
+    with transaction(ctx.sessions) as session:
+        clock = deadlines.open_clock_of(session=session, lead_id=lead_id, kind=kind)
+        if clock is None:
+            raise Refused("clock_closed", clock=kind)
+        if clock.extended_at is not None:
+            raise Refused("extended_before", clock=kind)
+        clock.due_at = sla.deadline(ctx.agreement, now, kind)
+        clock.remind_at = None
+        clock.breached_at = None
+        clock.steps_done = 0
+        clock.extended_at = now
+        clock.extension_reason = reason[:1000]
+        clock.next_at = sla.next_moment(ctx.agreement, clock)
+        leads.record(
+            session=session,
+            lead_id=lead_id,
+            at=now,
+            actor=by,
+            kind="extended",
+            data={"clock": kind, "due_at": clock.due_at.isoformat(), "reason": reason[:1000]},
+        )
+        messages.refresh_card(session=session, lead_id=lead_id, at=now)
+    ctx.wake()
+    return clock

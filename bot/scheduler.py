@@ -1,0 +1,109 @@
+"""The clock: APScheduler wakes Baton when the next deadline needs work, and sweeps every 30 s.
+
+The database is the source of truth. APScheduler holds two fixed jobs in memory, never one
+per lead: a wake-up armed at the earliest `next_at`, and a safety sweep that also picks up
+clocks opened by other replicas. Due clocks are taken with `FOR UPDATE SKIP LOCKED` (a serialised
+write transaction on SQLite), so replicas and restarts never send a reminder twice.
+"""
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from bot import metrics
+from bot.context import Context
+from bot.escalation import advance
+from storage import deadlines
+from storage.db import transaction
+from storage.models import Deadline
+
+log = logging.getLogger(__name__)
+WAKE, SWEEP = "baton.wake", "baton.sweep"
+
+
+class Clockwork:
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        sweep_every: timedelta = timedelta(seconds=30),
+        batch: int = 200,
+        on_work: Callable[[], None] | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.sweep_every = sweep_every
+        self.batch = batch
+        self.on_work = on_work
+        self.last_sweep: datetime | None = None
+        self._armed_for: datetime | None = None
+        self._lock = threading.Lock()
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+
+    @property
+    def running(self) -> bool:
+        return self.scheduler.running
+
+    def start(self) -> None:
+        self.scheduler.start()
+        self.scheduler.add_job(
+            self.sweep,
+            "interval",
+            seconds=self.sweep_every.total_seconds(),
+            id=SWEEP,
+            next_run_time=datetime.now(UTC),
+            replace_existing=True,
+        )
+
+    def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+
+    def sweep(self) -> None:
+        """Do all due work, then arm the wake-up for the next clock."""
+        self.last_sweep = datetime.now(UTC)
+        metrics.SWEEPS.inc()
+        try:
+            while self.run_once() == self.batch:
+                pass
+        except Exception:
+            log.exception("clock: could not process due deadlines; the next sweep retries")
+        self.arm()
+
+    def run_once(self) -> int:
+        now = self.ctx.clock()
+        with transaction(self.ctx.sessions) as session:
+            due = deadlines.due(session=session, now=now, limit=self.batch)
+            for clock in due:
+                advance(self.ctx, session, clock, now)
+        if due and self.on_work:
+            self.on_work()
+        return len(due)
+
+    def next_clock(self) -> Deadline | None:
+        with self.ctx.sessions() as session:
+            return deadlines.earliest(session=session)
+
+    def arm(self) -> None:
+        """Set the wake-up to the earliest pending moment; cheap enough to call on every change."""
+        try:
+            clock = self.next_clock()
+        except Exception:
+            log.warning("clock: could not read the next deadline", exc_info=True)
+            return
+        if clock is None or clock.next_at is None or not self.scheduler.running:
+            return
+        with self._lock:
+            if self._armed_for == clock.next_at and self.scheduler.get_job(WAKE):
+                return
+            self._armed_for = clock.next_at
+            self.scheduler.add_job(
+                self.sweep, "date", run_date=clock.next_at, id=WAKE, replace_existing=True
+            )
