@@ -134,10 +134,24 @@ def test_a_seller_cannot_assign_by_forging_the_modal(baton, slack):
     assert stored(baton, lead_id).owner is None
 
 
-def test_feedback_buttons_say_what_they_will_do(baton, slack):
+def test_the_owner_marks_the_lead_contacted(baton, slack):
     lead_id = handed_over(baton, slack)
-    baton.click("U0SELLER1", ActionId.MARK_CONTACTED, lead_id, text="Mark contacted")
-    assert "Mark contacted" in ephemeral_to(slack, "U0SELLER1")
+    baton.click("U0SELLER1", ActionId.MARK_CONTACTED, lead_id)
+    assert "Only the lead's owner" in ephemeral_to(slack, "U0SELLER1")
+
+    baton.click("U0SELLER1", ActionId.CLAIM, lead_id)
+    slack.wait_for("chat.update")
+    baton.click("U0SELLER1", ActionId.MARK_CONTACTED, lead_id)
+    card = json.dumps(slack.wait_for("chat.update", 2)[-1].json("blocks"))
+    assert "contacted" in card
+    assert "feedback by" in card
+    assert stored(baton, lead_id).stage == "contacted"
+
+
+def test_give_feedback_says_what_it_will_do(baton, slack):
+    lead_id = handed_over(baton, slack)
+    baton.click("U0SELLER1", ActionId.GIVE_FEEDBACK, lead_id, text="Give feedback")
+    assert "Give feedback" in ephemeral_to(slack, "U0SELLER1")
 
 
 def test_a_click_on_a_lead_that_does_not_exist_is_explained(baton, slack):
