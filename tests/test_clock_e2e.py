@@ -1,0 +1,154 @@
+"""The clock in real time, with an agreement of seconds, against the fake Slack.
+
+These tests wait for real deadlines to pass; they assert what arrives and how often,
+never how fast (speed is measured in bench/).
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot import intake
+from bot.agreement import Agreement, parse_agreement
+from bot.ids import ActionId
+from bot.schemas import LeadIn
+from storage.db import migrate
+from tests.support import AGREEMENT, GOOD_LEAD, INTAKE_TOKEN, SIGNING_SECRET, lead, serve
+
+SECONDS = (
+    AGREEMENT.replace("claim_within: 1h", "claim_within: 2s")
+    .replace("remind_before: 30m", "remind_before: 1s")
+    .replace("after: 2h", "after: 2s")
+)
+
+
+@pytest.fixture
+def agreement() -> Agreement:
+    return parse_agreement(SECONDS)
+
+
+def to(user: str):
+    return lambda call: call.params.get("channel") == user
+
+
+def test_the_manager_and_then_the_ceo_hear_of_a_missed_claim_once_each(baton, slack):
+    lead_id = baton.hand_over(GOOD_LEAD).json()["id"]
+    reminder = slack.wait_for("chat.postMessage", where=lambda c: "thread_ts" in c.params)[0]
+    assert "<@U0SELLER1>" in reminder.params["text"]
+    assert "<!channel>" not in reminder.params["text"]
+    manager = slack.wait_for("chat.postMessage", where=to("U0MANAGER"))[0]
+    assert "Missed claim deadline" in manager.params["text"]
+    assert lead_id in str(manager.params["blocks"])  # the Reassign select names the lead
+    ceo = slack.wait_for("chat.postMessage", where=to("U0CEO"))[0]
+    assert "Mette Hansen" in ceo.params["text"]
+    overdue = slack.wait_for("chat.update", where=lambda c: "overdue" in str(c.params["blocks"]))
+    assert overdue
+    time.sleep(2.5)  # long enough for a duplicate to show up, if there were one
+    assert len(slack.calls_to("chat.postMessage", include_failed=True)) == 4  # card, reminder, 2 DMs
+    assert len([c for c in slack.calls if to("U0MANAGER")(c)]) == 1
+    assert len([c for c in slack.calls if to("U0CEO")(c)]) == 1
+
+
+def test_nothing_escalates_when_the_lead_is_claimed_in_time(baton, slack):
+    lead_id = baton.hand_over(GOOD_LEAD).json()["id"]
+    slack.wait_for("chat.postMessage")
+    baton.click("U0SELLER1", ActionId.CLAIM, lead_id)
+    slack.wait_for("chat.update")
+    time.sleep(4.5)  # past the claim deadline and both escalation steps
+    assert not [c for c in slack.calls if to("U0MANAGER")(c) or to("U0CEO")(c)]
+
+
+def test_a_claim_between_the_steps_keeps_the_ceo_out_of_it(baton, slack):
+    lead_id = baton.hand_over(GOOD_LEAD).json()["id"]
+    slack.wait_for("chat.postMessage", where=to("U0MANAGER"))
+    baton.click("U0SELLER2", ActionId.CLAIM, lead_id)
+    time.sleep(3)
+    assert not [c for c in slack.calls if to("U0CEO")(c)]
+
+
+def test_a_deadline_that_passed_while_baton_was_down_escalates_once_after_start(
+    runtime, slack
+):
+    migrate(runtime.engine)
+    intake.hand_over(runtime.ctx, LeadIn.model_validate(GOOD_LEAD), by="api")  # stored, not sent
+    time.sleep(2.5)
+    with serve(runtime):
+        slack.wait_for("chat.postMessage", where=to("U0MANAGER"))
+        slack.wait_for("chat.postMessage", where=to("U0CEO"))
+        time.sleep(1.5)
+    assert len([c for c in slack.calls if to("U0MANAGER")(c)]) == 1
+    assert len([c for c in slack.calls if to("U0CEO")(c)]) == 1
+    assert not [c for c in slack.calls if "thread_ts" in c.params]  # no reminder after the fact
+
+
+@pytest.mark.slow
+def test_two_baton_processes_on_one_database_send_each_dm_once(
+    database_url, slack, tmp_path: Path
+):
+    agreement_file = tmp_path / "agreement.yml"
+    agreement_file.write_text(SECONDS)
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.url,
+        "DATABASE_URL": database_url,
+        "BATON_AGREEMENT": str(agreement_file),
+        "BATON_INTAKE_TOKEN": INTAKE_TOKEN,
+    }
+    ports = [_free_port(), _free_port()]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bot", "run", "--host", "127.0.0.1", "--port", str(port)],
+            env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        for port in ports
+    ]
+    try:
+        for port in ports:
+            _wait_healthy(port)
+        for number in range(10):
+            answer = httpx.post(
+                f"http://127.0.0.1:{ports[number % 2]}/api/leads",
+                json=lead(external_id=f"twin-{number}", email=f"lead{number}@nordlys.dk"),
+                headers={"Authorization": f"Bearer {INTAKE_TOKEN}"},
+            )
+            assert answer.status_code == 201
+        slack.wait_for("chat.postMessage", 10, where=to("U0CEO"), timeout=30)
+        time.sleep(2)
+        assert len([c for c in slack.calls if to("U0MANAGER")(c)]) == 10
+        assert len([c for c in slack.calls if to("U0CEO")(c)]) == 10
+        posts = [c for c in slack.calls_to("chat.postMessage") if to("C0SALES")(c)]
+        assert len([c for c in posts if "thread_ts" not in c.params]) == 10  # cards
+        assert len([c for c in posts if "thread_ts" in c.params]) == 10  # reminders
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.wait(timeout=20)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_healthy(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"baton on port {port} did not become healthy")
