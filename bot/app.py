@@ -8,6 +8,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response, status
@@ -140,9 +141,20 @@ def create_app(runtime: Runtime, bolt: App | None = None) -> FastAPI:
             problems.append(f"database unreachable: {type(error).__name__}")
         if not runtime.started:
             problems.append("workers are not running")
+        clock = runtime.clockwork
+        swept = clock.last_sweep
+        age = (datetime.now(UTC) - swept).total_seconds() if swept else None
+        if not clock.running:
+            problems.append("the clock is not running")
+        elif age is None or age > 3 * clock.sweep_every.total_seconds():
+            problems.append("the clock has not swept recently")
+        body = {
+            "status": "unavailable" if problems else "ok",
+            "clock": {"running": clock.running, "last_sweep_seconds_ago": age},
+        }
         if problems:
-            return JSONResponse({"status": "unavailable", "problems": problems}, 503)
-        return JSONResponse({"status": "ok"})
+            body["problems"] = problems
+        return JSONResponse(body, 503 if problems else 200)
 
     @api.get("/metrics", include_in_schema=False)
     def prometheus() -> Response:

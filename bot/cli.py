@@ -97,6 +97,14 @@ def run(
     if not settings.baton_intake_token:
         err.print("BATON_INTAKE_TOKEN is not set: POST /api/leads will refuse every request.")
     out.print(f"Baton listens on http://{host}:{port} (Slack: /slack/events, intake: /api/leads)")
+    waiting = runtime.clockwork.next_clock()
+    if waiting is None or waiting.next_at is None:
+        out.print("No deadlines pending.")
+    else:
+        out.print(
+            f"Next deadline: the {waiting.kind} clock of lead {waiting.lead_id} needs attention "
+            f"at {runtime.renderer.when(waiting.next_at)}."
+        )
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 

@@ -50,7 +50,9 @@ def test_the_manager_and_then_the_ceo_hear_of_a_missed_claim_once_each(baton, sl
     overdue = slack.wait_for("chat.update", where=lambda c: "overdue" in str(c.params["blocks"]))
     assert overdue
     time.sleep(2.5)  # long enough for a duplicate to show up, if there were one
-    assert len(slack.calls_to("chat.postMessage", include_failed=True)) == 4  # card, reminder, 2 DMs
+    assert (
+        len(slack.calls_to("chat.postMessage", include_failed=True)) == 4
+    )  # card, reminder, 2 DMs
     assert len([c for c in slack.calls if to("U0MANAGER")(c)]) == 1
     assert len([c for c in slack.calls if to("U0CEO")(c)]) == 1
 
@@ -72,9 +74,7 @@ def test_a_claim_between_the_steps_keeps_the_ceo_out_of_it(baton, slack):
     assert not [c for c in slack.calls if to("U0CEO")(c)]
 
 
-def test_a_deadline_that_passed_while_baton_was_down_escalates_once_after_start(
-    runtime, slack
-):
+def test_a_deadline_that_passed_while_baton_was_down_escalates_once_after_start(runtime, slack):
     migrate(runtime.engine)
     intake.hand_over(runtime.ctx, LeadIn.model_validate(GOOD_LEAD), by="api")  # stored, not sent
     time.sleep(2.5)
@@ -88,9 +88,7 @@ def test_a_deadline_that_passed_while_baton_was_down_escalates_once_after_start(
 
 
 @pytest.mark.slow
-def test_two_baton_processes_on_one_database_send_each_dm_once(
-    database_url, slack, tmp_path: Path
-):
+def test_two_baton_processes_on_one_database_send_each_dm_once(database_url, slack, tmp_path: Path):
     agreement_file = tmp_path / "agreement.yml"
     agreement_file.write_text(SECONDS)
     env = {
@@ -106,7 +104,10 @@ def test_two_baton_processes_on_one_database_send_each_dm_once(
     processes = [
         subprocess.Popen(
             [sys.executable, "-m", "bot", "run", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         for port in ports
     ]

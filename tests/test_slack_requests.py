@@ -100,7 +100,10 @@ def test_the_slash_command_answers_with_help(baton):
 
 
 def test_health_and_metrics(baton, slack, lead_id):
-    assert baton.http.get("/healthz").json() == {"status": "ok"}
+    health = baton.http.get("/healthz").json()
+    assert health["status"] == "ok"
+    assert health["clock"]["running"] is True
+    assert health["clock"]["last_sweep_seconds_ago"] < 90
     text = baton.http.get("/metrics").text
     assert 'baton_leads_received_total{qualified="true"}' in text
     assert "baton_leads_posted_total" in text
