@@ -1,6 +1,6 @@
 """Tables. Leads hold their current state; `Event` is the append-only history behind it."""
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import uuid4
 
@@ -51,6 +51,8 @@ class Lead(LeadFields, table=True):
     contacted_at: datetime | None = _utc(default=None)
     card_channel: str | None = Field(default=None, max_length=32)
     card_ts: str | None = Field(default=None, max_length=32)
+    recheck_on: date | None = Field(default=None, index=True)
+    forgotten_at: datetime | None = _utc(default=None)
 
     __table_args__ = (Index("uq_lead_external_id", "external_id", unique=True),)
 
@@ -123,3 +125,24 @@ class Outbox(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=1000)
 
     __table_args__ = (Index("ix_outbox_next_attempt_at", "next_attempt_at"),)
+
+
+class Feedback(SQLModel, table=True):
+    """What Sales tells Marketing about one lead, in a form Marketing can act on."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: str = Field(foreign_key="lead.id", index=True, max_length=32)
+    by: str = Field(max_length=32)
+    at: datetime = _utc(index=True)
+    outcome: str = Field(max_length=16)
+    reason: str | None = Field(default=None, max_length=1000)
+    missed_rules: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    note: str | None = Field(default=None, sa_type=Text)
+    recheck_on: date | None = None
+
+
+class SlackEvent(SQLModel, table=True):
+    """Slack event ids already handled, so a retried delivery is acknowledged and skipped."""
+
+    event_id: str = Field(primary_key=True, max_length=64)
+    received_at: datetime = _utc(index=True)
