@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import parse_qs
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
@@ -18,10 +19,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.signature import SignatureVerifier
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import handlers
 from bot import intake, metrics
+from bot.logs import RequestContext
 from bot.runtime import Runtime
 from bot.schemas import LeadCreated, LeadIn, LeadPublic
 from storage import outbox
@@ -50,6 +54,71 @@ def slack_app(runtime: Runtime) -> App:
     return app
 
 
+class BodyLimit:
+    """ASGI middleware: refuse a body over `limit` bytes with 413, reading at most `limit` + 1.
+
+    A `Content-Length` over the limit is refused before anything is read; a chunked body has
+    no length, so it is read here (never more than one byte past the limit) and handed on.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        body = bytearray()
+        last: Message = {"type": "http.request", "body": b"", "more_body": False}
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                last = message  # the client went away; let the app see that
+                break
+            body += message.get("body", b"")
+            if len(body) > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        pending = [{"type": "http.request", "body": bytes(body), "more_body": False}]
+        if last["type"] != "http.request":
+            pending = [last]
+
+        async def replay() -> Message:
+            return pending.pop(0) if pending else await receive()
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
+        answer = JSONResponse(
+            {"detail": "request body over 1 MB"}, status.HTTP_413_CONTENT_TOO_LARGE
+        )
+        await answer(scope, receive, send)
+
+
+def _signed(verifier: SignatureVerifier, body: bytes, headers: dict[str, str]) -> bool:
+    """Slack's signature check, where a malformed header (a timestamp that is no number) is a
+    forgery to refuse, not an error to crash on."""
+    try:
+        return verifier.is_valid_request(body, headers)
+    except (ValueError, TypeError):
+        return False
+
+
+def _ssl_check(body: bytes) -> bool:
+    """Slack's certificate probe (`ssl_check=1`), which Bolt answers with an empty 200 and
+    nothing else, whatever else the body holds."""
+    values = parse_qs(body.decode("utf-8", "replace")).get("ssl_check")
+    return bool(values) and values[0] == "1"
+
+
 def _field_errors(error: RequestValidationError) -> list[dict[str, Any]]:
     """FastAPI's shape without echoing the input back (it may be 1 MB, or personal data)."""
     return [
@@ -75,14 +144,8 @@ def create_app(runtime: Runtime, bolt: App | None = None) -> FastAPI:
         lifespan=lifespan,
     )
 
-    @api.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY:
-            return JSONResponse(
-                {"detail": "request body over 1 MB"}, status.HTTP_413_CONTENT_TOO_LARGE
-            )
-        return await call_next(request)
+    api.add_middleware(BodyLimit, limit=MAX_BODY)
+    api.add_middleware(RequestContext)  # outermost: even a 413 gets a request id
 
     @api.exception_handler(RequestValidationError)
     async def invalid_body(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -120,10 +183,21 @@ def create_app(runtime: Runtime, bolt: App | None = None) -> FastAPI:
             id=result.lead.id, qualified=result.lead.qualified, reasons=result.lead.reasons
         )
 
+    secret = runtime.settings.slack_signing_secret
+    verifier = SignatureVerifier(secret) if secret else None
+
     @api.post("/slack/events", include_in_schema=False)
     async def slack_events(request: Request) -> Response:
         body = await request.body()
-        answer = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
+        # Verified before anything parses the body (Bolt verifies again), so no forged or
+        # malformed request reaches a parser, and none is answered with a 500.
+        if verifier and not _ssl_check(body) and not _signed(verifier, body, dict(request.headers)):
+            return JSONResponse({"error": "invalid request"}, status.HTTP_401_UNAUTHORIZED)
+        try:
+            bolt_request = to_bolt_request(request, body)
+        except (ValueError, TypeError, AttributeError):
+            return JSONResponse({"error": "not a Slack request"}, status.HTTP_400_BAD_REQUEST)
+        answer = await run_in_threadpool(bolt.dispatch, bolt_request)
         if answer.status == status.HTTP_404_NOT_FOUND:
             # Slack retries anything it doesn't see acknowledged; an event nobody listens
             # to is still received.

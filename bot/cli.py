@@ -1,6 +1,7 @@
-"""`baton`: run the bot, check the agreement, import leads, show the scorecard."""
+"""`baton`: run the bot, check the agreement, import leads, show the scorecard, forget a person."""
 
 import csv
+import getpass
 import json
 import logging
 from datetime import timedelta
@@ -15,7 +16,7 @@ from rich.progress import track
 from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
-from bot import intake
+from bot import intake, logs, privacy
 from bot.agreement import Agreement, AgreementError, load_agreement
 from bot.clock import utcnow
 from bot.context import Context
@@ -79,8 +80,16 @@ def run(
     from bot.app import create_app
     from bot.runtime import build
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = _settings(slack=True)
+    logs.setup(
+        level=logging.INFO,
+        secrets=[
+            settings.slack_bot_token,
+            settings.slack_signing_secret,
+            settings.slack_app_token,
+            settings.baton_intake_token,
+        ],
+    )
     runtime = build(settings, _agreement(settings))
     try:
         runtime.start()
@@ -105,7 +114,8 @@ def run(
             f"Next deadline: the {waiting.kind} clock of lead {waiting.lead_id} needs attention "
             f"at {runtime.renderer.when(waiting.next_at)}."
         )
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    # uvicorn's own logging config would replace the JSON lines; the app logs each request.
+    uvicorn.run(app, host=host, port=port, log_level="info", log_config=None, access_log=False)
 
 
 @cli.command()
@@ -209,6 +219,51 @@ def report(
         for rule, count in sorted(card.unqualified_reasons.items(), key=lambda item: -item[1]):
             reasons.add_row(rule, str(count))
         out.print(reasons)
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user without a passwd entry
+        return "cli"
+
+
+@cli.command()
+def forget(
+    email: Annotated[str, typer.Argument(help="the person's email address, in any letter case")],
+    by: Annotated[
+        str | None, typer.Option(help="who asked for it, for the record (default: your login)")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask before erasing")] = False,
+) -> None:
+    """Erase a person's personal data: their leads stay, anonymised, for the scorecard."""
+    settings = _settings(slack=False)
+    ctx = _context(settings, _agreement(settings))
+    if "@" not in email.strip(" @"):
+        raise _fail(f"{email!r} is not an email address")
+    found = privacy.matching(ctx, email=email)
+    if not found:
+        out.print("No lead has that email address: nothing to erase.")
+        return
+    if not yes:
+        typer.confirm(
+            f"Erase the personal data of {found} lead(s)? This cannot be undone", abort=True
+        )
+    erased = privacy.forget(ctx, email=email, by=by or _login())
+    out.print(
+        f"Forgot {len(erased.lead_ids)} lead(s): {', '.join(erased.lead_ids)}. "
+        f'{erased.cards} lead card(s) will read "removed on request" once `baton run` '
+        f"delivers the update; {erased.cancelled} queued message(s) will not be sent.",
+        highlight=False,
+    )
+    if erased.left:
+        out.print(
+            f"{len(erased.left)} message(s) Baton posted about them still show their data in "
+            "Slack; delete them there by hand (channel, or user for a DM, and message ts):",
+            highlight=False,
+        )
+        for message in erased.left:
+            out.print(f"  {message.kind:<6} {message.channel or '?'} {message.ts}", highlight=False)
 
 
 @outbox_cli.command("retry")

@@ -154,7 +154,9 @@ class Courier:
         if lead is None:
             self._delivered(row, None)
             return
-        message = self.renderer.card(lead, clocks)
+        with self.ctx.sessions() as session:
+            latest = leads.latest_feedback(session=session, lead_id=lead.id)
+        message = self.renderer.card(lead, clocks, latest)
         if lead.card_ts and lead.card_channel:
             response = self.client.chat_update(
                 channel=lead.card_channel, ts=lead.card_ts, **message

@@ -11,16 +11,27 @@ class ActionId(StrEnum):
     GIVE_FEEDBACK = "baton.give_feedback"
     REASSIGN = "baton.reassign"
     EXTEND = "baton.extend"
+    CONTACTED_HOW = "baton.contacted_how"
+    WON = "baton.won"
+    LOST = "baton.lost"
+    HAND_OVER_AGAIN = "baton.hand_over_again"
+    HOME_REFRESH = "baton.home_refresh"
 
 
 class ViewId(StrEnum):
     ASSIGN = "baton.assign_view"
     EXTEND = "baton.extend_view"
+    FEEDBACK = "baton.feedback_view"
+    HAND_OVER = "baton.hand_over_view"
 
 
 class BlockId(StrEnum):
     ASSIGNEE = "assignee"
     REASON = "reason"
+    OUTCOME = "outcome"
+    MISSED = "missed_rules"
+    RECHECK = "recheck_on"
+    NOTE = "note"
 
 
 def clock_ref(lead_id: str, kind: str) -> str:

@@ -6,13 +6,12 @@ from sqlalchemy.exc import IntegrityError
 
 from bot import messages, sla
 from bot.context import Context
+from bot.pipeline import Stage
 from bot.qualification import qualify
 from bot.schemas import LeadIn
 from storage import leads
 from storage.db import transaction
 from storage.models import Lead
-
-HANDED_OVER, UNQUALIFIED = "handed_over", "unqualified"
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ def hand_over(ctx: Context, lead_in: LeadIn, *, by: str) -> HandOver:
                 **lead_in.columns(),
                 qualified=verdict.qualified,
                 reasons=verdict.reasons,
-                stage=HANDED_OVER if verdict.qualified else UNQUALIFIED,
+                stage=Stage.HANDED_OVER if verdict.qualified else Stage.UNQUALIFIED,
                 handed_over_by=by,
                 received_at=now,
             )

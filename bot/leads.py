@@ -1,16 +1,14 @@
-"""Ownership of a lead: claim, assign, release. Each is one transaction with its event."""
+"""Ownership of a lead: claim, assign, release, mark contacted. One transaction each, with
+its event; the pipeline decides which moves are legal."""
 
 from bot import messages, metrics, sla
 from bot.context import Context
-from bot.intake import HANDED_OVER
 from bot.permissions import Action, allowed, authorize
+from bot.pipeline import Move, next_stage
 from bot.refusals import Refused
 from storage import deadlines, leads
 from storage.db import transaction
 from storage.models import Lead
-
-CLAIMED, CONTACTED = "claimed", "contacted"
-OWNED = (CLAIMED, CONTACTED)
 
 
 def _existing(lead: Lead | None) -> Lead:
@@ -28,7 +26,8 @@ def claim(ctx: Context, *, lead_id: str, user: str) -> Lead:
             lead = _existing(leads.get(session=session, lead_id=lead_id))
             if lead.owner:
                 raise Refused("already_claimed", owner=lead.owner, you=lead.owner == user)
-            raise Refused("not_claimable", stage=lead.stage)
+            next_stage(lead.stage, Move.CLAIM)
+            raise Refused("changed_meanwhile")
         leads.record(session=session, lead_id=lead_id, at=now, actor=user, kind="claimed")
         deadlines.resolve(session=session, lead_id=lead_id, kinds=(sla.CLAIM,), at=now)
         messages.refresh_card(session=session, lead_id=lead_id, at=now)
@@ -46,12 +45,10 @@ def assign(ctx: Context, *, lead_id: str, by: str, to: str) -> Lead:
     now = ctx.clock()
     with transaction(ctx.sessions) as session:
         lead = _existing(leads.get(session=session, lead_id=lead_id))
-        if lead.stage not in (HANDED_OVER, *OWNED):
-            raise Refused("not_claimable", stage=lead.stage)
+        stage = next_stage(lead.stage, Move.ASSIGN)
         if lead.owner == to:
             raise Refused("already_owner", owner=to)
         previous = lead.owner
-        stage = CLAIMED if lead.stage == HANDED_OVER else lead.stage
         moved = leads.set_owner(
             session=session,
             lead_id=lead_id,
@@ -92,13 +89,12 @@ def release(ctx: Context, *, lead_id: str, user: str) -> Lead:
     with transaction(ctx.sessions) as session:
         lead = _existing(leads.get(session=session, lead_id=lead_id))
         authorize(ctx.agreement, user, Action.RELEASE, owner=lead.owner)
-        if lead.stage != CLAIMED or lead.owner is None:
-            raise Refused("not_releasable", stage=lead.stage)
+        stage = next_stage(lead.stage, Move.RELEASE)
         moved = leads.set_owner(
             session=session,
             lead_id=lead_id,
             owner=None,
-            stage=HANDED_OVER,
+            stage=stage,
             expected_owner=lead.owner,
         )
         if not moved:
@@ -130,8 +126,7 @@ def mark_contacted(ctx: Context, *, lead_id: str, user: str, how: str | None = N
     with transaction(ctx.sessions) as session:
         lead = _existing(leads.get(session=session, lead_id=lead_id))
         authorize(ctx.agreement, user, Action.MARK_CONTACTED, owner=lead.owner)
-        if lead.stage != CLAIMED:
-            raise Refused("not_contactable", stage=lead.stage)
+        next_stage(lead.stage, Move.MARK_CONTACTED)
         if not leads.mark_contacted(session=session, lead_id=lead_id, owner=lead.owner, at=now):
             raise Refused("changed_meanwhile")
         leads.record(
@@ -150,3 +145,21 @@ def mark_contacted(ctx: Context, *, lead_id: str, user: str, how: str | None = N
         session.refresh(lead)
     ctx.wake()
     return lead
+
+
+def note_contact_method(ctx: Context, *, lead_id: str, user: str, how: str) -> None:
+    """How the owner reached the lead (call, email, meeting), for the record and the reports."""
+    if how not in ("call", "email", "meeting"):
+        raise Refused("changed_meanwhile")
+    now = ctx.clock()
+    with transaction(ctx.sessions) as session:
+        lead = _existing(leads.get(session=session, lead_id=lead_id))
+        authorize(ctx.agreement, user, Action.MARK_CONTACTED, owner=lead.owner)
+        leads.record(
+            session=session,
+            lead_id=lead_id,
+            at=now,
+            actor=user,
+            kind="contact_method",
+            data={"how": how},
+        )

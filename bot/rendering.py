@@ -17,7 +17,7 @@ from markupsafe import Markup
 from bot import blockkit, ids
 from bot.agreement import Agreement
 from bot.durations import humanize
-from storage.models import Deadline, Lead
+from storage.models import Deadline, Feedback, Lead
 
 TEMPLATES = Path(__file__).parent / "templates"
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{1,30}$")
@@ -93,11 +93,16 @@ class Renderer:
     def view(self, template: str, **facts: Any) -> dict[str, Any]:
         return blockkit.fit_view(self._json(template, facts))
 
-    def card(self, lead: Lead, clocks: list[Deadline]) -> dict[str, Any]:
-        """The lead's card as it stands: owner, next deadline, the buttons its stage allows."""
+    def card(
+        self, lead: Lead, clocks: list[Deadline], feedback: Feedback | None = None
+    ) -> dict[str, Any]:
+        """The lead's card as it stands: owner, next deadline, outcome, the buttons its stage
+        allows."""
         open_clocks = {clock.kind: clock for clock in clocks if clock.resolved_at is None}
         overdue = any(clock.breached_at is not None for clock in open_clocks.values())
-        return self.message("lead_card", lead=lead, clocks=open_clocks, overdue=overdue)
+        return self.message(
+            "lead_card", lead=lead, clocks=open_clocks, overdue=overdue, feedback=feedback
+        )
 
     def notice(self, reason: str, **details: Any) -> dict[str, Any]:
         return self.message("notice", reason=reason, details=details)

@@ -4,10 +4,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from statistics import median
 
+from sqlalchemy import case, func, or_
 from sqlmodel import Session, col, select
 
 from bot.agreement import Agreement
-from storage.models import Lead
+from storage.models import Breach, Deadline, Feedback, Lead
 
 
 @dataclass
@@ -49,3 +50,48 @@ def scorecard(*, session: Session, agreement: Agreement, since: datetime) -> Sco
     if waits:
         card.median_time_to_claim = median(waits)
     return card
+
+
+@dataclass
+class Week:
+    """This week's figures of both sides of the agreement, for `/baton stats` and App Home."""
+
+    since: datetime
+    handed_over: int = 0
+    qualified: int = 0
+    in_time: dict[str, int] = field(default_factory=dict)
+    late: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    committed_per_month: int | None = None
+
+
+def week(*, session: Session, agreement: Agreement, since: datetime) -> Week:
+    """Aggregates in the database, so the figures stay fast with millions of leads."""
+    figures = Week(since=since)
+    if agreement.marketing_commitment:
+        figures.committed_per_month = agreement.marketing_commitment.qualified_leads_per_month
+    total, qualified = session.exec(
+        select(func.count(), func.coalesce(func.sum(case((col(Lead.qualified), 1), else_=0)), 0))
+        .select_from(Lead)
+        .where(col(Lead.received_at) >= since)
+    ).one()
+    figures.handed_over, figures.qualified = total, qualified
+    breached = select(Breach.id).where(Breach.deadline_id == Deadline.id).exists()
+    for kind, late, count in session.exec(
+        select(Deadline.kind, breached, func.count())
+        .where(col(Deadline.opened_at) >= since)
+        .where(or_(col(Deadline.resolved_at).is_not(None), breached))
+        .group_by(Deadline.kind, breached)
+    ).all():
+        (figures.late if late else figures.in_time)[kind] = count
+    for outcome, reason, count in session.exec(
+        select(Feedback.outcome, Feedback.reason, func.count())
+        .where(col(Feedback.at) >= since)
+        .group_by(Feedback.outcome, Feedback.reason)
+    ).all():
+        figures.outcomes[outcome] = figures.outcomes.get(outcome, 0) + count
+        if outcome == "rejected":
+            key = reason or "no reason given"
+            figures.rejected_by_reason[key] = figures.rejected_by_reason.get(key, 0) + count
+    return figures

@@ -1,8 +1,8 @@
 """The clock: APScheduler wakes Baton when the next deadline needs work, and sweeps every 30 s.
 
-The database is the source of truth. APScheduler holds two fixed jobs in memory, never one
-per lead: a wake-up armed at the earliest `next_at`, and a safety sweep that also picks up
-clocks opened by other replicas. Due clocks are taken with `FOR UPDATE SKIP LOCKED` (a serialised
+The database is the source of truth. APScheduler holds a few fixed jobs in memory, never one
+per lead: a wake-up armed at the earliest `next_at`, a safety sweep that also picks up clocks
+opened by other replicas, and the daily chores (nurture re-checks). Due clocks are taken with `FOR UPDATE SKIP LOCKED` (a serialised
 write transaction on SQLite), so replicas and restarts never send a reminder twice.
 """
 
@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from bot import metrics
+from bot import feedback, metrics, privacy
 from bot.context import Context
 from bot.escalation import advance
 from storage import deadlines
@@ -22,7 +22,8 @@ from storage.db import transaction
 from storage.models import Deadline
 
 log = logging.getLogger(__name__)
-WAKE, SWEEP = "baton.wake", "baton.sweep"
+WAKE, SWEEP, NURTURE = "baton.wake", "baton.sweep", "baton.nurture"
+RETENTION = "baton.retention"
 
 
 class Clockwork:
@@ -43,7 +44,12 @@ class Clockwork:
         self._lock = threading.Lock()
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
-            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            # Retention has a thread of its own: a first run over years of leads must not hold
+            # up the deadlines that are due meanwhile.
+            executors={
+                "default": ThreadPoolExecutor(max_workers=1),
+                RETENTION: ThreadPoolExecutor(max_workers=1),
+            },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
 
@@ -61,6 +67,38 @@ class Clockwork:
             next_run_time=datetime.now(UTC),
             replace_existing=True,
         )
+        self.scheduler.add_job(
+            self.recheck_nurture,
+            "interval",
+            minutes=10,
+            id=NURTURE,
+            next_run_time=datetime.now(UTC),
+            replace_existing=True,
+        )
+        self.scheduler.add_job(
+            self.retain,
+            "interval",
+            days=1,
+            id=RETENTION,
+            executor=RETENTION,
+            next_run_time=datetime.now(UTC),
+            replace_existing=True,
+        )
+
+    def retain(self) -> None:
+        """Forget the leads older than `retention.personal_data_days`; daily and at start."""
+        try:
+            privacy.forget_expired(self.ctx)
+        except Exception:
+            log.exception("retention: could not forget expired leads; tomorrow's run retries")
+
+    def recheck_nurture(self) -> None:
+        """Nurture leads whose day has come go back to Marketing (a day's resolution is enough)."""
+        try:
+            if feedback.recheck_due(self.ctx) and self.on_work:
+                self.on_work()
+        except Exception:
+            log.exception("clock: could not post nurture re-checks; trying again later")
 
     def stop(self) -> None:
         if self.scheduler.running:

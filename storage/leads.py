@@ -1,12 +1,12 @@
 """Queries on leads and their history. Callers own the transaction; nothing here commits."""
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from storage.models import Event, Lead, Person
+from storage.models import Deadline, Event, Feedback, Lead, Person
 
 
 def get(*, session: Session, lead_id: str) -> Lead | None:
@@ -76,6 +76,37 @@ def mark_contacted(*, session: Session, lead_id: str, owner: str | None, at: dat
     return result.rowcount == 1
 
 
+def move(*, session: Session, lead_id: str, from_stage: str, to_stage: str, **values: Any) -> bool:
+    """Change stage only if nobody moved the lead since it was read."""
+    result = session.execute(
+        update(Lead)
+        .where(col(Lead.id) == lead_id, Lead.stage == from_stage)
+        .values(stage=to_stage, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def due_for_recheck(*, session: Session, today: date) -> list[Lead]:
+    return list(
+        session.exec(
+            select(Lead)
+            .where(Lead.stage == "nurture", col(Lead.recheck_on) <= today)
+            .with_for_update(skip_locked=True)
+        ).all()
+    )
+
+
+def open_counts(*, session: Session) -> dict[str, int]:
+    """Open leads per owner, to spread new work over the team."""
+    rows = session.exec(
+        select(Lead.owner, func.count())
+        .where(col(Lead.stage).in_(("claimed", "contacted")), col(Lead.owner).is_not(None))
+        .group_by(Lead.owner)
+    ).all()
+    return {owner: count for owner, count in rows}
+
+
 def set_card(*, session: Session, lead_id: str, channel: str, ts: str) -> None:
     session.execute(
         update(Lead).where(col(Lead.id) == lead_id).values(card_channel=channel, card_ts=ts)
@@ -103,3 +134,58 @@ def sync_people(*, session: Session, roles: list[tuple[str, str]]) -> None:
             session.delete(person)
     for user_id, role in wanted - present:
         session.add(Person(user_id=user_id, role=role))
+
+
+def latest_feedback(*, session: Session, lead_id: str) -> Feedback | None:
+    return session.exec(
+        select(Feedback).where(Feedback.lead_id == lead_id).order_by(col(Feedback.id).desc())
+    ).first()
+
+
+def open_leads(
+    *, session: Session, stages: tuple[str, ...], owner: str | None = None, limit: int = 200
+) -> list[Lead]:
+    query = select(Lead).where(col(Lead.stage).in_(stages))
+    if owner is not None:
+        query = query.where(Lead.owner == owner)
+    return list(session.exec(query.order_by(col(Lead.received_at)).limit(limit)).all())
+
+
+def overdue_leads(*, session: Session, limit: int = 200) -> list[Lead]:
+    """Leads with a clock that passed its deadline and is still running."""
+    breached = (
+        select(Deadline.lead_id)
+        .where(col(Deadline.breached_at).is_not(None), col(Deadline.resolved_at).is_(None))
+        .distinct()
+    )
+    return list(
+        session.exec(
+            select(Lead)
+            .where(col(Lead.id).in_(breached))
+            .order_by(col(Lead.received_at))
+            .limit(limit)
+        ).all()
+    )
+
+
+def received_since(*, session: Session, since: datetime, limit: int = 500) -> list[Lead]:
+    return list(
+        session.exec(
+            select(Lead)
+            .where(col(Lead.received_at) >= since)
+            .order_by(col(Lead.received_at).desc())
+            .limit(limit)
+        ).all()
+    )
+
+
+def open_clocks(*, session: Session, lead_ids: list[str]) -> list[Deadline]:
+    if not lead_ids:
+        return []
+    return list(
+        session.exec(
+            select(Deadline).where(
+                col(Deadline.lead_id).in_(lead_ids), col(Deadline.resolved_at).is_(None)
+            )
+        ).all()
+    )

@@ -12,7 +12,10 @@ from slack_sdk.models.views import View
 
 from bot import blockkit
 from bot.agreement import Agreement
+from bot.feedback import RULES
 from bot.ids import ActionId
+from bot.overview import Item
+from bot.reports import Week
 from bot.rendering import TEMPLATES, Renderer, compact, mention
 from storage.models import Deadline, Lead
 from tests.support import GOOD_LEAD
@@ -339,6 +342,28 @@ def test_fit_view_cuts_title():
 
 def facts_per_template() -> dict[str, dict[str, Any]]:
     lead = make_lead(stage="claimed", owner="U0SELLER1", name="Mette <!here> & co")
+    feedback_facts = {
+        "by": "U0SELLER1",
+        "outcome": "rejected",
+        "reason": "wrong decision-maker",
+        "missed_rules": ["contact role"],
+        "note": "Talked to <!channel> & <@U0CEO>; " + "n" * 4000,
+        "recheck_on": None,
+    }
+    items = [
+        Item(lead, clock("contact", RECEIVED, breached_at=RECEIVED)),
+        Item(make_lead(name="Unclaimed <b>"), None),
+    ] * 30
+    week = Week(
+        since=RECEIVED,
+        handed_over=12,
+        qualified=9,
+        in_time={"claim": 7},
+        late={"claim": 2},
+        outcomes={"rejected": 3},
+        rejected_by_reason={"wrong decision-maker": 2, "<!channel>": 1},
+        committed_per_month=8,
+    )
     return {
         "assign_modal": {"lead": lead},
         "assigned_to_you": {
@@ -362,7 +387,35 @@ def facts_per_template() -> dict[str, dict[str, Any]]:
         },
         "extend_modal": {"lead": lead, "kind": "contact"},
         "help": {"text": "help"},
-        "lead_card": {"lead": lead, "clocks": {}, "overdue": False},
+        "lead_card": {"lead": lead, "clocks": {}, "overdue": False, "feedback": None},
+        "feedback_thread": {**feedback_facts, "lead": lead, "card_link": None},
+        "feedback_marketing": {
+            **feedback_facts,
+            "lead": lead,
+            "card_link": "https://example.slack.com/archives/C0SALES/p1700000000000100",
+        },
+        "closed": {"lead": lead, "by": "U0SELLER1", "won": True, "card_link": None},
+        "recheck": {"lead": make_lead(stage="nurture", owner="U0SELLER1"), "card_link": None},
+        "feedback_modal": {"lead": lead, "rules": list(RULES)},
+        "handover_modal": {},
+        "handover_verdict": {
+            "lead": make_lead(qualified=False, reasons=["country US is not one of DK"]),
+            "created": True,
+        },
+        "contacted": {"lead_id": lead.id},
+        "mine": {"items": items},
+        "open": {"items": items},
+        "stats": {"week": week},
+        "agreement": {},
+        "home": {
+            "user": "U0MANAGER",
+            "roles": ["marketing", "sales", "sales_manager"],
+            "now": RECEIVED,
+            "groups": {"overdue": items, "today": [], "later": items},
+            "team": items,
+            "week": week,
+            "handed_over": [lead],
+        },
         "notice": {"reason": "lead_gone", "details": {}},
         "released": {"lead": lead, "by": "U0SELLER1", "card_link": None},
         "reminder_owner": {
@@ -388,7 +441,11 @@ def facts_per_template() -> dict[str, dict[str, Any]]:
     }
 
 
-TEMPLATE_NAMES = sorted(path.name.removesuffix(".json.j2") for path in TEMPLATES.glob("*.j2"))
+TEMPLATE_NAMES = sorted(
+    path.name.removesuffix(".json.j2")
+    for path in TEMPLATES.glob("*.json.j2")
+    if not path.name.startswith("_")
+)
 
 
 def test_every_template_has_facts():
@@ -400,10 +457,11 @@ def test_template_renders_valid_block_kit(renderer: Renderer, name: str):
     facts = facts_per_template()[name]
     raw = renderer.env.get_template(f"{name}.json.j2").render(**facts)
     payload = json.loads(raw)
-    if payload.get("type") == "modal":
+    if payload.get("type") in ("modal", "home"):
         view = renderer.view(name, **facts)
         View(**view).validate_json()
         assert_valid_blocks(view["blocks"], limit=100)
+        payload = view
     else:
         message = renderer.message(name, **facts)
         assert message["text"].strip()
@@ -430,7 +488,14 @@ NOTICE_DETAILS: dict[str, dict[str, Any]] = {
     "changed_meanwhile": {},
     "not_releasable": {"stage": "handed_over"},
     "not_allowed": {"action": "assign", "who": ["sales_manager"], "owner": None},
-    "coming_soon": {"button": "Mark contacted"},
+    "feedback_unclaimed": {},
+    "feedback_given": {"stage": "accepted"},
+    "no_feedback": {"stage": "unqualified"},
+    "not_closable": {"stage": "claimed"},
+    "not_in_nurture": {"stage": "claimed"},
+    "invalid_feedback": {"problems": {"reason": "Say why."}},
+    "contact_method": {"how": "call"},
+    "handed_over_again": {"owner": "U0SELLER2"},
     "claimed": {},
     "assigned": {"owner": "U0SELLER1"},
     "released": {},
@@ -468,7 +533,7 @@ def test_notice_for_each_action_and_role(renderer: Renderer):
 
 
 def test_notice_escapes_user_text(renderer: Renderer):
-    message = renderer.notice("coming_soon", button="<!channel>")
+    message = renderer.notice("contact_method", how="<!channel>")
     assert "<!channel>" not in message["text"]
     assert "&lt;!channel&gt;" in message["text"]
 

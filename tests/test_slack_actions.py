@@ -148,12 +148,6 @@ def test_the_owner_marks_the_lead_contacted(baton, slack):
     assert stored(baton, lead_id).stage == "contacted"
 
 
-def test_give_feedback_says_what_it_will_do(baton, slack):
-    lead_id = handed_over(baton, slack)
-    baton.click("U0SELLER1", ActionId.GIVE_FEEDBACK, lead_id, text="Give feedback")
-    assert "Give feedback" in ephemeral_to(slack, "U0SELLER1")
-
-
 def test_a_click_on_a_lead_that_does_not_exist_is_explained(baton, slack):
     baton.click("U0SELLER1", ActionId.CLAIM, "f" * 32)
     assert "no longer exists" in ephemeral_to(slack, "U0SELLER1")
