@@ -33,7 +33,7 @@ Duration = Annotated[Span, BeforeValidator(parse_duration), PlainSerializer(str,
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 ROLES = ("sales_manager", "ceo", "owner")
-_SLACK_ID = re.compile(r"^[A-Z0-9]{2,}$")
+_SLACK_ID = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
 
 
 def _slack_id(kind: str):

@@ -20,7 +20,7 @@ from bot.durations import humanize
 from storage.models import Deadline, Feedback, Lead
 
 TEMPLATES = Path(__file__).parent / "templates"
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{1,30}$")
+_USER_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 def _finalize(value: Any) -> str:
