@@ -1,7 +1,7 @@
 """The shared pipeline as each person sees it: my leads, the open ones, this week's figures."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from bot import reports
 from bot.agreement import Agreement
@@ -87,18 +87,6 @@ def grouped(agreement: Agreement, items: list[Item], now: datetime) -> dict[str,
     return groups
 
 
-def week_start(agreement: Agreement, now: datetime) -> datetime:
-    """Monday 00:00 of this week in the agreement's timezone."""
-    local = now.astimezone(agreement.tz)
-    monday = (local - timedelta(days=local.weekday())).date()
-    return datetime.combine(monday, datetime.min.time(), tzinfo=agreement.tz)
-
-
-def month_start(agreement: Agreement, now: datetime) -> datetime:
-    local = now.astimezone(agreement.tz)
-    return datetime.combine(local.date().replace(day=1), datetime.min.time(), tzinfo=agreement.tz)
-
-
 def home(ctx: Context, user: str) -> dict:
     """What App Home shows this person, by the roles the agreement gives them."""
     now = ctx.clock()
@@ -114,8 +102,10 @@ def home(ctx: Context, user: str) -> dict:
         facts["team"] = team(ctx)
         with ctx.sessions() as session:
             facts["week"] = reports.week(
-                session=session, agreement=ctx.agreement, since=week_start(ctx.agreement, now)
+                session=session,
+                agreement=ctx.agreement,
+                since=reports.week_start(ctx.agreement, now),
             )
     if "marketing" in roles:
-        facts["handed_over"] = handed_over_since(ctx, month_start(ctx.agreement, now))
+        facts["handed_over"] = handed_over_since(ctx, reports.month_start(ctx.agreement, now))
     return facts

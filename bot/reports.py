@@ -1,13 +1,17 @@
 """The scorecard, computed from stored leads and their events."""
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from statistics import median
 
 from sqlalchemy import case, func, or_
 from sqlmodel import Session, col, select
 
+from bot import messages
 from bot.agreement import Agreement
+from bot.context import Context
+from bot.inbox import first_delivery
+from storage.db import transaction
 from storage.models import Breach, Deadline, Feedback, Lead
 
 
@@ -52,6 +56,18 @@ def scorecard(*, session: Session, agreement: Agreement, since: datetime) -> Sco
     return card
 
 
+def week_start(agreement: Agreement, now: datetime) -> datetime:
+    """Monday 00:00 of this week in the agreement's timezone."""
+    local = now.astimezone(agreement.tz)
+    monday = (local - timedelta(days=local.weekday())).date()
+    return datetime.combine(monday, datetime.min.time(), tzinfo=agreement.tz)
+
+
+def month_start(agreement: Agreement, now: datetime) -> datetime:
+    local = now.astimezone(agreement.tz)
+    return datetime.combine(local.date().replace(day=1), datetime.min.time(), tzinfo=agreement.tz)
+
+
 @dataclass
 class Week:
     """This week's figures of both sides of the agreement, for `/baton stats` and App Home."""
@@ -66,28 +82,31 @@ class Week:
     committed_per_month: int | None = None
 
 
-def week(*, session: Session, agreement: Agreement, since: datetime) -> Week:
+def week(
+    *, session: Session, agreement: Agreement, since: datetime, until: datetime | None = None
+) -> Week:
     """Aggregates in the database, so the figures stay fast with millions of leads."""
+    until = until or datetime.max.replace(tzinfo=since.tzinfo)
     figures = Week(since=since)
     if agreement.marketing_commitment:
         figures.committed_per_month = agreement.marketing_commitment.qualified_leads_per_month
     total, qualified = session.exec(
         select(func.count(), func.coalesce(func.sum(case((col(Lead.qualified), 1), else_=0)), 0))
         .select_from(Lead)
-        .where(col(Lead.received_at) >= since)
+        .where(col(Lead.received_at) >= since, col(Lead.received_at) < until)
     ).one()
     figures.handed_over, figures.qualified = total, qualified
     breached = select(Breach.id).where(Breach.deadline_id == Deadline.id).exists()
     for kind, late, count in session.exec(
         select(Deadline.kind, breached, func.count())
-        .where(col(Deadline.opened_at) >= since)
+        .where(col(Deadline.opened_at) >= since, col(Deadline.opened_at) < until)
         .where(or_(col(Deadline.resolved_at).is_not(None), breached))
         .group_by(Deadline.kind, breached)
     ).all():
         (figures.late if late else figures.in_time)[kind] = count
     for outcome, reason, count in session.exec(
         select(Feedback.outcome, Feedback.reason, func.count())
-        .where(col(Feedback.at) >= since)
+        .where(col(Feedback.at) >= since, col(Feedback.at) < until)
         .group_by(Feedback.outcome, Feedback.reason)
     ).all():
         figures.outcomes[outcome] = figures.outcomes.get(outcome, 0) + count
@@ -95,3 +114,31 @@ def week(*, session: Session, agreement: Agreement, since: datetime) -> Week:
             key = reason or "no reason given"
             figures.rejected_by_reason[key] = figures.rejected_by_reason.get(key, 0) + count
     return figures
+
+
+def send_weekly(ctx: Context) -> bool:
+    """Last week's scorecard to Marketing's channel and to the CEO, once across replicas."""
+    now = ctx.clock()
+    until = week_start(ctx.agreement, now)
+    since = until - timedelta(days=7)
+    if not first_delivery(ctx, f"scorecard:{since.date().isoformat()}"):
+        return False
+    with transaction(ctx.sessions) as session:
+        figures = week(session=session, agreement=ctx.agreement, since=since, until=until)
+        facts = asdict(figures) | {"since": since.isoformat(), "until": until.isoformat()}
+        messages.post(
+            session=session,
+            channel=ctx.agreement.channels.marketing,
+            template="scorecard",
+            at=now,
+            week=facts,
+        )
+        messages.direct(
+            session=session,
+            user=ctx.agreement.people.ceo,
+            template="scorecard",
+            at=now,
+            week=facts,
+        )
+    ctx.wake()
+    return True

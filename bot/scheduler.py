@@ -2,8 +2,9 @@
 
 The database is the source of truth. APScheduler holds a few fixed jobs in memory, never one
 per lead: a wake-up armed at the earliest `next_at`, a safety sweep that also picks up clocks
-opened by other replicas, and the daily chores (nurture re-checks). Due clocks are taken with `FOR UPDATE SKIP LOCKED` (a serialised
-write transaction on SQLite), so replicas and restarts never send a reminder twice.
+opened by other replicas, and the chores (nurture re-checks, the weekly scorecard). Due
+clocks are taken with `FOR UPDATE SKIP LOCKED` (a serialised write transaction on SQLite),
+so replicas and restarts never send a reminder twice.
 """
 
 import logging
@@ -13,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 
-from bot import feedback, metrics, privacy
+from bot import feedback, metrics, privacy, reports
 from bot.context import Context
 from bot.escalation import advance
 from storage import deadlines
@@ -23,6 +25,7 @@ from storage.models import Deadline
 
 log = logging.getLogger(__name__)
 WAKE, SWEEP, NURTURE = "baton.wake", "baton.sweep", "baton.nurture"
+SCORECARD = "baton.scorecard"
 RETENTION = "baton.retention"
 
 
@@ -59,6 +62,7 @@ class Clockwork:
 
     def start(self) -> None:
         self.scheduler.start()
+        self._weekly()
         self.scheduler.add_job(
             self.sweep,
             "interval",
@@ -91,6 +95,27 @@ class Clockwork:
             privacy.forget_expired(self.ctx)
         except Exception:
             log.exception("retention: could not forget expired leads; tomorrow's run retries")
+
+    def _weekly(self) -> None:
+        """The scorecard at the agreement's `reports.weekly` time, in its timezone."""
+        reports_at = self.ctx.agreement.reports
+        if reports_at is None or reports_at.weekly is None:
+            return
+        day, clock = reports_at.weekly.split()
+        hour, minute = clock.split(":")
+        self.scheduler.add_job(
+            self.send_scorecard,
+            CronTrigger(day_of_week=day, hour=hour, minute=minute, timezone=self.ctx.agreement.tz),
+            id=SCORECARD,
+            replace_existing=True,
+        )
+
+    def send_scorecard(self) -> None:
+        try:
+            if reports.send_weekly(self.ctx) and self.on_work:
+                self.on_work()
+        except Exception:
+            log.exception("clock: could not send the weekly scorecard")
 
     def recheck_nurture(self) -> None:
         """Nurture leads whose day has come go back to Marketing (a day's resolution is enough)."""

@@ -28,7 +28,7 @@ def baton_command(ack: Ack, command: dict[str, Any], body: dict[str, Any], baton
     elif word == "open":
         ack(**render.message("open", items=overview.open_leads(baton.ctx)))
     elif word == "stats":
-        since = overview.week_start(baton.agreement, baton.ctx.clock())
+        since = reports.week_start(baton.agreement, baton.ctx.clock())
         with baton.ctx.sessions() as session:
             week = reports.week(session=session, agreement=baton.agreement, since=since)
         ack(**render.message("stats", week=week))

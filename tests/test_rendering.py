@@ -2,6 +2,7 @@
 
 import json
 import re
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,8 @@ from bot.agreement import Agreement
 from bot.feedback import RULES
 from bot.ids import ActionId
 from bot.overview import Item
-from bot.reports import Week
 from bot.rendering import TEMPLATES, Renderer, compact, mention
+from bot.reports import Week
 from storage.models import Deadline, Lead
 from tests.support import GOOD_LEAD
 
@@ -406,6 +407,11 @@ def facts_per_template() -> dict[str, dict[str, Any]]:
         "mine": {"items": items},
         "open": {"items": items},
         "stats": {"week": week},
+        "scorecard": {
+            "week": {**asdict(week), "since": "2026-11-16T00:00:00+01:00"},
+            "card_link": None,
+            "lead": None,
+        },
         "agreement": {},
         "home": {
             "user": "U0MANAGER",

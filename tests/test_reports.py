@@ -1,0 +1,73 @@
+"""This week's figures and the weekly scorecard, computed from stored leads and events."""
+
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import select
+
+from bot import feedback, intake, leads, reports
+from bot.scheduler import Clockwork
+from bot.schemas import LeadIn
+from storage.models import Outbox
+from tests.support import GOOD_LEAD
+
+MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def hand_over(ctx, number: int, **changes) -> str:
+    body = {**GOOD_LEAD, "email": f"lead{number}@nordlys.dk", **changes}
+    return intake.hand_over(ctx, LeadIn.model_validate(body), by="api").lead.id
+
+
+def test_the_week_counts_both_sides(ctx):
+    clock = Clock(MONDAY)
+    ctx.clock = clock
+    on_time = hand_over(ctx, 1)
+    late = hand_over(ctx, 2)
+    hand_over(ctx, 3, country="US")
+    leads.claim(ctx, lead_id=on_time, user="U0SELLER1")
+    clock.now = MONDAY + timedelta(hours=2)
+    Clockwork(ctx).run_once()  # the second lead's claim deadline passes unmet
+    leads.claim(ctx, lead_id=late, user="U0SELLER2")
+    for lead_id, user in ((on_time, "U0SELLER1"), (late, "U0SELLER2")):
+        verdict = feedback.Verdict(outcome="rejected", reason="wrong decision-maker")
+        feedback.give(ctx, lead_id=lead_id, by=user, verdict=verdict)
+
+    with ctx.sessions() as session:
+        week = reports.week(
+            session=session,
+            agreement=ctx.agreement,
+            since=reports.week_start(ctx.agreement, MONDAY),
+        )
+    assert (week.handed_over, week.qualified) == (3, 2)
+    assert week.in_time["claim"] == 1
+    assert week.late["claim"] == 1
+    assert week.in_time["contact"] == 2
+    assert week.outcomes == {"rejected": 2}
+    assert week.rejected_by_reason == {"wrong decision-maker": 2}
+    assert week.committed_per_month == 8
+
+
+def test_the_week_starts_on_monday_in_the_agreement_timezone(agreement):
+    sunday_night = datetime(2026, 11, 29, 23, 30, tzinfo=UTC)  # Monday 00:30 in Copenhagen
+    assert reports.week_start(agreement, sunday_night) == datetime(2026, 11, 29, 23, 0, tzinfo=UTC)
+
+
+def test_the_weekly_scorecard_goes_out_once(ctx):
+    ctx.clock = Clock(MONDAY - timedelta(days=3))
+    hand_over(ctx, 1)
+    ctx.clock = Clock(MONDAY)
+    assert reports.send_weekly(ctx) is True
+    assert reports.send_weekly(ctx) is False  # another replica, or a second run
+    with ctx.sessions() as session:
+        rows = session.exec(select(Outbox).where(Outbox.kind.in_(("post", "dm")))).all()
+    scorecards = [row for row in rows if row.payload["template"] == "scorecard"]
+    assert {row.channel for row in scorecards} == {"C0MKTG", "U0CEO"}
+    assert scorecards[0].payload["facts"]["week"]["handed_over"] == 1
