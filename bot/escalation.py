@@ -7,6 +7,7 @@ from sqlmodel import Session
 
 from bot import messages, metrics, sla
 from bot.context import Context
+from bot.leads import changed
 from bot.permissions import Action, authorize
 from bot.refusals import Refused
 from storage import deadlines, leads
@@ -56,15 +57,14 @@ def breach(session: Session, clock: Deadline, lead: Lead, now: datetime) -> None
             recorded_at=now,
         )
     )
-    leads.record(
-        session=session,
+    changed(
+        session,
         lead_id=lead.id,
         at=now,
         actor="baton",
         kind="breached",
         data={"clock": clock.kind, "due_at": clock.due_at.isoformat(), "owner": lead.owner},
     )
-    messages.refresh_card(session=session, lead_id=lead.id, at=now)
     metrics.BREACHES.labels(kind=clock.kind).inc()
 
 
@@ -148,14 +148,13 @@ def extend(ctx: Context, *, lead_id: str, kind: str, by: str, reason: str) -> De
         clock.extended_at = now
         clock.extension_reason = reason[:1000]
         clock.next_at = sla.next_moment(ctx.agreement, clock)
-        leads.record(
-            session=session,
+        changed(
+            session,
             lead_id=lead_id,
             at=now,
             actor=by,
             kind="extended",
             data={"clock": kind, "due_at": clock.due_at.isoformat(), "reason": reason[:1000]},
         )
-        messages.refresh_card(session=session, lead_id=lead_id, at=now)
     ctx.wake()
     return clock

@@ -5,6 +5,7 @@ from datetime import date
 
 from bot import messages, sla
 from bot.context import Context
+from bot.leads import changed, find
 from bot.permissions import Action, allowed, authorize
 from bot.pipeline import Move, Stage, next_stage
 from bot.refusals import Refused
@@ -64,9 +65,7 @@ def give(ctx: Context, *, lead_id: str, by: str, verdict: Verdict) -> Lead:
     now = ctx.clock()
     note = (verdict.note or "").strip()[:NOTE_LIMIT] or None
     with transaction(ctx.sessions) as session:
-        lead = leads.get(session=session, lead_id=lead_id)
-        if lead is None:
-            raise Refused("lead_gone")
+        lead = find(session, lead_id)
         authorize(ctx.agreement, by, Action.GIVE_FEEDBACK, owner=lead.owner)
         stage = next_stage(lead.stage, OUTCOMES[verdict.outcome])
         recheck = verdict.recheck_on if stage == Stage.NURTURE else None
@@ -90,8 +89,8 @@ def give(ctx: Context, *, lead_id: str, by: str, verdict: Verdict) -> Lead:
                 recheck_on=recheck,
             )
         )
-        leads.record(
-            session=session,
+        changed(
+            session,
             lead_id=lead_id,
             at=now,
             actor=by,
@@ -112,7 +111,6 @@ def give(ctx: Context, *, lead_id: str, by: str, verdict: Verdict) -> Lead:
             "note": note,
             "recheck_on": recheck.isoformat() if recheck else None,
         }
-        messages.refresh_card(session=session, lead_id=lead_id, at=now)
         messages.reply_in_thread(
             session=session, lead_id=lead_id, template="feedback_thread", at=now, **facts
         )
@@ -133,15 +131,12 @@ def close(ctx: Context, *, lead_id: str, by: str, won: bool) -> Lead:
     """An accepted lead ends as won or lost; the owner or the sales manager says which."""
     now = ctx.clock()
     with transaction(ctx.sessions) as session:
-        lead = leads.get(session=session, lead_id=lead_id)
-        if lead is None:
-            raise Refused("lead_gone")
+        lead = find(session, lead_id)
         authorize(ctx.agreement, by, Action.GIVE_FEEDBACK, owner=lead.owner)
         stage = next_stage(lead.stage, Move.WIN if won else Move.LOSE)
         if not leads.move(session=session, lead_id=lead_id, from_stage=lead.stage, to_stage=stage):
             raise Refused("changed_meanwhile")
-        leads.record(session=session, lead_id=lead_id, at=now, actor=by, kind=stage.value)
-        messages.refresh_card(session=session, lead_id=lead_id, at=now)
+        changed(session, lead_id=lead_id, at=now, actor=by, kind=stage.value)
         messages.post(
             session=session,
             channel=ctx.agreement.channels.marketing,
@@ -191,9 +186,7 @@ def hand_over_again(ctx: Context, *, lead_id: str, by: str) -> Lead:
     authorize(ctx.agreement, by, Action.HAND_OVER)
     now = ctx.clock()
     with transaction(ctx.sessions) as session:
-        lead = leads.get(session=session, lead_id=lead_id)
-        if lead is None:
-            raise Refused("lead_gone")
+        lead = find(session, lead_id)
         stage = next_stage(lead.stage, Move.HAND_OVER_AGAIN)
         seller = next_seller(ctx, previous=lead.owner, taken=leads.open_counts(session=session))
         if not allowed(ctx.agreement, seller, Action.CLAIM):
@@ -206,18 +199,17 @@ def hand_over_again(ctx: Context, *, lead_id: str, by: str) -> Lead:
             owner=seller,
         ):
             raise Refused("changed_meanwhile")
-        leads.record(
-            session=session,
+        sla.open_clock(
+            session=session, agreement=ctx.agreement, lead_id=lead_id, kind=sla.CONTACT, start=now
+        )
+        changed(
+            session,
             lead_id=lead_id,
             at=now,
             actor=by,
             kind="handed_over_again",
             data={"from": lead.owner, "to": seller},
         )
-        sla.open_clock(
-            session=session, agreement=ctx.agreement, lead_id=lead_id, kind=sla.CONTACT, start=now
-        )
-        messages.refresh_card(session=session, lead_id=lead_id, at=now)
         messages.direct(
             session=session,
             user=seller,

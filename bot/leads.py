@@ -1,6 +1,11 @@
 """Ownership of a lead: claim, assign, release, mark contacted. One transaction each, with
 its event; the pipeline decides which moves are legal."""
 
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
 from bot import messages, metrics, sla
 from bot.context import Context
 from bot.permissions import Action, allowed, authorize
@@ -11,10 +16,25 @@ from storage.db import transaction
 from storage.models import Lead
 
 
-def _existing(lead: Lead | None) -> Lead:
+def find(session: Session, lead_id: str) -> Lead:
+    lead = leads.get(session=session, lead_id=lead_id)
     if lead is None:
         raise Refused("lead_gone")
     return lead
+
+
+def changed(
+    session: Session,
+    *,
+    lead_id: str,
+    at: datetime,
+    actor: str,
+    kind: str,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Every change of a lead: one event in its history, and its card brought up to date."""
+    leads.record(session=session, lead_id=lead_id, at=at, actor=actor, kind=kind, data=data)
+    messages.refresh_card(session=session, lead_id=lead_id, at=at)
 
 
 def claim(ctx: Context, *, lead_id: str, user: str) -> Lead:
@@ -23,15 +43,14 @@ def claim(ctx: Context, *, lead_id: str, user: str) -> Lead:
     now = ctx.clock()
     with transaction(ctx.sessions) as session:
         if not leads.claim(session=session, lead_id=lead_id, user=user, at=now):
-            lead = _existing(leads.get(session=session, lead_id=lead_id))
+            lead = find(session, lead_id)
             if lead.owner:
                 raise Refused("already_claimed", owner=lead.owner, you=lead.owner == user)
             next_stage(lead.stage, Move.CLAIM)
             raise Refused("changed_meanwhile")
-        leads.record(session=session, lead_id=lead_id, at=now, actor=user, kind="claimed")
         deadlines.resolve(session=session, lead_id=lead_id, kinds=(sla.CLAIM,), at=now)
-        messages.refresh_card(session=session, lead_id=lead_id, at=now)
-        lead = _existing(leads.get(session=session, lead_id=lead_id))
+        changed(session, lead_id=lead_id, at=now, actor=user, kind="claimed")
+        lead = find(session, lead_id)
     metrics.LEADS_CLAIMED.inc()
     ctx.wake()
     return lead
@@ -44,38 +63,31 @@ def assign(ctx: Context, *, lead_id: str, by: str, to: str) -> Lead:
         raise Refused("cannot_own", user=to)
     now = ctx.clock()
     with transaction(ctx.sessions) as session:
-        lead = _existing(leads.get(session=session, lead_id=lead_id))
+        lead = find(session, lead_id)
         stage = next_stage(lead.stage, Move.ASSIGN)
         if lead.owner == to:
             raise Refused("already_owner", owner=to)
         previous = lead.owner
-        moved = leads.set_owner(
+        if not leads.set_owner(
             session=session,
             lead_id=lead_id,
             owner=to,
             stage=stage,
             expected_owner=previous,
             at=now if previous is None else None,
-        )
-        if not moved:
+        ):
             raise Refused("changed_meanwhile")
-        leads.record(
-            session=session,
+        deadlines.resolve(session=session, lead_id=lead_id, kinds=(sla.CLAIM,), at=now)
+        changed(
+            session,
             lead_id=lead_id,
             at=now,
             actor=by,
             kind="assigned",
             data={"from": previous, "to": to},
         )
-        deadlines.resolve(session=session, lead_id=lead_id, kinds=(sla.CLAIM,), at=now)
-        messages.refresh_card(session=session, lead_id=lead_id, at=now)
         messages.direct(
-            session=session,
-            user=to,
-            template="assigned_to_you",
-            lead_id=lead_id,
-            at=now,
-            by=by,
+            session=session, user=to, template="assigned_to_you", lead_id=lead_id, at=now, by=by
         )
         session.refresh(lead)
     metrics.LEADS_CLAIMED.inc()
@@ -87,33 +99,23 @@ def release(ctx: Context, *, lead_id: str, user: str) -> Lead:
     """The owner hands a claimed lead back to the channel; its clocks keep running."""
     now = ctx.clock()
     with transaction(ctx.sessions) as session:
-        lead = _existing(leads.get(session=session, lead_id=lead_id))
+        lead = find(session, lead_id)
         authorize(ctx.agreement, user, Action.RELEASE, owner=lead.owner)
         stage = next_stage(lead.stage, Move.RELEASE)
-        moved = leads.set_owner(
-            session=session,
-            lead_id=lead_id,
-            owner=None,
-            stage=stage,
-            expected_owner=lead.owner,
-        )
-        if not moved:
+        if not leads.set_owner(
+            session=session, lead_id=lead_id, owner=None, stage=stage, expected_owner=lead.owner
+        ):
             raise Refused("changed_meanwhile")
-        leads.record(
-            session=session,
+        changed(
+            session,
             lead_id=lead_id,
             at=now,
             actor=user,
             kind="released",
             data={"owner": lead.owner},
         )
-        messages.refresh_card(session=session, lead_id=lead_id, at=now)
         messages.reply_in_thread(
-            session=session,
-            lead_id=lead_id,
-            template="released",
-            at=now,
-            by=user,
+            session=session, lead_id=lead_id, template="released", at=now, by=user
         )
         session.refresh(lead)
     ctx.wake()
@@ -124,24 +126,23 @@ def mark_contacted(ctx: Context, *, lead_id: str, user: str, how: str | None = N
     """The owner reached the lead: the contact clock stops and the feedback clock starts."""
     now = ctx.clock()
     with transaction(ctx.sessions) as session:
-        lead = _existing(leads.get(session=session, lead_id=lead_id))
+        lead = find(session, lead_id)
         authorize(ctx.agreement, user, Action.MARK_CONTACTED, owner=lead.owner)
         next_stage(lead.stage, Move.MARK_CONTACTED)
         if not leads.mark_contacted(session=session, lead_id=lead_id, owner=lead.owner, at=now):
             raise Refused("changed_meanwhile")
-        leads.record(
-            session=session,
-            lead_id=lead_id,
-            at=now,
-            actor=user,
-            kind="contacted",
-            data={"how": how} if how else {},
-        )
         deadlines.resolve(session=session, lead_id=lead_id, kinds=(sla.CLAIM, sla.CONTACT), at=now)
         sla.open_clock(
             session=session, agreement=ctx.agreement, lead_id=lead_id, kind=sla.FEEDBACK, start=now
         )
-        messages.refresh_card(session=session, lead_id=lead_id, at=now)
+        changed(
+            session,
+            lead_id=lead_id,
+            at=now,
+            actor=user,
+            kind="contacted",
+            data={"how": how} if how else None,
+        )
         session.refresh(lead)
     ctx.wake()
     return lead
@@ -153,7 +154,7 @@ def note_contact_method(ctx: Context, *, lead_id: str, user: str, how: str) -> N
         raise Refused("changed_meanwhile")
     now = ctx.clock()
     with transaction(ctx.sessions) as session:
-        lead = _existing(leads.get(session=session, lead_id=lead_id))
+        lead = find(session, lead_id)
         authorize(ctx.agreement, user, Action.MARK_CONTACTED, owner=lead.owner)
         leads.record(
             session=session,
