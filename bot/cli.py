@@ -21,7 +21,7 @@ from bot.agreement import Agreement, AgreementError, load_agreement
 from bot.clock import utcnow
 from bot.context import Context
 from bot.durations import humanize
-from bot.reports import scorecard
+from bot.reports import scorecard, week
 from bot.schemas import LeadIn
 from bot.settings import Settings, SettingsError, load_settings
 from storage import outbox
@@ -197,10 +197,10 @@ def report(
     settings = _settings(slack=False)
     agreement = _agreement(settings)
     ctx = _context(settings, agreement)
+    since = utcnow() - timedelta(days=days)
     with ctx.sessions() as session:
-        card = scorecard(
-            session=session, agreement=agreement, since=utcnow() - timedelta(days=days)
-        )
+        card = scorecard(session=session, agreement=agreement, since=since)
+        sla = week(session=session, agreement=agreement, since=since)
     table = Table(title=f"Baton scorecard, last {days} days", show_header=False)
     table.add_row("Leads handed over", str(card.handed_over))
     table.add_row("Qualified", str(card.qualified))
@@ -211,6 +211,13 @@ def report(
     table.add_row("Median time to claim", humanize(waited) if waited is not None else "—")
     for stage, count in sorted(card.by_stage.items()):
         table.add_row(f"  now {stage.replace('_', ' ')}", str(count))
+    for clock in ("claim", "contact", "feedback"):
+        met, missed = sla.in_time.get(clock, 0), sla.late.get(clock, 0)
+        table.add_row(f"{clock.capitalize()} deadlines met / missed", f"{met} / {missed}")
+    for outcome, count in sorted(sla.outcomes.items()):
+        table.add_row(f"Feedback: {outcome}", str(count))
+    for reason, count in sorted(sla.rejected_by_reason.items(), key=lambda item: -item[1]):
+        table.add_row(f"  rejected: {reason}", str(count))
     out.print(table)
     if card.unqualified_reasons:
         reasons = Table(title="Why leads were returned to nurture")
