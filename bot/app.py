@@ -55,10 +55,11 @@ def slack_app(runtime: Runtime) -> App:
 
 
 class BodyLimit:
-    """ASGI middleware: refuse a body over `limit` bytes with 413, reading at most `limit` + 1.
+    """ASGI middleware: refuse a body over `limit` bytes with 413, whatever its framing.
 
-    A `Content-Length` over the limit is refused before anything is read; a chunked body has
-    no length, so it is read here (never more than one byte past the limit) and handed on.
+    A `Content-Length` over the limit is refused before anything is read. A chunked body has
+    no length to check, so it is read here and reading stops with the chunk that takes it past
+    the limit: a client streaming gigabytes costs at most `limit` plus one chunk of memory.
     """
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
@@ -113,8 +114,8 @@ def _signed(verifier: SignatureVerifier, body: bytes, headers: dict[str, str]) -
 
 
 def _ssl_check(body: bytes) -> bool:
-    """Slack's certificate probe (`ssl_check=1`), which Bolt answers with an empty 200 and
-    nothing else, whatever else the body holds."""
+    """Slack's certificate probe (`ssl_check=1`), answered by Bolt with an empty 200 and
+    nothing else. A body that also carries a `payload` is no probe to Bolt, which verifies it."""
     values = parse_qs(body.decode("utf-8", "replace")).get("ssl_check")
     return bool(values) and values[0] == "1"
 

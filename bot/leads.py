@@ -17,8 +17,9 @@ from storage.models import Lead
 
 
 def find(session: Session, lead_id: str) -> Lead:
+    """The lead to act on; an erased one is gone for every purpose but the statistics."""
     lead = leads.get(session=session, lead_id=lead_id)
-    if lead is None:
+    if lead is None or lead.forgotten_at is not None:
         raise Refused("lead_gone")
     return lead
 

@@ -104,11 +104,16 @@ class JsonFormatter(logging.Formatter):
         self.redact = redact or Redactor()
 
     def _clean(self, value: Any) -> Any:
+        """An extra as JSON keeps its structure; only its text is masked."""
         if isinstance(value, str):
             return self.redact(value)
         if isinstance(value, bool | int | float) or value is None:
             return value
-        return self.redact(json.dumps(value, ensure_ascii=False, default=str))
+        text = self.redact(json.dumps(value, ensure_ascii=False, default=str))
+        try:
+            return json.loads(text)
+        except ValueError:  # a mask cut through the JSON's punctuation: keep it as text
+            return text
 
     def format(self, record: logging.LogRecord) -> str:
         moment = datetime.fromtimestamp(record.created, UTC)

@@ -2,9 +2,9 @@
 
 The database is the source of truth. APScheduler holds a few fixed jobs in memory, never one
 per lead: a wake-up armed at the earliest `next_at`, a safety sweep that also picks up clocks
-opened by other replicas, and the chores (nurture re-checks, the weekly scorecard). Due
-clocks are taken with `FOR UPDATE SKIP LOCKED` (a serialised write transaction on SQLite),
-so replicas and restarts never send a reminder twice.
+opened by other replicas, and the chores (nurture re-checks, the weekly scorecard, forgetting
+leads past retention). Due clocks are taken with `FOR UPDATE SKIP LOCKED` (a serialised
+write transaction on SQLite), so replicas and restarts never send a reminder twice.
 """
 
 import logging

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -16,9 +17,20 @@ from pydantic import (
 
 from storage.models import Lead
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10000)]
-Required = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+
+def _printable(value: str) -> str:
+    """A NUL cannot be stored in PostgreSQL text, and no person types one."""
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+NoNul = AfterValidator(_printable)
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000), NoNul]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10000), NoNul]
+Required = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000), NoNul
+]
 
 COUNTRIES = frozenset(region for region in phonenumbers.SUPPORTED_REGIONS if region.isalpha()) | {
     "AQ",
@@ -43,7 +55,10 @@ class Activity(BaseModel):
     @field_validator("at")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        try:
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("is outside the range of dates Baton can store") from None
 
 
 class LeadIn(BaseModel):
@@ -63,7 +78,7 @@ class LeadIn(BaseModel):
     source: Text | None = None
     challenges: LongText | None = None
     budget: Text | None = None
-    employees: int | None = Field(default=None, ge=0)
+    employees: int | None = Field(default=None, ge=0, le=2_147_483_647)
     revenue: float | None = Field(default=None, allow_inf_nan=False)
     profit: float | None = Field(default=None, allow_inf_nan=False)
     activity: list[Activity] = Field(default_factory=list, max_length=200)

@@ -34,7 +34,12 @@ def claim(*, session: Session, lead_id: str, user: str, at: datetime) -> bool:
     """Compare and set: only the first of many simultaneous claims finds the lead unowned."""
     result = session.execute(
         update(Lead)
-        .where(col(Lead.id) == lead_id, col(Lead.owner).is_(None), Lead.stage == "handed_over")
+        .where(
+            col(Lead.id) == lead_id,
+            col(Lead.owner).is_(None),
+            Lead.stage == "handed_over",
+            col(Lead.forgotten_at).is_(None),
+        )
         .values(owner=user, stage="claimed", claimed_at=at)
         .execution_options(synchronize_session=False)
     )

@@ -2,7 +2,9 @@
 
 Every query that returns rows to be rewritten locks them, so an erasure and a claim, a
 delivery or a second erasure of the same lead never interleave: a lead is erased whole or not
-at all, and only once.
+at all, and only once. Leads are locked `FOR NO KEY UPDATE` (`key_share=True`): an erasure
+never changes a lead's id, so a sweep that meanwhile records an event for the lead (a foreign
+key check, `FOR KEY SHARE`) goes on instead of deadlocking with it.
 """
 
 from datetime import datetime
@@ -34,7 +36,7 @@ def leads_with_email(*, session: Session, address: str, lock: bool = True) -> li
         func.lower(Lead.email).like(_like_suffix(domain), escape="\\"),
     )
     if lock:
-        query = query.with_for_update()
+        query = query.with_for_update(key_share=True)
     wanted = address.strip().casefold()
     return [lead for lead in session.exec(query).all() if lead.email.casefold() == wanted]
 
@@ -47,7 +49,7 @@ def received_before(*, session: Session, before: datetime, limit: int) -> list[L
             .where(col(Lead.forgotten_at).is_(None), col(Lead.received_at) < before)
             .order_by(col(Lead.received_at))
             .limit(limit)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True, key_share=True)
         ).all()
     )
 
