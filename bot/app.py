@@ -7,6 +7,7 @@ listeners in `handlers/`, and it wires them to the domain.
 import hmac
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -49,6 +50,9 @@ def slack_app(runtime: Runtime) -> App:
         process_before_response=False,
         ignoring_self_events_enabled=False,
         request_verification_enabled=bool(runtime.settings.slack_signing_secret),
+        # Listeners acknowledge first and work after; Bolt's default of five threads would make
+        # the sixth of many simultaneous clicks wait for a thread before it is acknowledged.
+        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="baton-listener"),
     )
     handlers.register(app, runtime)
     return app
