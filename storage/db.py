@@ -13,6 +13,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+WRITES = "baton_writes"
 
 
 def make_engine(url: str) -> Engine:
@@ -31,10 +32,12 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         @event.listens_for(engine, "begin")
-        def _begin_immediate(connection) -> None:
+        def _begin(connection) -> None:
             # A deferred transaction that reads, then writes, fails at once with SQLITE_BUSY
-            # when another writer got in between; IMMEDIATE waits its turn instead.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # when another writer got in between; a unit of work begins IMMEDIATE and waits its
+            # turn instead. Reads stay deferred, so in WAL mode they never wait for a writer.
+            writes = connection.get_execution_options().get(WRITES, False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -48,6 +51,7 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: committed when the block ends, rolled back when it raises."""
     with sessions() as session, session.begin():
+        session.connection(execution_options={WRITES: True})
         yield session
 
 
