@@ -21,6 +21,7 @@ from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.signature import SignatureVerifier
+from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -156,6 +157,16 @@ def create_app(runtime: Runtime, bolt: App | None = None) -> FastAPI:
     async def invalid_body(_: Request, error: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _field_errors(error)}, status.HTTP_422_UNPROCESSABLE_CONTENT)
 
+    @api.exception_handler(OperationalError)
+    async def database_down(_: Request, error: OperationalError) -> JSONResponse:
+        """The database is away: nothing was stored, and the client may simply try again."""
+        log.warning("database unavailable: %s", type(error.orig).__name__)
+        return JSONResponse(
+            {"detail": "the database is unavailable; nothing was stored, please retry"},
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
+
     def intake_token(authorization: Annotated[str | None, Header()] = None) -> None:
         expected = runtime.settings.baton_intake_token
         scheme, _, given = (authorization or "").partition(" ")
@@ -212,10 +223,16 @@ def create_app(runtime: Runtime, bolt: App | None = None) -> FastAPI:
     @api.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
         problems = []
+        queue: dict[str, int] | None = None
         try:
             ping(runtime.engine)
             if not schema_is_current(runtime.engine):
                 problems.append("the database schema is not current: run baton run to migrate")
+            with runtime.ctx.sessions() as session:
+                queue = {
+                    "pending": outbox.count_pending(session=session),
+                    "dead": outbox.count_dead(session=session),
+                }
         except Exception as error:
             problems.append(f"database unreachable: {type(error).__name__}")
         if not runtime.started:
@@ -230,6 +247,9 @@ def create_app(runtime: Runtime, bolt: App | None = None) -> FastAPI:
         body = {
             "status": "unavailable" if problems else "ok",
             "clock": {"running": clock.running, "last_sweep_seconds_ago": age},
+            # Dead letters are reported, not a reason for 503: a channel's permissions are no
+            # reason to take a healthy replica out of the load balancer.
+            "outbox": queue,
         }
         if problems:
             body["problems"] = problems
@@ -239,7 +259,8 @@ def create_app(runtime: Runtime, bolt: App | None = None) -> FastAPI:
     def prometheus() -> Response:
         try:
             with runtime.ctx.sessions() as session:
-                metrics.OUTBOX_DEAD.set(len(outbox.dead(session=session)))
+                metrics.OUTBOX_DEAD.set(outbox.count_dead(session=session))
+                metrics.OUTBOX_PENDING.set(outbox.count_pending(session=session))
         except Exception:
             log.warning("metrics: could not count the outbox", exc_info=True)
         return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)

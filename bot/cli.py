@@ -90,7 +90,10 @@ def run(
             settings.baton_intake_token,
         ],
     )
-    runtime = build(settings, _agreement(settings))
+    try:
+        runtime = build(settings, _agreement(settings))
+    except SettingsError as error:
+        raise _fail(str(error)) from None
     try:
         runtime.start()
     except OperationalError as error:

@@ -1,22 +1,45 @@
-"""Delivers the outbox to Slack: each row once, in order per lead, retried until Slack takes it."""
+"""Delivers the outbox to Slack: each row once, in order per lead, retried until Slack takes it.
+
+Slack's limits are kept at the source. `chat.postMessage` goes to each channel at about one
+message a second (a burst of three allowed), and a message that has to wait for its channel
+is handed back to the queue with `next_attempt_at` set to its slot, so the worker thread never
+sleeps on one channel while messages for others (DMs, other channels) are due. A 429 holds
+only its method until `Retry-After`; a 5xx or a dropped connection holds it with exponential
+backoff and jitter. Both are waits in the database, not in the thread.
+
+Exactly once, as far as Slack allows: a row is leased to one worker, the outcome is written
+as soon as Slack answers, and a worker never starts a request on a row whose lease could run
+out before the request's timeout. What no sender can rule out is a crash in the instant
+between Slack accepting a message and the database recording it; that one message may then
+be sent again when its lease runs out.
+"""
 
 import logging
 import random
 import threading
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from http.client import HTTPException
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web import SlackResponse
+from sqlmodel import Session
 
 from bot import messages, metrics
 from bot.context import Context
 from bot.rendering import Renderer
+from bot.slack import POST_MESSAGE, Limits, without_retries
+from bot.slack import channel_rate as configured_channel_rate
 from storage import deadlines, leads, outbox
 from storage.db import transaction
 from storage.models import Lead, Outbox
 
 log = logging.getLogger(__name__)
+
+UPDATE = "chat.update"
 
 # Errors that another attempt cannot fix; the row is parked until `baton outbox retry`.
 PERMANENT = frozenset(
@@ -43,7 +66,31 @@ PERMANENT = frozenset(
 )
 
 
+class Undeliverable(Exception):
+    """Nothing but an operator can make this row deliverable; it goes to the dead letters."""
+
+
+class _Held(Exception):
+    """The row was not sent and goes back to the queue, due at `until`, attempt not counted."""
+
+    def __init__(self, until: datetime, reason: str) -> None:
+        super().__init__(reason)
+        self.until = until
+        self.reason = reason
+
+
+class _Failed(Exception):
+    """Slack answered with an error, or could not be reached, for `method`."""
+
+    def __init__(self, method: str, cause: Exception) -> None:
+        super().__init__(f"{method}: {cause}")
+        self.method = method
+        self.cause = cause
+
+
 class Courier:
+    """One worker thread per process; replicas share the queue through the database."""
+
     def __init__(
         self,
         ctx: Context,
@@ -51,15 +98,35 @@ class Courier:
         renderer: Renderer,
         *,
         batch: int = 20,
-        lease: timedelta = timedelta(seconds=60),
+        lease: timedelta = timedelta(seconds=15),
         max_attempts: int = 8,
+        channel_rate: float | None = None,
+        burst: int = 3,
+        backoff: float = 1.0,
+        max_backoff: float = 300.0,
     ) -> None:
+        """`channel_rate` defaults to `BATON_SLACK_CHANNEL_RATE` (1 a second).
+
+        The lease is short so that a crashed worker's rows go out again soon, which is safe
+        because no request starts with less than its timeout (plus a second) of lease left.
+        """
         self.ctx = ctx
-        self.client = client
+        self.client = without_retries(client)
         self.renderer = renderer
         self.batch = batch
         self.lease = lease
         self.max_attempts = max_attempts
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        rate = configured_channel_rate() if channel_rate is None else channel_rate
+        self.limits = Limits(rate=rate, burst=burst)
+        self._margin = timedelta(seconds=self.client.timeout + 1)
+        if lease <= self._margin:
+            raise ValueError(f"the lease must be longer than the Slack timeout plus 1s ({lease})")
+        self._slots: dict[int, tuple[str, datetime]] = {}
+        self._soonest: datetime | None = None
+        self._unwritten: list[Callable[[Session], None]] = []
+        self._links: dict[tuple[str, str], str | None] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -77,58 +144,281 @@ class Courier:
         self._wake.set()
         if self._thread:
             self._thread.join(timeout=15)
+        if self._unwritten:  # Slack took these; unrecorded, they would be sent again
+            try:
+                self._write_unwritten()
+            except Exception:
+                log.error(
+                    "outbox: %d delivered message(s) could not be recorded and may be sent again",
+                    len(self._unwritten),
+                )
 
     def _loop(self) -> None:
+        failing_since: float | None = None
+        told_at = 0.0
         while not self._stop.is_set():
+            self._wake.clear()  # before looking, so a wake-up during the batch is not lost
             try:
-                busy = self.run_once() == self.batch
-            except Exception:
-                log.exception("outbox: could not read the queue; trying again shortly")
+                busy = self.run_once() >= self.batch
+            except Exception as error:  # the database is away: say so in one line, now and then
+                now = time.monotonic()
+                failing_since = failing_since or now
+                if now - told_at >= 60:
+                    told_at = now
+                    text = str(error).strip()
+                    log.warning(
+                        "outbox: cannot use the database (%s: %s); retrying every second",
+                        type(error).__name__,
+                        text.splitlines()[0] if text else "",
+                    )
+                log.debug("outbox: database error", exc_info=True)
                 busy = False
+            else:
+                if failing_since is not None:
+                    log.info(
+                        "outbox: the database is back after %.0fs",
+                        time.monotonic() - failing_since,
+                    )
+                    failing_since, told_at = None, 0.0
             if not busy:
-                self._wake.wait(timeout=1.0)
-                self._wake.clear()
+                self._wake.wait(timeout=self._idle())
+
+    def _idle(self) -> float:
+        """Sleep until the next row comes due, a second at most, 5 ms at least.
+
+        Rows handed back in the last batch, rows with a slot, and the end of a hold are
+        known here; a row that came due while the batch ran is taken almost at once.
+        """
+        now = self.ctx.clock()
+        times = [at for _, at in self._slots.values()]
+        if self._soonest is not None:
+            times.append(self._soonest)
+        held = self.limits.next_change(now)
+        if held is not None:
+            times.append(held)
+        if not times:
+            return 1.0
+        return min(1.0, max(0.005, (min(times) - now).total_seconds()))
 
     def run_once(self) -> int:
-        """Take a batch of due rows and deliver them; return how many were taken."""
+        """Take a batch of due rows and deliver them; return how many due rows were looked at.
+
+        Rows that have to wait for their channel or method are handed back with their time
+        in the same transaction, so a full batch means there may be more due rows right now.
+        """
+        self._write_unwritten()
+        self._soonest = None
         now = self.ctx.clock()
+        seen: set[int] = set()
         with transaction(self.ctx.sessions) as session:
+
+            def hold(row: Outbox) -> datetime | None:
+                seen.add(row.id)
+                until = self._plan(session, row, now)
+                if until is not None:
+                    self._due_at(until)
+                return until
+
             rows = outbox.take(
                 session=session,
                 now=now,
                 lease=self.lease,
                 limit=self.batch,
                 in_order=(messages.CARD, messages.REPLY),
+                hold=hold,
             )
+        if len(seen) < self.batch:  # every due row was seen: a due slot not seen is stale
+            self._slots = {k: v for k, v in self._slots.items() if v[1] > now or k in seen}
         for row in rows:
             self._attempt(row)
-        return len(rows)
+        return len(seen)
+
+    def _due_at(self, at: datetime) -> None:
+        """Remember the soonest time a row handed back comes due, to wake up for it."""
+        self._soonest = at if self._soonest is None else min(self._soonest, at)
+
+    # pacing ----------------------------------------------------------------------------
+
+    def _route(self, session: Session, row: Outbox) -> tuple[str, str | None] | None:
+        """The Slack method and channel a row will use, or None when it calls nothing."""
+        lead = leads.get(session=session, lead_id=row.lead_id) if row.lead_id else None
+        if row.kind == messages.CARD:
+            if lead is None:
+                return None
+            if lead.card_ts:
+                return UPDATE, lead.card_channel
+            return POST_MESSAGE, self.ctx.agreement.channels.sales
+        if row.kind == messages.REPLY:
+            return POST_MESSAGE, lead.card_channel if lead else None
+        return POST_MESSAGE, row.channel
+
+    def _plan(self, session: Session, row: Outbox, now: datetime) -> datetime | None:
+        """When `row` may go, if not now: its method's hold, or its channel's next slot.
+
+        A slot, once given, is the row's until it is used, so rows of one channel go out in
+        the order they were first looked at, which is the order they were queued in.
+        """
+        route = self._route(session, row)
+        if route is None:
+            return None
+        method, channel = route
+        held = self.limits.not_before(method, now)
+        if held is not None:
+            self._slots.pop(row.id, None)
+            metrics.OUTBOX_HELD.labels(reason="method_held").inc()
+            return held
+        if method != POST_MESSAGE or not channel:
+            return None
+        slot = self._slots.get(row.id)
+        if slot is not None:
+            if slot[1] <= now:
+                del self._slots[row.id]
+                return None
+            return slot[1]
+        at = self.limits.reserve(channel, now)
+        if at <= now:
+            return None
+        if len(self._slots) > 10_000:  # rows another replica delivered leave their slots here
+            self._slots = {k: v for k, v in self._slots.items() if v[1] > now}
+        self._slots[row.id] = (method, at)
+        metrics.OUTBOX_HELD.labels(reason="pace").inc()
+        return at
+
+    def _hold_method(self, method: str, until: datetime) -> None:
+        """Nothing goes to `method` before `until`; rows with a slot line up again after it."""
+        self.limits.hold(method, until)
+        self._slots = {k: v for k, v in self._slots.items() if v[0] != method}
+
+    def _call(self, row: Outbox, method: str, send: Callable[[], SlackResponse]) -> SlackResponse:
+        """Send, unless the method is held or the lease could run out during the request."""
+        now = self.ctx.clock()
+        held = self.limits.not_before(method, now)
+        if held is not None:
+            raise _Held(held, "method_held")
+        if row.taken_until is not None and row.taken_until - now < self._margin:
+            raise _Held(now, "lease")
+        try:
+            return send()
+        except (SlackApiError, OSError, HTTPException) as error:
+            raise _Failed(method, error) from error
+
+    # outcomes --------------------------------------------------------------------------
 
     def _attempt(self, row: Outbox) -> None:
         try:
             self._deliver(row)
-        except SlackApiError as error:
-            code = str(error.response.get("error", "unknown_error"))
-            method = str(getattr(error.response, "api_url", "")).rsplit("/", 1)[-1]
-            metrics.SLACK_ERRORS.labels(method=method or "unknown", error=code).inc()
-            self._failed(row, code, permanent=code in PERMANENT)
-        except OSError as error:  # Slack unreachable: say so in one line, try again later
-            log.warning("outbox: row %s (%s) not delivered: %s", row.id, row.kind, error)
-            self._failed(row, f"{type(error).__name__}: {error}", permanent=False)
+        except _Held as held:
+            metrics.OUTBOX_HELD.labels(reason=held.reason).inc()
+            self._defer(row, held.until)
+        except _Failed as failure:
+            if isinstance(failure.cause, SlackApiError):
+                self._refused(row, failure.method, failure.cause)
+            else:
+                self._unreachable(row, failure.method, failure.cause)
+        except Undeliverable as error:
+            self._failed(row, str(error), None)
         except Exception as error:  # a database hiccup, a template bug
             log.exception("outbox: row %s (%s) failed", row.id, row.kind)
-            self._failed(row, f"{type(error).__name__}: {error}", permanent=False)
+            self._failed(row, f"{type(error).__name__}: {error}", self._backoff(row))
 
-    def _failed(self, row: Outbox, error: str, *, permanent: bool) -> None:
+    def _refused(self, row: Outbox, method: str, error: SlackApiError) -> None:
+        response = error.response
+        status = int(response.status_code or 0)
         now = self.ctx.clock()
-        retry_at: datetime | None = None
-        if not permanent and row.attempts < self.max_attempts:
-            delay = min(300.0, 2.0**row.attempts) * random.uniform(0.5, 1.5)
-            retry_at = now + timedelta(seconds=delay)
+        if status == 429:
+            wait = _retry_after(response.headers)
+            until = now + wait
+            metrics.SLACK_ERRORS.labels(method=method, error="ratelimited").inc()
+            log.info(
+                "outbox: %s rate limited; waiting %gs as Slack asks", method, wait.total_seconds()
+            )
+            self._hold_method(method, until)
+            self._defer(row, until, f"ratelimited: Retry-After {wait.total_seconds():g}s")
+            return
+        if status >= 500:  # Slack is having trouble: the whole method backs off, in order
+            metrics.SLACK_ERRORS.labels(method=method, error=f"http_{status}").inc()
+            log.warning("outbox: %s answered HTTP %s; backing off", method, status)
+            retry_at = self._backoff(row, now)
+            if retry_at is not None:
+                self._hold_method(method, retry_at)
+            self._failed(row, f"HTTP {status} from {method}", retry_at)
+            return
+        code = str(response.get("error") or "unknown_error")
+        metrics.SLACK_ERRORS.labels(method=method, error=code).inc()
+        self._failed(row, code, None if code in PERMANENT else self._backoff(row, now))
+
+    def _unreachable(self, row: Outbox, method: str, error: Exception) -> None:
+        """Slack unreachable or the connection dropped: say so in one line, back off, retry."""
+        metrics.SLACK_ERRORS.labels(method=method, error="connection_error").inc()
+        log.warning(
+            "outbox: %s for row %s failed: %s: %s", method, row.id, type(error).__name__, error
+        )
+        now = self.ctx.clock()
+        retry_at = self._backoff(row, now)
+        if retry_at is not None:
+            self._hold_method(method, retry_at)
+        self._failed(row, f"{type(error).__name__}: {error}", retry_at)
+
+    def _backoff(self, row: Outbox, now: datetime | None = None) -> datetime | None:
+        """Exponential backoff with jitter, or None once the row has had its attempts."""
+        if row.attempts >= self.max_attempts:
+            return None
+        delay = min(self.max_backoff, self.backoff * 2.0**row.attempts)
+        return (now or self.ctx.clock()) + timedelta(seconds=delay * random.uniform(0.5, 1.5))
+
+    def _defer(self, row: Outbox, until: datetime, error: str | None = None) -> None:
+        """Hand the row back unsent, due at `until`; waiting is not an attempt."""
+        self._due_at(until)
+        self._write(
+            lambda s: outbox.defer(
+                session=s, row_id=row.id, until=until, lease=row.taken_until, error=error
+            )
+        )
+
+    def _failed(self, row: Outbox, error: str, retry_at: datetime | None) -> None:
+        """Schedule the next attempt, or with `retry_at=None` give up: a dead letter."""
+        self._slots.pop(row.id, None)
+        if retry_at is not None:
+            self._due_at(retry_at)
         else:
-            log.error("outbox: giving up on row %s (%s): %s", row.id, row.kind, error)
+            log.error(
+                "outbox: giving up on row %s (%s) after %s attempt(s): %s; "
+                "`baton outbox retry` queues it again",
+                row.id,
+                row.kind,
+                row.attempts,
+                error,
+            )
+        self._write(
+            lambda s: outbox.failed(
+                session=s, row_id=row.id, error=error, retry_at=retry_at, lease=row.taken_until
+            )
+        )
+
+    def _write(self, change: Callable[[Session], None]) -> None:
+        """Record an outcome now, or keep it and record it before taking anything else.
+
+        Above all for a message Slack accepted: if the database is away at that moment,
+        forgetting the answer would send the message again once the lease runs out.
+        """
+        try:
+            with transaction(self.ctx.sessions) as session:
+                change(session)
+        except Exception as error:
+            log.warning(
+                "outbox: cannot record an outcome yet (%s); will retry", type(error).__name__
+            )
+            self._unwritten.append(change)
+
+    def _write_unwritten(self) -> None:
+        if not self._unwritten:
+            return
         with transaction(self.ctx.sessions) as session:
-            outbox.failed(session=session, row_id=row.id, error=error, retry_at=retry_at)
+            for change in self._unwritten:
+                change(session)
+        self._unwritten.clear()
+
+    # delivery --------------------------------------------------------------------------
 
     def _deliver(self, row: Outbox) -> None:
         with self.ctx.sessions() as session:
@@ -137,17 +427,28 @@ class Courier:
         if row.kind == messages.CARD:
             self._card(row, lead, clocks)
             return
+        if row.kind == messages.REPLY and (lead is None or not lead.card_ts):
+            # The card is posted before any reply (they are taken in order); no card means
+            # it was given up on, and `baton outbox retry` queues both again.
+            raise Undeliverable("the lead's card was never posted")
         facts: dict[str, Any] = dict(row.payload.get("facts", {}))
         facts.update(lead=lead, card_link=self._permalink(lead))
         message = self.renderer.message(row.payload["template"], **facts)
         if row.kind == messages.REPLY:
-            if lead is None or not lead.card_ts:
-                raise RuntimeError("the lead's card is not posted yet")
-            response = self.client.chat_postMessage(
-                channel=lead.card_channel, thread_ts=lead.card_ts, **message
+            assert lead is not None
+            response = self._call(
+                row,
+                POST_MESSAGE,
+                lambda: self.client.chat_postMessage(
+                    channel=lead.card_channel, thread_ts=lead.card_ts, **message
+                ),
             )
         else:
-            response = self.client.chat_postMessage(channel=row.channel, **message)
+            response = self._call(
+                row,
+                POST_MESSAGE,
+                lambda: self.client.chat_postMessage(channel=row.channel, **message),
+            )
         self._delivered(row, response.get("ts"))
 
     def _card(self, row: Outbox, lead: Lead | None, clocks: list) -> None:
@@ -158,23 +459,34 @@ class Courier:
             latest = leads.latest_feedback(session=session, lead_id=lead.id)
         message = self.renderer.card(lead, clocks, latest)
         if lead.card_ts and lead.card_channel:
-            response = self.client.chat_update(
-                channel=lead.card_channel, ts=lead.card_ts, **message
+            response = self._call(
+                row,
+                UPDATE,
+                lambda: self.client.chat_update(
+                    channel=lead.card_channel, ts=lead.card_ts, **message
+                ),
             )
             self._delivered(row, response.get("ts"))
             return
-        response = self.client.chat_postMessage(
-            channel=self.ctx.agreement.channels.sales, **message
+        response = self._call(
+            row,
+            POST_MESSAGE,
+            lambda: self.client.chat_postMessage(
+                channel=self.ctx.agreement.channels.sales, **message
+            ),
         )
         metrics.LEADS_POSTED.inc()
         self._delivered(row, response["ts"], card=(lead.id, response["channel"]))
 
     def _delivered(self, row: Outbox, ts: str | None, card: tuple[str, str] | None = None) -> None:
         now = self.ctx.clock()
-        with transaction(self.ctx.sessions) as session:
+
+        def record(session: Session) -> None:
             if card and ts:
                 leads.set_card(session=session, lead_id=card[0], channel=card[1], ts=ts)
             outbox.delivered(session=session, row_id=row.id, at=now, ts=ts)
+
+        self._write(record)
         metrics.DELIVERY_LAG.observe(max(0.0, (now - row.created_at).total_seconds()))
         planned = row.payload.get("facts", {}).get("planned")
         if planned:
@@ -182,12 +494,31 @@ class Courier:
             metrics.CLOCK_LAG.observe(max(0.0, lag.total_seconds()))
 
     def _permalink(self, lead: Lead | None) -> str | None:
-        if lead is None or not lead.card_ts:
+        """A link to the lead's card, asked of Slack once per card; None if Slack won't say."""
+        if lead is None or not lead.card_ts or not lead.card_channel:
             return None
+        key = (lead.card_channel, lead.card_ts)
+        if key in self._links:
+            return self._links[key]
         try:
             response = self.client.chat_getPermalink(
                 channel=lead.card_channel, message_ts=lead.card_ts
             )
-        except SlackApiError:
+        except (SlackApiError, OSError, HTTPException):
             return None
-        return response.get("permalink")
+        if len(self._links) > 10_000:
+            self._links.clear()
+        self._links[key] = response.get("permalink")
+        return self._links[key]
+
+
+def _retry_after(headers: dict[str, Any]) -> timedelta:
+    """Slack's Retry-After in seconds, at least one and at most an hour; one if it is missing."""
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    try:
+        seconds = float(value) if value is not None else 1.0
+    except (TypeError, ValueError):
+        seconds = 1.0
+    return timedelta(seconds=min(3600.0, max(1.0, seconds)))

@@ -42,3 +42,15 @@ CLOCK_LAG = Histogram(
 SWEEPS = Counter(
     "baton_clock_sweeps", "Times the clock looked for due deadlines", registry=REGISTRY
 )
+OUTBOX_PENDING = Gauge(
+    "baton_outbox_pending",
+    "Slack messages queued and not yet delivered (waiting their turn, a retry, or being sent)",
+    registry=REGISTRY,
+)
+OUTBOX_HELD = Counter(
+    "baton_outbox_held",
+    "Times a Slack message was held back: pace (the channel's one a second), method_held "
+    "(after a 429 or an outage of that method), lease (too little lease left to send safely)",
+    ["reason"],
+    registry=REGISTRY,
+)

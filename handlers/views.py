@@ -63,15 +63,28 @@ def extend_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], baton
     ack()
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _day(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
 def _verdict(view: dict[str, Any]) -> feedback.Verdict:
     given = values(view)
-    recheck = given.get(BlockId.RECHECK)
+    missed = given.get(BlockId.MISSED)
     return feedback.Verdict(
-        outcome=given.get(BlockId.OUTCOME),
-        reason=given.get(BlockId.REASON),
-        missed_rules=given.get(BlockId.MISSED) or [],
-        note=given.get(BlockId.NOTE),
-        recheck_on=date.fromisoformat(recheck) if recheck else None,
+        outcome=_text(given.get(BlockId.OUTCOME)),
+        reason=_text(given.get(BlockId.REASON)),
+        missed_rules=[rule for rule in missed if isinstance(rule, str)]
+        if isinstance(missed, list)
+        else [],
+        note=_text(given.get(BlockId.NOTE)),
+        recheck_on=_day(given.get(BlockId.RECHECK)),
     )
 
 

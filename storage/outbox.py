@@ -1,9 +1,10 @@
 """The outbox: Slack writes stored with the change that causes them, taken by one worker each."""
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, case, func, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -38,12 +39,18 @@ def take(
     lease: timedelta,
     limit: int,
     in_order: tuple[str, ...] = (),
+    hold: Callable[[Outbox], datetime | None] | None = None,
 ) -> list[Outbox]:
     """Lease due rows to this worker; rows of the `in_order` kinds go out one at a time per lead.
 
     On PostgreSQL `FOR UPDATE SKIP LOCKED` lets replicas take disjoint rows; on SQLite the
     write transaction is already exclusive. A lease that runs out (a crash between taking
     and sending) makes the row due again, so nothing is lost.
+
+    `hold(row)` may name a later time for a row (Slack's pace for its channel, a Retry-After):
+    such a row is not leased but made due then, in this same transaction and without counting
+    an attempt. A slow channel's rows thereby leave the head of the queue, and the rows behind
+    them, for other channels, are taken at once.
     """
     earlier = aliased(Outbox)
     blocked = (
@@ -67,12 +74,17 @@ def take(
         .limit(limit)
         .with_for_update(skip_locked=True, of=Outbox)
     )
-    rows = list(session.exec(query).all())
-    for row in rows:
+    taken = []
+    for row in session.exec(query).all():
+        until = hold(row) if hold else None
+        if until is not None and until > now:
+            row.next_attempt_at = until
+            continue
         row.taken_until = now + lease
         row.attempts += 1
+        taken.append(row)
     session.flush()
-    return rows
+    return taken
 
 
 def delivered(*, session: Session, row_id: int, at: datetime, ts: str | None) -> None:
@@ -83,13 +95,49 @@ def delivered(*, session: Session, row_id: int, at: datetime, ts: str | None) ->
     )
 
 
-def failed(*, session: Session, row_id: int, error: str, retry_at: datetime | None) -> None:
-    """Schedule another attempt, or with `retry_at=None` park the row as dead."""
-    session.execute(
-        update(Outbox)
-        .where(col(Outbox.id) == row_id)
-        .values(error=error[:1000], next_attempt_at=retry_at, taken_until=None)
-    )
+def failed(
+    *,
+    session: Session,
+    row_id: int,
+    error: str,
+    retry_at: datetime | None,
+    lease: datetime | None = None,
+) -> None:
+    """Schedule another attempt, or with `retry_at=None` park the row as dead.
+
+    With `lease` (the `taken_until` this worker was given) nothing changes if the lease ran out
+    and another worker took the row meanwhile: its lease is not ours to end.
+    """
+    query = update(Outbox).where(col(Outbox.id) == row_id)
+    if lease is not None:
+        query = query.where(col(Outbox.taken_until) == lease)
+    session.execute(query.values(error=error[:1000], next_attempt_at=retry_at, taken_until=None))
+
+
+def defer(
+    *,
+    session: Session,
+    row_id: int,
+    until: datetime,
+    lease: datetime | None,
+    error: str | None = None,
+) -> None:
+    """Give a taken row back, due at `until`; it was not sent, so the attempt does not count.
+
+    For a 429 or a slot in a busy channel: Slack asked us to wait, the message is not at fault,
+    and waiting must never walk it towards the dead letters.
+    """
+    query = update(Outbox).where(col(Outbox.id) == row_id, col(Outbox.sent_at).is_(None))
+    if lease is not None:
+        query = query.where(col(Outbox.taken_until) == lease)
+    values: dict[str, Any] = {
+        "next_attempt_at": until,
+        "taken_until": None,
+        "attempts": case((col(Outbox.attempts) > 0, col(Outbox.attempts) - 1), else_=0),
+    }
+    if error is not None:
+        values["error"] = error[:1000]
+    session.execute(query.values(**values))
 
 
 def next_due(*, session: Session) -> datetime | None:
@@ -99,6 +147,22 @@ def next_due(*, session: Session) -> datetime | None:
         .order_by(col(Outbox.next_attempt_at))
         .limit(1)
     ).first()
+
+
+def count_pending(*, session: Session) -> int:
+    """Messages still to deliver: queued, waiting for their slot or retry, or being sent now."""
+    return session.exec(
+        select(func.count()).select_from(Outbox).where(col(Outbox.next_attempt_at).is_not(None))
+    ).one()
+
+
+def count_dead(*, session: Session) -> int:
+    """Messages given up on, waiting for `baton outbox retry`."""
+    return session.exec(
+        select(func.count())
+        .select_from(Outbox)
+        .where(col(Outbox.next_attempt_at).is_(None), col(Outbox.sent_at).is_(None))
+    ).one()
 
 
 def dead(*, session: Session) -> list[Outbox]:
@@ -112,6 +176,7 @@ def dead(*, session: Session) -> list[Outbox]:
 
 
 def retry_dead(*, session: Session, now: datetime) -> int:
+    """Queue every dead message again, with a fresh count of attempts."""
     result = session.execute(
         update(Outbox)
         .where(col(Outbox.next_attempt_at).is_(None), col(Outbox.sent_at).is_(None))

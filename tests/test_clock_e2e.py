@@ -99,6 +99,7 @@ def test_two_baton_processes_on_one_database_send_each_dm_once(database_url, sla
         "DATABASE_URL": database_url,
         "BATON_AGREEMENT": str(agreement_file),
         "BATON_INTAKE_TOKEN": INTAKE_TOKEN,
+        "BATON_SLACK_CHANNEL_RATE": "50",  # 20 messages to one channel within the test's wait
     }
     ports = [_free_port(), _free_port()]
     processes = [

@@ -27,6 +27,7 @@ def run() -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
+        connection.commit()  # before the lock goes, so a waiting replica sees the new schema
         if engine.dialect.name == "postgresql":
             connection.exec_driver_sql("SELECT pg_advisory_unlock(74126)")
             connection.commit()

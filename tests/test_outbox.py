@@ -1,0 +1,275 @@
+"""The outbox against a Slack that fails: each message arrives once, at Slack's pace.
+
+Failures are injected into the fake Slack (5xx, dropped connections, 429 with Retry-After,
+`ok: false`); the real app delivers through the real `WebClient`. What is asserted is the
+protocol: how many calls, in which order, and how far apart, never how fast.
+"""
+
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from bot import intake, messages
+from bot.agreement import Agreement
+from bot.runtime import Runtime, build
+from bot.schemas import LeadIn
+from bot.settings import Settings
+from bot.slack import POST_MESSAGE, Limits
+from storage import outbox
+from storage.db import migrate, transaction
+from storage.models import Outbox
+from tests.fakeslack import Call, FakeSlack
+from tests.support import Baton, lead, serve
+
+
+def cards(slack: FakeSlack, *, include_failed: bool = False) -> list[Call]:
+    """Lead cards: top-level posts to the sales channel."""
+    return [
+        c for c in slack.calls_to("chat.postMessage", include_failed=include_failed) if is_card(c)
+    ]
+
+
+def is_card(call: Call) -> bool:
+    return call.params.get("channel") == "C0SALES" and "thread_ts" not in call.params
+
+
+def name_on(card: Call) -> str:
+    found = re.match(r"Lead: ([^,]+),", card.params.get("text", ""))
+    assert found, card.summary()
+    return found.group(1)
+
+
+def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll until `check()` is truthy, for effects that land in the database, not in Slack."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
+def rows(runtime: Runtime) -> list[Outbox]:
+    with runtime.ctx.sessions() as session:
+        return list(session.exec(select(Outbox).order_by(Outbox.id)).all())
+
+
+def queue(runtime: Runtime) -> list[tuple[Any, ...]]:
+    """The outbox as a list of tuples, for assertion messages."""
+    return [
+        (r.id, r.kind, r.channel, r.next_attempt_at, r.taken_until, r.sent_at, r.attempts, r.error)
+        for r in rows(runtime)
+    ]
+
+
+def refresh_card(runtime: Runtime, lead_id: str) -> None:
+    """Queue a card update the way every change to a lead does, and tell the courier."""
+    with transaction(runtime.ctx.sessions) as session:
+        messages.refresh_card(session=session, lead_id=lead_id, at=runtime.ctx.clock())
+    runtime.wake()
+
+
+def counts(runtime: Runtime) -> tuple[int, int]:
+    with runtime.ctx.sessions() as session:
+        return outbox.count_pending(session=session), outbox.count_dead(session=session)
+
+
+# Slack's limits, kept by the sender ---------------------------------------------------------
+
+
+def test_a_channel_gets_a_burst_then_one_message_a_second_and_others_are_not_slowed():
+    limits = Limits(rate=1.0, burst=3)
+    start = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+    slots = [limits.reserve("C0SALES", start) for _ in range(6)]
+    assert [(s - start).total_seconds() for s in slots] == [0, 0, 0, 1, 2, 3]
+    assert limits.reserve("U0CEO", start) == start  # a DM is another channel
+    later = start + timedelta(seconds=10)
+    assert limits.reserve("C0SALES", later) == later  # a quiet channel has its burst again
+
+
+def test_a_held_method_waits_alone_and_resumes_at_the_steady_pace():
+    limits = Limits(rate=1.0, burst=3)
+    now = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+    until = now + timedelta(seconds=5)
+    limits.reserve("C0SALES", now)
+    limits.hold(POST_MESSAGE, until)
+    assert limits.not_before(POST_MESSAGE, now) == until
+    assert limits.not_before("chat.update", now) is None
+    assert limits.next_change(now) == until
+    after = [limits.reserve("C0SALES", until) for _ in range(3)]
+    assert [(s - until).total_seconds() for s in after] == [0, 1, 2]  # no burst after a 429
+    assert limits.not_before(POST_MESSAGE, until) is None
+
+
+def test_cards_keep_slacks_pace_and_their_order_while_other_channels_go_at_once(
+    runtime: Runtime, slack: FakeSlack
+):
+    runtime.courier.limits = Limits(rate=1.0, burst=3)  # Slack's own pace, whatever the env says
+    names = [f"Pace Lead {number:02d}" for number in range(1, 11)]
+    with serve(runtime) as baton:
+        for number, name in enumerate(names, start=1):
+            answer = baton.hand_over(lead(name=name, email=f"pace{number}@nordlys.dk"))
+            assert answer.status_code == 201
+        handed_back_at = time.monotonic()
+        assert baton.hand_over(lead(name="Elsewhere", country="US")).status_code == 201
+        posted = slack.wait_for("chat.postMessage", 10, where=is_card, timeout=30)
+        marketing = slack.wait_for(
+            "chat.postMessage", where=lambda c: c.params["channel"] == "C0MKTG"
+        )
+        time.sleep(1.5)  # a duplicate would show up by now
+
+    assert [name_on(c) for c in cards(slack)] == names  # complete, once each, in hand-over order
+    span = posted[-1].at - posted[0].at
+    assert span >= 5, f"10 cards in {span:.2f}s: faster than about one a second"
+    for i in range(len(posted)):
+        for j in range(i + 1, len(posted)):
+            window = posted[j].at - posted[i].at
+            assert j - i + 1 <= 3 + 1.0 * (window + 0.5), (i, j, window)
+    assert marketing[0].at - handed_back_at < 2.0  # not queued behind the sales channel
+    assert marketing[0].at < posted[-1].at
+    print(
+        f"\npacing: 10 cards to C0SALES over {span:.1f}s; after the burst of 3, "
+        f"{6 / (posted[-1].at - posted[3].at):.2f} msg/s (Slack: 1 msg/s per channel); "
+        f"the marketing post went out {marketing[0].at - handed_back_at:.2f}s after hand-over"
+    )
+
+
+# Failures Slack recovers from ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "outage",
+    [
+        pytest.param(lambda s: s.server_error("chat.postMessage", status=503), id="5xx"),
+        pytest.param(lambda s: s.disconnect("chat.postMessage"), id="dropped-connection"),
+    ],
+)
+def test_a_card_that_failed_in_transit_is_delivered_once(
+    baton: Baton, slack: FakeSlack, outage: Callable[[FakeSlack], None]
+):
+    baton.runtime.courier.backoff = 0.25  # 0.25 s x 2^attempts, jittered: a test's worth
+    outage(slack)
+    lead_id = baton.hand_over(lead()).json()["id"]
+    slack.wait_for("chat.postMessage", where=is_card, timeout=15)
+    time.sleep(0.5)
+    attempts = cards(slack, include_failed=True)
+    assert [c.answered for c in attempts] in (["5xx", "ok"], ["dropped", "ok"])
+    assert attempts[1].at - attempts[0].at >= 0.2  # backed off, not hammered
+    (row,) = [r for r in rows(baton.runtime) if r.lead_id == lead_id]
+    assert row.sent_at is not None and row.ts == attempts[1].response["ts"]
+    assert row.attempts == 2
+    assert eventually(lambda: counts(baton.runtime) == (0, 0)), queue(baton.runtime)
+
+
+def test_a_429_waits_for_retry_after_for_that_method_only(baton: Baton, slack: FakeSlack):
+    first = baton.hand_over(lead(name="First Lead", email="first@nordlys.dk")).json()["id"]
+    slack.wait_for("chat.postMessage", where=is_card)
+
+    slack.rate_limit("chat.postMessage", retry_after=2, times=1)
+    second = baton.hand_over(lead(name="Second Lead", email="second@nordlys.dk")).json()["id"]
+    limited = slack.wait_for(
+        "chat.postMessage", where=lambda c: c.answered == "429", include_failed=True
+    )[0]
+    refresh_card(baton.runtime, first)  # chat.update is another method: it is not held
+    update = slack.wait_for("chat.update")[0]
+    posted = slack.wait_for("chat.postMessage", 2, where=is_card)[1]
+    time.sleep(0.5)
+
+    assert update.at - limited.at < 1.5
+    assert posted.at - limited.at >= 1.95, "Retry-After was not waited out"
+    assert [name_on(c) for c in cards(slack)] == ["First Lead", "Second Lead"]
+    (row,) = [r for r in rows(baton.runtime) if r.lead_id == second]
+    assert row.attempts == 1  # being told to wait is not a failed attempt
+    assert row.sent_at is not None
+
+
+def test_a_posted_card_is_updated_in_place_even_when_the_update_fails_once(
+    baton: Baton, slack: FakeSlack
+):
+    lead_id = baton.hand_over(lead()).json()["id"]
+    card = slack.wait_for("chat.postMessage", where=is_card)[0]
+    baton.runtime.courier.backoff = 0.25
+    slack.server_error("chat.update", times=1)
+    refresh_card(baton.runtime, lead_id)
+    updates = slack.wait_for("chat.update", timeout=15)
+    time.sleep(0.5)
+    assert len(cards(slack, include_failed=True)) == 1  # posted once, never again
+    assert [c.answered for c in slack.calls_to("chat.update", include_failed=True)] == ["5xx", "ok"]
+    assert updates[0].params["ts"] == card.response["ts"]
+    assert eventually(lambda: counts(baton.runtime) == (0, 0)), queue(baton.runtime)
+
+
+# Dead letters ----------------------------------------------------------------------------------
+
+
+def test_a_permanent_error_is_a_dead_letter_at_once_until_retried(baton: Baton, slack: FakeSlack):
+    slack.fail("chat.postMessage", "channel_not_found", times=1)
+    lead_id = baton.hand_over(lead()).json()["id"]
+    assert eventually(lambda: counts(baton.runtime) == (0, 1))
+    time.sleep(1)
+    assert len(slack.calls_to("chat.postMessage", include_failed=True)) == 1  # no retries
+    (row,) = [r for r in rows(baton.runtime) if r.lead_id == lead_id]
+    assert (row.next_attempt_at, row.sent_at, row.error) == (None, None, "channel_not_found")
+    assert "baton_outbox_dead 1.0" in baton.http.get("/metrics").text
+
+    with transaction(baton.runtime.ctx.sessions) as session:  # what `baton outbox retry` does
+        assert outbox.retry_dead(session=session, now=baton.runtime.ctx.clock()) == 1
+    baton.runtime.wake()
+    slack.wait_for("chat.postMessage", where=is_card)
+    time.sleep(0.5)
+    assert len(cards(slack)) == 1
+    assert eventually(lambda: counts(baton.runtime) == (0, 0)), queue(baton.runtime)
+    assert "baton_outbox_dead 0.0" in baton.http.get("/metrics").text
+
+
+def test_a_message_that_keeps_failing_is_given_up_after_its_attempts(
+    baton: Baton, slack: FakeSlack
+):
+    baton.runtime.courier.max_attempts = 3
+    baton.runtime.courier.backoff = 0.05
+    slack.server_error("chat.postMessage", times=3)
+    baton.hand_over(lead())
+    assert eventually(lambda: counts(baton.runtime) == (0, 1))
+    time.sleep(1)
+    assert [c.answered for c in slack.calls_to("chat.postMessage", include_failed=True)] == [
+        "5xx"
+    ] * 3
+
+
+# Crashes -----------------------------------------------------------------------------------
+
+
+def test_rows_taken_by_a_worker_that_died_go_out_once_when_its_lease_runs_out(
+    settings: Settings, agreement: Agreement, slack: FakeSlack
+):
+    offset = [timedelta(0)]
+    runtime = build(settings, agreement, clock=lambda: datetime.now(UTC) + offset[0])
+    try:
+        migrate(runtime.engine)
+        intake.hand_over(runtime.ctx, LeadIn.model_validate(lead()), by="api")
+        with transaction(runtime.ctx.sessions) as session:  # a worker takes the card, then dies
+            taken = outbox.take(
+                session=session,
+                now=runtime.ctx.clock(),
+                lease=runtime.courier.lease,
+                limit=10,
+                in_order=(messages.CARD, messages.REPLY),
+            )
+        assert len(taken) == 1
+        with serve(runtime):
+            time.sleep(1.5)
+            assert not slack.calls_to("chat.postMessage", include_failed=True)  # still leased
+            offset[0] = runtime.courier.lease + timedelta(seconds=1)
+            slack.wait_for("chat.postMessage", where=is_card, timeout=10)
+            time.sleep(1)
+        assert len(cards(slack, include_failed=True)) == 1
+        (row,) = rows(runtime)
+        assert row.sent_at is not None
+        assert row.attempts == 2  # the dead worker's attempt, then the live one's
+    finally:
+        runtime.engine.dispose()
