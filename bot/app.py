@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App
+from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.signature import SignatureVerifier
@@ -123,6 +124,12 @@ def _ssl_check(body: bytes) -> bool:
     nothing else. A body that also carries a `payload` is no probe to Bolt, which verifies it."""
     values = parse_qs(body.decode("utf-8", "replace")).get("ssl_check")
     return bool(values) and values[0] == "1"
+
+
+def socket_mode(runtime: Runtime) -> SocketModeHandler:
+    """The same listeners over a Socket Mode connection, for Baton behind a firewall."""
+    assert runtime.settings.slack_app_token
+    return SocketModeHandler(slack_app(runtime), runtime.settings.slack_app_token)
 
 
 def _field_errors(error: RequestValidationError) -> list[dict[str, Any]]:

@@ -100,11 +100,9 @@ def run(
         raise _fail(f"cannot open the database {runtime.engine.url!r}: {error.orig}") from None
     app = create_app(runtime)
     if settings.slack_app_token:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
+        from bot.app import socket_mode
 
-        from bot.app import slack_app
-
-        SocketModeHandler(slack_app(runtime), settings.slack_app_token).connect()
+        socket_mode(runtime).connect()
         out.print("Socket Mode connected.")
     if not settings.baton_intake_token:
         err.print("BATON_INTAKE_TOKEN is not set: POST /api/leads will refuse every request.")

@@ -134,6 +134,7 @@ class FakeSlack:
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
+        self.socket_url: str | None = None  # what apps.connections.open hands out, if set
         self._lock = threading.RLock()
         self._arrived = threading.Condition(self._lock)
         self._plans: dict[str, list[_Plan]] = {}
@@ -689,7 +690,8 @@ class FakeSlack:
         return {"ok": True, "user": user}
 
     def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/link/?ticket=fake-ticket"}
+        url = self.socket_url or f"ws://127.0.0.1:{self.port}/link/?ticket=fake-ticket"
+        return {"ok": True, "url": url}
 
 
 # helpers ---------------------------------------------------------------------------------
