@@ -260,8 +260,9 @@ def forget(
     erased = privacy.forget(ctx, email=email, by=by or _login())
     out.print(
         f"Forgot {len(erased.lead_ids)} lead(s): {', '.join(erased.lead_ids)}. "
-        f'{erased.cards} lead card(s) will read "removed on request" once `baton run` '
-        f"delivers the update; {erased.cancelled} queued message(s) will not be sent.",
+        f'{erased.cards} lead card(s) and {erased.rewritten} other message(s) will read "removed '
+        f'on request" once `baton run` delivers the updates; {erased.cancelled} queued '
+        f"message(s) will not be sent.",
         highlight=False,
     )
     if erased.left:

@@ -250,6 +250,8 @@ class Courier:
             return POST_MESSAGE, self.ctx.agreement.channels.sales
         if row.kind == messages.REPLY:
             return POST_MESSAGE, lead.card_channel if lead else None
+        if row.kind == messages.ERASE:
+            return UPDATE, row.channel
         return POST_MESSAGE, row.channel
 
     def _plan(self, session: Session, row: Outbox, now: datetime) -> datetime | None:
@@ -427,6 +429,17 @@ class Courier:
         if row.kind == messages.CARD:
             self._card(row, lead, clocks)
             return
+        if row.kind == messages.ERASE:
+            removed = self.renderer.message("removed")
+            response = self._call(
+                row,
+                UPDATE,
+                lambda: self.client.chat_update(
+                    channel=row.channel, ts=row.payload["ts"], **removed
+                ),
+            )
+            self._delivered(row, response.get("ts"))
+            return
         if row.kind == messages.REPLY and (lead is None or not lead.card_ts):
             # The card is posted before any reply (they are taken in order); no card means
             # it was given up on, and `baton outbox retry` queues both again.
@@ -449,7 +462,7 @@ class Courier:
                 POST_MESSAGE,
                 lambda: self.client.chat_postMessage(channel=row.channel, **message),
             )
-        self._delivered(row, response.get("ts"))
+        self._delivered(row, response.get("ts"), channel=response.get("channel"))
 
     def _card(self, row: Outbox, lead: Lead | None, clocks: list) -> None:
         if lead is None:
@@ -478,13 +491,19 @@ class Courier:
         metrics.LEADS_POSTED.inc()
         self._delivered(row, response["ts"], card=(lead.id, response["channel"]))
 
-    def _delivered(self, row: Outbox, ts: str | None, card: tuple[str, str] | None = None) -> None:
+    def _delivered(
+        self,
+        row: Outbox,
+        ts: str | None,
+        card: tuple[str, str] | None = None,
+        channel: str | None = None,
+    ) -> None:
         now = self.ctx.clock()
 
         def record(session: Session) -> None:
             if card and ts:
                 leads.set_card(session=session, lead_id=card[0], channel=card[1], ts=ts)
-            outbox.delivered(session=session, row_id=row.id, at=now, ts=ts)
+            outbox.delivered(session=session, row_id=row.id, at=now, ts=ts, channel=channel)
 
         self._write(record)
         metrics.DELIVERY_LAG.observe(max(0.0, (now - row.created_at).total_seconds()))

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from storage import outbox
 
-CARD, REPLY, DIRECT, POST = "card", "reply", "dm", "post"
+CARD, REPLY, DIRECT, POST, ERASE = "card", "reply", "dm", "post", "erase"
 
 
 def refresh_card(*, session: Session, lead_id: str, at: datetime) -> None:
@@ -67,3 +67,8 @@ def post(
         at=at,
         payload={"template": template, "facts": facts},
     )
+
+
+def erase(*, session: Session, channel: str, ts: str, at: datetime) -> None:
+    """Rewrite a message already posted to "removed on request"; it names no lead, on purpose."""
+    outbox.enqueue(session=session, kind=ERASE, channel=channel, at=at, payload={"ts": ts})

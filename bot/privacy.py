@@ -7,9 +7,10 @@ never left half erased, and keeps the row itself, anonymised, so the scorecard s
 what Marketing handed over and how fast Sales answered.
 
 What Slack already shows is rewritten through the outbox like every other Slack write: the
-lead card is updated to a "removed on request" card. The other messages Baton posted about the
-lead (thread replies, channel posts, DMs) are returned as `Erasure.left`, because the courier
-can only post messages, not rewrite them.
+lead card is updated to a "removed on request" card, and every other message Baton posted
+about the lead (thread replies, channel posts, DMs) to "removed on request", by the channel
+and ts Slack gave it. A message whose channel is not known (a DM recorded only by its user)
+is returned in `Erasure.left`, to be deleted by hand.
 """
 
 import logging
@@ -80,6 +81,8 @@ class Erasure:
     """Lead cards queued to be rewritten as "removed on request"."""
     cancelled: int = 0
     """Queued Slack messages about these leads that had not gone out and now never will."""
+    rewritten: int = 0
+    """Replies, posts and DMs already in Slack, queued to be rewritten as "removed on request"."""
     left: list[PostedMessage] = field(default_factory=list)
     """Messages already in Slack that Baton cannot rewrite (see the module docstring)."""
 
@@ -87,6 +90,7 @@ class Erasure:
         self.lead_ids += other.lead_ids
         self.cards += other.cards
         self.cancelled += other.cancelled
+        self.rewritten += other.rewritten
         self.left += other.left
 
 
@@ -159,8 +163,12 @@ def _erase(
             template = row.payload.get("template")
             row.payload = {"template": template} if template else {}
             if row.ts and row.kind != messages.CARD:
-                channel = lead.card_channel if row.kind == messages.REPLY else row.channel
-                done.left.append(PostedMessage(kind=row.kind, channel=channel, ts=row.ts))
+                channel = row.channel or lead.card_channel
+                if channel and not channel.startswith(("U", "W")):
+                    messages.erase(session=session, channel=channel, ts=row.ts, at=now)
+                    done.rewritten += 1
+                else:  # a DM recorded by its user id only: its channel is unknown
+                    done.left.append(PostedMessage(kind=row.kind, channel=channel, ts=row.ts))
         elif row.taken_until is not None and row.taken_until > now:
             # A courier is sending it right now; the card update queued below waits for it.
             card_in_flight = card_in_flight or row.kind == messages.CARD

@@ -87,12 +87,15 @@ def take(
     return taken
 
 
-def delivered(*, session: Session, row_id: int, at: datetime, ts: str | None) -> None:
-    session.execute(
-        update(Outbox)
-        .where(col(Outbox.id) == row_id)
-        .values(sent_at=at, ts=ts, next_attempt_at=None, taken_until=None, error=None)
-    )
+def delivered(
+    *, session: Session, row_id: int, at: datetime, ts: str | None, channel: str | None = None
+) -> None:
+    """Record what Slack accepted; `channel` is where it landed (a DM's D… id, not the user's),
+    which is what a later `chat.update` of the message needs."""
+    values = {"sent_at": at, "ts": ts, "next_attempt_at": None, "taken_until": None, "error": None}
+    if channel:
+        values["channel"] = channel
+    session.execute(update(Outbox).where(col(Outbox.id) == row_id).values(**values))
 
 
 def failed(

@@ -29,7 +29,7 @@ from bot.schemas import LeadIn
 from storage import leads
 from storage.db import migrate, transaction
 from storage.models import Deadline, Event, Feedback, Lead, Outbox
-from tests.support import AGREEMENT, lead
+from tests.support import AGREEMENT, GOOD_LEAD, lead
 
 # What the person gave Marketing, and what the team wrote about them: none of it may survive.
 PERSONAL = (
@@ -197,7 +197,7 @@ def test_the_forgotten_event_names_who_asked_and_not_whom(ctx: Context):
 
     (event,) = [event for event in history(ctx, kept.id) if event.kind == "forgotten"]
     assert event.actor == "dpo@company"
-    assert event.data == {"why": "request", "card_rewritten": True, "messages_left": 3}
+    assert event.data == {"why": "request", "card_rewritten": True, "messages_left": 1}
     assert "nordlys" not in json.dumps(event.data).lower()
 
 
@@ -211,18 +211,24 @@ def test_an_unqualified_title_is_not_kept_in_the_reasons(ctx: Context):
     assert "Llama" not in dump(ctx)
 
 
-def test_queued_messages_are_cancelled_and_posted_ones_reported(ctx: Context):
+def test_queued_messages_are_cancelled_and_posted_ones_rewritten(ctx: Context):
     kept = handed_over(ctx)
     with_history(ctx, kept.id)
     erased = privacy.forget(ctx, email="mette@nordlys.dk", by="dpo")
 
     assert erased.cancelled == 2
     assert erased.cards == 1
+    assert erased.rewritten == 2
     assert sorted((m.kind, m.channel, m.ts) for m in erased.left) == [
-        ("dm", "U0SELLER1", "1700000000.000400"),
-        ("post", "C0MKTG", "1700000000.000300"),
-        ("reply", "C0SALES", "1700000000.000200"),
+        ("dm", "U0SELLER1", "1700000000.000400"),  # known by its user only: deleted by hand
     ]
+    with ctx.sessions() as session:
+        erasing = session.exec(select(Outbox).where(Outbox.kind == messages.ERASE)).all()
+    assert sorted((row.channel, row.payload["ts"]) for row in erasing) == [
+        ("C0MKTG", "1700000000.000300"),
+        ("C0SALES", "1700000000.000200"),
+    ]
+    assert all(row.lead_id is None for row in erasing)
     queued = [row for row in rows(ctx, Outbox, kept.id) if row.sent_at is None]
     assert [(row.kind, row.payload) for row in queued] == [(messages.CARD, {})]
     sent = [row for row in rows(ctx, Outbox, kept.id) if row.kind != messages.CARD]
@@ -469,9 +475,8 @@ def test_baton_forget_on_the_command_line(ctx: Context, env: dict[str, str]):
     assert answer.exit_code == 0, answer.output
     said = flat(answer.output)
     assert f"Forgot 1 lead(s): {kept.id}" in said
-    assert "1 lead card(s) will read" in said
-    assert "3 message(s) Baton posted about them still show their data" in said
-    assert "reply C0SALES 1700000000.000200" in said
+    assert "1 lead card(s) and 2 other message(s) will read" in said
+    assert "1 message(s) Baton posted about them still show their data" in said
     assert "dm U0SELLER1 1700000000.000400" in said
     assert stored(ctx, kept.id).forgotten_at is not None
     assert [e.actor for e in history(ctx, kept.id) if e.kind == "forgotten"] == ["dpo"]
@@ -497,3 +502,31 @@ def test_baton_forget_wants_an_address(ctx: Context, env: dict[str, str]):
     answer = CliRunner().invoke(cli, ["forget", "Mette Hansen", "--yes"], env=env)
     assert answer.exit_code == 2
     assert "is not an email address" in answer.output
+
+
+def test_forgetting_rewrites_every_message_in_slack(baton, slack):
+    """Through the real app: the card, the thread reply and the DM all read "removed"."""
+    lead_id = baton.hand_over(GOOD_LEAD).json()["id"]
+    slack.wait_for("chat.postMessage", where=lambda c: c.params["channel"] == "C0SALES")
+    runtime = baton.runtime
+    ownership.assign(runtime.ctx, lead_id=lead_id, by="U0MANAGER", to="U0SELLER1")
+    ownership.release(runtime.ctx, lead_id=lead_id, user="U0SELLER1")
+    slack.wait_for("chat.postMessage", where=lambda c: "thread_ts" in c.params)
+    dm = slack.wait_for("chat.postMessage", where=lambda c: c.params["channel"] == "U0SELLER1")
+    dm_channel, dm_ts = dm[0].response["channel"], dm[0].response["ts"]
+    deadline = time.monotonic() + 10
+    while any(row.sent_at is None for row in rows(runtime.ctx, Outbox, lead_id)):
+        assert time.monotonic() < deadline, "the courier did not record its deliveries"
+        time.sleep(0.05)
+
+    erased = privacy.forget(runtime.ctx, email="mette@nordlys.dk", by="dpo")
+    runtime.wake()
+    assert (erased.cards, erased.rewritten, erased.left) == (1, 2, [])
+    removed = slack.wait_for(
+        "chat.update", 2, where=lambda c: "Removed on request" in c.params.get("text", "")
+    )
+    assert (dm_channel, dm_ts) in {(c.params["channel"], c.params["ts"]) for c in removed}
+    card = slack.wait_for(
+        "chat.update", where=lambda c: "removed on request" in str(c.params.get("blocks")).lower()
+    )
+    assert card

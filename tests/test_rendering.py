@@ -407,6 +407,7 @@ def facts_per_template() -> dict[str, dict[str, Any]]:
         "mine": {"items": items},
         "open": {"items": items},
         "stats": {"week": week},
+        "removed": {},
         "scorecard": {
             "week": {**asdict(week), "since": "2026-11-16T00:00:00+01:00"},
             "card_link": None,
