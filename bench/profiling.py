@@ -292,10 +292,11 @@ def report_call(name: str, function: Callable[..., Any], backend: str, url: str)
     engine = make_engine(url)
     sessions = session_factory(engine)
     since = datetime.now(UTC) - timedelta(days=7)
+    agreement = business_agreement()
 
     def work() -> None:
         with sessions() as session:
-            function(session=session, agreement=business_agreement(), since=since)
+            function(session=session, agreement=agreement, since=since)
 
     try:
         return profile(f"stats-{name}-{backend}", work)
