@@ -7,12 +7,12 @@ listeners in `handlers/`, and it wires them to the domain.
 import hmac
 import logging
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -36,10 +36,20 @@ from storage.db import ping, schema_is_current
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1_000_000
+# Threads that run Bolt for Slack's requests. Few on purpose: one interpreter lock runs one
+# thread at a time, and forty threads (the thread pool's default) taking turns on fifty clicks
+# at once kept the event loop from reading the requests still waiting. Eight leave room for
+# requests that wait on Slack (a modal opened) or on a slow query (`/baton stats`).
+DISPATCHERS = 8
 
 
 def slack_app(runtime: Runtime) -> App:
-    """Bolt with signature checks on; no auth.test round trip, the bot token is known."""
+    """Bolt with signature checks on; no auth.test round trip, the bot token is known.
+
+    Listeners run in the thread that answers Slack (`process_before_response`): one that
+    acknowledges at once leaves its work to `Runtime.later`, so the answer never waits for a
+    free listener thread, and modal submissions and slash commands can answer with their result.
+    """
     token = runtime.settings.slack_bot_token or ""
 
     def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
@@ -49,12 +59,9 @@ def slack_app(runtime: Runtime) -> App:
         signing_secret=runtime.settings.slack_signing_secret or "",
         client=runtime.client,
         authorize=authorize,
-        process_before_response=False,
+        process_before_response=True,
         ignoring_self_events_enabled=False,
         request_verification_enabled=bool(runtime.settings.slack_signing_secret),
-        # Listeners acknowledge first and work after; Bolt's default of five threads would make
-        # the sixth of many simultaneous clicks wait for a thread before it is acknowledged.
-        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="baton-listener"),
     )
     handlers.register(app, runtime)
     return app
@@ -206,6 +213,7 @@ def create_app(runtime: Runtime, bolt: App | None = None) -> FastAPI:
             id=result.lead.id, qualified=result.lead.qualified, reasons=result.lead.reasons
         )
 
+    dispatchers = CapacityLimiter(DISPATCHERS)
     secret = runtime.settings.slack_signing_secret
     verifier = SignatureVerifier(secret) if secret else None
 
@@ -220,7 +228,8 @@ def create_app(runtime: Runtime, bolt: App | None = None) -> FastAPI:
             bolt_request = to_bolt_request(request, body)
         except (ValueError, TypeError, AttributeError):
             return JSONResponse({"error": "not a Slack request"}, status.HTTP_400_BAD_REQUEST)
-        answer = await run_in_threadpool(bolt.dispatch, bolt_request)
+        with runtime.ctx.answers.answering():  # the courier and the click workers wait
+            answer = await to_thread.run_sync(bolt.dispatch, bolt_request, limiter=dispatchers)
         if answer.status == status.HTTP_404_NOT_FOUND:
             # Slack retries anything it doesn't see acknowledged; an event nobody listens
             # to is still received.

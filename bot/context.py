@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from bot.agreement import Agreement
 from bot.clock import Clock, utcnow
+from bot.priority import Answers
 
 
 def _nothing() -> None:
@@ -21,3 +22,5 @@ class Context:
     clock: Clock = utcnow
     wake: Callable[[], None] = field(default=_nothing)
     """Called after a commit that queued messages or changed deadlines, so workers look now."""
+    answers: Answers = field(default_factory=Answers)
+    """Slack requests being answered; background work lets them go first."""

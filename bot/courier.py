@@ -158,6 +158,7 @@ class Courier:
         told_at = 0.0
         while not self._stop.is_set():
             self._wake.clear()  # before looking, so a wake-up during the batch is not lost
+            self.ctx.answers.let_through()
             try:
                 busy = self.run_once() >= self.batch
             except Exception as error:  # the database is away: say so in one line, now and then

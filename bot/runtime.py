@@ -1,8 +1,11 @@
 """Everything one Baton process runs, built from the settings and the agreement."""
 
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from slack_sdk import WebClient
 from sqlalchemy import Engine
@@ -20,6 +23,11 @@ from storage.db import make_engine, migrate, session_factory, transaction
 
 log = logging.getLogger(__name__)
 
+# Threads for the work a click causes after Slack has had its answer. Few on purpose: they
+# share one interpreter lock with the threads answering Slack, so each extra thread doing
+# database work makes every waiting answer slower, and the database serialises writes anyway.
+WORKERS = 4
+
 
 @dataclass
 class Runtime:
@@ -32,6 +40,7 @@ class Runtime:
     courier: Courier
     clockwork: Clockwork
     started: bool = field(default=False)
+    workers: ThreadPoolExecutor | None = field(default=None)
 
     def start(self) -> None:
         """Migrate, mirror the agreement's people, then start delivering."""
@@ -42,14 +51,30 @@ class Runtime:
         roles += [(user, "marketing") for user in people.marketing]
         with transaction(self.ctx.sessions) as session:
             leads.sync_people(session=session, roles=roles)
+        self.workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="baton-work")
         self.courier.start()
         self.clockwork.start()
         self.started = True
 
     def stop(self) -> None:
+        """Finish the work already acknowledged to Slack, then stop the clock and the courier."""
+        if self.workers:
+            self.workers.shutdown(wait=True)
+            self.workers = None
         self.clockwork.stop()
         self.courier.stop()
         self.started = False
+
+    def later(self, work: Callable[..., None], *args: Any) -> None:
+        """Do `work` after Slack has had its answer: Slack waits for nothing else, and an answer
+        never waits for another click's database work."""
+        if self.workers is None:
+            raise RuntimeError("Baton is not running: start() it before handling Slack requests")
+        self.workers.submit(self._after_answers, work, *args)
+
+    def _after_answers(self, work: Callable[..., None], *args: Any) -> None:
+        self.ctx.answers.let_through()
+        _logged(work, *args)
 
     def wake(self) -> None:
         """Something changed: deliver new messages now and re-arm the clock."""
@@ -82,3 +107,11 @@ def build(
     )
     ctx.wake = runtime.wake
     return runtime
+
+
+def _logged(work: Callable[..., None], *args: Any) -> None:
+    """A worker's failure goes to the log; a future nobody reads would swallow it."""
+    try:
+        work(*args)
+    except Exception:
+        log.exception("%s failed after it was acknowledged", getattr(work, "__name__", work))

@@ -2,6 +2,7 @@
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -36,24 +37,47 @@ def _lead(baton: Runtime, lead_id: str):
     return lead
 
 
-def claim(ack: Ack, body: dict[str, Any], baton: Runtime) -> None:
-    ack()
+Work = Callable[[dict[str, Any], Runtime], None]
+
+
+def acknowledged(work: Work) -> Callable[[Ack, dict[str, Any], Runtime], None]:
+    """A listener that answers Slack at once and leaves `work` to the runtime's workers.
+
+    The click's answer is only an acknowledgement; what it changes reaches the person through
+    the card, an ephemeral or a DM, and a `Refused` becomes an ephemeral telling them why.
+    """
+
+    def listener(ack: Ack, body: dict[str, Any], baton: Runtime) -> None:
+        ack()
+        baton.later(_answered, work, body, baton)
+
+    listener.__name__ = listener.__qualname__ = work.__name__
+    listener.__doc__ = work.__doc__
+    return listener
+
+
+def _answered(work: Work, body: dict[str, Any], baton: Runtime) -> None:
     try:
-        leads.claim(baton.ctx, lead_id=lead_of(body), user=user_of(body))
+        work(body, baton)
     except Refused as refusal:
         refuse(baton, body, refusal)
 
 
-def release(ack: Ack, body: dict[str, Any], baton: Runtime) -> None:
-    ack()
-    try:
-        leads.release(baton.ctx, lead_id=lead_of(body), user=user_of(body))
-    except Refused as refusal:
-        refuse(baton, body, refusal)
+@acknowledged
+def claim(body: dict[str, Any], baton: Runtime) -> None:
+    leads.claim(baton.ctx, lead_id=lead_of(body), user=user_of(body))
+
+
+@acknowledged
+def release(body: dict[str, Any], baton: Runtime) -> None:
+    leads.release(baton.ctx, lead_id=lead_of(body), user=user_of(body))
 
 
 def open_assign(ack: Ack, body: dict[str, Any], baton: Runtime) -> None:
-    """Only the sales manager sees the picker; everyone else is told why not."""
+    """Only the sales manager sees the picker; everyone else is told why not.
+
+    Modals open before the answer, not after: their trigger is good for 3 s only.
+    """
     ack()
     try:
         authorize(baton.agreement, user_of(body), Action.ASSIGN)
@@ -66,24 +90,16 @@ def open_assign(ack: Ack, body: dict[str, Any], baton: Runtime) -> None:
     )
 
 
-def mark_contacted(ack: Ack, body: dict[str, Any], baton: Runtime) -> None:
-    ack()
-    try:
-        lead = leads.mark_contacted(baton.ctx, lead_id=lead_of(body), user=user_of(body))
-    except Refused as refusal:
-        refuse(baton, body, refusal)
-        return
+@acknowledged
+def mark_contacted(body: dict[str, Any], baton: Runtime) -> None:
+    lead = leads.mark_contacted(baton.ctx, lead_id=lead_of(body), user=user_of(body))
     whisper(baton, user_of(body), where(body), baton.renderer.message("contacted", lead_id=lead.id))
 
 
-def contacted_how(ack: Ack, body: dict[str, Any], baton: Runtime) -> None:
-    ack()
+@acknowledged
+def contacted_how(body: dict[str, Any], baton: Runtime) -> None:
     how = body["actions"][0]["value"].partition(":")[2]
-    try:
-        leads.note_contact_method(baton.ctx, lead_id=lead_of(body), user=user_of(body), how=how)
-    except Refused as refusal:
-        refuse(baton, body, refusal)
-        return
+    leads.note_contact_method(baton.ctx, lead_id=lead_of(body), user=user_of(body), how=how)
     tell(baton, body, "contact_method", how=how)
 
 
@@ -102,36 +118,25 @@ def open_feedback(ack: Ack, body: dict[str, Any], baton: Runtime) -> None:
     baton.client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
-def close(won: bool):
-    def closer(ack: Ack, body: dict[str, Any], baton: Runtime) -> None:
-        ack()
-        try:
-            feedback.close(baton.ctx, lead_id=lead_of(body), by=user_of(body), won=won)
-        except Refused as refusal:
-            refuse(baton, body, refusal)
+def close(won: bool) -> Callable[[Ack, dict[str, Any], Runtime], None]:
+    def closer(body: dict[str, Any], baton: Runtime) -> None:
+        feedback.close(baton.ctx, lead_id=lead_of(body), by=user_of(body), won=won)
 
-    return closer
+    closer.__name__ = "won" if won else "lost"
+    return acknowledged(closer)
 
 
-def hand_over_again(ack: Ack, body: dict[str, Any], baton: Runtime) -> None:
-    ack()
-    try:
-        lead = feedback.hand_over_again(baton.ctx, lead_id=lead_of(body), by=user_of(body))
-    except Refused as refusal:
-        refuse(baton, body, refusal)
-        return
+@acknowledged
+def hand_over_again(body: dict[str, Any], baton: Runtime) -> None:
+    lead = feedback.hand_over_again(baton.ctx, lead_id=lead_of(body), by=user_of(body))
     tell(baton, body, "handed_over_again", owner=lead.owner)
 
 
-def reassign(ack: Ack, body: dict[str, Any], baton: Runtime) -> None:
+@acknowledged
+def reassign(body: dict[str, Any], baton: Runtime) -> None:
     """The users select in an escalation DM."""
-    ack()
     chosen = body["actions"][0].get("selected_user")
-    try:
-        leads.assign(baton.ctx, lead_id=lead_of(body), by=user_of(body), to=chosen)
-    except Refused as refusal:
-        refuse(baton, body, refusal)
-        return
+    leads.assign(baton.ctx, lead_id=lead_of(body), by=user_of(body), to=chosen)
     tell(baton, body, "assigned", owner=chosen)
 
 
@@ -148,8 +153,8 @@ def open_extend(ack: Ack, body: dict[str, Any], baton: Runtime) -> None:
     baton.client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
-def refresh_home(ack: Ack, body: dict[str, Any], baton: Runtime) -> None:
-    ack()
+@acknowledged
+def refresh_home(body: dict[str, Any], baton: Runtime) -> None:
     publish_home(baton, user_of(body))
 
 

@@ -21,8 +21,10 @@ def publish_home(baton: Runtime, user: str) -> None:
 
 
 def home_opened(event: dict[str, Any], baton: Runtime) -> None:
+    """Slack is answered first (Bolt acknowledges events after this returns); the view,
+    which reads the whole pipeline, is published after."""
     if event.get("tab", "home") == "home":
-        publish_home(baton, event["user"])
+        baton.later(publish_home, baton, event["user"])
 
 
 def register(app: App) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode
@@ -175,3 +175,17 @@ def serve(runtime: Runtime, bolt: App | None = None) -> Iterator[Baton]:
         baton.http.close()
         server.should_exit = True
         thread.join(timeout=20)
+
+
+def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll until `check()` is truthy, for effects that land in the database, not in Slack.
+
+    A click is answered before its work is done, so what it changes is waited for, not read
+    at once.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.02)

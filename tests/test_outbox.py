@@ -24,7 +24,7 @@ from storage import outbox
 from storage.db import migrate, transaction
 from storage.models import Outbox
 from tests.fakeslack import Call, FakeSlack
-from tests.support import Baton, lead, serve
+from tests.support import Baton, eventually, lead, serve
 
 
 def cards(slack: FakeSlack, *, include_failed: bool = False) -> list[Call]:
@@ -42,16 +42,6 @@ def name_on(card: Call) -> str:
     found = re.match(r"Lead: ([^,]+),", card.params.get("text", ""))
     assert found, card.summary()
     return found.group(1)
-
-
-def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Poll until `check()` is truthy, for effects that land in the database, not in Slack."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def rows(runtime: Runtime) -> list[Outbox]:

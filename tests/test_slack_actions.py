@@ -2,12 +2,14 @@
 
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from bot.app import slack_app
 from bot.ids import ActionId, BlockId, ViewId
+from handlers.actions import acknowledged
 from storage import leads
-from tests.support import GOOD_LEAD, block_action, serve, view_submission
+from tests.support import GOOD_LEAD, block_action, eventually, serve, view_submission
 
 
 def handed_over(baton, slack) -> str:
@@ -56,7 +58,7 @@ def test_ten_sellers_clicking_at_once_give_one_owner(baton, slack):
     with ThreadPoolExecutor(len(sellers)) as pool:
         answers = list(pool.map(lambda u: baton.click(u, ActionId.CLAIM, lead_id), sellers[:10]))
     assert all(answer.status_code == 200 for answer in answers)
-    owner = stored(baton, lead_id).owner
+    owner = eventually(lambda: stored(baton, lead_id).owner)
     assert owner in sellers
     slack.wait_for("chat.postEphemeral", 9 - sellers[:10].count(owner) + 1)
     with baton.runtime.ctx.sessions() as session:
@@ -173,3 +175,38 @@ def test_slow_listeners_overlap_instead_of_queueing(runtime, slack):
         answers = list(pool.map(baton.interact, payloads))
     assert [a.status_code for a in answers] == [200, 200]
     assert met == [True, True]
+
+
+def test_a_click_is_answered_before_its_work_is_done(runtime, slack):
+    """Slack gets its answer at once; the claim, the card and the ephemerals come after."""
+    bolt = slack_app(runtime)
+    release = threading.Event()
+    done: list[str] = []
+
+    @acknowledged
+    def slow(body, baton):
+        release.wait(10)
+        done.append(body["user"]["id"])
+
+    bolt.action("test.slow")(slow)
+    with serve(runtime, bolt) as baton:
+        answer = baton.interact(block_action(user="U1", action_id="test.slow", value="x"))
+        assert answer.status_code == 200
+        assert done == []
+        release.set()
+        assert eventually(lambda: done) == ["U1"]
+
+
+def test_work_acknowledged_to_slack_is_finished_before_baton_stops(runtime, slack):
+    bolt = slack_app(runtime)
+    done: list[str] = []
+
+    @acknowledged
+    def slow(body, baton):
+        time.sleep(0.3)
+        done.append(body["user"]["id"])
+
+    bolt.action("test.slow")(slow)
+    with serve(runtime, bolt) as baton:
+        baton.interact(block_action(user="U1", action_id="test.slow", value="x"))
+    assert done == ["U1"]
