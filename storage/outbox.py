@@ -70,7 +70,10 @@ def take(
             or_(col(Outbox.taken_until).is_(None), col(Outbox.taken_until) < now),
             or_(col(Outbox.lead_id).is_(None), col(Outbox.kind).not_in(in_order), ~blocked),
         )
-        .order_by(col(Outbox.id))
+        # Earliest due first, in the order queued: the index on `next_attempt_at` serves both
+        # the filter and the order, where ordering by id alone made SQLite walk the whole
+        # table, sent rows included, while it held the write lock.
+        .order_by(col(Outbox.next_attempt_at), col(Outbox.id))
         .limit(limit)
         .with_for_update(skip_locked=True, of=Outbox)
     )
