@@ -14,12 +14,13 @@ message and the database recording it, or an answer lost to a timeout or a dropp
 connection, would otherwise post it twice. Every post therefore carries message metadata
 naming its row, and a row that may already have gone out (it was taken before, or an earlier
 attempt failed) is first looked for in Slack: `conversations.history` of its channel (a DM's
-after `conversations.open`), or `conversations.replies` of its thread, from now back to when
-it was queued. Found, it is recorded as delivered with that ts and not posted. A first
-attempt makes no such call. A lookup that fails is retried like any failed call, never
-answered by posting blind. The one assumption left is Slack's: that a message it accepted
-shows in the conversation's history by the time the row is tried again, a lease (15 s) after
-a crash, or a backoff after a lost answer.
+after `conversations.open`), or `conversations.replies` of its thread, from now back to a
+minute before it was queued. Found, it is recorded as delivered with that ts and not posted.
+A first attempt makes no such call. A lookup that fails is retried like any failed call, and
+one that cannot finish (over 2,000 messages to read) parks the row; neither posts blind. The
+one assumption left is Slack's: that a message it accepted shows in the conversation's
+history by the time the row is tried again, a lease (15 s) after a crash, or a backoff after
+a lost answer.
 """
 
 import logging
@@ -492,7 +493,7 @@ class Courier:
             self._delivered(row, response.get("ts"))
             return
         channel, ts = self._post(row, message, self.ctx.agreement.channels.sales)
-        metrics.LEADS_POSTED.inc()  # also when found: the process that posted it is gone
+        metrics.LEADS_POSTED.inc()  # also when found: the attempt that posted it never counted it
         self._delivered(row, ts, card=(lead.id, channel))
 
     def _post(
