@@ -7,11 +7,20 @@ sleeps on one channel while messages for others (DMs, other channels) are due. A
 only its method until `Retry-After`; a 5xx or a dropped connection holds it with exponential
 backoff and jitter. Both are waits in the database, not in the thread.
 
-Exactly once, as far as Slack allows: a row is leased to one worker, the outcome is written
-as soon as Slack answers, and a worker never starts a request on a row whose lease could run
-out before the request's timeout. What no sender can rule out is a crash in the instant
-between Slack accepting a message and the database recording it; that one message may then
-be sent again when its lease runs out.
+Exactly once: a row is leased to one worker, the outcome is written as soon as Slack answers,
+and a worker never starts a request on a row whose lease could run out before the request's
+timeout. `chat.postMessage` has no idempotency key, so a crash between Slack accepting a
+message and the database recording it, or an answer lost to a timeout or a dropped
+connection, would otherwise post it twice. Every post therefore carries message metadata
+naming its row, and a row that may already have gone out (it was taken before, or an earlier
+attempt failed) is first looked for in Slack: `conversations.history` of its channel (a DM's
+after `conversations.open`), or `conversations.replies` of its thread, from now back to a
+minute before it was queued. Found, it is recorded as delivered with that ts and not posted.
+A first attempt makes no such call. A lookup that fails is retried like any failed call, and
+one that cannot finish (over 2,000 messages to read) parks the row; neither posts blind. The
+one assumption left is Slack's: that a message it accepted shows in the conversation's
+history by the time the row is tried again, a lease (15 s) after a crash, or a backoff after
+a lost answer.
 """
 
 import logging
@@ -20,11 +29,13 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from http.client import HTTPException
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.models.metadata import Metadata
 from slack_sdk.web import SlackResponse
 from sqlmodel import Session
 
@@ -40,6 +51,15 @@ from storage.models import Lead, Outbox
 log = logging.getLogger(__name__)
 
 UPDATE = "chat.update"
+HISTORY = "conversations.history"
+REPLIES = "conversations.replies"
+OPEN = "conversations.open"
+
+STAMP = "baton_outbox"
+"""The metadata event type on every message the outbox posts; its payload names the row."""
+PAGE = 200  # messages a page when looking for a row's message (Slack advises at most 200)
+PAGES = 10  # pages read at most: 2,000 messages posted in that channel since the row was queued
+SKEW = timedelta(minutes=1)  # read back this much further, in case our clock runs ahead of Slack's
 
 # Errors that another attempt cannot fix; the row is parked until `baton outbox retry`.
 PERMANENT = frozenset(
@@ -449,21 +469,12 @@ class Courier:
         facts.update(lead=lead, card_link=self._permalink(lead))
         message = self.renderer.message(row.payload["template"], **facts)
         if row.kind == messages.REPLY:
-            assert lead is not None
-            response = self._call(
-                row,
-                POST_MESSAGE,
-                lambda: self.client.chat_postMessage(
-                    channel=lead.card_channel, thread_ts=lead.card_ts, **message
-                ),
-            )
+            assert lead is not None and lead.card_channel is not None
+            channel, ts = self._post(row, message, lead.card_channel, thread_ts=lead.card_ts)
         else:
-            response = self._call(
-                row,
-                POST_MESSAGE,
-                lambda: self.client.chat_postMessage(channel=row.channel, **message),
-            )
-        self._delivered(row, response.get("ts"), channel=response.get("channel"))
+            assert row.channel is not None  # a DM or a post always names where it goes
+            channel, ts = self._post(row, message, row.channel)
+        self._delivered(row, ts, channel=channel)
 
     def _card(self, row: Outbox, lead: Lead | None, clocks: list) -> None:
         if lead is None:
@@ -482,15 +493,70 @@ class Courier:
             )
             self._delivered(row, response.get("ts"))
             return
+        channel, ts = self._post(row, message, self.ctx.agreement.channels.sales)
+        metrics.LEADS_POSTED.inc()  # also when found: the attempt that posted it never counted it
+        self._delivered(row, ts, card=(lead.id, channel))
+
+    def _post(
+        self, row: Outbox, message: dict[str, Any], channel: str, thread_ts: str | None = None
+    ) -> tuple[str, str]:
+        """Post `row`'s message, unless an earlier attempt already did; where it is, either way.
+
+        A retry (`attempts > 1`: an earlier take sent, or died sending) or a row whose last
+        attempt failed (a timeout, a dropped connection, a 5xx, or `baton outbox retry`) may
+        be in Slack already; only those are looked for, so a first send costs one call.
+        """
+        if row.attempts > 1 or row.error is not None:
+            found = self._find(row, channel, thread_ts)
+            if found is not None:
+                log.info("outbox: row %s was already in Slack; recorded, not posted again", row.id)
+                metrics.OUTBOX_FOUND.inc()
+                return found
         response = self._call(
             row,
             POST_MESSAGE,
             lambda: self.client.chat_postMessage(
-                channel=self.ctx.agreement.channels.sales, **message
+                channel=channel, thread_ts=thread_ts, metadata=_stamp(row), **message
             ),
         )
-        metrics.LEADS_POSTED.inc()
-        self._delivered(row, response["ts"], card=(lead.id, response["channel"]))
+        return response["channel"], response["ts"]
+
+    def _find(self, row: Outbox, channel: str, thread_ts: str | None) -> tuple[str, str] | None:
+        """The channel and ts of `row`'s message if Slack has it, newest first back to its queueing.
+
+        A failed call raises like a failed post, so the row waits and nothing is posted blind.
+        """
+        if channel.startswith(("U", "W")):  # a DM by user id: its history is the D… channel's
+            opened = self._call(row, OPEN, lambda: self.client.conversations_open(users=channel))
+            channel = opened["channel"]["id"]
+        method, read = HISTORY, self.client.conversations_history
+        if thread_ts:
+            method, read = REPLIES, partial(self.client.conversations_replies, ts=thread_ts)
+        oldest = f"{(row.created_at - SKEW).timestamp():.6f}"
+        cursor: str | None = None
+        for _ in range(PAGES):
+            page = self._call(
+                row,
+                method,
+                partial(
+                    read,
+                    channel=channel,
+                    oldest=oldest,
+                    limit=PAGE,
+                    cursor=cursor,
+                    include_all_metadata=True,
+                ),
+            )
+            for message in page.get("messages") or []:
+                if _stamped(message, row):
+                    return channel, message["ts"]
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not (page.get("has_more") and cursor):
+                return None
+        raise Undeliverable(
+            f"cannot tell whether an earlier attempt reached Slack: over {PAGE * PAGES} "
+            f"messages in {channel} since it was queued; look there before posting it by hand"
+        )
 
     def _delivered(
         self,
@@ -530,6 +596,25 @@ class Courier:
             self._links.clear()
         self._links[key] = response.get("permalink")
         return self._links[key]
+
+
+def _stamp(row: Outbox) -> Metadata:
+    """The row's name on its message: its id, and when it was queued, so that another database's
+    row of the same id (a staging Baton posting to the same channel) never matches."""
+    return Metadata(
+        event_type=STAMP,
+        event_payload={"row": row.id, "queued": row.created_at.isoformat()},
+    )
+
+
+def _stamped(message: dict[str, Any], row: Outbox) -> bool:
+    metadata = message.get("metadata") or {}
+    payload = metadata.get("event_payload") or {}
+    return (
+        metadata.get("event_type") == STAMP
+        and str(payload.get("row")) == str(row.id)
+        and payload.get("queued") == row.created_at.isoformat()
+    )
 
 
 def _retry_after(headers: dict[str, Any]) -> timedelta:

@@ -47,6 +47,12 @@ OUTBOX_PENDING = Gauge(
     "Slack messages queued and not yet delivered (waiting their turn, a retry, or being sent)",
     registry=REGISTRY,
 )
+OUTBOX_FOUND = Counter(
+    "baton_outbox_found_in_slack",
+    "Retried Slack messages found already posted (an earlier attempt's answer was lost), "
+    "recorded instead of posted again",
+    registry=REGISTRY,
+)
 OUTBOX_HELD = Counter(
     "baton_outbox_held",
     "Times a Slack message was held back: pace (the channel's one a second), method_held "

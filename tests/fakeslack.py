@@ -11,12 +11,15 @@ Standard library only, bound to 127.0.0.1 on a free port, served from a daemon t
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
@@ -34,6 +37,7 @@ DEFAULT_TZ = "Europe/Copenhagen"
 MESSAGE_BLOCK_LIMIT = 50
 VIEW_BLOCK_LIMIT = 100
 MESSAGE_TEXT_LIMIT = 40_000
+HISTORY_LIMIT = 999  # the most conversations.history and .replies hand out in one page
 _RESPONSE_URL_PREFIX = f"/actions/{TEAM_ID}/"
 
 
@@ -99,6 +103,7 @@ class _Plan:
     error: str = ""
     status: int = 200
     retry_after: int = 1
+    accepted: bool = False  # for "dropped": Slack did the work before the connection broke
 
 
 @dataclass
@@ -140,8 +145,10 @@ class FakeSlack:
         self._plans: dict[str, list[_Plan]] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._ts_counter = 0
+        self._last_ts = 0
         self._id_counter = 0
+        self._history: dict[str, list[dict[str, Any]]] = {}
+        self._threads: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._dm_channels: dict[str, str] = {}
         self._published_views: dict[str, str] = {}
         self._external_views: dict[str, str] = {}
@@ -208,6 +215,20 @@ class FakeSlack:
         with self._lock:
             return self._dm_for((user_id,))
 
+    def messages(self, channel: str) -> list[dict[str, Any]]:
+        """Top-level messages in ``channel`` (a DM: its D… id), oldest first, metadata included.
+
+        What is in Slack, whatever the poster heard back: a message whose answer was lost
+        (``disconnect(..., after_accepting=True)``) is here but in no ``ok`` call.
+        """
+        with self._lock:
+            return [dict(m) for m in self._history.get(channel, [])]
+
+    def replies(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """Replies in the thread under ``thread_ts``, oldest first, metadata included."""
+        with self._lock:
+            return [dict(m) for m in self._threads.get((channel, thread_ts), [])]
+
     def set_user(self, user_id: str, **fields: Any) -> None:
         """Override what ``users.info`` returns for a user (e.g. ``tz="America/New_York"``)."""
         with self._lock:
@@ -231,9 +252,14 @@ class FakeSlack:
             raise ValueError(f"server_error needs a 5xx status, got {status}")
         self._add_plan(method, _Plan(kind="5xx", remaining=times, status=status))
 
-    def disconnect(self, method: str, *, times: int = 1) -> None:
-        """Close the next ``times`` connections without answering, like a dropped connection."""
-        self._add_plan(method, _Plan(kind="dropped", remaining=times))
+    def disconnect(self, method: str, *, times: int = 1, after_accepting: bool = False) -> None:
+        """Close the next ``times`` connections without answering, like a dropped connection.
+
+        By default the request is lost on the way in and nothing happens. With
+        ``after_accepting`` Slack does what was asked (a message is posted) and the answer is
+        lost on the way back: the case that a sender cannot tell from the first by itself.
+        """
+        self._add_plan(method, _Plan(kind="dropped", remaining=times, accepted=after_accepting))
 
     def reset(self) -> None:
         """Forget recorded calls and pending failures; ids already handed out stay valid."""
@@ -353,6 +379,8 @@ class FakeSlack:
         call = Call(method=method, params=params, headers=headers, at=at, path=split.path)
         plan = self._take_plan(method)
         if plan is not None and plan.kind == "dropped":
+            if plan.accepted:
+                call.response = self._answer(call, split.path).body
             call.answered = "dropped"
             self._record(call)
             request.close_connection = True
@@ -419,6 +447,8 @@ class FakeSlack:
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.getPermalink": self._chat_get_permalink,
             "conversations.open": self._conversations_open,
+            "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
             "views.open": self._views_open,
             "views.push": self._views_open,
             "views.update": self._views_update,
@@ -440,8 +470,9 @@ class FakeSlack:
         return _Reply(200, {"ok": True}, "ok")
 
     def _next_ts(self) -> str:
-        self._ts_counter += 1
-        micros = 1_700_000_000_000_000 + self._ts_counter * 100
+        """Slack's ts: the time the message was posted, in microseconds, unique and increasing."""
+        micros = max(time.time_ns() // 1000, self._last_ts + 1)
+        self._last_ts = micros
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     def _next_id(self, prefix: str) -> str:
@@ -461,6 +492,14 @@ class FakeSlack:
         if channel[:1] in ("U", "W"):
             return self._dm_for((channel,))
         return channel
+
+    def _is_conversation(self, channel: str) -> bool:
+        """Channels (C…, G…) exist in the workspace; a DM only once it has been opened."""
+        return (
+            channel[:1] in ("C", "G")
+            or channel in self._history
+            or channel in self._dm_channels.values()
+        )
 
     def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -523,7 +562,12 @@ class FakeSlack:
             return problem
         ts = self._next_ts()
         channel = self._resolve_channel(str(params["channel"]))
-        return {"ok": True, "channel": channel, "ts": ts, "message": self._message(params, ts)}
+        message = self._message(params, ts)
+        if params.get("thread_ts"):
+            self._threads.setdefault((channel, str(params["thread_ts"])), []).append(message)
+        else:
+            self._history.setdefault(channel, []).append(message)
+        return {"ok": True, "channel": channel, "ts": ts, "message": dict(message)}
 
     def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
         if not params.get("channel"):
@@ -534,12 +578,17 @@ class FakeSlack:
         if problem:
             return problem
         ts = str(params["ts"])
+        message = self._message(params, ts)
+        history = self._history.get(str(params["channel"]), [])
+        for i, stored in enumerate(history):
+            if stored["ts"] == ts:  # edited in place; its metadata stays unless replaced
+                message = history[i] = {**stored, **message}
         return {
             "ok": True,
             "channel": params["channel"],
             "ts": ts,
             "text": params.get("text", ""),
-            "message": self._message(params, ts),
+            "message": dict(message),
         }
 
     def _chat_post_ephemeral(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -580,6 +629,59 @@ class FakeSlack:
         key = ",".join(sorted(ids))
         already = key in self._dm_channels
         return {"ok": True, "channel": {"id": self._dm_for(ids)}, "already_open": already}
+
+    def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages, newest first, between ``oldest`` and ``latest``."""
+        channel = str(params.get("channel") or "")
+        if not channel:
+            return _missing("channel")
+        if not self._is_conversation(channel):
+            return {"ok": False, "error": "channel_not_found"}
+        within = _window(params)
+        if isinstance(within, dict):
+            return within
+        found = [m for m in reversed(self._history.get(channel, [])) if within(m["ts"])]
+        return _page([self._as_read(channel, m, params) for m in found], params, default_limit=100)
+
+    def _conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A thread oldest first: its parent, then the replies between ``oldest`` and ``latest``.
+
+        The parent always leads the first page, as Slack returns it; later pages omit it.
+        """
+        channel = str(params.get("channel") or "")
+        if not channel:
+            return _missing("channel")
+        ts = str(params.get("ts") or "")
+        if not ts:
+            return _missing("ts")
+        if not self._is_conversation(channel):
+            return {"ok": False, "error": "channel_not_found"}
+        parent = next((m for m in self._history.get(channel, []) if m["ts"] == ts), None)
+        if parent is None:
+            return {"ok": False, "error": "thread_not_found"}
+        within = _window(params)
+        if isinstance(within, dict):
+            return within
+        thread = [parent, *(m for m in self._threads.get((channel, ts), []) if within(m["ts"]))]
+        return _page(
+            [self._as_read(channel, m, params) for m in thread], params, default_limit=1000
+        )
+
+    def _as_read(
+        self, channel: str, message: dict[str, Any], params: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A stored message as the read methods show it: metadata only when asked for."""
+        shown = dict(message)
+        if not _flag(params.get("include_all_metadata")):
+            shown.pop("metadata", None)
+        replies = self._threads.get((channel, message["ts"]))
+        if replies:
+            shown.update(
+                thread_ts=message["ts"],
+                reply_count=len(replies),
+                latest_reply=replies[-1]["ts"],
+            )
+        return shown
 
     def _view_problem(self, view: Any, *, home: bool) -> dict[str, Any] | None:
         try:
@@ -729,6 +831,75 @@ def _missing(name: str) -> dict[str, Any]:
         "ok": False,
         "error": "invalid_arguments",
         "response_metadata": {"messages": [f"[ERROR] missing required field: {name}"]},
+    }
+
+
+def _flag(value: Any) -> bool:
+    """A boolean argument as slack_sdk sends it: ``1``/``0`` in a query, ``true`` in JSON."""
+    return value is True or str(value).lower() in ("1", "true")
+
+
+def _ts(value: str) -> Decimal:
+    """A Slack timestamp as a number that compares exactly (floats would round microseconds)."""
+    number = Decimal(value)
+    if not number.is_finite():
+        raise InvalidOperation(value)
+    return number
+
+
+def _window(params: dict[str, Any]) -> Callable[[str], bool] | dict[str, Any]:
+    """Whether a ts lies between ``oldest`` and ``latest`` (each excluded unless ``inclusive``),
+    or Slack's error for a bound that is not a timestamp."""
+    bounds: dict[str, Decimal | None] = {}
+    for name in ("oldest", "latest"):
+        value = params.get(name)
+        try:
+            bounds[name] = _ts(str(value)) if value not in (None, "") else None
+        except InvalidOperation:
+            return {"ok": False, "error": f"invalid_ts_{name}"}
+    oldest, latest = bounds["oldest"], bounds["latest"]
+    inclusive = _flag(params.get("inclusive"))
+
+    def within(ts: str) -> bool:
+        at = _ts(ts)
+        if oldest is not None and (at < oldest or (at == oldest and not inclusive)):
+            return False
+        return latest is None or at < latest or (at == latest and inclusive)
+
+    return within
+
+
+def _page(
+    messages: list[dict[str, Any]], params: dict[str, Any], *, default_limit: int
+) -> dict[str, Any]:
+    """One page of ``messages`` from ``cursor`` on, with ``has_more`` and the next cursor.
+
+    The cursor is Slack's shape, base64 of ``next_ts:<ts>``: it names the first message of
+    the next page, so messages posted meanwhile neither repeat nor shift a page.
+    """
+    try:
+        limit = min(HISTORY_LIMIT, max(1, int(params.get("limit") or default_limit)))
+    except ValueError:
+        return {"ok": False, "error": "invalid_limit"}
+    start = 0
+    cursor = params.get("cursor")
+    if cursor:
+        try:
+            ts = base64.b64decode(str(cursor), validate=True).decode().removeprefix("next_ts:")
+        except (binascii.Error, UnicodeDecodeError):
+            return {"ok": False, "error": "invalid_cursor"}
+        start = next((i for i, m in enumerate(messages) if m["ts"] == ts), -1)
+        if start < 0:
+            return {"ok": False, "error": "invalid_cursor"}
+    shown = messages[start : start + limit]
+    more = start + limit < len(messages)
+    following = messages[start + limit]["ts"] if more else ""
+    next_cursor = base64.b64encode(f"next_ts:{following}".encode()).decode() if more else ""
+    return {
+        "ok": True,
+        "messages": shown,
+        "has_more": more,
+        "response_metadata": {"next_cursor": next_cursor},
     }
 
 

@@ -68,7 +68,8 @@ def test_post_message_returns_increasing_ts_and_echoes_the_message(
     second = client.chat_postMessage(channel="C0SALES", text="again", thread_ts=first["ts"])
 
     assert first["channel"] == "C0SALES"
-    assert first["ts"] == "1700000000.000100"
+    assert abs(float(first["ts"]) - time.time()) < 5  # the time it was posted, as Slack's is
+    assert len(first["ts"].split(".")[1]) == 6
     assert float(second["ts"]) > float(first["ts"])
     assert first["message"]["text"] == "New lead"
     assert first["message"]["blocks"] == blocks
@@ -135,6 +136,113 @@ def test_other_methods_answer_like_slack(client: WebClient, fake: FakeSlack) -> 
     assert {user["id"], user["tz"]} == {"U1", "Europe/Copenhagen"}
     assert user["name"] and user["real_name"]
     assert fake.wait_for("views.open")[0].json("view")["title"]["text"] == "Feedback"
+
+
+def test_history_is_newest_first_in_pages_and_shows_metadata_only_when_asked(
+    client: WebClient, fake: FakeSlack
+) -> None:
+    stamp = {"event_type": "baton_outbox", "event_payload": {"row": 7}}
+    posted = [
+        client.chat_postMessage(channel="C1", text=f"m{i}", metadata=stamp if i == 2 else None)
+        for i in range(5)
+    ]
+    ts = [p["ts"] for p in posted]
+    client.chat_postMessage(channel="C1", text="in a thread", thread_ts=ts[0])
+
+    first = client.conversations_history(channel="C1", limit=2)
+    second = client.conversations_history(
+        channel="C1", limit=2, cursor=first["response_metadata"]["next_cursor"]
+    )
+    last = client.conversations_history(
+        channel="C1", limit=2, cursor=second["response_metadata"]["next_cursor"]
+    )
+    assert [m["ts"] for m in first["messages"]] == [ts[4], ts[3]]
+    assert [m["ts"] for m in second["messages"]] == [ts[2], ts[1]]
+    assert [m["ts"] for m in last["messages"]] == [ts[0]]
+    assert (first["has_more"], second["has_more"], last["has_more"]) == (True, True, False)
+    assert last["response_metadata"]["next_cursor"] == ""
+    assert not any("metadata" in m for m in second["messages"])
+    assert (last["messages"][0]["reply_count"], last["messages"][0]["thread_ts"]) == (1, ts[0])
+
+    with_metadata = client.conversations_history(channel="C1", include_all_metadata=True)
+    assert [m.get("metadata") for m in with_metadata["messages"]] == [None, None, stamp, None, None]
+    after = client.conversations_history(channel="C1", oldest=ts[1], latest=ts[4])
+    assert [m["ts"] for m in after["messages"]] == [ts[3], ts[2]]
+    inclusive = client.conversations_history(channel="C1", oldest=ts[1], inclusive=True)
+    assert [m["ts"] for m in inclusive["messages"]] == [ts[4], ts[3], ts[2], ts[1]]
+    assert fake.messages("C1")[2]["metadata"] == stamp
+
+
+def test_replies_are_the_thread_oldest_first_with_its_parent_leading(
+    client: WebClient, fake: FakeSlack
+) -> None:
+    parent = client.chat_postMessage(channel="C1", text="card")["ts"]
+    stamp = {"event_type": "baton_outbox", "event_payload": {"row": 9}}
+    replies = [
+        client.chat_postMessage(
+            channel="C1", thread_ts=parent, text=f"r{i}", metadata=stamp if i == 1 else None
+        )["ts"]
+        for i in range(3)
+    ]
+
+    page = client.conversations_replies(channel="C1", ts=parent, limit=2)
+    rest = client.conversations_replies(
+        channel="C1", ts=parent, limit=2, cursor=page["response_metadata"]["next_cursor"]
+    )
+    assert [m["ts"] for m in page["messages"]] == [parent, replies[0]]
+    assert [m["ts"] for m in rest["messages"]] == [replies[1], replies[2]]
+    assert (page["has_more"], rest["has_more"]) == (True, False)
+    assert not any("metadata" in m for m in rest["messages"])
+
+    later = client.conversations_replies(
+        channel="C1", ts=parent, oldest=replies[0], include_all_metadata=True
+    )
+    assert [m["ts"] for m in later["messages"]] == [parent, replies[1], replies[2]]
+    assert later["messages"][1]["metadata"] == stamp
+    assert [r["text"] for r in fake.replies("C1", parent)] == ["r0", "r1", "r2"]
+
+
+def test_read_methods_refuse_what_slack_refuses(client: WebClient) -> None:
+    dm = client.chat_postMessage(channel="U0ALICE", text="hi")
+    assert client.conversations_history(channel=dm["channel"])["messages"][0]["text"] == "hi"
+    assert client.conversations_history(channel="C0EMPTY")["messages"] == []
+    cases = [
+        (lambda: client.api_call("conversations.history", params={}), "invalid_arguments"),
+        (lambda: client.conversations_history(channel="U0ALICE"), "channel_not_found"),
+        (lambda: client.conversations_history(channel="D0NEVER"), "channel_not_found"),
+        (lambda: client.conversations_history(channel="C1", cursor="%%"), "invalid_cursor"),
+        (lambda: client.conversations_history(channel="C1", oldest="soon"), "invalid_ts_oldest"),
+        (lambda: client.conversations_history(channel="C1", latest="nan"), "invalid_ts_latest"),
+        (
+            lambda: client.api_call("conversations.replies", params={"channel": "C1"}),
+            "invalid_arguments",
+        ),
+        (lambda: client.conversations_replies(channel="C1", ts="1.000001"), "thread_not_found"),
+        (lambda: client.conversations_replies(channel="U0ALICE", ts="1.2"), "channel_not_found"),
+    ]
+    for call, error in cases:
+        with pytest.raises(SlackApiError) as excinfo:
+            call()
+        assert _error_of(excinfo) == error
+
+
+def test_a_connection_dropped_after_accepting_leaves_the_message_posted(
+    client: WebClient, fake: FakeSlack
+) -> None:
+    fake.disconnect("chat.postMessage", after_accepting=True)
+    fake.disconnect("chat.postMessage")
+    client.retry_handlers.clear()
+
+    for _ in range(2):
+        with pytest.raises(OSError):  # the connection closed without an answer
+            client.chat_postMessage(channel="C1", text="lost answer")
+
+    (kept,) = fake.messages("C1")  # the first went through, the second never arrived
+    (accepted, lost) = fake.calls_to("chat.postMessage", include_failed=True)
+    assert (accepted.answered, lost.answered) == ("dropped", "dropped")
+    assert accepted.response is not None and accepted.response["ts"] == kept["ts"]
+    assert lost.response is None
+    assert fake.calls_to("chat.postMessage") == []
 
 
 def test_socket_mode_needs_an_app_token(fake: FakeSlack) -> None:

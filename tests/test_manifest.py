@@ -19,7 +19,16 @@ ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "manifest.yml"
 SCHEMA = ROOT.parent / "shared" / "slack" / "manifest.schema.1.0.0.json"
 REQUEST_URL = "https://baton.example.com/slack/events"
-BOT_SCOPES = {"chat:write", "chat:write.public", "im:write", "users:read", "commands"}
+BOT_SCOPES = {
+    "chat:write",
+    "chat:write.public",
+    "im:write",
+    "channels:history",
+    "groups:history",
+    "im:history",
+    "users:read",
+    "commands",
+}
 
 
 @pytest.fixture(scope="module")

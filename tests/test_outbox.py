@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from slack_sdk import WebClient
+from slack_sdk.models.metadata import Metadata
 from sqlmodel import select
 
 from bot import intake, messages
@@ -20,7 +22,7 @@ from bot.runtime import Runtime, build
 from bot.schemas import LeadIn
 from bot.settings import Settings
 from bot.slack import POST_MESSAGE, Limits
-from storage import outbox
+from storage import leads, outbox
 from storage.db import migrate, transaction
 from storage.models import Outbox
 from tests.fakeslack import Call, FakeSlack
@@ -62,6 +64,44 @@ def refresh_card(runtime: Runtime, lead_id: str) -> None:
     with transaction(runtime.ctx.sessions) as session:
         messages.refresh_card(session=session, lead_id=lead_id, at=runtime.ctx.clock())
     runtime.wake()
+
+
+def queue_reply(runtime: Runtime, lead_id: str) -> None:
+    with transaction(runtime.ctx.sessions) as session:
+        messages.reply_in_thread(
+            session=session,
+            lead_id=lead_id,
+            template="released",
+            at=runtime.ctx.clock(),
+            by="U0SELLER1",
+        )
+    runtime.wake()
+
+
+def queue_dm(runtime: Runtime, lead_id: str) -> None:
+    with transaction(runtime.ctx.sessions) as session:
+        messages.direct(
+            session=session,
+            user="U0SELLER1",
+            template="assigned_to_you",
+            lead_id=lead_id,
+            at=runtime.ctx.clock(),
+            by="U0MANAGER",
+        )
+    runtime.wake()
+
+
+def stamp(row: Outbox) -> dict[str, Any]:
+    """The metadata the courier puts on a row's message: how a retry recognises it."""
+    return {
+        "event_type": "baton_outbox",
+        "event_payload": {"row": row.id, "queued": row.created_at.isoformat()},
+    }
+
+
+def lookups(slack: FakeSlack) -> list[Call]:
+    """Every call Baton made to ask Slack whether a message is already there."""
+    return [c for c in slack.calls if c.method.startswith("conversations.")]
 
 
 def counts(runtime: Runtime) -> tuple[int, int]:
@@ -154,6 +194,8 @@ def test_a_card_that_failed_in_transit_is_delivered_once(
     assert row.sent_at is not None and row.ts == attempts[1].response["ts"]
     assert row.attempts == 2
     assert eventually(lambda: counts(baton.runtime) == (0, 0)), queue(baton.runtime)
+    (lookup,) = lookups(slack)  # not in Slack after all: looked for once, then posted
+    assert lookup.method == "conversations.history" and lookup.at < attempts[1].at
 
 
 def test_a_429_waits_for_retry_after_for_that_method_only(baton: Baton, slack: FakeSlack):
@@ -192,6 +234,119 @@ def test_a_posted_card_is_updated_in_place_even_when_the_update_fails_once(
     assert [c.answered for c in slack.calls_to("chat.update", include_failed=True)] == ["5xx", "ok"]
     assert updates[0].params["ts"] == card.response["ts"]
     assert eventually(lambda: counts(baton.runtime) == (0, 0)), queue(baton.runtime)
+
+
+# Lost answers: Slack took the message, Baton never heard ----------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["card", "reply", "dm"])
+def test_a_post_slack_took_whose_answer_was_lost_is_recorded_not_posted_again(
+    baton: Baton, slack: FakeSlack, kind: str
+):
+    baton.runtime.courier.backoff = 0.25
+    if kind == "card":
+        slack.disconnect("chat.postMessage", after_accepting=True)
+    lead_id = baton.hand_over(lead()).json()["id"]
+    slack.wait_for("chat.postMessage", where=is_card, include_failed=True)
+    if kind == "reply":
+        slack.disconnect("chat.postMessage", after_accepting=True)
+        queue_reply(baton.runtime, lead_id)
+    if kind == "dm":
+        slack.disconnect("chat.postMessage", after_accepting=True)
+        queue_dm(baton.runtime, lead_id)
+    assert eventually(lambda: counts(baton.runtime) == (0, 0)), queue(baton.runtime)
+    time.sleep(0.5)  # a second post would have shown up by now
+
+    card_ts = slack.messages("C0SALES")[0]["ts"]
+    where = {
+        "card": ("C0SALES", slack.messages("C0SALES")),
+        "reply": ("C0SALES", slack.replies("C0SALES", card_ts)),
+        "dm": (slack.dm_channel("U0SELLER1"), slack.messages(slack.dm_channel("U0SELLER1"))),
+    }
+    channel, (message,) = where[kind]  # in Slack once, and once only
+    row = rows(baton.runtime)[-1]
+    assert message["metadata"] == stamp(row)
+    assert (row.channel if kind != "card" else "C0SALES", row.ts) == (channel, message["ts"])
+    assert (row.attempts, row.error) == (2, None)
+    posts = [c.answered for c in slack.calls_to("chat.postMessage", include_failed=True)]
+    assert posts == (["dropped"] if kind == "card" else ["ok", "dropped"])  # never again
+    method = "conversations.replies" if kind == "reply" else "conversations.history"
+    expected = ["conversations.open", method] if kind == "dm" else [method]
+    assert [c.method for c in lookups(slack)] == expected
+    read = lookups(slack)[-1]
+    assert read.params["include_all_metadata"] in ("1", "true")
+    assert float(read.params["oldest"]) < row.created_at.timestamp()
+    if kind == "card":  # the card is the lead's: it is updated in place, never posted again
+        with baton.runtime.ctx.sessions() as session:
+            found = leads.get(session=session, lead_id=lead_id)
+        assert (found.card_channel, found.card_ts) == ("C0SALES", message["ts"])
+        refresh_card(baton.runtime, lead_id)
+        assert slack.wait_for("chat.update")[0].params["ts"] == message["ts"]
+        assert len(slack.messages("C0SALES")) == 1
+
+
+def test_a_first_send_asks_slack_nothing_and_names_its_row(baton: Baton, slack: FakeSlack):
+    lead_id = baton.hand_over(lead()).json()["id"]
+    slack.wait_for("chat.postMessage", where=is_card)
+    queue_reply(baton.runtime, lead_id)
+    queue_dm(baton.runtime, lead_id)
+    slack.wait_for("chat.postMessage", 3)
+    assert eventually(lambda: counts(baton.runtime) == (0, 0)), queue(baton.runtime)
+
+    assert lookups(slack) == []
+    card, reply, dm = rows(baton.runtime)
+    assert slack.messages("C0SALES")[0]["metadata"] == stamp(card)
+    assert slack.replies("C0SALES", card.ts)[0]["metadata"] == stamp(reply)
+    assert slack.messages(slack.dm_channel("U0SELLER1"))[0]["metadata"] == stamp(dm)
+    assert all(r.attempts == 1 for r in (card, reply, dm))
+
+
+@pytest.mark.parametrize(
+    "outage",
+    [
+        pytest.param(lambda s: s.server_error("conversations.history", times=2), id="5xx"),
+        pytest.param(lambda s: s.rate_limit("conversations.history", retry_after=1), id="429"),
+        pytest.param(lambda s: s.disconnect("conversations.history"), id="dropped-connection"),
+    ],
+)
+def test_a_lookup_that_fails_is_retried_and_never_posts_blind(
+    baton: Baton, slack: FakeSlack, outage: Callable[[FakeSlack], None]
+):
+    baton.runtime.courier.backoff = 0.25
+    slack.disconnect("chat.postMessage", after_accepting=True)
+    outage(slack)
+    baton.hand_over(lead())
+    assert eventually(lambda: counts(baton.runtime) == (0, 0), 20), queue(baton.runtime)
+    time.sleep(0.5)
+
+    assert len(slack.messages("C0SALES")) == 1
+    assert len(slack.calls_to("chat.postMessage", include_failed=True)) == 1  # the lost one
+    reads = slack.calls_to("conversations.history", include_failed=True)
+    assert [c.answered for c in reads][-1] == "ok" and len(reads) >= 2
+    (row,) = rows(baton.runtime)
+    assert row.ts == slack.messages("C0SALES")[0]["ts"]
+
+
+def test_a_lookup_slack_refuses_is_a_dead_letter_until_retried_not_a_second_post(
+    baton: Baton, slack: FakeSlack
+):
+    baton.runtime.courier.backoff = 0.25
+    slack.disconnect("chat.postMessage", after_accepting=True)
+    slack.fail("conversations.history", "missing_scope")  # installed before the read scopes
+    baton.hand_over(lead())
+    assert eventually(lambda: counts(baton.runtime) == (0, 1), 15), queue(baton.runtime)
+    (row,) = rows(baton.runtime)
+    assert row.error == "missing_scope"
+
+    with transaction(baton.runtime.ctx.sessions) as session:  # what `baton outbox retry` does
+        assert outbox.retry_dead(session=session, now=baton.runtime.ctx.clock()) == 1
+    baton.runtime.wake()
+    assert eventually(lambda: counts(baton.runtime) == (0, 0)), queue(baton.runtime)
+    time.sleep(0.5)
+    assert len(slack.messages("C0SALES")) == 1
+    assert len(slack.calls_to("chat.postMessage", include_failed=True)) == 1
+    (row,) = rows(baton.runtime)
+    assert row.ts == slack.messages("C0SALES")[0]["ts"]
 
 
 # Dead letters ----------------------------------------------------------------------------------
@@ -261,5 +416,40 @@ def test_rows_taken_by_a_worker_that_died_go_out_once_when_its_lease_runs_out(
         (row,) = rows(runtime)
         assert row.sent_at is not None
         assert row.attempts == 2  # the dead worker's attempt, then the live one's
+    finally:
+        runtime.engine.dispose()
+
+
+def test_a_worker_that_died_after_slack_took_its_card_leaves_it_posted_once(
+    settings: Settings, agreement: Agreement, slack: FakeSlack
+):
+    """The kill -9 case in one process: the card is in Slack, the database never heard."""
+    offset = [timedelta(0)]
+    runtime = build(settings, agreement, clock=lambda: datetime.now(UTC) + offset[0])
+    try:
+        migrate(runtime.engine)
+        intake.hand_over(runtime.ctx, LeadIn.model_validate(lead()), by="api")
+        with transaction(runtime.ctx.sessions) as session:
+            (taken,) = outbox.take(
+                session=session,
+                now=runtime.ctx.clock(),
+                lease=runtime.courier.lease,
+                limit=10,
+                in_order=(messages.CARD, messages.REPLY),
+            )
+        meta = stamp(taken)  # posted as the dying worker did, with the row's name on it
+        posted = WebClient(token="xoxb-test", base_url=slack.url).chat_postMessage(
+            channel="C0SALES", text="Lead: Mette Hansen, CIO", metadata=Metadata(**meta)
+        )
+        with serve(runtime):
+            offset[0] = runtime.courier.lease + timedelta(seconds=1)
+            slack.wait_for("conversations.history")
+            assert eventually(lambda: counts(runtime) == (0, 0)), queue(runtime)
+            time.sleep(1)
+        assert len(slack.messages("C0SALES")) == 1
+        (row,) = rows(runtime)
+        assert (row.ts, row.attempts) == (posted["ts"], 2)
+        with runtime.ctx.sessions() as session:
+            assert leads.get(session=session, lead_id=row.lead_id).card_ts == posted["ts"]
     finally:
         runtime.engine.dispose()
