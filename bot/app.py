@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
@@ -36,11 +37,12 @@ from storage.db import ping, schema_is_current
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1_000_000
-# Threads that run Bolt for Slack's requests. Few on purpose: one interpreter lock runs one
-# thread at a time, and forty threads (the thread pool's default) taking turns on fifty clicks
-# at once kept the event loop from reading the requests still waiting. Eight leave room for
-# requests that wait on Slack (a modal opened) or on a slow query (`/baton stats`).
-DISPATCHERS = 8
+# Threads that run Bolt for Slack's requests, and as many for hand-overs. Few on purpose: one
+# interpreter lock runs one thread at a time, and forty threads (the thread pool's default)
+# taking turns on fifty clicks at once kept the event loop from reading the requests still
+# waiting. Eight leave room for requests that wait on Slack (a modal opened), on a slow query
+# (`/baton stats`) or on the database's one writer (SQLite).
+REQUEST_THREADS = 8
 
 
 def slack_app(runtime: Runtime) -> App:
@@ -181,7 +183,8 @@ def create_app(runtime: Runtime, bolt: App | None = None) -> FastAPI:
             headers={"Retry-After": "5"},
         )
 
-    def intake_token(authorization: Annotated[str | None, Header()] = None) -> None:
+    async def intake_token(authorization: Annotated[str | None, Header()] = None) -> None:
+        """A comparison, made on the event loop: a thread for it would cost more than it does."""
         expected = runtime.settings.baton_intake_token
         scheme, _, given = (authorization or "").partition(" ")
         if (
@@ -195,6 +198,9 @@ def create_app(runtime: Runtime, bolt: App | None = None) -> FastAPI:
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
+    handovers = CapacityLimiter(REQUEST_THREADS)
+    dispatchers = CapacityLimiter(REQUEST_THREADS)
+
     @api.post(
         "/api/leads",
         status_code=status.HTTP_201_CREATED,
@@ -202,9 +208,10 @@ def create_app(runtime: Runtime, bolt: App | None = None) -> FastAPI:
         responses={200: {"model": LeadPublic, "description": "external_id seen before"}},
         dependencies=[Depends(intake_token)],
     )
-    def hand_over(lead: LeadIn, response: Response) -> LeadCreated | LeadPublic:
+    async def hand_over(lead: LeadIn, response: Response) -> LeadCreated | LeadPublic:
         """Hand over one lead. Answers once the lead and its card are stored."""
-        result = intake.hand_over(runtime.ctx, lead, by="api")
+        store = partial(intake.hand_over, runtime.ctx, lead, by="api")
+        result = await to_thread.run_sync(store, limiter=handovers)
         if not result.created:
             response.status_code = status.HTTP_200_OK
             return LeadPublic.of(result.lead)
@@ -213,7 +220,6 @@ def create_app(runtime: Runtime, bolt: App | None = None) -> FastAPI:
             id=result.lead.id, qualified=result.lead.qualified, reasons=result.lead.reasons
         )
 
-    dispatchers = CapacityLimiter(DISPATCHERS)
     secret = runtime.settings.slack_signing_secret
     verifier = SignatureVerifier(secret) if secret else None
 

@@ -79,7 +79,7 @@ class Runtime:
     def wake(self) -> None:
         """Something changed: deliver new messages now and re-arm the clock."""
         self.courier.wake()
-        self.clockwork.arm()
+        self.clockwork.arm_soon()
 
 
 def build(

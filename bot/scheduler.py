@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 WAKE, SWEEP, NURTURE = "baton.wake", "baton.sweep", "baton.nurture"
 SCORECARD = "baton.scorecard"
 RETENTION = "baton.retention"
+REARM = "baton.rearm"
+# How soon after a change the wake-up is set again; changes within it share one look.
+REARM_AFTER = timedelta(milliseconds=50)
 
 
 class Clockwork:
@@ -44,6 +47,7 @@ class Clockwork:
         self.on_work = on_work
         self.last_sweep: datetime | None = None
         self._armed_for: datetime | None = None
+        self._rearm_pending = False
         self._lock = threading.Lock()
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -154,8 +158,30 @@ class Clockwork:
         with self.ctx.sessions() as session:
             return deadlines.earliest(session=session)
 
+    def arm_soon(self) -> None:
+        """Set the wake-up again shortly, on the clock's own thread: a burst of hand-overs
+        costs one look at the deadlines, not one each, and no request waits for it."""
+        if not self.scheduler.running:
+            return
+        with self._lock:
+            if self._rearm_pending:
+                return
+            self._rearm_pending = True
+        self.scheduler.add_job(
+            self._rearm,
+            "date",
+            run_date=datetime.now(UTC) + REARM_AFTER,
+            id=REARM,
+            replace_existing=True,
+        )
+
+    def _rearm(self) -> None:
+        with self._lock:
+            self._rearm_pending = False
+        self.arm()
+
     def arm(self) -> None:
-        """Set the wake-up to the earliest pending moment; cheap enough to call on every change."""
+        """Set the wake-up to the earliest pending moment."""
         try:
             clock = self.next_clock()
         except Exception:

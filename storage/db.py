@@ -1,5 +1,6 @@
 """Engine, sessions and migrations for SQLite (default) and PostgreSQL."""
 
+import fcntl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -73,7 +74,28 @@ def _alembic_config(engine: Engine) -> Config:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema up to date; safe to run on every start and from several replicas."""
-    command.upgrade(_alembic_config(engine), "head")
+    with _one_migrator(engine):
+        command.upgrade(_alembic_config(engine), "head")
+
+
+@contextmanager
+def _one_migrator(engine: Engine) -> Iterator[None]:
+    """Of several processes starting at once on one SQLite file, one migrates at a time.
+
+    SQLite's own locks do not order them: two that read the version before either wrote it
+    both create the tables, and one fails. A lock file beside the database does. PostgreSQL
+    is ordered by an advisory lock in the migration environment.
+    """
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.migrate-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def schema_is_current(engine: Engine) -> bool:

@@ -247,9 +247,9 @@ def test_the_intake_token_is_compared_in_constant_time(runtime, monkeypatch):
         return real(given, expected)
 
     monkeypatch.setattr(hmac, "compare_digest", spy)
-    check(authorization=f"Bearer {INTAKE_TOKEN}")
+    asyncio.run(check(authorization=f"Bearer {INTAKE_TOKEN}"))
     with pytest.raises(Exception) as refused:
-        check(authorization=f"Bearer {INTAKE_TOKEN[:-1]}x")
+        asyncio.run(check(authorization=f"Bearer {INTAKE_TOKEN[:-1]}x"))
     assert getattr(refused.value, "status_code", None) == 401
     assert compared == [
         (INTAKE_TOKEN.encode(), INTAKE_TOKEN.encode()),

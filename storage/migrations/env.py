@@ -18,8 +18,9 @@ def run() -> None:
     )
     with engine.connect() as connection:
         if engine.dialect.name == "postgresql":
-            # Several replicas may start at once: one migrates, the others wait for it.
-            connection.exec_driver_sql("SELECT pg_advisory_lock(74126)")
+            # Several replicas may start at once: one migrates, the others wait for it. The
+            # lock ends with the transaction, committed or not, so a failed start can't keep it.
+            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(74126)")
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
@@ -27,10 +28,7 @@ def run() -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
-        connection.commit()  # before the lock goes, so a waiting replica sees the new schema
-        if engine.dialect.name == "postgresql":
-            connection.exec_driver_sql("SELECT pg_advisory_unlock(74126)")
-            connection.commit()
+        connection.commit()  # the lock goes with it, and a waiting replica sees the new schema
 
 
 run()
