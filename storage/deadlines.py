@@ -2,10 +2,13 @@
 
 from datetime import datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import func, insert, update
 from sqlmodel import Session, col, select
 
 from storage.models import Breach, Deadline
+
+# Built once: a statement made per call would be compiled (and its values coerced) each time.
+_INSERT_DEADLINE = insert(Deadline.__table__)
 
 
 def open_clock(
@@ -16,17 +19,21 @@ def open_clock(
     opened_at: datetime,
     due_at: datetime,
     remind_at: datetime | None,
-) -> Deadline:
-    deadline = Deadline(
-        lead_id=lead_id,
-        kind=kind,
-        opened_at=opened_at,
-        due_at=due_at,
-        remind_at=remind_at,
-        next_at=remind_at or due_at,
+) -> None:
+    """An INSERT, not a new object in the session: every hand-over opens two clocks, and no
+    caller needs them as objects; a later query in the transaction sees them all the same."""
+    session.execute(
+        _INSERT_DEADLINE,
+        {
+            "lead_id": lead_id,
+            "kind": kind,
+            "opened_at": opened_at,
+            "due_at": due_at,
+            "remind_at": remind_at,
+            "next_at": remind_at or due_at,
+            "steps_done": 0,
+        },
     )
-    session.add(deadline)
-    return deadline
 
 
 def resolve(*, session: Session, lead_id: str, kinds: tuple[str, ...], at: datetime) -> int:

@@ -4,11 +4,14 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, update
+from sqlalchemy import and_, case, func, insert, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from storage.models import Outbox
+
+# Built once: a statement made per call would be compiled (and its values coerced) each time.
+_INSERT_OUTBOX = insert(Outbox.__table__)
 
 
 def enqueue(
@@ -20,15 +23,19 @@ def enqueue(
     channel: str | None = None,
     payload: dict[str, Any] | None = None,
 ) -> None:
-    session.add(
-        Outbox(
-            kind=kind,
-            lead_id=lead_id,
-            channel=channel,
-            payload=payload or {},
-            created_at=at,
-            next_attempt_at=at,
-        )
+    """An INSERT rather than an object in the session: every change of a lead queues one, and
+    no caller needs it as an object."""
+    session.execute(
+        _INSERT_OUTBOX,
+        {
+            "kind": kind,
+            "lead_id": lead_id,
+            "channel": channel,
+            "payload": payload or {},
+            "created_at": at,
+            "next_attempt_at": at,
+            "attempts": 0,
+        },
     )
 
 
