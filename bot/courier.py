@@ -124,7 +124,7 @@ class Courier:
         burst: int = 3,
         backoff: float = 1.0,
         max_backoff: float = 300.0,
-        gather: float = 0.02,
+        gather: float = 0.05,
     ) -> None:
         """`channel_rate` defaults to `BATON_SLACK_CHANNEL_RATE` (1 a second).
 
@@ -271,15 +271,15 @@ class Courier:
 
     def _route(self, session: Session, row: Outbox) -> tuple[str, str | None] | None:
         """The Slack method and channel a row will use, or None when it calls nothing."""
-        lead = leads.get(session=session, lead_id=row.lead_id) if row.lead_id else None
+        card = leads.card_of(session=session, lead_id=row.lead_id) if row.lead_id else None
         if row.kind == messages.CARD:
-            if lead is None:
+            if card is None:
                 return None
-            if lead.card_ts:
-                return UPDATE, lead.card_channel
+            if card[1]:
+                return UPDATE, card[0]
             return POST_MESSAGE, self.ctx.agreement.channels.sales
         if row.kind == messages.REPLY:
-            return POST_MESSAGE, lead.card_channel if lead else None
+            return POST_MESSAGE, card[0] if card else None
         if row.kind == messages.ERASE:
             return UPDATE, row.channel
         return POST_MESSAGE, row.channel

@@ -3,7 +3,7 @@
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import bindparam, func, insert, update
 from sqlmodel import Session, col, select
 
 from storage.models import Deadline, Event, Feedback, Lead, Person
@@ -124,6 +124,17 @@ def open_counts(*, session: Session) -> dict[str, int]:
         .group_by(Lead.owner)
     ).all()
     return {owner: count for owner, count in rows}
+
+
+_CARD_OF = select(Lead.card_channel, Lead.card_ts).where(col(Lead.id) == bindparam("lead_id"))
+
+
+def card_of(*, session: Session, lead_id: str) -> tuple[str | None, str | None] | None:
+    """Where the lead's card is (channel, ts), both None before it is posted; None if no lead.
+
+    Two columns, not the lead: the courier asks this of every message it paces."""
+    row = session.execute(_CARD_OF, {"lead_id": lead_id}).first()
+    return None if row is None else (row[0], row[1])
 
 
 def set_card(*, session: Session, lead_id: str, channel: str, ts: str) -> None:
