@@ -286,11 +286,12 @@ class Run:
         concurrency = 50
         self.results.hotspots["interaction"] = [
             f"One Claim click costs {per_click:.1f} ms of work in one thread on {backend}: the "
-            f"signature check and Bolt, then (after the answer) the claim's transaction and the "
-            f"card update sent to Slack. The app is one Python process, so {concurrency} clicks "
-            f"at once bring about {concurrency} × {per_click:.1f} = "
-            f"{concurrency * per_click:,.0f} ms of work to one interpreter lock, and each "
-            f"answer waits for its share of it, whatever the database.",
+            f"signature check and Bolt to answer, then, after the answer, the claim's "
+            f"transaction and the card update sent to Slack. The work after the answer waits "
+            f"while answers are being made, but a piece of it once started runs to its end, "
+            f"and all of it shares one interpreter lock: {concurrency} clicks at once bring "
+            f"about {concurrency} × {per_click:.1f} = {concurrency * per_click:,.0f} ms of work "
+            f"to it, and the later answers still wait behind some of that.",
             *profile.lines,
             f"Profile: `{profile.file}`",
         ]
