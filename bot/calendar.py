@@ -90,6 +90,7 @@ class BusinessCalendar:
             raise ValueError(f"start {self._start} must be before end {end}")
         self._country = self._check_country(holidays_country)
         self._holidays: dict[int, frozenset[date]] = {}
+        self._hours_by_day: dict[date, tuple[datetime, datetime] | None] = {}
         self._closed = frozenset(self._parse_closed(value) for value in closed)
 
     @classmethod
@@ -177,9 +178,16 @@ class BusinessCalendar:
     def _hours(self, day: date) -> tuple[datetime, datetime] | None:
         """UTC opening interval of a local date, or None when closed.
 
-        Hours lying wholly in a daylight-saving gap never happen on the clock, so that day is
-        closed.
+        Remembered per date: a scorecard asks about the same few days for tens of thousands
+        of leads, and the calendar never changes once built.
         """
+        if day not in self._hours_by_day:
+            self._hours_by_day[day] = self._opening_hours(day)
+        return self._hours_by_day[day]
+
+    def _opening_hours(self, day: date) -> tuple[datetime, datetime] | None:
+        """Hours lying wholly in a daylight-saving gap never happen on the clock, so that day
+        is closed."""
         if not self._is_business_day(day):
             return None
         opening = self._instant(day, self._start)

@@ -42,10 +42,12 @@ def scorecard(*, session: Session, agreement: Agreement, since: datetime) -> Sco
     if agreement.marketing_commitment:
         card.committed_per_month = agreement.marketing_commitment.qualified_leads_per_month
     recent = col(Lead.received_at) >= since
+    # Grouped by `qualified` first: grouped by `stage` first, SQLite walks the whole table in
+    # ix_lead_stage's order instead of the window in ix_lead_received_at_report.
     for stage, qualified, count in session.exec(
         select(Lead.stage, Lead.qualified, func.count())
         .where(recent)
-        .group_by(Lead.stage, Lead.qualified)
+        .group_by(Lead.qualified, Lead.stage)
     ):
         card.handed_over += count
         card.qualified += count if qualified else 0

@@ -1,4 +1,5 @@
-"""Statements that run while SQLite's one write lock is held must not read whole tables."""
+"""Statements that run while SQLite's one write lock is held, or over a window of a million
+leads, must not read whole tables."""
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -6,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, event
 
+from bot import reports
+from bot.agreement import Agreement
 from storage import outbox
 from storage.db import make_engine, migrate, session_factory, transaction
 
@@ -18,12 +21,12 @@ def engine(tmp_path) -> Iterator[Engine]:
     engine.dispose()
 
 
-def plan(engine: Engine, run) -> list[str]:
-    """SQLite's plan for every statement `run` sends that touches the outbox."""
+def plan(engine: Engine, run, table: str = "outbox") -> list[str]:
+    """SQLite's plan for every statement `run` sends that touches `table`."""
     sent: list[tuple[str, tuple]] = []
 
     def capture(_conn, _cursor, statement, parameters, _context, _many) -> None:
-        if "outbox" in statement and statement.lstrip().upper().startswith("SELECT"):
+        if table in statement and statement.lstrip().upper().startswith("SELECT"):
             sent.append((statement, parameters))
 
     event.listen(engine, "before_cursor_execute", capture)
@@ -56,3 +59,20 @@ def test_taking_due_messages_searches_the_index_instead_of_scanning_the_outbox(e
     steps = plan(engine, take)
     assert any("USING INDEX ix_outbox_next_attempt_at" in step for step in steps), steps
     assert not any(step.startswith("SCAN") for step in steps), steps
+
+
+def test_the_scorecard_reads_its_window_through_the_index_instead_of_scanning_leads(
+    engine, agreement: Agreement
+):
+    sessions = session_factory(engine)
+
+    def score() -> None:
+        with sessions() as session:
+            reports.scorecard(
+                session=session, agreement=agreement, since=datetime.now(UTC) - timedelta(days=7)
+            )
+
+    steps = plan(engine, score, table="lead")
+    assert not any(step.startswith("SCAN") for step in steps), steps
+    covered = [step for step in steps if "COVERING INDEX ix_lead_received_at_report" in step]
+    assert len(covered) >= 2, steps  # the counts and the claims, without visiting the rows
