@@ -18,7 +18,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response, 
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from slack_bolt import App
+from slack_bolt import App, BoltResponse
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_bolt.authorization import AuthorizeResult
@@ -65,6 +65,14 @@ def slack_app(runtime: Runtime) -> App:
         ignoring_self_events_enabled=False,
         request_verification_enabled=bool(runtime.settings.slack_signing_secret),
     )
+
+    @app.error
+    def failed(error: Exception) -> BoltResponse:
+        """A listener that failed was still heard: Slack gets its 200 (a 500 would make it
+        retry an event, or show the person an error), and the log gets the traceback."""
+        log.error("a Slack listener failed", exc_info=error)
+        return BoltResponse(status=200, body="")
+
     handlers.register(app, runtime)
     return app
 

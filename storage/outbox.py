@@ -77,10 +77,11 @@ def take(
             or_(col(Outbox.taken_until).is_(None), col(Outbox.taken_until) < now),
             or_(col(Outbox.lead_id).is_(None), col(Outbox.kind).not_in(in_order), ~blocked),
         )
-        # Earliest due first, in the order queued: the index on `next_attempt_at` serves both
-        # the filter and the order, where ordering by id alone made SQLite walk the whole
-        # table, sent rows included, while it held the write lock.
-        .order_by(col(Outbox.next_attempt_at), col(Outbox.id))
+        # In the order queued, which is the order slots are handed out in. `id + 0`, not `id`:
+        # ordered by the primary key itself, SQLite walks the whole table in key order, sent
+        # rows included, while it holds the write lock; this way it finds the due rows by the
+        # index on `next_attempt_at` and sorts those few.
+        .order_by(col(Outbox.id) + 0)
         .limit(limit)
         .with_for_update(skip_locked=True, of=Outbox)
     )
