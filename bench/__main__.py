@@ -190,6 +190,7 @@ class Run:
             self.each("race", lambda b: interaction.claim_race(r, dbs, clients, quick, b))
         if "intake" in names:
             self.each("intake", lambda b: intake.throughput(r, dbs, clients, quick, b))
+            self.each("intake", lambda b: intake.replicas(r, dbs, clients, quick, b))
             self.step("intake", self.why_intake, SQLITE)
         if "card" in names:
             self.each("card", lambda b: intake.card_latency(r, dbs, clients, quick, b))

@@ -9,6 +9,9 @@ import math
 import multiprocessing
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -78,6 +81,8 @@ class Target:
             return measured < self.value
         if self.op == "<=":
             return measured <= self.value
+        if self.op == ">":
+            return measured > self.value
         return measured >= self.value
 
 
@@ -431,6 +436,57 @@ def env(url: str, slack: FakeSlack, agreement_file: Path) -> dict[str, str]:
     }
 
 
+@dataclass
+class Process:
+    popen: subprocess.Popen
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextmanager
+def processes(url: str, slack: FakeSlack, count: int = 1) -> Iterator[list[Process]]:
+    """`count` real `python -m bot run` replicas on one database, each on its own port, as
+    the README's operations section runs them; stopped with SIGTERM after the block."""
+    with tempfile.TemporaryDirectory() as folder:
+        agreement_file = Path(folder) / "agreement.yml"
+        agreement_file.write_text(agreement_text())
+        log = (Path(folder) / "baton.log").open("w")
+        started: list[Process] = []
+        try:
+            for _ in range(count):
+                port = free_port()
+                popen = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "bot",
+                        "run",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                    ],
+                    env=env(url, slack, agreement_file),
+                    cwd=folder,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                )
+                started.append(Process(popen, port))
+            yield started
+        finally:
+            for process in started:
+                process.popen.send_signal(signal.SIGTERM)
+            for process in started:
+                try:
+                    process.popen.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.popen.kill()
+            log.close()
+
+
 def free_port() -> int:
     import socket
 
@@ -533,7 +589,7 @@ class Clients:
 
     def send(
         self,
-        base_url: str,
+        base_url: str | list[str],
         requests: list[tuple[str, bytes, dict[str, str]]],
         *,
         concurrency: int,

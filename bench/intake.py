@@ -24,16 +24,24 @@ from bench.common import (
     hand_over_request,
     is_card,
     percentile,
+    processes,
     qualified_bodies,
     running,
+    wait_healthy,
     wait_until,
 )
+from tests.fakeslack import FakeSlack
 
 CONCURRENCY = 8
+REPLICAS = 2
 INTAKE_TARGET = Target("median", ">=", 500, "≥ 500/s on SQLite")  # the whole burst
 CARD_TARGET = Target("p99", "<", 1000, "p99 < 1 s")
 PACE = "BATON_SLACK_CHANNEL_RATE"
 UNPACED = "1000"
+
+
+def _one_process(size: int) -> str:
+    return f"Hand-overs a second, burst of {size:,} into one process ({CONCURRENCY} clients)"
 
 
 def _bodies(count: int, *, seed: str) -> list[dict[str, Any]]:
@@ -136,7 +144,7 @@ def throughput(
                 results.note("intake", f"{backend}: only {sent:,} of {size:,} sent in 300 s")
     results.add(
         "intake",
-        f"Hand-overs a second, burst of {size:,} ({CONCURRENCY} clients)",
+        _one_process(size),
         backend,
         "/s",
         rates,
@@ -156,6 +164,57 @@ def throughput(
         f"{backend}: at the end of a burst of {size:,}, "
         f"{percentile(backlog, 50):,.0f} qualified leads were still waiting for their card "
         f"(Slack takes about one message a second per channel, which the courier keeps).",
+    )
+
+
+def replicas(results: Results, dbs: Databases, clients: Clients, quick: bool, backend: str) -> None:
+    """The same burst into two `baton run` replicas on one database, half the clients each.
+
+    One process is held to about one core by its interpreter lock, so more hand-overs a
+    second take more processes. PostgreSQL writes for both at once; SQLite lets one writer in
+    at a time, and a replica waiting for the other's lock polls for it.
+    """
+    size = 1_000 if quick else 10_000
+    clients_ = REPLICAS * CONCURRENCY
+    with (
+        dbs.fresh(backend, "replicas") as url,
+        FakeSlack() as slack,
+        processes(url, slack, REPLICAS) as batons,
+    ):
+        for baton in batons:
+            wait_healthy(baton.port)
+        urls = [baton.url for baton in batons]
+        warm = [{**body, "country": "US"} for body in _bodies(20, seed="warm")]
+        clients.send(urls, [hand_over_request(body) for body in warm], concurrency=clients_)
+        answers = clients.send(
+            urls,
+            [hand_over_request(body) for body in _bodies(size, seed="replicas")],
+            concurrency=clients_,
+            answers=True,
+            within=300,
+        )
+    statuses: dict[int, int] = {}
+    for _, _, status, _ in answers:
+        statuses[status] = statuses.get(status, 0) + 1
+    _check_statuses(results, backend, statuses, size)
+    created = [done for _, done, status, _ in answers if status == 201]
+    if not created:
+        return
+    rate = len(created) / (max(created) - min(sent for sent, *_ in answers))
+    label = _one_process(size)
+    one = [f.median for f in results.figures if f.backend == SQLITE and f.label == label]
+    target = None
+    if backend != SQLITE and one and one[0]:
+        target = Target("median", ">", one[0], f"> SQLite in one process ({one[0]:,.0f}/s)")
+    results.add(
+        "intake",
+        f"Hand-overs a second, burst of {size:,} into {REPLICAS} `baton run` replicas "
+        f"({clients_} clients)",
+        backend,
+        "/s",
+        [rate],
+        target=target,
+        tail=False,
     )
 
 

@@ -19,13 +19,16 @@ Answer = tuple[float, float, int, str | None]
 
 
 def send(
-    base_url: str,
+    base_url: str | list[str],
     requests: list[Request],
     concurrency: int,
     answers: bool = False,
     within: float | None = None,
 ) -> list[Answer]:
     """Send the requests, `concurrency` at a time; (sent, answered, status, body) for each.
+
+    Several base URLs (replicas) share the connections between them in turn, as a load
+    balancer would.
 
     With `within` (seconds), no new request starts after that long: a slow app gets a
     shorter burst instead of a benchmark that never ends. Times are `time.monotonic()`,
@@ -57,21 +60,26 @@ async def _answer(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
 
 
 async def _send(
-    base_url: str,
+    base_url: str | list[str],
     requests: list[Request],
     concurrency: int,
     answers: bool,
     within: float | None,
 ) -> list[Answer]:
-    url = urlsplit(base_url)
-    host, port = url.hostname or "127.0.0.1", url.port or 80
-    ready = [_serialise(url.netloc, request) for request in requests]
+    urls = [urlsplit(url) for url in ([base_url] if isinstance(base_url, str) else base_url)]
+    ready = [_serialise(urls[0].netloc, request) for request in requests]
     results: list[Answer | None] = [None] * len(requests)
     upcoming = iter(range(len(requests)))
-    connections = [await asyncio.open_connection(host, port) for _ in range(concurrency)]
+    places = [(url.hostname or "127.0.0.1", url.port or 80) for url in urls]
+    connections = [
+        (*(await asyncio.open_connection(*places[n % len(places)])), places[n % len(places)])
+        for n in range(concurrency)
+    ]
     stop = time.monotonic() + within if within else float("inf")
 
-    async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def worker(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, place: tuple[str, int]
+    ) -> None:
         try:
             for index in upcoming:
                 if time.monotonic() > stop:
@@ -86,9 +94,9 @@ async def _send(
                 results[index] = (sent, time.monotonic(), status, text)
                 if not open_:
                     writer.close()
-                    reader, writer = await asyncio.open_connection(host, port)
+                    reader, writer = await asyncio.open_connection(*place)
         finally:
             writer.close()
 
-    await asyncio.gather(*(worker(reader, writer) for reader, writer in connections))
+    await asyncio.gather(*(worker(*connection) for connection in connections))
     return [result for result in results if result is not None]

@@ -4,15 +4,10 @@ leads, grown in steps and shared by the three."""
 from __future__ import annotations
 
 import inspect
-import signal
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, text
@@ -24,14 +19,12 @@ from bench.common import (
     Databases,
     Results,
     Target,
-    agreement_text,
     business_agreement,
     dm_lead,
-    env,
-    free_port,
     hand_over_request,
     monotonic_offset,
     percentile,
+    processes,
     qualified_bodies,
     rss_mb,
     running,
@@ -329,54 +322,35 @@ def memory(
 ) -> None:
     """VmRSS of `python -m bot run` on the big database: idle, then during a burst."""
     burst = 250 if quick else 1_000
-    with FakeSlack() as slack, tempfile.TemporaryDirectory() as folder:
-        agreement_file = Path(folder) / "agreement.yml"
-        agreement_file.write_text(agreement_text())
-        port = free_port()
-        log = (Path(folder) / "baton.log").open("w")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", "--host", "127.0.0.1", "--port", str(port)],
-            env=env(url, slack, agreement_file),
-            cwd=folder,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
+    with FakeSlack() as slack, processes(url, slack) as [baton]:
+        started = wait_healthy(baton.port)
+        time.sleep(2)
+        idle = []
+        for _ in range(20):
+            idle.append(rss_mb(baton.popen.pid))
+            time.sleep(0.25)
+        during: list[float] = []
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                value = rss_mb(baton.popen.pid)
+                if value:
+                    during.append(value)
+                time.sleep(0.05)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        bodies = qualified_bodies(burst, seed=9, prefix=f"memory-{backend}")
+        answers = clients.send(
+            baton.url,
+            [hand_over_request(body) for body in bodies],
+            concurrency=8,
+            within=120,
         )
-        try:
-            started = wait_healthy(port)
-            time.sleep(2)
-            idle = []
-            for _ in range(20):
-                idle.append(rss_mb(process.pid))
-                time.sleep(0.25)
-            during: list[float] = []
-            done = threading.Event()
-
-            def sample() -> None:
-                while not done.is_set():
-                    value = rss_mb(process.pid)
-                    if value:
-                        during.append(value)
-                    time.sleep(0.05)
-
-            sampler = threading.Thread(target=sample, daemon=True)
-            sampler.start()
-            bodies = qualified_bodies(burst, seed=9, prefix=f"memory-{backend}")
-            answers = clients.send(
-                f"http://127.0.0.1:{port}",
-                [hand_over_request(body) for body in bodies],
-                concurrency=8,
-                within=120,
-            )
-            time.sleep(3)
-            done.set()
-            sampler.join()
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-            log.close()
+        time.sleep(3)
+        done.set()
+        sampler.join()
     tag = label(size)
     created = [done for _, done, status, _ in answers if status == 201]
     if created:

@@ -9,7 +9,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from functools import partial
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
@@ -28,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import handlers
-from bot import intake, metrics
+from bot import metrics
 from bot.logs import RequestContext
 from bot.runtime import Runtime
 from bot.schemas import LeadCreated, LeadIn, LeadPublic
@@ -206,7 +205,6 @@ def create_app(runtime: Runtime, bolt: App | None = None) -> FastAPI:
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
-    handovers = CapacityLimiter(REQUEST_THREADS)
     dispatchers = CapacityLimiter(REQUEST_THREADS)
 
     @api.post(
@@ -218,8 +216,7 @@ def create_app(runtime: Runtime, bolt: App | None = None) -> FastAPI:
     )
     async def hand_over(lead: LeadIn, response: Response) -> LeadCreated | LeadPublic:
         """Hand over one lead. Answers once the lead and its card are stored."""
-        store = partial(intake.hand_over, runtime.ctx, lead, by="api")
-        result = await to_thread.run_sync(store, limiter=handovers)
+        result = await runtime.intake.hand_over(lead, by="api")
         if not result.created:
             response.status_code = status.HTTP_200_OK
             return LeadPublic.of(result.lead)

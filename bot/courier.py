@@ -242,12 +242,17 @@ class Courier:
         seen: set[int] = set()
         with transaction(self.ctx.sessions) as session:
 
-            def hold(row: Outbox) -> datetime | None:
-                seen.add(row.id)
-                until = self._plan(session, row, now)
-                if until is not None:
-                    self._due_at(until)
-                return until
+            def hold(rows: list[Outbox]) -> dict[int, datetime]:
+                ids = {row.lead_id for row in rows if row.lead_id}
+                cards = leads.cards_of(session=session, lead_ids=ids)
+                later = {}
+                for row in rows:
+                    seen.add(row.id)
+                    until = self._plan(row, now, cards)
+                    if until is not None:
+                        self._due_at(until)
+                        later[row.id] = until
+                return later
 
             rows = outbox.take(
                 session=session,
@@ -269,9 +274,13 @@ class Courier:
 
     # pacing ----------------------------------------------------------------------------
 
-    def _route(self, session: Session, row: Outbox) -> tuple[str, str | None] | None:
-        """The Slack method and channel a row will use, or None when it calls nothing."""
-        card = leads.card_of(session=session, lead_id=row.lead_id) if row.lead_id else None
+    def _route(
+        self, row: Outbox, cards: dict[str, tuple[str | None, str | None]]
+    ) -> tuple[str, str | None] | None:
+        """The Slack method and channel a row will use, or None when it calls nothing.
+
+        `cards` is where the batch's leads have their cards (`leads.cards_of`)."""
+        card = cards.get(row.lead_id) if row.lead_id else None
         if row.kind == messages.CARD:
             if card is None:
                 return None
@@ -284,13 +293,15 @@ class Courier:
             return UPDATE, row.channel
         return POST_MESSAGE, row.channel
 
-    def _plan(self, session: Session, row: Outbox, now: datetime) -> datetime | None:
+    def _plan(
+        self, row: Outbox, now: datetime, cards: dict[str, tuple[str | None, str | None]]
+    ) -> datetime | None:
         """When `row` may go, if not now: its method's hold, or its channel's next slot.
 
         A slot, once given, is the row's until it is used, so rows of one channel go out in
         the order they were first looked at, which is the order they were queued in.
         """
-        route = self._route(session, row)
+        route = self._route(row, cards)
         if route is None:
             return None
         method, channel = route

@@ -16,7 +16,17 @@ CARD, REPLY, DIRECT, POST, ERASE = "card", "reply", "dm", "post", "erase"
 
 def refresh_card(*, session: Session, lead_id: str, at: datetime) -> None:
     """Post the lead's card, or update it in place once it has been posted."""
-    outbox.enqueue(session=session, kind=CARD, lead_id=lead_id, at=at)
+    outbox.enqueue_all(session=session, rows=[card(lead_id=lead_id, at=at)])
+
+
+def card(*, lead_id: str, at: datetime) -> dict[str, Any]:
+    """`refresh_card` as a row, for `queue`."""
+    return outbox.row(kind=CARD, lead_id=lead_id, at=at)
+
+
+def queue(*, session: Session, rows: list[dict[str, Any]]) -> None:
+    """Queue `card()` and `posting()` rows together, in list order."""
+    outbox.enqueue_all(session=session, rows=rows)
 
 
 def reply_in_thread(
@@ -59,8 +69,17 @@ def post(
     lead_id: str | None = None,
     **facts: Any,
 ) -> None:
-    outbox.enqueue(
+    queue(
         session=session,
+        rows=[posting(channel=channel, template=template, at=at, lead_id=lead_id, **facts)],
+    )
+
+
+def posting(
+    *, channel: str, template: str, at: datetime, lead_id: str | None = None, **facts: Any
+) -> dict[str, Any]:
+    """`post` as a row, for `queue`."""
+    return outbox.row(
         kind=POST,
         lead_id=lead_id,
         channel=channel,

@@ -14,6 +14,7 @@ from bot.agreement import Agreement, load_agreement
 from bot.clock import Clock, utcnow
 from bot.context import Context
 from bot.courier import Courier
+from bot.intake import Intake
 from bot.rendering import Renderer
 from bot.scheduler import Clockwork
 from bot.settings import Settings
@@ -39,6 +40,7 @@ class Runtime:
     renderer: Renderer
     courier: Courier
     clockwork: Clockwork
+    intake: Intake
     started: bool = field(default=False)
     workers: ThreadPoolExecutor | None = field(default=None)
 
@@ -52,12 +54,14 @@ class Runtime:
         with transaction(self.ctx.sessions) as session:
             leads.sync_people(session=session, roles=roles)
         self.workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="baton-work")
+        self.intake.start()
         self.courier.start()
         self.clockwork.start()
         self.started = True
 
     def stop(self) -> None:
         """Finish the work already acknowledged to Slack, then stop the clock and the courier."""
+        self.intake.stop()
         if self.workers:
             self.workers.shutdown(wait=True)
             self.workers = None
@@ -104,6 +108,7 @@ def build(
         renderer=renderer,
         courier=courier,
         clockwork=Clockwork(ctx, on_work=courier.wake),
+        intake=Intake(ctx),
     )
     ctx.wake = runtime.wake
     return runtime

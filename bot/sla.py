@@ -33,9 +33,16 @@ def reminder(agreement: Agreement, start: datetime, kind: str) -> datetime | Non
 def open_clock(
     *, session: Session, agreement: Agreement, lead_id: str, kind: str, start: datetime
 ) -> None:
-    deadlines.open_clock(
+    open_clocks(session=session, agreement=agreement, lead_ids=[lead_id], kind=kind, start=start)
+
+
+def open_clocks(
+    *, session: Session, agreement: Agreement, lead_ids: list[str], kind: str, start: datetime
+) -> None:
+    """Start one kind of clock for leads received together: they share its deadline."""
+    deadlines.open_clocks(
         session=session,
-        lead_id=lead_id,
+        lead_ids=lead_ids,
         kind=kind,
         opened_at=start,
         due_at=deadline(agreement, start, kind),

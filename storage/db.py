@@ -1,9 +1,11 @@
 """Engine, sessions and migrations for SQLite (default) and PostgreSQL."""
 
 import fcntl
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from weakref import WeakKeyDictionary
 
 from alembic import command
 from alembic.config import Config
@@ -15,6 +17,11 @@ from sqlmodel import Session
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 WRITES = "baton_writes"
+
+# One writer at a time per SQLite database, queued in this process. SQLite lets one write
+# transaction in and makes the others poll, sleeping up to 100 ms between tries, so a writer
+# could sleep long after the lock was free; here the next one is woken the moment it is.
+_writers: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()
 
 
 def make_engine(url: str) -> Engine:
@@ -40,6 +47,7 @@ def make_engine(url: str) -> Engine:
             writes = connection.get_execution_options().get(WRITES, False)
             connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
+        _writers[engine] = threading.Lock()
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
@@ -51,7 +59,8 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 @contextmanager
 def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: committed when the block ends, rolled back when it raises."""
-    with sessions() as session, session.begin():
+    writer = _writers.get(sessions.kw["bind"])
+    with writer or nullcontext(), sessions() as session, session.begin():
         session.connection(execution_options={WRITES: True})
         yield session
 

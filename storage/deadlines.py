@@ -20,19 +20,43 @@ def open_clock(
     due_at: datetime,
     remind_at: datetime | None,
 ) -> None:
-    """An INSERT, not a new object in the session: every hand-over opens two clocks, and no
-    caller needs them as objects; a later query in the transaction sees them all the same."""
+    open_clocks(
+        session=session,
+        lead_ids=[lead_id],
+        kind=kind,
+        opened_at=opened_at,
+        due_at=due_at,
+        remind_at=remind_at,
+    )
+
+
+def open_clocks(
+    *,
+    session: Session,
+    lead_ids: list[str],
+    kind: str,
+    opened_at: datetime,
+    due_at: datetime,
+    remind_at: datetime | None,
+) -> None:
+    """One INSERT for several leads' clocks, not objects in the session: every hand-over opens
+    two, and no caller needs them as objects; a later query in the transaction sees them."""
+    if not lead_ids:
+        return
     session.execute(
         _INSERT_DEADLINE,
-        {
-            "lead_id": lead_id,
-            "kind": kind,
-            "opened_at": opened_at,
-            "due_at": due_at,
-            "remind_at": remind_at,
-            "next_at": remind_at or due_at,
-            "steps_done": 0,
-        },
+        [
+            {
+                "lead_id": lead_id,
+                "kind": kind,
+                "opened_at": opened_at,
+                "due_at": due_at,
+                "remind_at": remind_at,
+                "next_at": remind_at or due_at,
+                "steps_done": 0,
+            }
+            for lead_id in lead_ids
+        ],
     )
 
 

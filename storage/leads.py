@@ -1,9 +1,10 @@
 """Queries on leads and their history. Callers own the transaction; nothing here commits."""
 
+from collections.abc import Collection
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy import func, insert, update
 from sqlmodel import Session, col, select
 
 from storage.models import Deadline, Event, Feedback, Lead, Person
@@ -32,16 +33,19 @@ def record(
     """Append one event; every state change of a lead writes exactly one in its transaction.
 
     An INSERT rather than an object in the session, which would cost more than the row."""
-    session.execute(
-        _INSERT_EVENT,
-        {
-            "lead_id": lead_id,
-            "at": at,
-            "actor": actor,
-            "kind": kind,
-            "data": data or {},
-        },
-    )
+    session.execute(_INSERT_EVENT, event(lead_id=lead_id, at=at, actor=actor, kind=kind, data=data))
+
+
+def record_all(*, session: Session, events: list[dict[str, Any]]) -> None:
+    """Append `event()`s in one statement."""
+    if events:
+        session.execute(_INSERT_EVENT, events)
+
+
+def event(
+    *, lead_id: str | None, at: datetime, actor: str, kind: str, data: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {"lead_id": lead_id, "at": at, "actor": actor, "kind": kind, "data": data or {}}
 
 
 def claim(*, session: Session, lead_id: str, user: str, at: datetime) -> bool:
@@ -126,15 +130,20 @@ def open_counts(*, session: Session) -> dict[str, int]:
     return {owner: count for owner, count in rows}
 
 
-_CARD_OF = select(Lead.card_channel, Lead.card_ts).where(col(Lead.id) == bindparam("lead_id"))
-
-
-def card_of(*, session: Session, lead_id: str) -> tuple[str | None, str | None] | None:
-    """Where the lead's card is (channel, ts), both None before it is posted; None if no lead.
-
-    Two columns, not the lead: the courier asks this of every message it paces."""
-    row = session.execute(_CARD_OF, {"lead_id": lead_id}).first()
-    return None if row is None else (row[0], row[1])
+def cards_of(
+    *, session: Session, lead_ids: Collection[str]
+) -> dict[str, tuple[str | None, str | None]]:
+    """Where each lead's card is (channel, ts), both None before it is posted; a lead that
+    does not exist is missing. Two columns, not the leads, in one query for a whole batch:
+    the courier asks this of every message it paces."""
+    if not lead_ids:
+        return {}
+    rows = session.execute(
+        select(Lead.id, Lead.card_channel, Lead.card_ts)
+        .where(col(Lead.id).in_(lead_ids))
+        .execution_options(autoflush=False)
+    ).all()
+    return {lead_id: (channel, ts) for lead_id, channel, ts in rows}
 
 
 def set_card(*, session: Session, lead_id: str, channel: str, ts: str) -> None:

@@ -2,9 +2,10 @@
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, or_, update
+from sqlalchemy import Select, and_, bindparam, case, func, insert, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -26,17 +27,34 @@ def enqueue(
     """An INSERT rather than an object in the session: every change of a lead queues one, and
     no caller needs it as an object."""
     session.execute(
-        _INSERT_OUTBOX,
-        {
-            "kind": kind,
-            "lead_id": lead_id,
-            "channel": channel,
-            "payload": payload or {},
-            "created_at": at,
-            "next_attempt_at": at,
-            "attempts": 0,
-        },
+        _INSERT_OUTBOX, row(kind=kind, at=at, lead_id=lead_id, channel=channel, payload=payload)
     )
+
+
+def enqueue_all(*, session: Session, rows: list[dict[str, Any]]) -> None:
+    """Queue `row()`s in one statement, in list order, which is the order they go out in."""
+    if rows:
+        session.execute(_INSERT_OUTBOX, rows)
+
+
+def row(
+    *,
+    kind: str,
+    at: datetime,
+    lead_id: str | None = None,
+    channel: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A message to queue, due at once."""
+    return {
+        "kind": kind,
+        "lead_id": lead_id,
+        "channel": channel,
+        "payload": payload or {},
+        "created_at": at,
+        "next_attempt_at": at,
+        "attempts": 0,
+    }
 
 
 def take(
@@ -46,7 +64,7 @@ def take(
     lease: timedelta,
     limit: int,
     in_order: tuple[str, ...] = (),
-    hold: Callable[[Outbox], datetime | None] | None = None,
+    hold: Callable[[list[Outbox]], dict[int, datetime]] | None = None,
 ) -> list[Outbox]:
     """Lease due rows to this worker; rows of the `in_order` kinds go out one at a time per lead.
 
@@ -54,11 +72,31 @@ def take(
     write transaction is already exclusive. A lease that runs out (a crash between taking
     and sending) makes the row due again, so nothing is lost.
 
-    `hold(row)` may name a later time for a row (Slack's pace for its channel, a Retry-After):
-    such a row is not leased but made due then, in this same transaction and without counting
-    an attempt. A slow channel's rows thereby leave the head of the queue, and the rows behind
-    them, for other channels, are taken at once.
+    `hold(rows)` may name a later time for some of the due rows, by id (Slack's pace for their
+    channel, a Retry-After): such a row is not leased but made due then, in this same
+    transaction and without counting an attempt. A slow channel's rows thereby leave the head
+    of the queue, and the rows behind them, for other channels, are taken at once.
     """
+    query = _due(in_order)
+    rows = list(session.exec(query, params={"now": now, "limit": limit}).all())
+    later = hold(rows) if hold and rows else {}
+    taken = []
+    for row in rows:
+        until = later.get(row.id)
+        if until is not None and until > now:
+            row.next_attempt_at = until
+            continue
+        row.taken_until = now + lease
+        row.attempts += 1
+        taken.append(row)
+    session.flush()
+    return taken
+
+
+@cache
+def _due(in_order: tuple[str, ...]) -> Select:
+    """The query for due rows, built once: the courier asks it many times a second."""
+    now = bindparam("now")
     earlier = aliased(Outbox)
     blocked = (
         select(earlier.id)
@@ -70,7 +108,7 @@ def take(
         )
         .exists()
     )
-    query = (
+    return (
         select(Outbox)
         .where(
             col(Outbox.next_attempt_at) <= now,
@@ -82,20 +120,9 @@ def take(
         # rows included, while it holds the write lock; this way it finds the due rows by the
         # index on `next_attempt_at` and sorts those few.
         .order_by(col(Outbox.id) + 0)
-        .limit(limit)
+        .limit(bindparam("limit"))
         .with_for_update(skip_locked=True, of=Outbox)
     )
-    taken = []
-    for row in session.exec(query).all():
-        until = hold(row) if hold else None
-        if until is not None and until > now:
-            row.next_attempt_at = until
-            continue
-        row.taken_until = now + lease
-        row.attempts += 1
-        taken.append(row)
-    session.flush()
-    return taken
 
 
 def delivered(
