@@ -3,6 +3,7 @@ the agreements, and a second process that plays the clients."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -28,7 +29,7 @@ from urllib.parse import urlencode
 from sqlalchemy import create_engine, text
 
 from bot.agreement import Agreement, parse_agreement
-from bot.runtime import Runtime, build
+from bot.runtime import Runtime, build, settle
 from bot.settings import Settings
 from storage.db import make_engine, migrate
 from tests.fakeslack import Call, FakeSlack
@@ -388,7 +389,7 @@ class Databases:
 # the app ---------------------------------------------------------------------------------
 
 
-def settings(url: str, slack: FakeSlack) -> Settings:
+def settings(url: str, slack: Slack) -> Settings:
     return Settings(
         slack_bot_token="xoxb-bench",
         slack_signing_secret=SIGNING_SECRET,
@@ -399,10 +400,56 @@ def settings(url: str, slack: FakeSlack) -> Settings:
     )
 
 
+class SlackProcess:
+    """`FakeSlack` in a process of its own, as Slack is on machines of its own: its request
+    parsing does not take turns with Baton's for one interpreter lock, which in-process it
+    would, in the middle of the answers being timed.
+
+    `calls` is what the fake recorded so far; each read fetches only the calls it has not
+    seen yet. `Call.at` is `time.monotonic()`, one clock for every process on Linux.
+    """
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._pipe, theirs = context.Pipe()
+        self._process = context.Process(target=_serve_slack, args=(theirs,), daemon=True)
+        self._process.start()
+        self.url: str = self._pipe.recv()
+        self._calls: list[Call] = []
+        self._lock = threading.Lock()
+
+    @property
+    def calls(self) -> list[Call]:
+        with self._lock:
+            self._pipe.send(len(self._calls))
+            self._calls += self._pipe.recv()
+            return self._calls
+
+    def __enter__(self) -> SlackProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._pipe.send(None)
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.kill()
+
+
+def _serve_slack(pipe: Any) -> None:
+    with FakeSlack() as slack:
+        pipe.send(slack.url)
+        while (seen := pipe.recv()) is not None:
+            with slack._lock:
+                pipe.send(slack.calls[seen:])
+
+
+Slack = FakeSlack | SlackProcess
+
+
 @dataclass
 class App:
     baton: Baton
-    slack: FakeSlack
+    slack: Slack
     runtime: Runtime
 
     @property
@@ -412,13 +459,15 @@ class App:
 
 @contextmanager
 def running(url: str, agreement_: Agreement) -> Iterator[App]:
-    """The real app under uvicorn on 127.0.0.1, its Slack a FakeSlack, in this process."""
-    with FakeSlack() as slack:
+    """The real app under uvicorn on 127.0.0.1, in this process; its Slack in another."""
+    with SlackProcess() as slack:
         runtime = build(settings(url, slack), agreement_)
         try:
             with serve(runtime) as baton:
+                settle()  # as `baton run` does once it is up
                 yield App(baton, slack, runtime)
         finally:
+            gc.unfreeze()  # this process runs many apps, one after the other
             runtime.engine.dispose()
 
 
@@ -572,7 +621,9 @@ def dm_lead(call: Call) -> str | None:
     return match.group(1) if match else None
 
 
-def calls_since(slack: FakeSlack, start: int) -> list[Call]:
+def calls_since(slack: Slack, start: int) -> list[Call]:
+    if isinstance(slack, SlackProcess):
+        return slack.calls[start:]
     with slack._lock:
         return list(slack.calls[start:])
 

@@ -62,13 +62,13 @@ INTRO = """\
 
 `python -m bench` measures Baton as it runs: the real app (`bot.runtime.build` served by
 uvicorn on 127.0.0.1, as `tests/support.py` serves it), with `tests/fakeslack.FakeSlack` as
-Slack on 127.0.0.1 and the clients in a second process, so they don't share the app's
-interpreter lock. The clients write ready-made HTTP/1.1 requests to connections opened before
-the clock starts (`bench/load.py`), so a figure is Baton's time, not a client library's: a
-general client spends a millisecond or more per request, which fifty at once would queue up
-in front of every answer. Every figure is measured on SQLite and on PostgreSQL where storage
-matters, each run on a fresh database (a SQLite file, or a PostgreSQL schema dropped
-afterwards).
+Slack on 127.0.0.1, and Slack and the clients each in a process of its own, so they don't
+share the app's interpreter lock. The clients write ready-made HTTP/1.1 requests to
+connections opened before the clock starts (`bench/load.py`), so a figure is Baton's time,
+not a client library's: a general client spends a millisecond or more per request, which
+fifty at once would queue up in front of every answer. Every figure is measured on SQLite
+and on PostgreSQL where storage matters, each run on a fresh database (a SQLite file, or a
+PostgreSQL schema dropped afterwards).
 
 Each figure is the **median** and the **p99** of its samples (every request, query or run);
 for rates (per second) the p99 column is the low tail, the rate that 99% of samples reached.

@@ -230,6 +230,10 @@ def create_app(runtime: Runtime, bolt: App | None = None) -> FastAPI:
 
     @api.post("/slack/events", include_in_schema=False)
     async def slack_events(request: Request) -> Response:
+        with runtime.ctx.answers.answering():  # the courier and the click workers wait
+            return await _answer_slack(request)
+
+    async def _answer_slack(request: Request) -> Response:
         body = await request.body()
         # Verified before anything parses the body (Bolt verifies again), so no forged or
         # malformed request reaches a parser, and none is answered with a 500.
@@ -239,8 +243,7 @@ def create_app(runtime: Runtime, bolt: App | None = None) -> FastAPI:
             bolt_request = to_bolt_request(request, body)
         except (ValueError, TypeError, AttributeError):
             return JSONResponse({"error": "not a Slack request"}, status.HTTP_400_BAD_REQUEST)
-        with runtime.ctx.answers.answering():  # the courier and the click workers wait
-            answer = await to_thread.run_sync(bolt.dispatch, bolt_request, limiter=dispatchers)
+        answer = await to_thread.run_sync(bolt.dispatch, bolt_request, limiter=dispatchers)
         if answer.status == status.HTTP_404_NOT_FOUND:
             # Slack retries anything it doesn't see acknowledged; an event nobody listens
             # to is still received.

@@ -78,7 +78,7 @@ def run(
     import uvicorn
 
     from bot.app import create_app
-    from bot.runtime import build
+    from bot.runtime import build, settle
 
     settings = _settings(slack=True)
     logs.setup(
@@ -115,6 +115,7 @@ def run(
             f"Next deadline: the {waiting.kind} clock of lead {waiting.lead_id} needs attention "
             f"at {runtime.renderer.when(waiting.next_at)}."
         )
+    settle()
     # uvicorn's own logging config would replace the JSON lines; the app logs each request.
     uvicorn.run(app, host=host, port=port, log_level="info", log_config=None, access_log=False)
 

@@ -284,3 +284,15 @@ def test_python_dash_m_bot_help():
     assert done.returncode == 0, done.stderr
     for command in ("run", "check", "import", "report", "outbox"):
         assert command in done.stdout
+
+
+def test_settle_takes_what_exists_out_of_the_collectors_sight():
+    import gc
+
+    from bot.runtime import settle
+
+    try:
+        settle()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
