@@ -36,11 +36,11 @@ from storage.db import ping, schema_is_current
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1_000_000
-# Threads that run Bolt for Slack's requests, and as many for hand-overs. Few on purpose: one
-# interpreter lock runs one thread at a time, and forty threads (the thread pool's default)
-# taking turns on fifty clicks at once kept the event loop from reading the requests still
-# waiting. Eight leave room for requests that wait on Slack (a modal opened), on a slow query
-# (`/baton stats`) or on the database's one writer (SQLite).
+# Threads that run Bolt for Slack's requests (hand-overs have a writer thread of their own,
+# `bot.intake.Intake`). Few on purpose: one interpreter lock runs one thread at a time, and
+# forty threads (the thread pool's default) taking turns on fifty clicks at once kept the
+# event loop from reading the requests still waiting. Eight leave room for requests that wait
+# on Slack (a modal opened), on a slow query (`/baton stats`) or on SQLite's one writer.
 REQUEST_THREADS = 8
 
 
