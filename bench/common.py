@@ -389,7 +389,7 @@ class Databases:
 # the app ---------------------------------------------------------------------------------
 
 
-def settings(url: str, slack: Slack) -> Settings:
+def settings(url: str, slack: FakeSlack | SlackProcess) -> Settings:
     return Settings(
         slack_bot_token="xoxb-bench",
         slack_signing_secret=SIGNING_SECRET,
@@ -443,13 +443,10 @@ def _serve_slack(pipe: Any) -> None:
                 pipe.send(slack.calls[seen:])
 
 
-Slack = FakeSlack | SlackProcess
-
-
 @dataclass
 class App:
     baton: Baton
-    slack: Slack
+    slack: SlackProcess
     runtime: Runtime
 
     @property
@@ -496,12 +493,15 @@ class Process:
 
 
 @contextmanager
-def processes(url: str, slack: FakeSlack, count: int = 1) -> Iterator[list[Process]]:
+def processes(
+    url: str, slack: FakeSlack, count: int = 1, agreement_: str | None = None
+) -> Iterator[list[Process]]:
     """`count` real `python -m bot run` replicas on one database, each on its own port, as
-    the README's operations section runs them; stopped with SIGTERM after the block."""
+    the README's operations section runs them; stopped with SIGTERM after the block. The
+    agreement is `agreement_text()` unless given."""
     with tempfile.TemporaryDirectory() as folder:
         agreement_file = Path(folder) / "agreement.yml"
-        agreement_file.write_text(agreement_text())
+        agreement_file.write_text(agreement_ or agreement_text())
         log = (Path(folder) / "baton.log").open("w")
         started: list[Process] = []
         try:
@@ -621,11 +621,8 @@ def dm_lead(call: Call) -> str | None:
     return match.group(1) if match else None
 
 
-def calls_since(slack: Slack, start: int) -> list[Call]:
-    if isinstance(slack, SlackProcess):
-        return slack.calls[start:]
-    with slack._lock:
-        return list(slack.calls[start:])
+def calls_since(slack: SlackProcess, start: int) -> list[Call]:
+    return slack.calls[start:]
 
 
 # the clients -----------------------------------------------------------------------------

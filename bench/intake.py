@@ -6,6 +6,7 @@ import json
 import os
 import random
 import time
+from collections import Counter
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +45,11 @@ def _one_process(size: int) -> str:
     return f"Hand-overs a second, burst of {size:,} into one process ({CONCURRENCY} clients)"
 
 
+def _warm(count: int) -> list[tuple[str, bytes, dict[str, str]]]:
+    """Hand-overs that warm the app up without a card: not qualified (the wrong country)."""
+    return [hand_over_request({**body, "country": "US"}) for body in _bodies(count, seed="warm")]
+
+
 def _bodies(count: int, *, seed: str) -> list[dict[str, Any]]:
     """A realistic mix: about 40% meet the definition and get a card, the rest go back."""
     rng = random.Random(seed)
@@ -70,8 +76,8 @@ def _burst(
     app: App, clients: Clients, bodies: list[dict[str, Any]], within: float = 300
 ) -> dict[str, Any]:
     """Send the bodies CONCURRENCY at a time (for `within` seconds at most); what came back."""
-    warm = [{**body, "country": "US"} for body in _bodies(5, seed="warm")]  # not qualified
-    clients.send(app.url, [hand_over_request(body) for body in warm], concurrency=4)
+    warm = _warm(5)
+    clients.send(app.url, warm, concurrency=4)
     wait_until(lambda: len(calls_since(app.slack, 0)) >= len(warm), timeout=10)
     mark = len(app.slack.calls)
     answers = clients.send(
@@ -85,9 +91,8 @@ def _burst(
     end = max(done for _, done, *_ in answers)
     created: dict[str, float] = {}
     qualified: set[str] = set()
-    statuses: dict[int, int] = {}
+    statuses = Counter(status for _, _, status, _ in answers)
     for _, done, status, body in answers:
-        statuses[status] = statuses.get(status, 0) + 1
         if status == 201 and body:
             answer = json.loads(body)
             created[answer["id"]] = done
@@ -184,8 +189,7 @@ def replicas(results: Results, dbs: Databases, clients: Clients, quick: bool, ba
         for baton in batons:
             wait_healthy(baton.port)
         urls = [baton.url for baton in batons]
-        warm = [{**body, "country": "US"} for body in _bodies(20, seed="warm")]
-        clients.send(urls, [hand_over_request(body) for body in warm], concurrency=clients_)
+        clients.send(urls, _warm(20), concurrency=clients_)
         answers = clients.send(
             urls,
             [hand_over_request(body) for body in _bodies(size, seed="replicas")],
@@ -193,10 +197,7 @@ def replicas(results: Results, dbs: Databases, clients: Clients, quick: bool, ba
             answers=True,
             within=300,
         )
-    statuses: dict[int, int] = {}
-    for _, _, status, _ in answers:
-        statuses[status] = statuses.get(status, 0) + 1
-    _check_statuses(results, backend, statuses, size)
+    _check_statuses(results, backend, Counter(status for _, _, status, _ in answers), size)
     created = [done for _, done, status, _ in answers if status == 201]
     if not created:
         return

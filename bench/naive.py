@@ -11,10 +11,8 @@ import argparse
 import json
 import os
 import pickle
-import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -406,9 +404,8 @@ def _baton_twins(dbs, backend: str, count: int) -> tuple[int, int, int]:
 
     from bench.common import (
         dm_lead,
-        env,
-        free_port,
         hand_over_request,
+        processes,
         qualified_bodies,
         seconds_agreement,
         wait_healthy,
@@ -418,56 +415,34 @@ def _baton_twins(dbs, backend: str, count: int) -> tuple[int, int, int]:
 
     url = dbs.create(backend, "twins_baton")
     try:
-        with FakeSlack() as slack, tempfile.TemporaryDirectory() as folder:
-            agreement_file = Path(folder) / "agreement.yml"
-            agreement_file.write_text(seconds_agreement())
-            ports = [free_port(), free_port()]
-            processes = [
-                subprocess.Popen(
-                    [sys.executable, "-m", "bot", "run", "--host", "127.0.0.1", "--port", str(p)],
-                    env=env(url, slack, agreement_file),
-                    cwd=folder,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+        with (
+            FakeSlack() as slack,
+            processes(url, slack, 2, agreement_=seconds_agreement()) as batons,
+        ):
+            for baton in batons:
+                wait_healthy(baton.port)
+            ids = []
+            bodies = qualified_bodies(count, seed=6, prefix=f"twins-{backend}")
+            for number, body in enumerate(bodies):
+                path, content, headers = hand_over_request(body)
+                answer = httpx.post(
+                    f"{batons[number % 2].url}{path}", content=content, headers=headers, timeout=30
                 )
-                for p in ports
-            ]
-            try:
-                for port in ports:
-                    wait_healthy(port)
-                ids = []
-                bodies = qualified_bodies(count, seed=6, prefix=f"twins-{backend}")
-                for number, body in enumerate(bodies):
-                    path, content, headers = hand_over_request(body)
-                    answer = httpx.post(
-                        f"http://127.0.0.1:{ports[number % 2]}{path}",
-                        content=content,
-                        headers=headers,
-                        timeout=30,
-                    )
-                    ids.append(answer.json()["id"])
-                wanted = set(ids)
+                ids.append(answer.json()["id"])
+            wanted = set(ids)
 
-                def sent() -> Counter:
-                    return Counter(
-                        lead
-                        for call in list(slack.calls)
-                        if call.method == "chat.postMessage"
-                        and call.answered == "ok"
-                        and (lead := dm_lead(call)) in wanted
-                    )
+            def sent() -> Counter:
+                return Counter(
+                    lead
+                    for call in list(slack.calls)
+                    if call.method == "chat.postMessage"
+                    and call.answered == "ok"
+                    and (lead := dm_lead(call)) in wanted
+                )
 
-                wait_until(lambda: len(sent()) >= count, timeout=180, every=0.2)
-                time.sleep(3)  # long enough for a duplicate to arrive, if there were one
-                counted = sent()
-            finally:
-                for process in processes:
-                    process.send_signal(signal.SIGTERM)
-                for process in processes:
-                    try:
-                        process.wait(timeout=30)
-                    except subprocess.TimeoutExpired:
-                        process.kill()
+            wait_until(lambda: len(sent()) >= count, timeout=180, every=0.2)
+            time.sleep(3)  # long enough for a duplicate to arrive, if there were one
+            counted = sent()
     finally:
         dbs.drop(url)
     return _outcome(counted, count)

@@ -147,21 +147,17 @@ class Intake:
         return done
 
     def _write(self) -> None:
-        while (first := self._waiting.get()) is not None:
-            group = [first]
-            stopping = False
-            while len(group) < self.most and not self._waiting.empty():
-                item = self._waiting.get()
-                if item is None:
-                    stopping = True
-                    break
-                group.append(item)
+        stopping = False
+        while not stopping:
+            taken = [self._waiting.get()]
+            while len(taken) < self.most and not self._waiting.empty():
+                taken.append(self._waiting.get())
+            stopping = None in taken  # `stop()`: what came with it is still written
+            group = [item for item in taken if item is not None]
             try:
                 self._write_group(group)
-            except Exception:  # answering failed; the thread must live on for the next group
+            except Exception:  # the thread must live on for the next group
                 log.exception("intake: a group of %d hand-overs failed", len(group))
-            if stopping:
-                return
 
     def _write_group(self, group: list[_Waiting]) -> None:
         # A request given up on before its group began is not written; from here on, none
@@ -181,9 +177,9 @@ class Intake:
             for *_, done in group:
                 done.set_exception(error)
             return
-        self.ctx.wake()
         for (*_, done), lead in zip(group, stored, strict=True):
             done.set_result(HandOver(lead, created=True))
+        self.ctx.wake()
 
 
 def _settle(done: Future[HandOver], work: Callable[[], HandOver]) -> None:

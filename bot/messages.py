@@ -16,7 +16,7 @@ CARD, REPLY, DIRECT, POST, ERASE = "card", "reply", "dm", "post", "erase"
 
 def refresh_card(*, session: Session, lead_id: str, at: datetime) -> None:
     """Post the lead's card, or update it in place once it has been posted."""
-    outbox.enqueue_all(session=session, rows=[card(lead_id=lead_id, at=at)])
+    queue(session=session, rows=[card(lead_id=lead_id, at=at)])
 
 
 def card(*, lead_id: str, at: datetime) -> dict[str, Any]:

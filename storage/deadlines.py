@@ -11,25 +11,6 @@ from storage.models import Breach, Deadline
 _INSERT_DEADLINE = insert(Deadline.__table__)
 
 
-def open_clock(
-    *,
-    session: Session,
-    lead_id: str,
-    kind: str,
-    opened_at: datetime,
-    due_at: datetime,
-    remind_at: datetime | None,
-) -> None:
-    open_clocks(
-        session=session,
-        lead_ids=[lead_id],
-        kind=kind,
-        opened_at=opened_at,
-        due_at=due_at,
-        remind_at=remind_at,
-    )
-
-
 def open_clocks(
     *,
     session: Session,

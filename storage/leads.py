@@ -139,9 +139,7 @@ def cards_of(
     if not lead_ids:
         return {}
     rows = session.execute(
-        select(Lead.id, Lead.card_channel, Lead.card_ts)
-        .where(col(Lead.id).in_(lead_ids))
-        .execution_options(autoflush=False)
+        select(Lead.id, Lead.card_channel, Lead.card_ts).where(col(Lead.id).in_(lead_ids))
     ).all()
     return {lead_id: (channel, ts) for lead_id, channel, ts in rows}
 

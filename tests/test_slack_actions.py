@@ -177,20 +177,27 @@ def test_slow_listeners_overlap_instead_of_queueing(runtime, slack):
     assert met == [True, True]
 
 
+def _slow_click(runtime, work):
+    """Bolt with one more button, `test.slow`, whose work is `work`, acknowledged at once."""
+    bolt = slack_app(runtime)
+    bolt.action("test.slow")(acknowledged(work))
+    return bolt
+
+
+SLOW_CLICK = block_action(user="U1", action_id="test.slow", value="x")
+
+
 def test_a_click_is_answered_before_its_work_is_done(runtime, slack):
     """Slack gets its answer at once; the claim, the card and the ephemerals come after."""
-    bolt = slack_app(runtime)
     release = threading.Event()
     done: list[str] = []
 
-    @acknowledged
     def slow(body, baton):
         release.wait(10)
         done.append(body["user"]["id"])
 
-    bolt.action("test.slow")(slow)
-    with serve(runtime, bolt) as baton:
-        answer = baton.interact(block_action(user="U1", action_id="test.slow", value="x"))
+    with serve(runtime, _slow_click(runtime, slow)) as baton:
+        answer = baton.interact(SLOW_CLICK)
         assert answer.status_code == 200
         assert done == []
         release.set()
@@ -198,15 +205,12 @@ def test_a_click_is_answered_before_its_work_is_done(runtime, slack):
 
 
 def test_work_acknowledged_to_slack_is_finished_before_baton_stops(runtime, slack):
-    bolt = slack_app(runtime)
     done: list[str] = []
 
-    @acknowledged
     def slow(body, baton):
         time.sleep(0.3)
         done.append(body["user"]["id"])
 
-    bolt.action("test.slow")(slow)
-    with serve(runtime, bolt) as baton:
-        baton.interact(block_action(user="U1", action_id="test.slow", value="x"))
+    with serve(runtime, _slow_click(runtime, slow)) as baton:
+        baton.interact(SLOW_CLICK)
     assert done == ["U1"]
