@@ -156,11 +156,6 @@ def history(*, session: Session, lead_id: str) -> list[Event]:
     )
 
 
-def count_by_stage(*, session: Session) -> dict[str, int]:
-    rows = session.exec(select(Lead.stage, func.count()).group_by(Lead.stage)).all()
-    return {stage: count for stage, count in rows}
-
-
 def sync_people(*, session: Session, roles: list[tuple[str, str]]) -> None:
     """Make the person table say exactly what the agreement says, for reports and joins."""
     wanted = set(roles)

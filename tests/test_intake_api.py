@@ -3,8 +3,11 @@
 import json
 
 import pytest
+from sqlalchemy import func
+from sqlmodel import select
 
 from storage import leads
+from storage.models import Lead
 from tests.support import GOOD_LEAD, lead
 
 
@@ -67,7 +70,7 @@ def test_intake_without_the_right_token_is_401(baton, slack, header):
     answer = baton.http.post("/api/leads", json=GOOD_LEAD, headers=headers)
     assert answer.status_code == 401
     with baton.runtime.ctx.sessions() as session:
-        assert leads.count_by_stage(session=session) == {}
+        assert session.exec(select(func.count()).select_from(Lead)).one() == 0
 
 
 def _errors(answer) -> dict[str, str]:
@@ -118,15 +121,6 @@ def test_malformed_json_is_a_4xx_not_a_500(baton):
         headers={"Authorization": "Bearer test-intake-token", "Content-Type": "application/json"},
     )
     assert 400 <= answer.status_code < 500
-
-
-def test_a_body_over_one_megabyte_is_413(baton):
-    answer = baton.http.post(
-        "/api/leads",
-        content=b"x" * 1_100_000,
-        headers={"Authorization": "Bearer test-intake-token", "Content-Type": "application/json"},
-    )
-    assert answer.status_code == 413
 
 
 def test_the_openapi_document_describes_the_intake(baton):
