@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
@@ -112,9 +113,14 @@ LIMITS = {"header": 150, "section": 3000, "field": 2000, "context": 2000, "butto
 
 
 def assert_valid_blocks(blocks: list[dict[str, Any]], limit: int = 50) -> None:
+    """slack_sdk's checks on every element, nested ones included, and the text limits.
+
+    `to_dict()`, not `validate_json()`: the latter checks only the block's own attributes,
+    so an accessory's or a button's action_id or value over its limit would pass.
+    """
     assert len(blocks) <= limit
     for block in blocks:
-        Block.parse(block).validate_json()
+        Block.parse(block).to_dict()
         for kind, text in texts_of(block):
             assert len(text) <= LIMITS[kind], (kind, len(text))
 
@@ -148,6 +154,34 @@ def test_extreme_lead_card_fits_block_kit(renderer: Renderer, stage: str):
     header = blocks[0]
     assert header["type"] == "header"
     assert header["text"]["text"].endswith("…")
+
+
+def _accessory(**button: Any) -> dict[str, Any]:
+    return {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": "a lead"},
+        "accessory": {
+            "type": "button",
+            "text": {"type": "plain_text", "text": "Claim"},
+            **{"action_id": "baton.claim", "value": "x", **button},
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        _accessory(action_id="a" * 256),
+        _accessory(value="v" * 2001),
+        {"type": "actions", "elements": [_accessory(value="v" * 2001)["accessory"]]},
+    ],
+    ids=["accessory action_id of 256", "accessory value of 2001", "button value of 2001"],
+)
+def test_the_block_check_looks_inside_nested_elements(block: dict[str, Any]):
+    with pytest.raises(SlackObjectFormationError):
+        assert_valid_blocks([block])
+    with pytest.raises(SlackObjectFormationError):
+        View(type="modal", title="Lead", blocks=[block]).to_dict()
 
 
 def test_extreme_lead_card_is_escaped_not_dropped(renderer: Renderer):
@@ -466,7 +500,7 @@ def test_template_renders_valid_block_kit(renderer: Renderer, name: str):
     payload = json.loads(raw)
     if payload.get("type") in ("modal", "home"):
         view = renderer.view(name, **facts)
-        View(**view).validate_json()
+        View(**view).to_dict()
         assert_valid_blocks(view["blocks"], limit=100)
         payload = view
     else:
