@@ -25,7 +25,6 @@ SCHEMA_LICENCE = SCHEMAS / "LICENSE.manifest-schema"
 REQUEST_URL = "https://baton.example.com/slack/events"
 BOT_SCOPES = {
     "chat:write",
-    "chat:write.public",
     "im:write",
     "channels:history",
     "groups:history",
@@ -92,6 +91,14 @@ def test_bot_scopes_are_exactly_what_baton_uses(manifest: dict[str, Any]) -> Non
     assert set(scopes["bot"]) == BOT_SCOPES
     assert len(scopes["bot"]) == len(BOT_SCOPES)
     assert "user" not in scopes
+
+
+def test_baton_posts_only_where_it_can_also_read(manifest: dict[str, Any]) -> None:
+    """No `chat:write.public`: it would let a card reach a channel Baton was not invited to,
+    where the look-up before a retried post (`conversations.history`) answers `not_in_channel`
+    and the card could only go to the dead letters. Uninvited, the first post fails at once
+    with `not_in_channel`, which says what to do: invite Baton, then `baton outbox retry`."""
+    assert "chat:write.public" not in manifest["oauth_config"]["scopes"]["bot"]
 
 
 def test_bot_user_and_app_home(manifest: dict[str, Any]) -> None:
