@@ -17,7 +17,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response, 
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_bolt.authorization import AuthorizeResult
@@ -44,6 +44,45 @@ MAX_BODY = 1_000_000
 REQUEST_THREADS = 8
 
 
+# Payload types whose listeners Bolt finds by their first action, which it reads before any
+# middleware or listener runs.
+_WITH_ACTIONS = frozenset({"block_actions", "interactive_message"})
+
+
+def _unreadable(body: dict[str, Any]) -> str | None:
+    """Why Bolt cannot read a verified payload, if a look at its shape can tell."""
+    if body.get("type") in _WITH_ACTIONS:
+        actions = body.get("actions")
+        if not isinstance(actions, list) or not actions:
+            return "no actions"
+        if not all(isinstance(action, dict) for action in actions):
+            return "an action that is not an object"
+    return None
+
+
+class SlackApp(App):
+    """Bolt, answering every verified request `200`, as Slack expects, even one it cannot read.
+
+    Bolt reads what it needs from a payload before any listener runs (the first action of a
+    `block_actions`, the user, the team, the authorizations) and assumes Slack's shapes; a
+    payload of another shape would raise there, outside the listeners and `@app.error`, and
+    be answered `500`, which Slack retries. A shape known to be unreadable is ignored with a
+    line in the log; anything else Bolt trips over is logged with its traceback. Both HTTP and
+    Socket Mode dispatch through here.
+    """
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        body = req.body if isinstance(req.body, dict) else {}
+        if problem := _unreadable(body):
+            log.info("ignored a Slack %s payload: %s", body.get("type"), problem)
+            return BoltResponse(status=200, body="")
+        try:
+            return super().dispatch(req)
+        except Exception:
+            log.exception("a Slack request of type %r could not be read", body.get("type"))
+            return BoltResponse(status=200, body="")
+
+
 def slack_app(runtime: Runtime) -> App:
     """Bolt with signature checks on; no auth.test round trip, the bot token is known.
 
@@ -56,7 +95,7 @@ def slack_app(runtime: Runtime) -> App:
     def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
         return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=token)
 
-    app = App(
+    app = SlackApp(
         signing_secret=runtime.settings.slack_signing_secret or "",
         client=runtime.client,
         authorize=authorize,
@@ -241,8 +280,10 @@ def create_app(runtime: Runtime, bolt: App | None = None) -> FastAPI:
             return JSONResponse({"error": "invalid request"}, status.HTTP_401_UNAUTHORIZED)
         try:
             bolt_request = to_bolt_request(request, body)
-        except (ValueError, TypeError, AttributeError):
-            return JSONResponse({"error": "not a Slack request"}, status.HTTP_400_BAD_REQUEST)
+        except Exception as error:  # Bolt reads the team, user and authorizations right here
+            # Verified, so from Slack: acknowledged like any other, or Slack would retry it.
+            log.warning("ignored a Slack request Bolt cannot read (%s)", type(error).__name__)
+            return Response(status_code=status.HTTP_200_OK)
         answer = await to_thread.run_sync(bolt.dispatch, bolt_request, limiter=dispatchers)
         if answer.status == status.HTTP_404_NOT_FOUND:
             # Slack retries anything it doesn't see acknowledged; an event nobody listens
