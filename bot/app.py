@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import handlers
 from bot import metrics
+from bot.intake import Unstorable
 from bot.logs import RequestContext
 from bot.runtime import Runtime
 from bot.schemas import LeadCreated, LeadIn, LeadPublic
@@ -274,6 +275,14 @@ def create_app(runtime: Runtime, bolt: App | None = None) -> FastAPI:
     @api.exception_handler(RequestValidationError)
     async def invalid_body(_: Request, error: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _field_errors(error)}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    @api.exception_handler(Unstorable)
+    async def unstorable(_: Request, error: Unstorable) -> JSONResponse:
+        """The database refused this lead for what it holds: the client's to change, in the
+        shape of every other field error."""
+        loc = ["body", error.field] if error.field else ["body"]
+        detail = [{"loc": loc, "msg": error.reason, "type": "value_error"}]
+        return JSONResponse({"detail": detail}, status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     @api.exception_handler(OperationalError)
     async def database_down(_: Request, error: OperationalError) -> JSONResponse:

@@ -15,7 +15,7 @@ from pydantic import (
     field_validator,
 )
 
-from storage.models import Lead
+from storage.models import Lead, external_key
 
 
 def _printable(value: str) -> str:
@@ -124,8 +124,12 @@ class LeadIn(BaseModel):
         return value or None
 
     def columns(self) -> dict[str, Any]:
-        """The lead's stored fields; activity keeps ISO timestamps so JSON columns can hold it."""
-        return self.model_dump(mode="json")
+        """The lead's stored fields; activity keeps ISO timestamps so JSON columns can hold it.
+
+        With `external_key`, which the unique index holds in place of the `external_id`."""
+        fields = self.model_dump(mode="json")
+        fields["external_key"] = external_key(self.external_id)
+        return fields
 
 
 class LeadCreated(BaseModel):

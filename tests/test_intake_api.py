@@ -1,9 +1,11 @@
 """POST /api/leads through the real app: answers, idempotency, every kind of bad input."""
 
 import json
+import random
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlmodel import select
 
 from storage import leads
@@ -137,3 +139,80 @@ def test_a_lead_named_like_a_mention_pings_nobody(baton, slack):
     assert "<!channel>" not in raw
     assert "<@U0CEO>" not in raw
     assert "&lt;!channel&gt;" in raw
+
+
+def test_a_long_non_latin_external_id_is_stored_beside_the_others_sent_with_it(baton):
+    """1,000 characters of 4 bytes each: valid by the contract, and four times what a btree
+    index entry may hold on PostgreSQL. Sent at once with 59 ordinary hand-overs, so they are
+    written in the same groups: each of the 60 is stored, and the long one is found again."""
+    long_id = _non_latin(1000, seed=6)
+    bodies = [lead(external_id=f"crm-{n}", email=f"lead{n}@nordlys.dk") for n in range(59)]
+    bodies.insert(30, lead(external_id=long_id, email="long@nordlys.dk"))
+    answers = _sent_together(baton, bodies)
+    assert [answer.status_code for answer in answers] == [201] * 60, [
+        (answer.status_code, answer.text[:200]) for answer in answers if answer.status_code != 201
+    ]
+    again = baton.hand_over(lead(external_id=long_id, name="Someone Else"))
+    assert again.status_code == 200, again.text[:300]
+    assert again.json()["id"] == answers[30].json()["id"]
+    assert again.json()["external_id"] == long_id
+    assert again.json()["name"] == "Mette Hansen"
+    assert baton.http.get("/healthz").status_code == 200
+
+
+def _non_latin(length: int, seed: int) -> str:
+    """Characters of 4 bytes each in UTF-8, in an order that does not compress."""
+    rng = random.Random(seed)
+    return "".join(chr(0x20000 + rng.randrange(40_000)) for _ in range(length))
+
+
+def _sent_together(baton, bodies: list[dict]) -> list:
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        return list(pool.map(baton.hand_over, bodies))
+
+
+def test_a_lead_the_database_refuses_is_422_and_the_others_sent_with_it_are_stored(baton):
+    engine = baton.runtime.engine
+    with engine.begin() as connection:  # the database refuses one lead for its content
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("ALTER TABLE lead ADD CONSTRAINT no_eve CHECK (name <> 'Eve')"))
+        else:
+            connection.execute(
+                text(
+                    "CREATE TRIGGER no_eve BEFORE INSERT ON lead WHEN NEW.name = 'Eve' "
+                    "BEGIN SELECT RAISE(ABORT, 'no Eve'); END"
+                )
+            )
+    bodies = [lead(external_id=f"crm-{n}", email=f"lead{n}@nordlys.dk") for n in range(39)]
+    bodies.insert(20, lead(external_id="crm-eve", name="Eve"))
+    answers = _sent_together(baton, bodies)
+
+    refused = answers.pop(20)
+    assert refused.status_code == 422, refused.text
+    (problem,) = refused.json()["detail"]
+    assert problem["msg"].startswith("the database refused to store this lead")
+    assert problem["loc"][0] == "body"
+    assert [answer.status_code for answer in answers] == [201] * 39
+    assert baton.http.get("/healthz").status_code == 200
+    with baton.runtime.ctx.sessions() as session:
+        assert session.exec(select(func.count()).select_from(Lead)).one() == 39
+
+
+def test_a_value_too_large_for_an_index_is_422_not_503(baton):
+    """PostgreSQL refuses an index entry over 2,704 bytes with a "program limit exceeded"
+    error, which arrives as an OperationalError like a lost connection: it is the row's fault,
+    and the database is not unavailable."""
+    engine = baton.runtime.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no size limit on an index entry")
+    with engine.begin() as connection:
+        connection.execute(text("CREATE INDEX ix_lead_company_test ON lead (company)"))
+    bodies = [lead(external_id=f"crm-{n}", email=f"lead{n}@nordlys.dk") for n in range(19)]
+    bodies.insert(10, lead(external_id="crm-big", company=_non_latin(1000, seed=54)))
+    answers = _sent_together(baton, bodies)
+
+    refused = answers.pop(10)
+    assert refused.status_code == 422, refused.text
+    assert "index row size" in refused.json()["detail"][0]["msg"]
+    assert [answer.status_code for answer in answers] == [201] * 19
+    assert baton.http.get("/healthz").status_code == 200
