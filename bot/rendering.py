@@ -1,13 +1,21 @@
 """Messages as jinja2 templates that render Block Kit JSON, so a team can reword them freely.
 
-Every `{{ value }}` is escaped for Slack and for JSON on its way out; only values marked
-safe by a filter (`mention`) keep their angle brackets. Undefined names fail loudly, so a
-typo in a template breaks a test instead of a message.
+Every `{{ value }}` that is text is written for the place it lands in, which the template
+does not have to say: a template renders with a stand-in for each value, and once the JSON
+is parsed each stand-in is replaced by its value written for its text object (see `_fill`):
+in `mrkdwn`, escaped and with formatting characters neutralised (`blockkit.mrkdwn`); in
+`plain_text`, as typed (`blockkit.plain`); anywhere else (a button's value, an id) as is.
+Values marked safe (`mention`, `link`, jinja's `safe` for a template's own markup) are
+written as they are. Undefined names fail loudly, so a typo in a template breaks a test
+instead of a message.
 """
 
 import json
 import re
+from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +30,74 @@ from storage.models import Deadline, Feedback, Lead
 TEMPLATES = Path(__file__).parent / "templates"
 _USER_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
+# The text values of the template being rendered, in order; a stand-in names each by index.
+_values: ContextVar[list[str] | None] = ContextVar("baton_template_values", default=None)
+_STAND_IN = re.compile(r"\ue000(\d+)\ue001")  # private-use characters around an index
 
-def _finalize(value: Any) -> str:
-    if value is None:
-        return ""
-    text = str(value) if isinstance(value, Markup) else blockkit.escape(str(value))
+
+def _json_text(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)[1:-1]
 
 
+def _finalize(value: Any) -> str:
+    """Text becomes a stand-in, filled in once its place in the JSON is known; numbers, times
+    and the like (never user text) are written at once, and so is what is marked safe."""
+    if value is None:
+        return ""
+    if isinstance(value, Markup):
+        return _json_text(str(value))
+    values = _values.get()
+    if isinstance(value, str) and values is not None:
+        values.append(value)
+        return f"\ue000{len(values) - 1}\ue001"
+    return _json_text(blockkit.escape(str(value)))
+
+
+def _fill(node: Any, values: list[str]) -> Any:
+    """Put each value in place of its stand-in, written for the text object it is in.
+
+    The `text` of a `plain_text` object is plain; the `text` of a `mrkdwn` object and a
+    message's own `text` (its notification and fallback, which Slack formats) are mrkdwn;
+    a `mrkdwn` object with user text in it is also marked `verbatim`, so that Slack does not
+    turn a URL, a channel name or an @word in it into a link or a mention. Everything else
+    (action ids, button values, private metadata) keeps the value as it is.
+    """
+    if isinstance(node, list):
+        return [_fill(item, values) for item in node]
+    if not isinstance(node, dict):
+        return node
+    kind = node.get("type")
+    filled: dict[str, Any] = {}
+    for key, child in node.items():
+        if not isinstance(child, str):
+            filled[key] = _fill(child, values)
+            continue
+        if key == "text" and kind == "plain_text":
+            write = blockkit.plain
+        elif key == "text":
+            write = blockkit.mrkdwn
+            if kind == "mrkdwn" and _STAND_IN.search(child):
+                filled["verbatim"] = True
+        else:
+            write = blockkit.unmention
+        filled[key] = _STAND_IN.sub(partial(_value, write=write, values=values), child)
+    return filled
+
+
+def _value(found: re.Match[str], *, write: Callable[[str], str], values: list[str]) -> str:
+    return write(values[int(found[1])])
+
+
 def mention(user: str | None) -> Markup | str:
-    """`<@U123>` for a real user id; anything else stays plain, escaped text."""
+    """`<@U123>` for a real user id; anything else stays plain text, written like any other."""
     if user and _USER_ID.match(user):
         return Markup(f"<@{user}>")
     return user or ""
+
+
+def link(url: str | None) -> Markup:
+    """A URL for `<url|text>`: entities only, so that a `_` in it is not taken for text."""
+    return Markup(blockkit.escape(url or ""))
 
 
 def compact(number: float | None) -> str:
@@ -63,6 +126,7 @@ class Renderer:
         self.env.filters.update(
             when=self.when,
             mention=mention,
+            link=link,
             compact=compact,
             cut=blockkit.cut,
             duration=humanize,
@@ -80,11 +144,17 @@ class Renderer:
         return f"{local:%a %d %b, %H:%M} ({local.tzname()})"
 
     def _json(self, template: str, facts: dict[str, Any]) -> dict[str, Any]:
-        text = self.env.get_template(f"{template}.json.j2").render(**facts)
+        values: list[str] = []
+        taken = _values.set(values)
         try:
-            return json.loads(text)
+            text = self.env.get_template(f"{template}.json.j2").render(**facts)
+        finally:
+            _values.reset(taken)
+        try:
+            parsed = json.loads(text)
         except json.JSONDecodeError as error:
             raise ValueError(f"template {template} did not render JSON: {error}") from None
+        return _fill(parsed, values)
 
     def message(self, template: str, **facts: Any) -> dict[str, Any]:
         """`{"text": fallback, "blocks": [...]}` within Block Kit's limits."""

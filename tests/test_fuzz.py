@@ -132,7 +132,7 @@ GOOD_BODIES = st.fixed_dictionaries(
         "challenges": WORDS,
         "budget": WORDS,
         "employees": st.integers(min_value=0, max_value=100_000),
-        "revenue": st.floats(min_value=-1e12, max_value=1e15),
+        "revenue": st.floats(min_value=0, max_value=1e15),
         "profit": st.floats(min_value=-1e12, max_value=1e15),
         "activity": st.lists(
             st.fixed_dictionaries(

@@ -216,3 +216,58 @@ def test_a_value_too_large_for_an_index_is_422_not_503(baton):
     assert "index row size" in refused.json()["detail"][0]["msg"]
     assert [answer.status_code for answer in answers] == [201] * 19
     assert baton.http.get("/healthz").status_code == 200
+
+
+def test_control_characters_and_direction_overrides_are_dropped_before_storing(baton, slack):
+    answer = baton.hand_over(
+        lead(
+            name="Mette\x07 Hansen\x1b",
+            company="Nordlys\u202e Maskinfabrik\u2066 A/S\u2069",
+            title="CIO\r",
+            challenges="Three plants\r\nPaper-based QC\rtoday\x85\tstill",
+            activity=[{"at": "2026-11-20T09:12:00Z", "kind": "web\x9binar", "detail": "a\nb"}],
+        )
+    )
+    assert answer.status_code == 201, answer.text
+    with baton.runtime.ctx.sessions() as session:
+        stored = leads.get(session=session, lead_id=answer.json()["id"])
+    assert stored.name == "Mette Hansen"
+    assert stored.company == "Nordlys Maskinfabrik A/S"
+    assert stored.title == "CIO"
+    assert stored.challenges == "Three plants\nPaper-based QCtoday\tstill"  # lines are kept
+    assert stored.activity[0]["kind"] == "webinar"
+    assert stored.activity[0]["detail"] == "a b"
+    card = json.dumps(slack.wait_for("chat.postMessage")[0].params, ensure_ascii=False)
+    for unseen in ("\x07", "\x1b", "\u202e", "\u2066", "\r"):
+        assert unseen not in card
+
+
+def test_a_name_of_nothing_but_control_characters_is_refused(baton):
+    errors = _errors(baton.hand_over(lead(name="\x07\x1b\u202e ")))
+    assert set(errors) == {"name"}
+
+
+def test_negative_revenue_and_employees_are_refused_a_loss_is_not(baton):
+    errors = _errors(baton.hand_over(lead(revenue=-1, employees=-5, profit=-200_000)))
+    assert set(errors) == {"revenue", "employees"}
+    assert baton.hand_over(lead(profit=-200_000)).status_code == 201
+
+
+def test_a_lead_named_like_markup_shows_as_typed_on_its_card(baton, slack):
+    name = "*Bold* <!channel> & _x_ ~y~ `z`"
+    baton.hand_over(lead(name=name, company="<@U0CEO> & Sons"))
+    post = slack.wait_for("chat.postMessage")[0]
+    header, *_ = post.json("blocks")
+    assert header["text"] == {
+        "type": "plain_text",
+        "text": "*Bold* <\u2060!channel> & _x_ ~y~ `z` · <\u2060@U0CEO> & Sons",
+    }
+    sections = json.dumps(post.json("blocks")[1:], ensure_ascii=False)
+    assert (
+        "\u2217Bold\u2217 &lt;!channel&gt; &amp; \u02cdx\u02cd \u223cy\u223c \u02cbz\u02cb"
+        in (post.params["text"])
+    )
+    for markup in ("*Bold*", "_x_", "~y~", "`z`"):
+        assert markup not in sections and markup not in post.params["text"]
+    raw = json.dumps(post.params, ensure_ascii=False)
+    assert "<!channel>" not in raw and "<@U0CEO>" not in raw
