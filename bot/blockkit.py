@@ -33,6 +33,8 @@ _LOOKALIKES = str.maketrans(
         "\uff40": "\u02cb",  # fullwidth grave accent -> ˋ
     }
 )
+SPECIAL = re.compile("[&<>*_~`\uff0a\uff3f\uff40\uff1e]")
+"""A character that `mrkdwn` and `plain` write differently; text without one reads the same."""
 _QUOTE_AT_LINE_START = re.compile(r"(^|\n)(?=&gt;|\uff1e)")
 _MENTION_START = re.compile(r"<(?=[!@#])")
 WORD_JOINER = "\u2060"
@@ -53,7 +55,10 @@ def mrkdwn(text: str) -> str:
     stands alone it goes in a `plain_text` object instead, which shows every character as
     it is: see `plain`.)
     """
-    return _QUOTE_AT_LINE_START.sub(rf"\1{SOFT_HYPHEN}", escape(text.translate(_LOOKALIKES)))
+    written = escape(text.translate(_LOOKALIKES))
+    if "&gt;" in written or "\uff1e" in written:
+        written = _QUOTE_AT_LINE_START.sub(rf"\1{SOFT_HYPHEN}", written)
+    return written
 
 
 def plain(text: str) -> str:
@@ -78,6 +83,11 @@ def cut(text: str, limit: int) -> str:
 def _cut_text(obj: dict[str, Any] | None, limit: int) -> None:
     if obj and isinstance(obj.get("text"), str):
         obj["text"] = cut(obj["text"], limit)
+        if obj.get("type") == "mrkdwn":
+            # Slack would otherwise turn a bare URL, `#name` or `@here` in user text into a
+            # link or a mention. Baton's own markup writes them out (`<@U…>`, `<#C…>`,
+            # `<url|text>`), which verbatim text still honours.
+            obj["verbatim"] = True
 
 
 def fit_block(block: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import datetime, timedelta
+from enum import Enum
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -40,51 +41,58 @@ def _json_text(text: str) -> str:
 
 
 def _finalize(value: Any) -> str:
-    """Text becomes a stand-in, filled in once its place in the JSON is known; numbers, times
-    and the like (never user text) are written at once, and so is what is marked safe."""
+    """Text that would read differently in `mrkdwn` and in `plain_text` becomes a stand-in,
+    filled in once its place in the JSON is known. The rest (most text, numbers, times, the
+    ids of `bot.ids`) reads the same anywhere and is written at once, as is what is marked
+    safe."""
     if value is None:
         return ""
-    if isinstance(value, Markup):
+    if isinstance(value, Markup | Enum):
         return _json_text(str(value))
+    text = str(value)
     values = _values.get()
-    if isinstance(value, str) and values is not None:
-        values.append(value)
-        return f"\ue000{len(values) - 1}\ue001"
-    return _json_text(blockkit.escape(str(value)))
+    if values is None:  # rendered outside `Renderer`: Slack's entities, wherever it lands
+        return _json_text(blockkit.escape(text))
+    if not blockkit.SPECIAL.search(text):
+        return _json_text(text)
+    values.append(text)
+    return f"\ue000{len(values) - 1}\ue001"
 
 
-def _fill(node: Any, values: list[str]) -> Any:
+def _fill(payload: Any, values: list[str]) -> Any:
     """Put each value in place of its stand-in, written for the text object it is in.
 
     The `text` of a `plain_text` object is plain; the `text` of a `mrkdwn` object and a
-    message's own `text` (its notification and fallback, which Slack formats) are mrkdwn;
-    a `mrkdwn` object with user text in it is also marked `verbatim`, so that Slack does not
-    turn a URL, a channel name or an @word in it into a link or a mention. Everything else
-    (action ids, button values, private metadata) keeps the value as it is.
+    message's own `text` (its notification and fallback, which Slack formats) are mrkdwn.
+    Everything else (button values, private metadata) keeps the value as it is.
     """
+    if not values:
+        return payload
+    writers = {"plain": blockkit.plain, "mrkdwn": blockkit.mrkdwn, "raw": blockkit.unmention}
+    subs = {how: partial(_written, write=write, values=values) for how, write in writers.items()}
+    _fill_in(payload, subs)
+    return payload
+
+
+def _fill_in(node: Any, subs: dict[str, Callable[[re.Match[str]], str]]) -> None:
     if isinstance(node, list):
-        return [_fill(item, values) for item in node]
+        for item in node:
+            _fill_in(item, subs)
+        return
     if not isinstance(node, dict):
-        return node
+        return
     kind = node.get("type")
-    filled: dict[str, Any] = {}
     for key, child in node.items():
-        if not isinstance(child, str):
-            filled[key] = _fill(child, values)
-            continue
-        if key == "text" and kind == "plain_text":
-            write = blockkit.plain
-        elif key == "text":
-            write = blockkit.mrkdwn
-            if kind == "mrkdwn" and _STAND_IN.search(child):
-                filled["verbatim"] = True
-        else:
-            write = blockkit.unmention
-        filled[key] = _STAND_IN.sub(partial(_value, write=write, values=values), child)
-    return filled
+        if isinstance(child, (dict, list)):
+            _fill_in(child, subs)
+        elif isinstance(child, str) and "\ue000" in child:
+            how = "raw"
+            if key == "text":
+                how = "plain" if kind == "plain_text" else "mrkdwn"
+            node[key] = _STAND_IN.sub(subs[how], child)
 
 
-def _value(found: re.Match[str], *, write: Callable[[str], str], values: list[str]) -> str:
+def _written(found: re.Match[str], *, write: Callable[[str], str], values: list[str]) -> str:
     return write(values[int(found[1])])
 
 
