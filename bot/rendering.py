@@ -53,7 +53,7 @@ def _finalize(value: Any) -> str:
     values = _values.get()
     if values is None:  # rendered outside `Renderer`: Slack's entities, wherever it lands
         return _json_text(blockkit.escape(text))
-    if not blockkit.SPECIAL.search(text):
+    if not blockkit.SPECIAL.search(text) and "\ue000" not in text:  # nor looks like a stand-in
         return _json_text(text)
     values.append(text)
     return f"\ue000{len(values) - 1}\ue001"

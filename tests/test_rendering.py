@@ -573,6 +573,12 @@ def test_the_card_header_carries_the_typed_characters(renderer: Renderer):
     assert "<!" not in header["text"]  # a word joiner keeps even plain text from it
 
 
+def test_text_that_looks_like_a_stand_in_is_only_text(renderer: Renderer):
+    name = "\ue0009\ue001 \ue0000\ue001"
+    card = renderer.card(make_lead(name=name, company="*Acme*"), [])
+    assert card["blocks"][0]["text"]["text"] == f"{name} · *Acme*"
+
+
 def test_mrkdwn_neutralises_each_formatting_character():
     assert blockkit.mrkdwn("*a* _b_ ~c~ `d` R&D <!here>") == (
         "\u2217a\u2217 \u02cdb\u02cd \u223cc\u223c \u02cbd\u02cb R&amp;D &lt;!here&gt;"
