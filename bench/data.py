@@ -43,6 +43,7 @@ from sqlmodel import SQLModel
 import storage.models  # noqa: F401 - registers the tables on SQLModel.metadata
 from bot.agreement import QualifiedLead
 from bot.qualification import qualify
+from storage.models import external_key
 
 CHUNK = 10_000
 ID_BLOCK = 1_000_000
@@ -441,6 +442,7 @@ class _Chunk:
             {
                 **body,
                 "phone": phone,
+                "external_key": external_key(body.get("external_id")),
                 "id": lead_id,
                 "qualified": not reasons,
                 "reasons": reasons,

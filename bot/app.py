@@ -17,10 +17,11 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response, 
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
@@ -28,9 +29,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import handlers
 from bot import metrics
+from bot.intake import Unstorable
 from bot.logs import RequestContext
 from bot.runtime import Runtime
 from bot.schemas import LeadCreated, LeadIn, LeadPublic
+from bot.settings import SettingsError
 from storage import outbox
 from storage.db import ping, schema_is_current
 
@@ -44,8 +47,51 @@ MAX_BODY = 1_000_000
 REQUEST_THREADS = 8
 
 
+# Payload types whose listeners Bolt finds by their first action, which it reads before any
+# middleware or listener runs.
+_WITH_ACTIONS = frozenset({"block_actions", "interactive_message"})
+
+
+def _unreadable(body: dict[str, Any]) -> str | None:
+    """Why Bolt cannot read a verified payload, if a look at its shape can tell."""
+    if body.get("type") in _WITH_ACTIONS:
+        actions = body.get("actions")
+        if not isinstance(actions, list) or not actions:
+            return "no actions"
+        if not all(isinstance(action, dict) for action in actions):
+            return "an action that is not an object"
+    return None
+
+
+class SlackApp(App):
+    """Bolt, answering every verified request `200`, as Slack expects, even one it cannot read.
+
+    Bolt reads what it needs from a payload before any listener runs (the first action of a
+    `block_actions`, the user, the team, the authorizations) and assumes Slack's shapes; a
+    payload of another shape would raise there, outside the listeners and `@app.error`, and
+    be answered `500`, which Slack retries. A shape known to be unreadable is ignored with a
+    line in the log; anything else Bolt trips over is logged with its traceback. Both HTTP and
+    Socket Mode dispatch through here.
+    """
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        body = req.body if isinstance(req.body, dict) else {}
+        if problem := _unreadable(body):
+            log.info("ignored a Slack %s payload: %s", body.get("type"), problem)
+            return BoltResponse(status=200, body="")
+        try:
+            return super().dispatch(req)
+        except Exception:
+            log.exception("a Slack request of type %r could not be read", body.get("type"))
+            return BoltResponse(status=200, body="")
+
+
 def slack_app(runtime: Runtime) -> App:
     """Bolt with signature checks on; no auth.test round trip, the bot token is known.
+
+    Without a signing secret (Socket Mode alone, where Slack's requests come over Baton's own
+    authenticated connection) there is nothing to check a request with: such an app is only
+    ever given to Socket Mode, and `create_app` serves no `/slack/events` at all.
 
     Listeners run in the thread that answers Slack (`process_before_response`): one that
     acknowledges at once leaves its work to `Runtime.later`, so the answer never waits for a
@@ -56,7 +102,7 @@ def slack_app(runtime: Runtime) -> App:
     def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
         return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=token)
 
-    app = App(
+    app = SlackApp(
         signing_secret=runtime.settings.slack_signing_secret or "",
         client=runtime.client,
         authorize=authorize,
@@ -148,6 +194,25 @@ def socket_mode(runtime: Runtime) -> SocketModeHandler:
     return SocketModeHandler(slack_app(runtime), runtime.settings.slack_app_token)
 
 
+def connect_socket_mode(runtime: Runtime) -> SocketModeHandler:
+    """Open the Socket Mode connection, or say in one line why Slack would not have it."""
+    handler = socket_mode(runtime)
+    try:
+        handler.connect()
+    except SlackApiError as error:
+        code = error.response.get("error") if error.response is not None else None
+        raise SettingsError(
+            f"Slack refused SLACK_APP_TOKEN ({code or error}): set it to an app-level token "
+            "(xapp-…) with connections:write, from your Slack app's Basic Information page"
+        ) from None
+    except OSError as error:
+        raise SettingsError(
+            f"cannot reach Slack to open Socket Mode ({type(error).__name__}: {error}); "
+            f"check the network or SLACK_API_URL ({runtime.settings.slack_api_url})"
+        ) from None
+    return handler
+
+
 def _field_errors(error: RequestValidationError) -> list[dict[str, Any]]:
     """FastAPI's shape without echoing the input back (it may be 1 MB, or personal data)."""
     return [
@@ -156,8 +221,39 @@ def _field_errors(error: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def _serve_slack(api: FastAPI, runtime: Runtime, bolt: App, verifier: SignatureVerifier) -> None:
+    """`POST /slack/events`: events, interactivity and slash commands on one Request URL."""
+    dispatchers = CapacityLimiter(REQUEST_THREADS)
+
+    @api.post("/slack/events", include_in_schema=False)
+    async def slack_events(request: Request) -> Response:
+        with runtime.ctx.answers.answering():  # the courier and the click workers wait
+            return await _answer_slack(request)
+
+    async def _answer_slack(request: Request) -> Response:
+        body = await request.body()
+        # Verified before anything parses the body (Bolt verifies again), so no forged or
+        # malformed request reaches a parser, and none is answered with a 500.
+        if not _ssl_check(body) and not _signed(verifier, body, dict(request.headers)):
+            return JSONResponse({"error": "invalid request"}, status.HTTP_401_UNAUTHORIZED)
+        try:
+            bolt_request = to_bolt_request(request, body)
+        except Exception as error:  # Bolt reads the team, user and authorizations right here
+            # Verified, so from Slack: acknowledged like any other, or Slack would retry it.
+            log.warning("ignored a Slack request Bolt cannot read (%s)", type(error).__name__)
+            return Response(status_code=status.HTTP_200_OK)
+        answer = await to_thread.run_sync(bolt.dispatch, bolt_request, limiter=dispatchers)
+        if answer.status == status.HTTP_404_NOT_FOUND:
+            # Slack retries anything it doesn't see acknowledged; an event nobody listens
+            # to is still received.
+            return Response(status_code=status.HTTP_200_OK)
+        return to_starlette_response(answer)
+
+
 def create_app(runtime: Runtime, bolt: App | None = None) -> FastAPI:
-    bolt = bolt or slack_app(runtime)
+    """The HTTP app. `POST /slack/events` is served only with a signing secret to verify every
+    request with; in Socket Mode without one it does not exist, so nobody who reaches the port
+    can act in Slack's name."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -179,6 +275,14 @@ def create_app(runtime: Runtime, bolt: App | None = None) -> FastAPI:
     @api.exception_handler(RequestValidationError)
     async def invalid_body(_: Request, error: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _field_errors(error)}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    @api.exception_handler(Unstorable)
+    async def unstorable(_: Request, error: Unstorable) -> JSONResponse:
+        """The database refused this lead for what it holds: the client's to change, in the
+        shape of every other field error."""
+        loc = ["body", error.field] if error.field else ["body"]
+        detail = [{"loc": loc, "msg": error.reason, "type": "value_error"}]
+        return JSONResponse({"detail": detail}, status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     @api.exception_handler(OperationalError)
     async def database_down(_: Request, error: OperationalError) -> JSONResponse:
@@ -205,8 +309,6 @@ def create_app(runtime: Runtime, bolt: App | None = None) -> FastAPI:
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
-    dispatchers = CapacityLimiter(REQUEST_THREADS)
-
     @api.post(
         "/api/leads",
         status_code=status.HTTP_201_CREATED,
@@ -226,29 +328,8 @@ def create_app(runtime: Runtime, bolt: App | None = None) -> FastAPI:
         )
 
     secret = runtime.settings.slack_signing_secret
-    verifier = SignatureVerifier(secret) if secret else None
-
-    @api.post("/slack/events", include_in_schema=False)
-    async def slack_events(request: Request) -> Response:
-        with runtime.ctx.answers.answering():  # the courier and the click workers wait
-            return await _answer_slack(request)
-
-    async def _answer_slack(request: Request) -> Response:
-        body = await request.body()
-        # Verified before anything parses the body (Bolt verifies again), so no forged or
-        # malformed request reaches a parser, and none is answered with a 500.
-        if verifier and not _ssl_check(body) and not _signed(verifier, body, dict(request.headers)):
-            return JSONResponse({"error": "invalid request"}, status.HTTP_401_UNAUTHORIZED)
-        try:
-            bolt_request = to_bolt_request(request, body)
-        except (ValueError, TypeError, AttributeError):
-            return JSONResponse({"error": "not a Slack request"}, status.HTTP_400_BAD_REQUEST)
-        answer = await to_thread.run_sync(bolt.dispatch, bolt_request, limiter=dispatchers)
-        if answer.status == status.HTTP_404_NOT_FOUND:
-            # Slack retries anything it doesn't see acknowledged; an event nobody listens
-            # to is still received.
-            return Response(status_code=status.HTTP_200_OK)
-        return to_starlette_response(answer)
+    if secret:
+        _serve_slack(api, runtime, bolt or slack_app(runtime), SignatureVerifier(secret))
 
     @api.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:

@@ -1,4 +1,5 @@
-"""Block Kit's limits, enforced on every rendered payload so Slack never rejects a message.
+"""Block Kit's limits, enforced on every rendered payload so Slack never rejects a message;
+and how user text is written into each kind of text object so that it shows as typed.
 
 User text arrives escaped (`&amp;`, `&lt;`, `&gt;`); cutting must not split an entity or a
 mention, and a cut is always visible as "…".
@@ -18,6 +19,61 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+# Slack's mrkdwn has no escape for its formatting characters (its documentation escapes only
+# `&`, `<` and `>`), so in user text each is replaced by a character that looks the same and
+# that no formatting rule knows; Slack's fullwidth forms are formatting too.
+_LOOKALIKES = str.maketrans(
+    {
+        "*": "\u2217",  # ∗ asterisk operator
+        "_": "\u02cd",  # ˍ modifier letter low macron
+        "~": "\u223c",  # ∼ tilde operator
+        "`": "\u02cb",  # ˋ modifier letter grave accent
+        "\uff0a": "\ufe61",  # fullwidth asterisk -> ﹡ small asterisk
+        "\uff3f": "\u2e0f",  # fullwidth low line -> ⸏ paragraphos
+        "\uff40": "\u02cb",  # fullwidth grave accent -> ˋ
+    }
+)
+SPECIAL = re.compile("[&<>*_~`\uff0a\uff3f\uff40\uff1e]")
+"""A character that `mrkdwn` and `plain` write differently; text without one reads the same."""
+_QUOTE_AT_LINE_START = re.compile(r"(^|\n)(?=&gt;|\uff1e)")
+_MENTION_START = re.compile(r"<(?=[!@#])")
+WORD_JOINER = "\u2060"
+SOFT_HYPHEN = "\u00ad"
+
+
+def mrkdwn(text: str) -> str:
+    """User text for a `mrkdwn` text object, shown as typed and formatting nothing.
+
+    `&`, `<` and `>` become Slack's entities, as Slack documents ("Formatting text for app
+    surfaces": escaping): no mention, link or channel from user text. For `*bold*`,
+    `_italic_`, `~strike~` and `` `code` `` Slack documents no escape at all, and what
+    zero-width characters do around them is not documented either (a zero-width space is
+    even how formatting is forced inside a word), so each of those characters is replaced by
+    a look-alike that no formatting rule matches: `∗ ˍ ∼ ˋ`. A `>` that starts a line would
+    quote it, entity or not, so it gets an invisible soft hyphen before it. The text reads the
+    same; copied out of Slack, those few characters are the look-alikes. (Where a value
+    stands alone it goes in a `plain_text` object instead, which shows every character as
+    it is: see `plain`.)
+    """
+    written = escape(text.translate(_LOOKALIKES))
+    if "&gt;" in written or "\uff1e" in written:
+        written = _QUOTE_AT_LINE_START.sub(rf"\1{SOFT_HYPHEN}", written)
+    return written
+
+
+def plain(text: str) -> str:
+    """User text for a `plain_text` object, which Slack shows as is: no entities, since
+    `&lt;` would show as `&lt;`, and no look-alikes. Only a `<` before `!`, `@` or `#` gets
+    an invisible word joiner after it, so that no payload ever carries `<!…>`, `<@…>` or
+    `<#…>` from user text, even where Slack would not read it."""
+    return unmention(text)
+
+
+def unmention(text: str) -> str:
+    """`<!`, `<@`, `<#` with an invisible word joiner between: never a mention or a link."""
+    return _MENTION_START.sub("<" + WORD_JOINER, text)
+
+
 def cut(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
@@ -27,6 +83,11 @@ def cut(text: str, limit: int) -> str:
 def _cut_text(obj: dict[str, Any] | None, limit: int) -> None:
     if obj and isinstance(obj.get("text"), str):
         obj["text"] = cut(obj["text"], limit)
+        if obj.get("type") == "mrkdwn":
+            # Slack would otherwise turn a bare URL, `#name` or `@here` in user text into a
+            # link or a mention. Baton's own markup writes them out (`<@U…>`, `<#C…>`,
+            # `<url|text>`), which verbatim text still honours.
+            obj["verbatim"] = True
 
 
 def fit_block(block: dict[str, Any]) -> dict[str, Any]:

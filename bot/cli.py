@@ -100,13 +100,19 @@ def run(
         raise _fail(f"cannot open the database {runtime.engine.url!r}: {error.orig}") from None
     app = create_app(runtime)
     if settings.slack_app_token:
-        from bot.app import socket_mode
+        from bot.app import connect_socket_mode
 
-        socket_mode(runtime).connect()
+        try:
+            connect_socket_mode(runtime)
+        except SettingsError as error:
+            runtime.stop()
+            raise _fail(str(error)) from None
         out.print("Socket Mode connected.")
     if not settings.baton_intake_token:
         err.print("BATON_INTAKE_TOKEN is not set: POST /api/leads will refuse every request.")
-    out.print(f"Baton listens on http://{host}:{port} (Slack: /slack/events, intake: /api/leads)")
+    # Without a signing secret, Slack comes over Socket Mode only: nothing to verify HTTP with.
+    slack = "/slack/events" if settings.slack_signing_secret else "Socket Mode only"
+    out.print(f"Baton listens on http://{host}:{port} (Slack: {slack}, intake: /api/leads)")
     waiting = runtime.clockwork.next_clock()
     if waiting is None or waiting.next_at is None:
         out.print("No deadlines pending.")

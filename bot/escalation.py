@@ -14,8 +14,6 @@ from storage import deadlines, leads
 from storage.db import transaction
 from storage.models import Breach, Deadline, Lead
 
-ROLE_OF_STEP = {"sales_manager": "sales manager", "ceo": "CEO", "owner": "owner"}
-
 
 def _facts(clock: Deadline, planned: datetime) -> dict:
     """`planned` is when the message was meant to go out, so delivery can measure its lag."""

@@ -34,11 +34,7 @@ class BlockId(StrEnum):
     NOTE = "note"
 
 
-def clock_ref(lead_id: str, kind: str) -> str:
-    """One clock of one lead, as a button value or a modal's private metadata."""
-    return f"{lead_id}:{kind}"
-
-
 def parse_clock_ref(value: str) -> tuple[str, str]:
+    """One clock of one lead (`<lead id>:<kind>`), from a button value or a modal's metadata."""
     lead_id, _, kind = value.partition(":")
     return lead_id, kind

@@ -10,7 +10,7 @@ from functools import partial
 from queue import SimpleQueue
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from bot import messages, sla
@@ -31,24 +31,65 @@ class HandOver:
     created: bool
 
 
+class Unstorable(Exception):
+    """The database refused this lead for what it holds, though it passed validation.
+
+    Nothing of it was stored; sent again unchanged, it would be refused again. `field` names
+    the field when the database says which.
+    """
+
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field
+
+
+# SQLSTATE classes of a statement refused for the data it carries: 22 data exception (out of
+# range, too long, badly encoded), 23 integrity constraint violation, 54 program limit exceeded
+# (an index entry over its size). The rest (a lost connection, a full disk, a lock timeout,
+# a shutdown) is the database's trouble, and no fault of the row.
+_REFUSED_CONTENT = ("22", "23", "54")
+
+
+def _refused_content(error: DBAPIError) -> bool:
+    """Whether the database refused the rows for their content, not for being unavailable."""
+    if error.connection_invalidated:
+        return False
+    if isinstance(error, IntegrityError | DataError):  # SQLite says it with the class alone
+        return True
+    state = getattr(error.orig, "sqlstate", None)  # psycopg
+    return isinstance(state, str) and state[:2] in _REFUSED_CONTENT
+
+
+def _unstorable(error: DBAPIError) -> Unstorable:
+    diag = getattr(error.orig, "diag", None)
+    text = getattr(diag, "message_primary", None) or str(error.orig).strip()
+    column = getattr(diag, "column_name", None)
+    field = column if column in LeadIn.model_fields else None
+    return Unstorable(f"the database refused to store this lead: {text.splitlines()[0]}", field)
+
+
 def hand_over(ctx: Context, lead_in: LeadIn, *, by: str) -> HandOver:
     """Store the lead, its verdict, its clocks and its card in one transaction.
 
     The same `external_id` twice returns the stored lead untouched, even when both arrive at
     once: the unique index decides, and the loser reads the winner's lead. Nothing is looked
     up first: a repeat is rare, and a look before every hand-over would cost each of them.
+    A lead the database refuses for its content raises `Unstorable`.
     """
     try:
         with transaction(ctx.sessions) as session:
             [lead] = _store(session, ctx, [(lead_in, by)])
-    except IntegrityError:
-        if not lead_in.external_id:
-            raise
-        with ctx.sessions() as session:
-            known = leads.by_external_id(session=session, external_id=lead_in.external_id)
-        if known is None:
-            raise
-        return HandOver(known, created=False)
+    except DBAPIError as error:
+        if isinstance(error, IntegrityError) and lead_in.external_id:
+            with ctx.sessions() as session:
+                known = leads.by_external_id(session=session, external_id=lead_in.external_id)
+            if known is not None:
+                return HandOver(known, created=False)
+        if _refused_content(error):
+            log.warning("intake: the database refused a hand-over: %s", error.orig)
+            raise _unstorable(error) from error
+        raise
     ctx.wake()
     return HandOver(lead, created=True)
 
@@ -111,9 +152,11 @@ class Intake:
     most of a hand-over's, and hand-overs arrive in bursts. One writer thread takes every
     hand-over waiting when it is free, so a burst of a hundred costs a few commits, and one
     alone is written at once, with no wait to gather company. Each is answered only after
-    its group is committed. If the group fails on a repeated `external_id`, its hand-overs
-    are written again one by one, so each still gets its own answer and a repeat reads the
-    stored lead.
+    its group is committed. If the database refuses the group for a row's content (a
+    repeated `external_id`, a value it cannot hold), its hand-overs are written again one by
+    one, so each gets its own answer: a repeat reads the stored lead, the refused row alone
+    fails with `Unstorable`, and the rest are stored. A group that fails because the database
+    is away fails as a whole, at once.
     """
 
     def __init__(self, ctx: Context, *, most: int = 100) -> None:
@@ -169,7 +212,11 @@ class Intake:
         try:
             with transaction(self.ctx.sessions) as session:
                 stored = _store(session, self.ctx, [(lead_in, by) for lead_in, by, _ in group])
-        except IntegrityError:
+        except DBAPIError as error:
+            if not _refused_content(error):
+                for *_, done in group:
+                    done.set_exception(error)
+                return
             for lead_in, by, done in group:
                 _settle(done, partial(hand_over, self.ctx, lead_in, by=by))
             return

@@ -135,6 +135,7 @@ def anonymise(lead: Lead, at: datetime) -> None:
     lead.challenges = None
     lead.budget = None
     lead.external_id = None
+    lead.external_key = None
     lead.activity = [
         {"at": step.get("at"), "kind": step.get("kind")}
         for step in lead.activity or []

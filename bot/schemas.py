@@ -8,6 +8,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -15,7 +16,7 @@ from pydantic import (
     field_validator,
 )
 
-from storage.models import Lead
+from storage.models import Lead, external_key
 
 
 def _printable(value: str) -> str:
@@ -25,11 +26,45 @@ def _printable(value: str) -> str:
     return value
 
 
+# Characters that are not text: C0 and C1 controls (a bell, an escape sequence, a bare
+# carriage return) and the bidirectional embeddings, overrides and isolates, which make a
+# name read differently from what it holds (U+202A-202E, U+2066-2069). Dropped before a lead
+# is stored or shown. A NUL is refused instead (see `_printable`).
+_UNSEEN = {code: None for code in (*range(0x01, 0x20), *range(0x7F, 0xA0))}
+_UNSEEN |= dict.fromkeys((*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
+_ONE_LINE = _UNSEEN | {ord(c): " " for c in "\t\n\v\f\x85\u2028\u2029"}
+_LINES = _UNSEEN | {ord("\t"): "\t", ord("\n"): "\n"}
+
+
+def _one_line(value: Any) -> Any:
+    """A field of one line: line breaks and tabs become spaces, other controls go."""
+    if not isinstance(value, str):
+        return value
+    return value.replace("\r\n", " ").translate(_ONE_LINE)
+
+
+def _lines(value: Any) -> Any:
+    """A field of several lines keeps its line breaks (a Windows one becomes one) and tabs."""
+    if not isinstance(value, str):
+        return value
+    return value.replace("\r\n", "\n").translate(_LINES)
+
+
 NoNul = AfterValidator(_printable)
-Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000), NoNul]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10000), NoNul]
+OneLine = BeforeValidator(_one_line)
+Lines = BeforeValidator(_lines)
+# Cleaned first (the outer validator runs before the string's own checks), then stripped and
+# measured: a name of nothing but control characters is as empty as an empty one.
+Text = Annotated[
+    Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)], OneLine, NoNul
+]
+LongText = Annotated[
+    Annotated[str, StringConstraints(strip_whitespace=True, max_length=10000)], Lines, NoNul
+]
 Required = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000), NoNul
+    Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)],
+    OneLine,
+    NoNul,
 ]
 
 COUNTRIES = frozenset(region for region in phonenumbers.SUPPORTED_REGIONS if region.isalpha()) | {
@@ -79,8 +114,8 @@ class LeadIn(BaseModel):
     challenges: LongText | None = None
     budget: Text | None = None
     employees: int | None = Field(default=None, ge=0, le=2_147_483_647)
-    revenue: float | None = Field(default=None, allow_inf_nan=False)
-    profit: float | None = Field(default=None, allow_inf_nan=False)
+    revenue: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    profit: float | None = Field(default=None, allow_inf_nan=False)  # a loss is negative
     activity: list[Activity] = Field(default_factory=list, max_length=200)
 
     @field_validator("email")
@@ -124,8 +159,12 @@ class LeadIn(BaseModel):
         return value or None
 
     def columns(self) -> dict[str, Any]:
-        """The lead's stored fields; activity keeps ISO timestamps so JSON columns can hold it."""
-        return self.model_dump(mode="json")
+        """The lead's stored fields; activity keeps ISO timestamps so JSON columns can hold it.
+
+        With `external_key`, which the unique index holds in place of the `external_id`."""
+        fields = self.model_dump(mode="json")
+        fields["external_key"] = external_key(self.external_id)
+        return fields
 
 
 class LeadCreated(BaseModel):

@@ -21,7 +21,7 @@ def register(app: App, runtime: "Runtime") -> None:
     def once_per_event(body: dict[str, Any], next) -> BoltResponse | None:
         """Slack retries an event it thinks was missed; the same event id is handled once."""
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if event_id and not first_delivery(runtime.ctx, event_id):
+        if isinstance(event_id, str) and event_id and not first_delivery(runtime.ctx, event_id):
             return BoltResponse(status=200, body="")
         return next()
 

@@ -137,7 +137,11 @@ def hand_over_submitted(
             problems.setdefault(block, problem["msg"].removeprefix("Value error, "))
         ack(response_action="errors", errors=problems)
         return
-    result = intake.hand_over(baton.ctx, lead_in, by=user)
+    try:
+        result = intake.hand_over(baton.ctx, lead_in, by=user)
+    except intake.Unstorable as refused:
+        ack(response_action="errors", errors={refused.field or "name": refused.reason})
+        return
     ack()
     message = baton.renderer.message("handover_verdict", lead=result.lead, created=result.created)
     whisper(baton, user, None, message)

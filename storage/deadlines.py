@@ -115,7 +115,3 @@ def count_open(*, session: Session) -> int:
     return session.exec(
         select(func.count()).select_from(Deadline).where(col(Deadline.next_at).is_not(None))
     ).one()
-
-
-def breaches(*, session: Session, since: datetime) -> list[Breach]:
-    return list(session.exec(select(Breach).where(col(Breach.due_at) >= since)).all())

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, insert, update
 from sqlmodel import Session, col, select
 
-from storage.models import Deadline, Event, Feedback, Lead, Person
+from storage.models import Deadline, Event, Feedback, Lead, Person, external_key
 
 # Built once: a statement made per call would be compiled (and its values coerced) each time.
 _INSERT_EVENT = insert(Event.__table__)
@@ -18,7 +18,12 @@ def get(*, session: Session, lead_id: str) -> Lead | None:
 
 
 def by_external_id(*, session: Session, external_id: str) -> Lead | None:
-    return session.exec(select(Lead).where(Lead.external_id == external_id)).first()
+    """Found by the indexed key; the id itself is compared too, so only the same id matches."""
+    return session.exec(
+        select(Lead).where(
+            Lead.external_key == external_key(external_id), Lead.external_id == external_id
+        )
+    ).first()
 
 
 def record(
@@ -154,11 +159,6 @@ def history(*, session: Session, lead_id: str) -> list[Event]:
     return list(
         session.exec(select(Event).where(Event.lead_id == lead_id).order_by(col(Event.id))).all()
     )
-
-
-def count_by_stage(*, session: Session) -> dict[str, int]:
-    rows = session.exec(select(Lead.stage, func.count()).group_by(Lead.stage)).all()
-    return {stage: count for stage, count in rows}
 
 
 def sync_people(*, session: Session, roles: list[tuple[str, str]]) -> None:

@@ -1,5 +1,6 @@
 """Tables. Leads hold their current state; `Event` is the append-only history behind it."""
 
+import hashlib
 from datetime import date, datetime
 from typing import Any
 from uuid import uuid4
@@ -12,6 +13,16 @@ from storage.types import UtcDateTime
 
 def new_id() -> str:
     return uuid4().hex
+
+
+def external_key(external_id: str | None) -> str | None:
+    """The unique index's stand-in for `external_id`: its SHA-256, 64 hex characters.
+
+    An `external_id` may be 1,000 characters of up to 4 bytes each, more than a btree index
+    entry holds on PostgreSQL (2,704 bytes); a fixed-size key fits on every backend, and two
+    different ids do not meet in it.
+    """
+    return hashlib.sha256(external_id.encode()).hexdigest() if external_id else None
 
 
 def _utc(**kwargs: Any) -> Any:
@@ -41,6 +52,7 @@ class LeadFields(SQLModel):
 
 class Lead(LeadFields, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    external_key: str | None = Field(default=None, max_length=64)  # `external_key(external_id)`
     qualified: bool
     reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     stage: str = Field(max_length=32, index=True)
@@ -57,7 +69,7 @@ class Lead(LeadFields, table=True):
     # The scorecard counts a window of leads by these columns alone: with them in the index,
     # SQLite answers from the index instead of scanning or visiting a million wide rows.
     __table_args__ = (
-        Index("uq_lead_external_id", "external_id", unique=True),
+        Index("uq_lead_external_key", "external_key", unique=True),
         Index("ix_lead_received_at_report", "received_at", "qualified", "stage", "claimed_at"),
     )
 

@@ -181,15 +181,6 @@ def defer(
     session.execute(query.values(**values))
 
 
-def next_due(*, session: Session) -> datetime | None:
-    return session.exec(
-        select(Outbox.next_attempt_at)
-        .where(col(Outbox.next_attempt_at).is_not(None))
-        .order_by(col(Outbox.next_attempt_at))
-        .limit(1)
-    ).first()
-
-
 def count_pending(*, session: Session) -> int:
     """Messages still to deliver: queued, waiting for their slot or retry, or being sent now."""
     return session.exec(

@@ -4,6 +4,7 @@ These tests wait for real deadlines to pass; they assert what arrives and how of
 never how fast (speed is measured in bench/).
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -57,21 +58,37 @@ def test_the_manager_and_then_the_ceo_hear_of_a_missed_claim_once_each(baton, sl
     assert len([c for c in slack.calls if to("U0CEO")(c)]) == 1
 
 
+# A lead nobody claims, handed over beside the one under test: its escalations prove that the
+# clock ran through the time in which the other lead's did not come.
+UNCLAIMED = lead(name="Ulla Uclaimed", email="ulla@nordlys.dk", external_id="control")
+
+
+def naming(name: str, *users: str):
+    """Messages to any of `users` (posted or updated in place) that name the lead `name`."""
+    return lambda call: any(to(user)(call) for user in users) and name in json.dumps(call.params)
+
+
 def test_nothing_escalates_when_the_lead_is_claimed_in_time(baton, slack):
     lead_id = baton.hand_over(GOOD_LEAD).json()["id"]
+    baton.hand_over(UNCLAIMED)
     slack.wait_for("chat.postMessage")
     baton.click("U0SELLER1", ActionId.CLAIM, lead_id)
     slack.wait_for("chat.update")
-    time.sleep(4.5)  # past the claim deadline and both escalation steps
-    assert not [c for c in slack.calls if to("U0MANAGER")(c) or to("U0CEO")(c)]
+    # Past the claim deadline and both escalation steps: the unclaimed lead reached both.
+    slack.wait_for("chat.postMessage", where=naming("Ulla Uclaimed", "U0MANAGER"))
+    slack.wait_for("chat.postMessage", where=naming("Ulla Uclaimed", "U0CEO"))
+    time.sleep(1)  # long enough for a late one to show up, if there were one
+    assert not [c for c in slack.calls if naming("Mette Hansen", "U0MANAGER", "U0CEO")(c)]
 
 
 def test_a_claim_between_the_steps_keeps_the_ceo_out_of_it(baton, slack):
     lead_id = baton.hand_over(GOOD_LEAD).json()["id"]
-    slack.wait_for("chat.postMessage", where=to("U0MANAGER"))
+    baton.hand_over(UNCLAIMED)
+    slack.wait_for("chat.postMessage", where=naming("Mette Hansen", "U0MANAGER"))
     baton.click("U0SELLER2", ActionId.CLAIM, lead_id)
-    time.sleep(3)
-    assert not [c for c in slack.calls if to("U0CEO")(c)]
+    slack.wait_for("chat.postMessage", where=naming("Ulla Uclaimed", "U0CEO"))  # the CEO's step ran
+    time.sleep(1)
+    assert not [c for c in slack.calls if naming("Mette Hansen", "U0CEO")(c)]
 
 
 def test_a_deadline_that_passed_while_baton_was_down_escalates_once_after_start(runtime, slack):

@@ -28,7 +28,7 @@ from bot.ids import ActionId, BlockId, ViewId
 from bot.runtime import Runtime
 from storage import deadlines
 from storage.models import Event, Lead
-from tests.support import GOOD_LEAD, INTAKE_TOKEN, lead, slack_headers
+from tests.support import GOOD_LEAD, INTAKE_TOKEN, block_action, lead, slack_headers
 
 FUZZ = settings(
     max_examples=200,
@@ -132,7 +132,7 @@ GOOD_BODIES = st.fixed_dictionaries(
         "challenges": WORDS,
         "budget": WORDS,
         "employees": st.integers(min_value=0, max_value=100_000),
-        "revenue": st.floats(min_value=-1e12, max_value=1e15),
+        "revenue": st.floats(min_value=0, max_value=1e15),
         "profit": st.floats(min_value=-1e12, max_value=1e15),
         "activity": st.lists(
             st.fixed_dictionaries(
@@ -363,6 +363,135 @@ def test_generated_slack_requests_never_break_the_app(client: TestClient, runtim
     send()
     time.sleep(0.5)  # listeners run on after the ack
     assert_no_partial_lead(runtime, set(lead_ids))
+
+
+def shapes(lead_ids: list[str]) -> st.SearchStrategy[tuple[str, str]]:
+    """Signed payloads of every kind Slack sends, with any field missing, empty or of the
+    wrong type: what a change on Slack's side, or a bug in a proxy, could deliver."""
+    leads_ = st.sampled_from([*lead_ids, "", "nope"])
+    plausible: dict[str, st.SearchStrategy[Any]] = {
+        "team": st.just({"id": "T0TEAM", "domain": "test"}),
+        "user": st.sampled_from(USERS).map(lambda user: {"id": user, "team_id": "T0TEAM"}),
+        "api_app_id": st.just("A0BATON"),
+        "trigger_id": st.just("t-1"),
+        "response_url": st.just("https://hooks.slack.invalid/actions/T0TEAM/1/x"),
+        "actions": st.lists(
+            st.fixed_dictionaries(
+                {"action_id": st.sampled_from([*ActionId]), "block_id": st.just("lead")},
+                optional={"value": leads_, "type": st.just("button")},
+            ),
+            max_size=2,
+        ),
+        "container": st.just({"type": "message", "message_ts": "1.2", "channel_id": "C0SALES"}),
+        "channel": st.just({"id": "C0SALES", "name": "sales"}),
+        "message": st.just({"ts": "1.2", "text": "lead"}),
+        "view": st.fixed_dictionaries(
+            {"id": st.just("V0VIEW"), "type": st.just("modal")},
+            optional={
+                "callback_id": st.sampled_from([*ViewId]),
+                "private_metadata": leads_,
+                "state": st.just({"values": {}}),
+            },
+        ),
+        "callback_id": st.sampled_from(["baton.shortcut", "baton.unknown"]),
+        "action_id": st.sampled_from([*ActionId]),
+        "block_id": st.just("lead"),
+        "value": TEXT,
+        "is_cleared": st.booleans(),
+        "submission": st.dictionaries(TEXT, TEXT, max_size=2),
+    }
+    kinds = [
+        "block_actions",
+        "view_submission",
+        "view_closed",
+        "shortcut",
+        "message_action",
+        "block_suggestion",
+        "interactive_message",
+        "dialog_submission",
+    ]
+    wild = {name: strategy | SCALARS | JSON for name, strategy in plausible.items()}
+    payload = st.builds(
+        lambda kind, fields: {"type": kind, **fields},
+        st.sampled_from(kinds) | TEXT,
+        st.fixed_dictionaries({}, optional=wild),
+    )
+    command_fields = {
+        "command": st.just("/baton") | TEXT,
+        "text": st.sampled_from(["", "help", "mine", "lead", "stats"]) | TEXT,
+        "user_id": st.sampled_from(USERS) | TEXT,
+        "team_id": st.just("T0TEAM"),
+        "channel_id": st.just("C0SALES") | TEXT,
+        "trigger_id": st.just("t") | TEXT,
+        "response_url": st.just("https://hooks.slack.invalid/x"),
+    }
+    command = st.fixed_dictionaries({}, optional=command_fields)
+    event_fields = {
+        "type": st.sampled_from(["event_callback", "url_verification", "app_rate_limited"]) | TEXT,
+        "team_id": st.just("T0TEAM") | SCALARS,
+        "api_app_id": st.just("A0BATON") | SCALARS,
+        "event_id": st.uuids().map(lambda uuid: f"Ev{uuid.hex}") | SCALARS | JSON,
+        "event_time": st.just(int(time.time())) | SCALARS,
+        "challenge": TEXT | SCALARS,
+        "authorizations": JSON,
+        "event": st.fixed_dictionaries(
+            {},
+            optional={
+                "type": st.sampled_from(["app_home_opened", "message", "app_mention"]) | TEXT,
+                "user": st.sampled_from(USERS) | SCALARS,
+                "tab": st.sampled_from(["home", "messages"]) | SCALARS,
+                "channel": st.just("D0DM") | SCALARS,
+                "view": JSON,
+            },
+        )
+        | SCALARS
+        | JSON,
+    }
+    event = st.fixed_dictionaries({}, optional=event_fields)
+
+    def form(value: Any) -> tuple[str, str]:
+        return urlencode({"payload": json.dumps(value)}), "application/x-www-form-urlencoded"
+
+    return st.one_of(
+        payload.map(form),
+        (SCALARS | JSON).map(form),  # a payload that is not an object at all
+        command.map(lambda fields: (urlencode(fields), "application/x-www-form-urlencoded")),
+        event.map(lambda body: (json.dumps(body), "application/json")),
+    )
+
+
+def test_generated_signed_payloads_of_any_shape_never_break_the_app(
+    client: TestClient, runtime: Runtime
+):
+    """Signed like Slack's, so they pass verification and reach Bolt and the listeners."""
+    lead_ids = [client.post("/api/leads", json=GOOD_LEAD, headers=AUTH).json()["id"]]
+
+    @FUZZ
+    @given(request=shapes(lead_ids))
+    def send(request: tuple[str, str]) -> None:
+        body, content_type = request
+        headers = {**slack_headers(body), "Content-Type": content_type}
+        answer = client.post("/slack/events", content=body, headers=headers)
+        assert_answered(answer)
+
+    send()
+    time.sleep(0.5)  # listeners run on after the ack
+    assert_no_partial_lead(runtime, set(lead_ids))
+
+
+def test_a_signed_block_actions_payload_without_actions_is_acknowledged_and_ignored(
+    client: TestClient, slack
+):
+    lead_id = client.post("/api/leads", json=GOOD_LEAD, headers=AUTH).json()["id"]
+    slack.wait_for("chat.postMessage")
+    for actions in ([], None, [None], ["baton.claim"], {"action_id": "baton.claim"}):
+        payload = {**block_action(user="U0SELLER1", action_id=ActionId.CLAIM, value=lead_id)}
+        payload["actions"] = actions
+        body = urlencode({"payload": json.dumps(payload)})
+        answer = client.post("/slack/events", content=body, headers=slack_headers(body))
+        assert answer.status_code == 200, (actions, answer.status_code, answer.text)
+    time.sleep(0.5)
+    assert not slack.calls_to("chat.update")  # nothing was claimed
 
 
 # Inputs that once were a 500 ----------------------------------------------------------------

@@ -8,7 +8,7 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from bot.context import Context
-from bot.intake import Intake
+from bot.intake import Intake, Unstorable
 from bot.schemas import LeadIn
 from storage.models import Deadline, Event, Lead, Outbox
 from tests.support import lead
@@ -90,11 +90,13 @@ def test_a_group_that_fails_fails_each_hand_over_and_the_writer_goes_on(ctx):
     with engine.begin() as connection:  # a table is gone: every hand-over's write fails
         connection.execute(text("DROP TABLE outbox"))
     intake = Intake(ctx)
-    with _running(intake):
-        failed = [intake.submit(item, by="api") for item in _hand_overs(3)]
+    failed = [intake.submit(item, by="api") for item in _hand_overs(3)]
+    with _lead_inserts(ctx) as inserts, _running(intake):
         for done in failed:
             with pytest.raises(DBAPIError):
                 done.result(timeout=30)
+        # Not the rows' fault, so not written again one by one: each would fail the same way.
+        assert len(inserts) == 1
         Outbox.__table__.create(engine)
         later = intake.submit(_hand_overs(1, name="Later Lead")[0], by="api").result(timeout=30)
 
@@ -109,3 +111,39 @@ def test_a_hand_over_given_up_on_before_it_is_written_is_not_written(ctx):
     with _running(intake):
         assert kept.result(timeout=30).created
     assert _count(ctx, Lead) == 1
+
+
+def _refuse_leads_named(ctx: Context, name: str) -> None:
+    """Make the database itself refuse a lead by its content, as a constraint would."""
+    engine = ctx.sessions.kw["bind"]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(
+                text(f"ALTER TABLE lead ADD CONSTRAINT no_{name[:6]} CHECK (name <> '{name}')")
+            )
+        else:
+            connection.execute(
+                text(
+                    f"CREATE TRIGGER no_{name[:6]} BEFORE INSERT ON lead WHEN NEW.name = '{name}' "
+                    "BEGIN SELECT RAISE(ABORT, 'refused by a constraint'); END"
+                )
+            )
+
+
+def test_a_row_the_database_refuses_fails_alone_and_its_group_is_stored(ctx):
+    _refuse_leads_named(ctx, "Refused")
+    hand_overs = _hand_overs(20)
+    hand_overs[7] = LeadIn.model_validate(lead(external_id="crm-bad", name="Refused"))
+    intake = Intake(ctx)
+    waiting = [intake.submit(item, by="api") for item in hand_overs]
+    with _running(intake):
+        refused = waiting.pop(7)
+        with pytest.raises(Unstorable, match="the database refused to store this lead"):
+            refused.result(timeout=30)
+        answers = [done.result(timeout=30) for done in waiting]
+
+    assert all(answer.created for answer in answers)
+    assert _count(ctx, Lead) == 19
+    assert _count(ctx, Event) == 19  # nothing of the refused one: no event, clock or card
+    assert _count(ctx, Deadline) == 38
+    assert _count(ctx, Outbox) == 19

@@ -17,11 +17,14 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "manifest.yml"
-SCHEMA = ROOT.parent / "shared" / "slack" / "manifest.schema.1.0.0.json"
+# Slack's manifest schema (MIT, Slack Technologies), kept in the repository with its licence so
+# that a clone of Baton alone can run the check.
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
+SCHEMA = SCHEMAS / "manifest.schema.1.0.0.json"
+SCHEMA_LICENCE = SCHEMAS / "LICENSE.manifest-schema"
 REQUEST_URL = "https://baton.example.com/slack/events"
 BOT_SCOPES = {
     "chat:write",
-    "chat:write.public",
     "im:write",
     "channels:history",
     "groups:history",
@@ -40,14 +43,15 @@ def manifest() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def schema() -> dict[str, Any]:
-    if not SCHEMA.is_file():
-        pytest.fail(
-            f"Slack's manifest schema is missing at {SCHEMA}; it is kept beside the repository "
-            "(../shared/slack/) and is needed to check manifest.yml",
-            pytrace=False,
-        )
     loaded: dict[str, Any] = json.loads(SCHEMA.read_text(encoding="utf-8"))
     return loaded
+
+
+def test_the_schema_and_its_licence_are_part_of_the_repository() -> None:
+    """A clone of Baton alone runs every test: nothing is read from beside the repository."""
+    assert SCHEMA.is_relative_to(ROOT) and SCHEMA.is_file()
+    licence = SCHEMA_LICENCE.read_text(encoding="utf-8")
+    assert licence.startswith("MIT License") and "Slack Technologies" in licence
 
 
 def test_manifest_matches_slacks_schema(manifest: dict[str, Any], schema: dict[str, Any]) -> None:
@@ -87,6 +91,14 @@ def test_bot_scopes_are_exactly_what_baton_uses(manifest: dict[str, Any]) -> Non
     assert set(scopes["bot"]) == BOT_SCOPES
     assert len(scopes["bot"]) == len(BOT_SCOPES)
     assert "user" not in scopes
+
+
+def test_baton_posts_only_where_it_can_also_read(manifest: dict[str, Any]) -> None:
+    """No `chat:write.public`: it would let a card reach a channel Baton was not invited to,
+    where the look-up before a retried post (`conversations.history`) answers `not_in_channel`
+    and the card could only go to the dead letters. Uninvited, the first post fails at once
+    with `not_in_channel`, which says what to do: invite Baton, then `baton outbox retry`."""
+    assert "chat:write.public" not in manifest["oauth_config"]["scopes"]["bot"]
 
 
 def test_bot_user_and_app_home(manifest: dict[str, Any]) -> None:

@@ -1,12 +1,17 @@
 """Several replicas starting at once on a new database: one migrates, the others find it done."""
 
+import hashlib
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
-from sqlalchemy import create_engine
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, inspect, text
 
-from storage.db import make_engine, schema_is_current
+from storage import leads
+from storage.db import MIGRATIONS, make_engine, migrate, schema_is_current, session_factory
 
 # Each process imports first, then waits for the same moment to migrate, as replicas that a
 # deployment starts together do.
@@ -39,3 +44,42 @@ def test_replicas_starting_together_on_a_new_database_all_start(database_url):
     engine.dispose()
     with create_engine(database_url).connect() as connection:
         assert connection.exec_driver_sql("SELECT count(*) FROM lead").scalar_one() == 0
+
+
+def test_leads_stored_before_the_external_key_are_found_by_their_external_id(database_url):
+    """0006 fills `external_key` for the leads already there and moves the unique index."""
+    engine = make_engine(database_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["engine"] = engine
+    command.upgrade(config, "0003")
+    ids = {"a": "hubspot-81723", "b": "ø" * 1000, "c": None}
+    with engine.begin() as connection:
+        for lead_id, external_id in ids.items():
+            connection.execute(
+                text(
+                    "INSERT INTO lead (id, external_id, name, email, company, activity, qualified,"
+                    " reasons, stage, handed_over_by, received_at) VALUES (:id, :external_id,"
+                    " 'Mette', 'm@nordlys.dk', 'Nordlys', '[]', true, '[]', 'handed_over', 'api',"
+                    " :at)"
+                ),
+                {"id": lead_id, "external_id": external_id, "at": datetime.now(UTC)},
+            )
+    migrate(engine)
+
+    with engine.connect() as connection:
+        keys = dict(connection.execute(text("SELECT id, external_key FROM lead")).all())
+    assert keys == {
+        lead_id: hashlib.sha256(external_id.encode()).hexdigest() if external_id else None
+        for lead_id, external_id in ids.items()
+    }
+    with session_factory(engine)() as session:
+        for lead_id, external_id in ids.items():
+            if external_id:
+                found = leads.by_external_id(session=session, external_id=external_id)
+                assert found is not None and found.id == lead_id
+    indexes = {index["name"]: index for index in inspect(engine).get_indexes("lead")}
+    assert "uq_lead_external_id" not in indexes
+    assert indexes["uq_lead_external_key"]["unique"]
+    assert indexes["uq_lead_external_key"]["column_names"] == ["external_key"]
+    engine.dispose()

@@ -372,6 +372,49 @@ def test_a_permanent_error_is_a_dead_letter_at_once_until_retried(baton: Baton, 
     assert "baton_outbox_dead 0.0" in baton.http.get("/metrics").text
 
 
+@pytest.mark.parametrize(
+    ("method", "error"),
+    [
+        ("chat.postMessage", "not_allowed_token_type"),  # a user or app token in SLACK_BOT_TOKEN
+        ("chat.postMessage", "token_expired"),
+        ("chat.postMessage", "restricted_action_read_only_channel"),
+        ("chat.postMessage", "messages_tab_disabled"),
+        ("conversations.history", "not_allowed_token_type"),
+        ("conversations.history", "not_in_channel"),  # a lookup where Baton was never invited
+        ("conversations.replies", "thread_not_found"),  # the card's thread was deleted
+    ],
+)
+def test_an_error_no_retry_can_fix_parks_the_row_at_once(
+    baton: Baton, slack: FakeSlack, method: str, error: str
+):
+    """Never retried: each attempt would only earn the same answer until an operator acts."""
+    baton.runtime.courier.backoff = 0.05
+    if method == "conversations.replies":
+        lead_id = baton.hand_over(lead()).json()["id"]
+        slack.wait_for("chat.postMessage", where=is_card)
+        assert eventually(lambda: counts(baton.runtime) == (0, 0))
+    if method != "chat.postMessage":  # the post's answer is lost, so its retry looks first
+        slack.disconnect("chat.postMessage", after_accepting=True)
+    if method == "conversations.replies":
+        with transaction(baton.runtime.ctx.sessions) as session:  # a reply in the card's thread
+            messages.reply_in_thread(
+                session=session,
+                lead_id=lead_id,
+                template="released",
+                at=baton.runtime.ctx.clock(),
+                by="U0SELLER1",
+            )
+        baton.runtime.wake()
+    slack.fail(method, error)
+    if method != "conversations.replies":
+        baton.hand_over(lead())
+    assert eventually(lambda: counts(baton.runtime)[1] == 1), queue(baton.runtime)
+    time.sleep(0.5)
+    assert len(slack.calls_to(method, include_failed=True)) == 1  # no retries
+    (dead,) = [r for r in rows(baton.runtime) if r.error == error]
+    assert (dead.next_attempt_at, dead.sent_at) == (None, None)
+
+
 def test_a_message_that_keeps_failing_is_given_up_after_its_attempts(
     baton: Baton, slack: FakeSlack
 ):

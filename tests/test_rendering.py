@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
@@ -112,9 +113,14 @@ LIMITS = {"header": 150, "section": 3000, "field": 2000, "context": 2000, "butto
 
 
 def assert_valid_blocks(blocks: list[dict[str, Any]], limit: int = 50) -> None:
+    """slack_sdk's checks on every element, nested ones included, and the text limits.
+
+    `to_dict()`, not `validate_json()`: the latter checks only the block's own attributes,
+    so an accessory's or a button's action_id or value over its limit would pass.
+    """
     assert len(blocks) <= limit
     for block in blocks:
-        Block.parse(block).validate_json()
+        Block.parse(block).to_dict()
         for kind, text in texts_of(block):
             assert len(text) <= LIMITS[kind], (kind, len(text))
 
@@ -148,6 +154,34 @@ def test_extreme_lead_card_fits_block_kit(renderer: Renderer, stage: str):
     header = blocks[0]
     assert header["type"] == "header"
     assert header["text"]["text"].endswith("…")
+
+
+def _accessory(**button: Any) -> dict[str, Any]:
+    return {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": "a lead"},
+        "accessory": {
+            "type": "button",
+            "text": {"type": "plain_text", "text": "Claim"},
+            **{"action_id": "baton.claim", "value": "x", **button},
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        _accessory(action_id="a" * 256),
+        _accessory(value="v" * 2001),
+        {"type": "actions", "elements": [_accessory(value="v" * 2001)["accessory"]]},
+    ],
+    ids=["accessory action_id of 256", "accessory value of 2001", "button value of 2001"],
+)
+def test_the_block_check_looks_inside_nested_elements(block: dict[str, Any]):
+    with pytest.raises(SlackObjectFormationError):
+        assert_valid_blocks([block])
+    with pytest.raises(SlackObjectFormationError):
+        View(type="modal", title="Lead", blocks=[block]).to_dict()
 
 
 def test_extreme_lead_card_is_escaped_not_dropped(renderer: Renderer):
@@ -341,8 +375,13 @@ def test_fit_view_cuts_title():
 # --- every template ---------------------------------------------------------------------
 
 
-def facts_per_template() -> dict[str, dict[str, Any]]:
-    lead = make_lead(stage="claimed", owner="U0SELLER1", name="Mette <!here> & co")
+def facts_per_template(**person: Any) -> dict[str, dict[str, Any]]:
+    """Facts for each template; `person` replaces the lead's fields wherever a lead appears."""
+
+    def someone(**changes: Any) -> Lead:
+        return make_lead(**{**changes, **person})
+
+    lead = someone(stage="claimed", owner="U0SELLER1", name="Mette <!here> & co")
     feedback_facts = {
         "by": "U0SELLER1",
         "outcome": "rejected",
@@ -353,7 +392,7 @@ def facts_per_template() -> dict[str, dict[str, Any]]:
     }
     items = [
         Item(lead, clock("contact", RECEIVED, breached_at=RECEIVED)),
-        Item(make_lead(name="Unclaimed <b>"), None),
+        Item(someone(name="Unclaimed <b>"), None),
     ] * 30
     week = Week(
         since=RECEIVED,
@@ -396,11 +435,11 @@ def facts_per_template() -> dict[str, dict[str, Any]]:
             "card_link": "https://example.slack.com/archives/C0SALES/p1700000000000100",
         },
         "closed": {"lead": lead, "by": "U0SELLER1", "won": True, "card_link": None},
-        "recheck": {"lead": make_lead(stage="nurture", owner="U0SELLER1"), "card_link": None},
+        "recheck": {"lead": someone(stage="nurture", owner="U0SELLER1"), "card_link": None},
         "feedback_modal": {"lead": lead, "rules": list(RULES)},
         "handover_modal": {},
         "handover_verdict": {
-            "lead": make_lead(qualified=False, reasons=["country US is not one of DK"]),
+            "lead": someone(qualified=False, reasons=["country US is not one of DK"]),
             "created": True,
         },
         "contacted": {"lead_id": lead.id},
@@ -433,7 +472,7 @@ def facts_per_template() -> dict[str, dict[str, Any]]:
             "card_link": None,
         },
         "reminder_unclaimed": {
-            "lead": make_lead(name="<!channel>"),
+            "lead": someone(name="<!channel>"),
             "kind": "claim",
             "due_at": "2026-11-26T09:00:00+00:00",
             "planned": "2026-11-26T08:30:00+00:00",
@@ -441,7 +480,7 @@ def facts_per_template() -> dict[str, dict[str, Any]]:
             "card_link": None,
         },
         "returned_to_nurture": {
-            "lead": make_lead(stage="unqualified", qualified=False, title="<!channel>"),
+            "lead": someone(stage="unqualified", qualified=False, title="<!channel>"),
             "reasons": ["country US is not one of DK, SE, NO", "title <!channel> matches none"],
             "card_link": None,
         },
@@ -466,7 +505,7 @@ def test_template_renders_valid_block_kit(renderer: Renderer, name: str):
     payload = json.loads(raw)
     if payload.get("type") in ("modal", "home"):
         view = renderer.view(name, **facts)
-        View(**view).validate_json()
+        View(**view).to_dict()
         assert_valid_blocks(view["blocks"], limit=100)
         payload = view
     else:
@@ -475,6 +514,89 @@ def test_template_renders_valid_block_kit(renderer: Renderer, name: str):
         assert_valid_blocks(message.get("blocks", []))
         payload = message
     assert_no_raw_mentions(payload, allowed=("<@U0SELLER1>", "<@U0SELLER2>", "<@U0MANAGER>"))
+
+
+FORMATTING = "*Bold* <!channel> & _x_ ~y~ `z`"
+# What each mark of FORMATTING would do, unneutralised, in mrkdwn.
+MARKUP = ("*Bold*", "_x_", "~y~", "`z`", "<!channel>", "&amp;")
+
+
+def text_objects(payload: Any) -> list[dict[str, Any]]:
+    """Every text object in a payload, and a message's own `text` as a mrkdwn one."""
+    found: list[dict[str, Any]] = []
+    if isinstance(payload, dict):
+        if payload.get("type") in ("plain_text", "mrkdwn") and isinstance(payload.get("text"), str):
+            found.append(payload)
+        elif isinstance(payload.get("text"), str):
+            found.append({"type": "mrkdwn", "text": payload["text"], "root": True})
+        for value in payload.values():
+            found.extend(text_objects(value))
+    elif isinstance(payload, list):
+        for value in payload:
+            found.extend(text_objects(value))
+    return found
+
+
+@pytest.mark.parametrize("name", TEMPLATE_NAMES)
+def test_a_lead_named_like_markup_shows_as_typed_in_every_message(renderer: Renderer, name: str):
+    """Wherever the lead reaches (card, thread replies, DMs, Marketing's channel, modals, App
+    Home): in mrkdwn, escaped and with every formatting character a look-alike, in a
+    `verbatim` object (no auto-links); in plain_text, the very characters that were typed."""
+    facts = facts_per_template(name=FORMATTING, company=FORMATTING, title=FORMATTING)[name]
+    raw = json.loads(renderer.env.get_template(f"{name}.json.j2").render(**facts))
+    render = renderer.view if raw.get("type") in ("modal", "home") else renderer.message
+    rendered = render(name, **facts)
+    md, typed = blockkit.mrkdwn(FORMATTING), blockkit.plain(FORMATTING)
+    shown = 0
+    for text in text_objects(rendered):
+        if text["type"] == "plain_text":
+            assert md not in text["text"], text
+            shown += typed[:20] in text["text"]
+            continue
+        assert not any(markup in text["text"] for markup in MARKUP[:4]), text
+        if md[:20] in text["text"]:
+            shown += 1
+            assert text.get("root") or text.get("verbatim") is True, text
+    source = (TEMPLATES / f"{name}.json.j2").read_text(encoding="utf-8")
+    if any(part in source for part in ("lead.name", "_lead_section", "_lead_line")):
+        assert shown, f"{name} names the lead, but not as typed"
+    assert_no_raw_mentions(rendered, allowed=("<@U0SELLER1>", "<@U0SELLER2>", "<@U0MANAGER>"))
+
+
+def test_the_card_header_carries_the_typed_characters(renderer: Renderer):
+    """plain_text is shown as is: an entity there would show as `&lt;`."""
+    card = renderer.card(make_lead(name=FORMATTING, company="R&D <Labs>"), [])
+    header = card["blocks"][0]["text"]
+    assert header["type"] == "plain_text"
+    assert header["text"] == f"{blockkit.plain(FORMATTING)} · R&D <Labs>"
+    assert "&amp;" not in header["text"] and "&lt;" not in header["text"]
+    assert "<!" not in header["text"]  # a word joiner keeps even plain text from it
+
+
+def test_text_that_looks_like_a_stand_in_is_only_text(renderer: Renderer):
+    name = "\ue0009\ue001 \ue0000\ue001"
+    card = renderer.card(make_lead(name=name, company="*Acme*"), [])
+    assert card["blocks"][0]["text"]["text"] == f"{name} · *Acme*"
+
+
+def test_mrkdwn_neutralises_each_formatting_character():
+    assert blockkit.mrkdwn("*a* _b_ ~c~ `d` R&D <!here>") == (
+        "\u2217a\u2217 \u02cdb\u02cd \u223cc\u223c \u02cbd\u02cb R&amp;D &lt;!here&gt;"
+    )
+    assert blockkit.mrkdwn("> quoted\n>again") == "\u00ad&gt; quoted\n\u00ad&gt;again"
+    assert blockkit.mrkdwn("a > b") == "a &gt; b"  # a quote only at the start of a line
+
+
+def test_a_template_s_own_markup_and_links_are_kept(renderer: Renderer):
+    facts = facts_per_template()
+    thread = renderer.message("feedback_thread", **facts["feedback_thread"])
+    assert thread["blocks"][0]["text"]["text"].startswith("*:x: Rejected* by <@U0SELLER1>")
+    link = "https://example.slack.com/archives/C0SALES/p1?thread_ts=1.2&cid=C0SALES"
+    dm = renderer.message("assigned_to_you", **{**facts["assigned_to_you"], "card_link": link})
+    assert (
+        "<https://example.slack.com/archives/C0SALES/p1?thread_ts=1.2&amp;cid=C0SALES|"
+        in (dm["blocks"][0]["text"]["text"])
+    )
 
 
 def used_reasons() -> set[str]:
