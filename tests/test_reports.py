@@ -8,7 +8,7 @@ from bot import feedback, intake, leads, reports
 from bot.scheduler import Clockwork
 from bot.schemas import LeadIn
 from storage.models import Outbox
-from tests.support import GOOD_LEAD
+from tests.support import GOOD_LEAD, show_card
 
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -22,8 +22,12 @@ class Clock:
 
 
 def hand_over(ctx, number: int, **changes) -> str:
+    """A lead handed over, its card (if qualified) in the sales channel at once."""
     body = {**GOOD_LEAD, "email": f"lead{number}@nordlys.dk", **changes}
-    return intake.hand_over(ctx, LeadIn.model_validate(body), by="api").lead.id
+    handed = intake.hand_over(ctx, LeadIn.model_validate(body), by="api").lead
+    if handed.qualified:
+        show_card(ctx, handed.id)
+    return handed.id
 
 
 def test_the_week_counts_both_sides(ctx):
