@@ -322,11 +322,11 @@ class Courier:
             )
         if len(seen) < self.batch:  # every due row was seen: a due slot not seen is stale
             self._slots = {k: v for k, v in self._slots.items() if v.at > now or k in seen}
-        if self._waking and self._trying is None:  # what was woken could not go: next time
-            self._waking = False
-            self._try_at = now + PROBE_EVERY
         for row in rows:
             self._attempt(row)
+        if self._waking:  # what was woken did not get to try: another, in a second
+            self._waking = False
+            self._try_at = now + PROBE_EVERY
         if self._shown:  # clocks started: the clock arms its wake-up for them
             self._shown = False
             self.ctx.wake()
@@ -419,8 +419,17 @@ class Courier:
         if method == POST_MESSAGE:
             self._slots.clear()
 
-    def _call(self, row: Outbox, method: str, send: Callable[[], SlackResponse]) -> SlackResponse:
-        """Send, unless the method is held or the lease could run out during the request."""
+    def _call(
+        self,
+        row: Outbox,
+        method: str,
+        send: Callable[[], SlackResponse],
+        channel: str | None = None,
+    ) -> SlackResponse:
+        """Send, unless the method is held or the lease could run out during the request.
+
+        `channel` is where a `chat.postMessage` goes, so a post that finds Slack back after
+        an outage counts towards its channel's pace."""
         now = self.ctx.clock()
         held = self.limits.not_before(method, now)
         if held is not None and not self._may_try(method, row, now):
@@ -431,11 +440,11 @@ class Courier:
             response = send()
         except SlackApiError as error:
             if int(error.response.status_code or 0) < 500:
-                self._answered(method)
+                self._answered(method, channel)
             raise _Failed(method, error) from error
         except (OSError, HTTPException) as error:
             raise _Failed(method, error) from error
-        self._answered(method)
+        self._answered(method, channel)
         return response
 
     # outages ---------------------------------------------------------------------------
@@ -453,8 +462,6 @@ class Courier:
             )
         else:
             outage.failures += 1
-            if outage.until - now < PARK / 2:
-                outage.parked.append(now + PARK)
         self._trying, self._waking = None, False
         self._try_at = now + PROBE_EVERY
         self._hold_method(method, outage.until)
@@ -466,31 +473,37 @@ class Courier:
             return False
         if self._trying not in (None, row.id):
             return False
-        self._trying = row.id
+        self._trying, self._waking = row.id, False
         return True
 
     def _try_again(self, now: datetime) -> None:
-        """Once the next try has come, one parked row due now to make it (unless a row comes
-        due by itself meanwhile)."""
-        if self._try_at is None or now < self._try_at or self._waking:
-            return
-        if self._trying is not None:
+        """Keep the failing methods held; once the next try has come, one parked row due now
+        to make it (unless a row comes due by itself meanwhile)."""
+        for method, outage in self._outages.items():
+            if outage.until - now < PARK / 2:
+                outage.parked.append(now + PARK)
+                self._hold_method(method, outage.until)
+        if self._try_at is None or now < self._try_at or self._trying is not None:
             return
         parked = [at for outage in self._outages.values() for at in outage.parked]
         with transaction(self.ctx.sessions) as session:
             woken = outbox.wake_next(session=session, parked=parked, after=self._woken, now=now)
-        self._waking = True
-        self._woken = woken or 0
+        if woken is None:  # nothing parked: a row of its own may try when it comes due
+            self._try_at = now + PROBE_EVERY
+        else:
+            self._waking, self._woken = True, woken
 
-    def _answered(self, method: str) -> None:
+    def _answered(self, method: str, channel: str | None = None) -> None:
         """Slack answers `method` again: every row parked for it is due now."""
         outage = self._outages.pop(method, None)
         if outage is None:
             return
         if not self._outages:
             self._try_at = None
-        self.limits.release(method)
         now = self.ctx.clock()
+        self.limits.release(method)
+        if method == POST_MESSAGE and channel:
+            self.limits.reserve(channel, now)  # the post that found Slack back
         self._write(lambda s: outbox.resume(session=s, parked=outage.parked, now=now))
         self._due_at(now)
         log.info(
@@ -711,6 +724,7 @@ class Courier:
             lambda: self.client.chat_postMessage(
                 channel=channel, thread_ts=thread_ts, metadata=_stamp(row), **message
             ),
+            channel,
         )
         return _Posted(response["channel"], response["ts"])
 
