@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, case, func, insert, or_, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, case, func, insert, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -198,7 +198,7 @@ def wake_next(*, session: Session, parked: list[datetime], after: int, now: date
         return None
     waiting = (
         select(Outbox.id)
-        .where(col(Outbox.next_attempt_at).in_(parked), col(Outbox.sent_at).is_(None))
+        .where(*_parked_at(parked), col(Outbox.sent_at).is_(None))
         .order_by(col(Outbox.id) + 0)  # found by the index on `next_attempt_at`, as in take()
         .limit(1)
     )
@@ -216,13 +216,22 @@ def wake_next(*, session: Session, parked: list[datetime], after: int, now: date
     return row_id
 
 
+def _parked_at(parked: list[datetime]) -> tuple[ColumnElement[bool], ...]:
+    """Rows waiting until exactly one of the `parked` times. The range besides the list leads
+    SQLite to the index even when most rows have no `next_attempt_at` (sent ones)."""
+    return (
+        col(Outbox.next_attempt_at).in_(parked),
+        col(Outbox.next_attempt_at).between(min(parked), max(parked)),
+    )
+
+
 def resume(*, session: Session, parked: list[datetime], now: datetime) -> int:
     """Every row waiting until one of the `parked` times is due now: Slack answers again."""
     if not parked:
         return 0
     result = session.execute(
         update(Outbox)
-        .where(col(Outbox.next_attempt_at).in_(parked), col(Outbox.sent_at).is_(None))
+        .where(*_parked_at(parked), col(Outbox.sent_at).is_(None))
         .values(next_attempt_at=now)
         .execution_options(synchronize_session=False)
     )
