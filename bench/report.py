@@ -157,6 +157,26 @@ SECTIONS = {
         "a sends table, and two `baton run` processes escalate the same number of missed "
         "claims by DM; duplicates are counted.",
     ),
+    "outage": (
+        "9. Slack down for a minute",
+        "Cards queued while Slack is down (every method answers 503): hand-overs through the "
+        "API right after Slack goes down, then Slack comes back 60 s after it went. From "
+        "Slack's return to the first card, and to the last, at Slack's own pace "
+        "(`BATON_SLACK_CHANNEL_RATE=1`: one message a second per channel, a burst of three). "
+        "Real `baton run` processes, one, then two replicas on one database (each keeps its "
+        "own pace, so two post about twice as fast to one channel; the fake Slack does not "
+        "answer that with 429, Slack would). **Target: the first card under 2 s after "
+        "Slack's return.** Waiting, a message tries again at most once a second, and none "
+        "may be given up on.",
+    ),
+    "backlog": (
+        "10. A lead from the website behind a bulk import",
+        "A `baton import` queues 1,000 qualified leads (as `baton import` does, through "
+        '`bot.intake` with `by="csv"`), which take about 17 minutes to post at Slack\'s pace. '
+        "Then leads arrive through `POST /api/leads`, one every 3 s: from the `201` to the "
+        "lead's card in the sales channel. Real `baton run` processes at Slack's pace, one, "
+        "then two replicas. **Target: p99 under 2 s** (the next free slot in the channel).",
+    ),
     "plans": (
         "Query plans on the largest database",
         "Every statement Baton ran for one hand-over, its card, a claim and a clock sweep, "
