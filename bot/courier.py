@@ -10,10 +10,11 @@ of them, each of those moving one slot later. A 429 holds only its method until
 `Retry-After`. Both are waits in the database, not in the thread.
 
 A 5xx or a dropped connection means Slack is not answering that method. Its messages are
-parked, not tried one after another with a growing backoff: at most once a second one of them
-(the one tried least) tries again, and the moment Slack answers, every parked message is due
-at once, so delivery resumes within a second or two of Slack's return. Slack being away is
-not the message's fault: it never makes a message a dead letter, however long it lasts.
+parked, not tried one after another with a growing backoff: at most once a second one of them,
+in turn, tries again, and the moment Slack answers, every parked message is due at once, so
+delivery resumes within a second or two of Slack's return. Slack being away is not the
+message's fault: only the try that found Slack failing counts towards a message's attempts,
+so however long an outage lasts, it walks no message to the dead letters.
 
 Exactly once: a row is leased to one worker, the outcome is written as soon as Slack answers,
 and a worker never starts a request on a row whose lease could run out before the request's
