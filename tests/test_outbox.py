@@ -299,6 +299,10 @@ def test_a_first_send_asks_slack_nothing_and_names_its_row(baton: Baton, slack: 
     assert slack.replies("C0SALES", card.ts)[0]["metadata"] == stamp(reply)
     assert slack.messages(slack.dm_channel("U0SELLER1"))[0]["metadata"] == stamp(dm)
     assert all(r.attempts == 1 for r in (card, reply, dm))
+    shown = re.search(
+        r"^baton_card_delay_seconds_count (\S+)$", baton.http.get("/metrics").text, re.M
+    )
+    assert shown and float(shown.group(1)) >= 1  # hand-over to card, its own figure
 
 
 @pytest.mark.parametrize(
