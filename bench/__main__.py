@@ -46,7 +46,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bench",
         description="Benchmark Baton (the real app, a fake Slack) and write BENCHMARKS.md.",
     )
-    parser.add_argument("--quick", action="store_true", help="a small run of about 3 minutes")
+    parser.add_argument("--quick", action="store_true", help="a small run of about 8 minutes")
     parser.add_argument(
         "--only",
         action="append",

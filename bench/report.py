@@ -77,8 +77,8 @@ pyinstrument profile summarised under it (full profiles in `bench/out/`, not com
 Benchmarks are not tests: nothing here fails on timing. The one correctness check, the claim
 race, reports any other outcome than one owner as a FAILURE line.
 
-Run it yourself: `python -m bench` (about 15 minutes on 2 cores, more on a busy machine),
-`python -m bench --quick` (about 3), `python -m bench --only race` (one or more of: {names}),
+Run it yourself: `python -m bench` (about 30 minutes on 2 cores, more on a busy machine),
+`python -m bench --quick` (about 8), `python -m bench --only race` (one or more of: {names}),
 `--postgres URL` (default `$BATON_TEST_POSTGRES_URL`, else postgres on 127.0.0.1;
 `--postgres none` for SQLite only).
 The file below is rewritten by each run. Figures from a busy machine are slower: the load
