@@ -164,10 +164,10 @@ SECTIONS = {
         "Slack's return to the first card, and to the last, at Slack's own pace "
         "(`BATON_SLACK_CHANNEL_RATE=1`: one message a second per channel, a burst of three). "
         "Real `baton run` processes, one, then two replicas on one database (each keeps its "
-        "own pace, so two post about twice as fast to one channel; the fake Slack does not "
-        "answer that with 429, Slack would). **Target: the first card under 2 s after "
-        "Slack's return.** Waiting, a message tries again at most once a second, and none "
-        "may be given up on.",
+        "own pace; most of the queue has its slots with the replica that took it first, so "
+        "two post a little faster than one to one channel). **Target: the first card under "
+        "2 s after Slack's return.** Waiting, each process tries Slack again at most once a "
+        "second, and no message may be given up on.",
     ),
     "backlog": (
         "10. A lead from the website behind a bulk import",
