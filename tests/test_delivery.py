@@ -61,10 +61,11 @@ def hand_over(runtime: Runtime, name: str, by: str = "api") -> str:
 
 
 def run(runtime: Runtime, clock: Clock, seconds: float) -> None:
-    """Every pass the courier makes at this moment (it goes on while rows are due)."""
+    """Every pass the courier makes at this moment: until one finds nothing due."""
     clock.at(seconds)
     for _ in range(10):
-        runtime.courier.run_once()
+        if not runtime.courier.run_once():
+            return
 
 
 def card_names(slack: FakeSlack) -> list[str]:
