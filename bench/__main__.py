@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import intake, interaction, naive, plans, profiling, report, scale
+from bench import delivery, intake, interaction, naive, plans, profiling, report, scale
 from bench.common import (
     DEFAULT_POSTGRES,
     POSTGRES,
@@ -26,7 +26,18 @@ from bench.common import (
     Tally,
 )
 
-NAMES = ["interaction", "race", "intake", "card", "clock", "stats", "memory", "naive"]
+NAMES = [
+    "interaction",
+    "race",
+    "intake",
+    "card",
+    "clock",
+    "stats",
+    "memory",
+    "naive",
+    "outage",
+    "backlog",
+]
 SCALE = ("clock", "stats", "memory")
 
 
@@ -35,7 +46,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bench",
         description="Benchmark Baton (the real app, a fake Slack) and write BENCHMARKS.md.",
     )
-    parser.add_argument("--quick", action="store_true", help="a small run of about 3 minutes")
+    parser.add_argument("--quick", action="store_true", help="a small run of about 8 minutes")
     parser.add_argument(
         "--only",
         action="append",
@@ -195,6 +206,15 @@ class Run:
         if "card" in names:
             self.each("card", lambda b: intake.card_latency(r, dbs, clients, quick, b))
             self.each("card", lambda b: intake.capacity(r, dbs, clients, quick, b))
+        for count in (1, 2):  # one `baton run`, then two replicas on one database
+            if "outage" in names:
+                self.each(
+                    "outage", lambda b, n=count: delivery.outage(r, dbs, clients, quick, b, n)
+                )
+            if "backlog" in names:
+                self.each(
+                    "backlog", lambda b, n=count: delivery.backlog(r, dbs, clients, quick, b, n)
+                )
         if any(name in names for name in SCALE):
             big = self.big = scale.Scale(dbs, r)
             try:

@@ -453,6 +453,7 @@ class _Chunk:
                 "owner": None,
                 "card_channel": None,
                 "card_ts": None,
+                "card_at": None,
                 "recheck_on": None,
                 "forgotten_at": None,
                 **state,
@@ -476,6 +477,7 @@ class _Chunk:
                 "lead_id": lead_id,
                 "kind": kind,
                 "channel": channel,
+                "priority": 0,
                 "payload": payload,
                 "created_at": at,
                 "next_attempt_at": None,
@@ -489,9 +491,9 @@ class _Chunk:
         return sent
 
     def _card(self, lead_id: str, at: datetime) -> dict[str, Any]:
-        self._message(lead_id, "card", at, None)
+        sent = self._message(lead_id, "card", at, None)
         ts = self.rows.outbox[-1]["ts"]
-        return {"card_channel": SALES_CHANNEL, "card_ts": ts}
+        return {"card_channel": SALES_CHANNEL, "card_ts": ts, "card_at": sent}
 
     def _clock(
         self,
@@ -591,7 +593,7 @@ class _Chunk:
                     self._clock(lead_id, kind, opened, window, met=met, owner=owner)
                 self._event(lead_id, claimed, owner, "claimed")
                 self._event(lead_id, contacted, owner, "contacted")
-        self.rows.lead[-1]["card_ts"] = self._card(lead_id, received)["card_ts"]
+        self.rows.lead[-1].update(self._card(lead_id, received))
 
     def waiting(self) -> Rows:
         """Qualified leads handed over minutes ago, cards posted, nobody has claimed them."""

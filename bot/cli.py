@@ -20,7 +20,7 @@ from bot import intake, logs, privacy
 from bot.agreement import Agreement, AgreementError, load_agreement
 from bot.clock import utcnow
 from bot.context import Context
-from bot.durations import humanize
+from bot.durations import humanize, wait
 from bot.reports import scorecard, week
 from bot.schemas import LeadIn
 from bot.settings import Settings, SettingsError, load_settings
@@ -219,6 +219,11 @@ def report(
     table.add_row("Median time to claim", humanize(waited) if waited is not None else "—")
     for stage, count in sorted(card.by_stage.items()):
         table.add_row(f"  now {stage.replace('_', ' ')}", str(count))
+    if sla.card_delay_median_seconds is not None:
+        table.add_row(
+            "Hand-over to card, median / 95%",
+            f"{wait(sla.card_delay_median_seconds)} / {wait(sla.card_delay_p95_seconds)}",
+        )
     for clock in ("claim", "contact", "feedback"):
         met, missed = sla.in_time.get(clock, 0), sla.late.get(clock, 0)
         table.add_row(f"{clock.capitalize()} deadlines met / missed", f"{met} / {missed}")

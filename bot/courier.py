@@ -3,9 +3,18 @@
 Slack's limits are kept at the source. `chat.postMessage` goes to each channel at about one
 message a second (a burst of three allowed), and a message that has to wait for its channel
 is handed back to the queue with `next_attempt_at` set to its slot, so the worker thread never
-sleeps on one channel while messages for others (DMs, other channels) are due. A 429 holds
-only its method until `Retry-After`; a 5xx or a dropped connection holds it with exponential
-backoff and jitter. Both are waits in the database, not in the thread.
+sleeps on one channel while messages for others (DMs, other channels) are due. Urgent
+messages go first: of the due rows, the smallest `priority` is taken first, and one that
+finds a channel's slots held by less urgent messages (a bulk import's cards) takes the first
+of them, each of those moving one slot later. A 429 holds only its method until
+`Retry-After`. Both are waits in the database, not in the thread.
+
+A 5xx or a dropped connection means Slack is not answering that method. Its messages are
+parked, not tried one after another with a growing backoff: at most once a second one of them,
+in turn, tries again, and the moment Slack answers, every parked message is due at once, so
+delivery resumes within a second or two of Slack's return. Slack being away is not the
+message's fault: only the try that found Slack failing counts towards a message's attempts,
+so however long an outage lasts, it walks no message to the dead letters.
 
 Exactly once: a row is leased to one worker, the outcome is written as soon as Slack answers,
 and a worker never starts a request on a row whose lease could run out before the request's
@@ -28,10 +37,11 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from http.client import HTTPException
-from typing import Any
+from typing import Any, NamedTuple
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -39,10 +49,10 @@ from slack_sdk.models.metadata import Metadata
 from slack_sdk.web import SlackResponse
 from sqlmodel import Session
 
-from bot import messages, metrics
+from bot import cards, messages, metrics
 from bot.context import Context
 from bot.rendering import Renderer
-from bot.slack import POST_MESSAGE, Limits, without_retries
+from bot.slack import BURST, POST_MESSAGE, Limits, without_retries
 from bot.slack import channel_rate as configured_channel_rate
 from storage import deadlines, leads, outbox
 from storage.db import transaction
@@ -60,6 +70,8 @@ STAMP = "baton_outbox"
 PAGE = 200  # messages a page when looking for a row's message (Slack advises at most 200)
 PAGES = 10  # pages read at most: 2,000 messages posted in that channel since the row was queued
 SKEW = timedelta(minutes=1)  # read back this much further, in case our clock runs ahead of Slack's
+PROBE_EVERY = timedelta(seconds=1)  # while Slack fails a method, how often one message tries it
+PARK = timedelta(seconds=30)  # how far ahead the others are parked meanwhile (a crash's cost)
 
 # Errors that another attempt cannot fix; the row is parked until `baton outbox retry`. From
 # Slack's error lists of the methods the courier calls (chat.postMessage, chat.update,
@@ -168,6 +180,44 @@ class _Failed(Exception):
         self.cause = cause
 
 
+class _Slot(NamedTuple):
+    """A time a row may post to a channel, kept for it until it is used."""
+
+    channel: str
+    priority: int
+    at: datetime
+
+
+class _Posted(NamedTuple):
+    channel: str
+    ts: str
+    found: bool = False
+    """Found in Slack, posted by an earlier attempt whose answer was lost."""
+
+
+class _Shown(NamedTuple):
+    """A lead's first card: since when Sales can see it."""
+
+    lead_id: str
+    channel: str
+    at: datetime
+    received_at: datetime
+
+
+@dataclass
+class _Outage:
+    """A method Slack fails (5xx, no connection): its rows are parked until a time in
+    `parked` (the latest last) while one row at a time tries whether Slack answers again."""
+
+    since: datetime
+    parked: list[datetime]
+    failures: int = 1
+
+    @property
+    def until(self) -> datetime:
+        return self.parked[-1]
+
+
 class Courier:
     """One worker thread per process; replicas share the queue through the database."""
 
@@ -181,7 +231,7 @@ class Courier:
         lease: timedelta = timedelta(seconds=15),
         max_attempts: int = 8,
         channel_rate: float | None = None,
-        burst: int = 3,
+        burst: int = BURST,
         backoff: float = 1.0,
         max_backoff: float = 300.0,
         gather: float = 0.05,
@@ -205,7 +255,13 @@ class Courier:
         self._margin = timedelta(seconds=self.client.timeout + 1)
         if lease <= self._margin:
             raise ValueError(f"the lease must be longer than the Slack timeout plus 1s ({lease})")
-        self._slots: dict[int, tuple[str, datetime]] = {}
+        self._slots: dict[int, _Slot] = {}
+        self._outages: dict[str, _Outage] = {}
+        self._try_at: datetime | None = None  # when a row may next try the failing methods
+        self._trying: int | None = None  # the row trying them now
+        self._waking = False  # a parked row was made due for this try and has not tried yet
+        self._woken = 0  # the parked row last made due, to go round them in turn
+        self._shown = False
         self._soonest: datetime | None = None
         self._unwritten: list[Callable[[Session], None]] = []
         self._links: dict[tuple[str, str], str | None] = {}
@@ -280,7 +336,9 @@ class Courier:
         known here; a row that came due while the batch ran is taken almost at once.
         """
         now = self.ctx.clock()
-        times = [at for _, at in self._slots.values()]
+        times = [slot.at for slot in self._slots.values()]
+        if self._try_at is not None and self._try_at > now:
+            times.append(self._try_at)
         if self._soonest is not None:
             times.append(self._soonest)
         held = self.limits.next_change(now)
@@ -299,16 +357,17 @@ class Courier:
         self._write_unwritten()
         self._soonest = None
         now = self.ctx.clock()
+        self._try_again(now)
         seen: set[int] = set()
         with transaction(self.ctx.sessions) as session:
 
             def hold(rows: list[Outbox]) -> dict[int, datetime]:
                 ids = {row.lead_id for row in rows if row.lead_id}
-                cards = leads.cards_of(session=session, lead_ids=ids)
+                placed = leads.cards_of(session=session, lead_ids=ids)
                 later = {}
                 for row in rows:
                     seen.add(row.id)
-                    until = self._plan(row, now, cards)
+                    until = self._plan(row, now, placed)
                     if until is not None:
                         self._due_at(until)
                         later[row.id] = until
@@ -323,9 +382,15 @@ class Courier:
                 hold=hold,
             )
         if len(seen) < self.batch:  # every due row was seen: a due slot not seen is stale
-            self._slots = {k: v for k, v in self._slots.items() if v[1] > now or k in seen}
+            self._slots = {k: v for k, v in self._slots.items() if v.at > now or k in seen}
         for row in rows:
             self._attempt(row)
+        if self._waking:  # what was woken did not get to try: another, in a second
+            self._waking = False
+            self._try_at = now + PROBE_EVERY
+        if self._shown:  # clocks started: the clock arms its wake-up for them
+            self._shown = False
+            self.ctx.wake()
         return len(seen)
 
     def _due_at(self, at: datetime) -> None:
@@ -335,12 +400,12 @@ class Courier:
     # pacing ----------------------------------------------------------------------------
 
     def _route(
-        self, row: Outbox, cards: dict[str, tuple[str | None, str | None]]
+        self, row: Outbox, placed: dict[str, tuple[str | None, str | None]]
     ) -> tuple[str, str | None] | None:
         """The Slack method and channel a row will use, or None when it calls nothing.
 
-        `cards` is where the batch's leads have their cards (`leads.cards_of`)."""
-        card = cards.get(row.lead_id) if row.lead_id else None
+        `placed` is where the batch's leads have their cards (`leads.cards_of`)."""
+        card = placed.get(row.lead_id) if row.lead_id else None
         if row.kind == messages.CARD:
             if card is None:
                 return None
@@ -354,56 +419,160 @@ class Courier:
         return POST_MESSAGE, row.channel
 
     def _plan(
-        self, row: Outbox, now: datetime, cards: dict[str, tuple[str | None, str | None]]
+        self, row: Outbox, now: datetime, placed: dict[str, tuple[str | None, str | None]]
     ) -> datetime | None:
         """When `row` may go, if not now: its method's hold, or its channel's next slot.
 
         A slot, once given, is the row's until it is used, so rows of one channel go out in
         the order they were first looked at, which is the order they were queued in.
         """
-        route = self._route(row, cards)
+        route = self._route(row, placed)
         if route is None:
             return None
         method, channel = route
         held = self.limits.not_before(method, now)
-        if held is not None:
+        if held is not None and not self._may_try(method, row, now):
             self._slots.pop(row.id, None)
             metrics.OUTBOX_HELD.labels(reason="method_held").inc()
             return held
-        if method != POST_MESSAGE or not channel:
+        if held is not None or method != POST_MESSAGE or not channel:
             return None
         slot = self._slots.get(row.id)
         if slot is not None:
-            if slot[1] <= now:
+            if slot.at <= now:
                 del self._slots[row.id]
                 return None
-            return slot[1]
-        at = self.limits.reserve(channel, now)
+            return slot.at
+        at = self._reserve(row, channel, now)
         if at <= now:
             return None
         if len(self._slots) > 10_000:  # rows another replica delivered leave their slots here
-            self._slots = {k: v for k, v in self._slots.items() if v[1] > now}
-        self._slots[row.id] = (method, at)
+            self._slots = {k: v for k, v in self._slots.items() if v.at > now}
+        self._slots[row.id] = _Slot(channel, row.priority, at)
         metrics.OUTBOX_HELD.labels(reason="pace").inc()
         return at
+
+    def _reserve(self, row: Outbox, channel: str, now: datetime) -> datetime:
+        """The channel's next slot for `row`, ahead of every less urgent row holding a later one.
+
+        Rows are given slots as they are taken, so a bulk import's cards may hold the
+        channel's next quarter of an hour by the time an urgent card comes. It takes the first
+        of their slots, and each of them the next one's, the last a new one: they keep their
+        order, one slot later, and are handed back again when their old slot comes."""
+        at = self.limits.reserve(channel, now)
+        if at <= now:
+            return at
+        behind = sorted(
+            (slot.at, row_id)
+            for row_id, slot in self._slots.items()
+            if slot.channel == channel and slot.priority > row.priority and slot.at > now
+        )
+        if not behind:
+            return at
+        later = [when for when, _ in behind[1:]] + [at]
+        for (_, row_id), when in zip(behind, later, strict=True):
+            self._slots[row_id] = self._slots[row_id]._replace(at=when)
+        return behind[0][0]
 
     def _hold_method(self, method: str, until: datetime) -> None:
         """Nothing goes to `method` before `until`; rows with a slot line up again after it."""
         self.limits.hold(method, until)
-        self._slots = {k: v for k, v in self._slots.items() if v[0] != method}
+        if method == POST_MESSAGE:
+            self._slots.clear()
 
-    def _call(self, row: Outbox, method: str, send: Callable[[], SlackResponse]) -> SlackResponse:
-        """Send, unless the method is held or the lease could run out during the request."""
+    def _call(
+        self,
+        row: Outbox,
+        method: str,
+        send: Callable[[], SlackResponse],
+        channel: str | None = None,
+    ) -> SlackResponse:
+        """Send, unless the method is held or the lease could run out during the request.
+
+        `channel` is where a `chat.postMessage` goes, so a post that finds Slack back after
+        an outage counts towards its channel's pace."""
         now = self.ctx.clock()
         held = self.limits.not_before(method, now)
-        if held is not None:
+        if held is not None and not self._may_try(method, row, now):
             raise _Held(held, "method_held")
         if row.taken_until is not None and row.taken_until - now < self._margin:
             raise _Held(now, "lease")
         try:
-            return send()
-        except (SlackApiError, OSError, HTTPException) as error:
+            response = send()
+        except SlackApiError as error:
+            if int(error.response.status_code or 0) < 500:
+                self._answered(method, channel)
             raise _Failed(method, error) from error
+        except (OSError, HTTPException) as error:
+            raise _Failed(method, error) from error
+        self._answered(method, channel)
+        return response
+
+    # outages ---------------------------------------------------------------------------
+
+    def _unavailable(self, method: str, now: datetime, why: str) -> None:
+        """Slack fails `method`: park its rows, and let one try again in a second."""
+        outage = self._outages.get(method)
+        if outage is None:
+            outage = self._outages[method] = _Outage(since=now, parked=[now + PARK])
+            log.warning(
+                "outbox: Slack fails %s (%s); its messages wait, one tries again every %gs",
+                method,
+                why,
+                PROBE_EVERY.total_seconds(),
+            )
+        else:
+            outage.failures += 1
+        self._trying, self._waking = None, False
+        self._try_at = now + PROBE_EVERY
+        self._hold_method(method, outage.until)
+
+    def _may_try(self, method: str, row: Outbox, now: datetime) -> bool:
+        """Whether `row` may call `method`, which Slack has been failing: one row at a time,
+        once its time has come; it may call each failing method (a lookup, then the post)."""
+        if method not in self._outages or self._try_at is None or now < self._try_at:
+            return False
+        if self._trying not in (None, row.id):
+            return False
+        self._trying, self._waking = row.id, False
+        return True
+
+    def _try_again(self, now: datetime) -> None:
+        """Keep the failing methods held; once the next try has come, one parked row due now
+        to make it (unless a row comes due by itself meanwhile)."""
+        for method, outage in self._outages.items():
+            if outage.until - now < PARK / 2:
+                outage.parked.append(now + PARK)
+                self._hold_method(method, outage.until)
+        if self._try_at is None or now < self._try_at or self._trying is not None:
+            return
+        parked = [at for outage in self._outages.values() for at in outage.parked]
+        with transaction(self.ctx.sessions) as session:
+            woken = outbox.wake_next(session=session, parked=parked, after=self._woken, now=now)
+        if woken is None:  # nothing parked: a row of its own may try when it comes due
+            self._try_at = now + PROBE_EVERY
+        else:
+            self._waking, self._woken = True, woken
+
+    def _answered(self, method: str, channel: str | None = None) -> None:
+        """Slack answers `method` again: every row parked for it is due now."""
+        outage = self._outages.pop(method, None)
+        if outage is None:
+            return
+        if not self._outages:
+            self._try_at = None
+        now = self.ctx.clock()
+        self.limits.release(method)
+        if method == POST_MESSAGE and channel:
+            self.limits.reserve(channel, now)  # the post that found Slack back
+        self._write(lambda s: outbox.resume(session=s, parked=outage.parked, now=now))
+        self._due_at(now)
+        log.info(
+            "outbox: Slack answers %s again after %.0fs (%d failed tries); delivering",
+            method,
+            (now - outage.since).total_seconds(),
+            outage.failures,
+        )
 
     # outcomes --------------------------------------------------------------------------
 
@@ -423,6 +592,9 @@ class Courier:
         except Exception as error:  # a database hiccup, a template bug
             log.exception("outbox: row %s (%s) failed", row.id, row.kind)
             self._failed(row, f"{type(error).__name__}: {error}", self._backoff(row))
+        finally:
+            if self._trying == row.id:  # it answered, or did not get to try: another may
+                self._trying = None
 
     def _refused(self, row: Outbox, method: str, error: SlackApiError) -> None:
         response = error.response
@@ -438,29 +610,35 @@ class Courier:
             self._hold_method(method, until)
             self._defer(row, until, f"ratelimited: Retry-After {wait.total_seconds():g}s")
             return
-        if status >= 500:  # Slack is having trouble: the whole method backs off, in order
+        if status >= 500:  # Slack is having trouble: the method waits until it answers again
             metrics.SLACK_ERRORS.labels(method=method, error=f"http_{status}").inc()
-            log.warning("outbox: %s answered HTTP %s; backing off", method, status)
-            retry_at = self._backoff(row, now)
-            if retry_at is not None:
-                self._hold_method(method, retry_at)
-            self._failed(row, f"HTTP {status} from {method}", retry_at)
+            self._not_answered(row, method, now, f"HTTP {status} from {method}")
             return
         code = str(response.get("error") or "unknown_error")
         metrics.SLACK_ERRORS.labels(method=method, error=code).inc()
         self._failed(row, code, None if code in PERMANENT else self._backoff(row, now))
 
     def _unreachable(self, row: Outbox, method: str, error: Exception) -> None:
-        """Slack unreachable or the connection dropped: say so in one line, back off, retry."""
+        """Slack unreachable or the connection dropped: the method waits until it answers."""
         metrics.SLACK_ERRORS.labels(method=method, error="connection_error").inc()
-        log.warning(
-            "outbox: %s for row %s failed: %s: %s", method, row.id, type(error).__name__, error
-        )
-        now = self.ctx.clock()
-        retry_at = self._backoff(row, now)
-        if retry_at is not None:
-            self._hold_method(method, retry_at)
-        self._failed(row, f"{type(error).__name__}: {error}", retry_at)
+        log.debug("outbox: %s for row %s failed", method, row.id, exc_info=error)
+        self._not_answered(row, method, self.ctx.clock(), f"{type(error).__name__}: {error}")
+
+    def _not_answered(self, row: Outbox, method: str, now: datetime, error: str) -> None:
+        """Slack did not answer `method`: the row waits with the others until it does.
+
+        Only the try that found Slack failing counts towards the row's attempts (a row that
+        alone keeps failing still ends as a dead letter); the tries while it fails are
+        Slack's, not the message's. Either way the error is kept: a dropped connection may
+        have lost the answer to a message Slack took, so the next try looks for it first.
+        """
+        trying = self._trying == row.id
+        self._unavailable(method, now, error)
+        until = self._outages[method].until
+        if trying:
+            self._defer(row, until, error)
+        else:
+            self._failed(row, error, until if row.attempts < self.max_attempts else None)
 
     def _backoff(self, row: Outbox, now: datetime | None = None) -> datetime | None:
         """Exponential backoff with jitter, or None once the row has had its attempts."""
@@ -550,11 +728,11 @@ class Courier:
         message = self.renderer.message(row.payload["template"], **facts)
         if row.kind == messages.REPLY:
             assert lead is not None and lead.card_channel is not None
-            channel, ts = self._post(row, message, lead.card_channel, thread_ts=lead.card_ts)
+            posted = self._post(row, message, lead.card_channel, thread_ts=lead.card_ts)
         else:
             assert row.channel is not None  # a DM or a post always names where it goes
-            channel, ts = self._post(row, message, row.channel)
-        self._delivered(row, ts, channel=channel)
+            posted = self._post(row, message, row.channel)
+        self._delivered(row, posted.ts, channel=posted.channel)
 
     def _card(self, row: Outbox, lead: Lead | None, clocks: list) -> None:
         if lead is None:
@@ -562,8 +740,8 @@ class Courier:
             return
         with self.ctx.sessions() as session:
             latest = leads.latest_feedback(session=session, lead_id=lead.id)
-        message = self.renderer.card(lead, clocks, latest)
         if lead.card_ts and lead.card_channel:
+            message = self.renderer.card(lead, clocks, latest)
             response = self._call(
                 row,
                 UPDATE,
@@ -573,13 +751,22 @@ class Courier:
             )
             self._delivered(row, response.get("ts"))
             return
-        channel, ts = self._post(row, message, self.ctx.agreement.channels.sales)
+        # The first post says by when to claim, as the clocks will start once Slack has it.
+        now = self.ctx.clock()
+        message = self.renderer.card(
+            lead, cards.preview(self.ctx.agreement, lead, clocks, now), latest
+        )
+        posted = self._post(row, message, self.ctx.agreement.channels.sales)
         metrics.LEADS_POSTED.inc()  # also when found: the attempt that posted it never counted it
-        self._delivered(row, ts, card=(lead.id, channel))
+        at = self.ctx.clock()
+        if posted.found:  # in the channel since Slack took it, as far as our clock can tell
+            at = min(at, max(row.created_at, _posted_at(posted.ts, at)))
+        shown = _Shown(lead.id, posted.channel, at, lead.received_at)
+        self._delivered(row, posted.ts, shown=shown)
 
     def _post(
         self, row: Outbox, message: dict[str, Any], channel: str, thread_ts: str | None = None
-    ) -> tuple[str, str]:
+    ) -> _Posted:
         """Post `row`'s message, unless an earlier attempt already did; where it is, either way.
 
         A retry (`attempts > 1`: an earlier take sent, or died sending) or a row whose last
@@ -591,15 +778,16 @@ class Courier:
             if found is not None:
                 log.info("outbox: row %s was already in Slack; recorded, not posted again", row.id)
                 metrics.OUTBOX_FOUND.inc()
-                return found
+                return _Posted(*found, found=True)
         response = self._call(
             row,
             POST_MESSAGE,
             lambda: self.client.chat_postMessage(
                 channel=channel, thread_ts=thread_ts, metadata=_stamp(row), **message
             ),
+            channel,
         )
-        return response["channel"], response["ts"]
+        return _Posted(response["channel"], response["ts"])
 
     def _find(self, row: Outbox, channel: str, thread_ts: str | None) -> tuple[str, str] | None:
         """The channel and ts of `row`'s message if Slack has it, newest first back to its queueing.
@@ -642,18 +830,29 @@ class Courier:
         self,
         row: Outbox,
         ts: str | None,
-        card: tuple[str, str] | None = None,
+        shown: _Shown | None = None,
         channel: str | None = None,
     ) -> None:
+        """Record what Slack took; a lead's first card, with the clocks it starts, in the same
+        transaction."""
         now = self.ctx.clock()
 
         def record(session: Session) -> None:
-            if card and ts:
-                leads.set_card(session=session, lead_id=card[0], channel=card[1], ts=ts)
+            if shown and ts:
+                leads.set_card(session=session, lead_id=shown.lead_id, channel=shown.channel, ts=ts)
+                cards.shown(
+                    session=session,
+                    agreement=self.ctx.agreement,
+                    lead_id=shown.lead_id,
+                    at=shown.at,
+                )
             outbox.delivered(session=session, row_id=row.id, at=now, ts=ts, channel=channel)
 
         self._write(record)
         metrics.DELIVERY_LAG.observe(max(0.0, (now - row.created_at).total_seconds()))
+        if shown:
+            metrics.CARD_DELAY.observe(max(0.0, (shown.at - shown.received_at).total_seconds()))
+            self._shown = True
         planned = row.payload.get("facts", {}).get("planned")
         if planned:
             lag = now - datetime.fromisoformat(planned)
@@ -695,6 +894,14 @@ def _stamped(message: dict[str, Any], row: Outbox) -> bool:
         and str(payload.get("row")) == str(row.id)
         and payload.get("queued") == row.created_at.isoformat()
     )
+
+
+def _posted_at(ts: str, fallback: datetime) -> datetime:
+    """When Slack took a message, from its ts (seconds since the epoch, by Slack's clock)."""
+    try:
+        return datetime.fromtimestamp(float(ts), UTC)
+    except (TypeError, ValueError, OverflowError):
+        return fallback
 
 
 def _retry_after(headers: dict[str, Any]) -> timedelta:

@@ -50,3 +50,12 @@ def humanize(value: timedelta) -> str:
     if seconds and len(parts) < 2:
         parts.append(f"{seconds}s")
     return " ".join(parts[:2]) or "0s"
+
+
+def wait(seconds: float | None) -> str:
+    """A wait in seconds, as precise as it deserves: `0.4s`, `12s`, `16m 37s`; `—` for none."""
+    if seconds is None:
+        return "—"
+    if seconds < 10:
+        return f"{max(0.0, seconds):.1f}s"
+    return humanize(timedelta(seconds=seconds))

@@ -1,4 +1,7 @@
-"""Hand-over: Marketing gives Baton a lead; Baton judges it and, if qualified, starts the clocks."""
+"""Hand-over: Marketing gives Baton a lead; Baton judges it and, if qualified, queues its card.
+
+The claim and contact clocks start once the card is in the sales channel (`bot.cards`):
+Sales cannot act on a lead it cannot see."""
 
 import asyncio
 import logging
@@ -13,7 +16,7 @@ from typing import Any
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlmodel import Session
 
-from bot import messages, sla
+from bot import messages
 from bot.context import Context
 from bot.pipeline import Stage
 from bot.qualification import qualify
@@ -70,7 +73,7 @@ def _unstorable(error: DBAPIError) -> Unstorable:
 
 
 def hand_over(ctx: Context, lead_in: LeadIn, *, by: str) -> HandOver:
-    """Store the lead, its verdict, its clocks and its card in one transaction.
+    """Store the lead, its verdict and its card in one transaction.
 
     The same `external_id` twice returns the stored lead untouched, even when both arrive at
     once: the unique index decides, and the loser reads the winner's lead. Nothing is looked
@@ -95,15 +98,14 @@ def hand_over(ctx: Context, lead_in: LeadIn, *, by: str) -> HandOver:
 
 
 def _store(session: Session, ctx: Context, group: list[tuple[LeadIn, str]]) -> list[Lead]:
-    """Each lead with its verdict, its first event, its clocks and its message.
+    """Each lead with its verdict, its first event and its message.
 
-    A few statements for the whole group, not a few per lead: the leads of a group are
-    received at one moment, so their clocks share their deadlines.
+    A few statements for the whole group, not a few per lead. The messages of a bulk import
+    (`by="csv"`) go after every urgent one (`messages.priority`).
     """
     now = ctx.clock()
     stored: list[Lead] = []
     events: list[dict[str, Any]] = []
-    qualified: list[str] = []
     queued: list[dict[str, Any]] = []
     for lead_in, by in group:
         verdict = qualify(lead_in, ctx.agreement.qualified_lead)
@@ -118,9 +120,9 @@ def _store(session: Session, ctx: Context, group: list[tuple[LeadIn, str]]) -> l
         stored.append(lead)
         data = {"qualified": verdict.qualified, "reasons": verdict.reasons}
         events.append(leads.event(lead_id=lead.id, at=now, actor=by, kind="handed_over", data=data))
+        priority = messages.priority(by)
         if verdict.qualified:
-            qualified.append(lead.id)
-            queued.append(messages.card(lead_id=lead.id, at=now))
+            queued.append(messages.card(lead_id=lead.id, at=now, priority=priority))
         else:
             queued.append(
                 messages.posting(
@@ -128,16 +130,13 @@ def _store(session: Session, ctx: Context, group: list[tuple[LeadIn, str]]) -> l
                     template="returned_to_nurture",
                     lead_id=lead.id,
                     at=now,
+                    priority=priority,
                     reasons=verdict.reasons,
                 )
             )
     session.add_all(stored)
     session.flush()
     leads.record_all(session=session, events=events)
-    for kind in (sla.CLAIM, sla.CONTACT):
-        sla.open_clocks(
-            session=session, agreement=ctx.agreement, lead_ids=qualified, kind=kind, start=now
-        )
     messages.queue(session=session, rows=queued)
     return stored
 

@@ -13,15 +13,25 @@ from storage import outbox
 
 CARD, REPLY, DIRECT, POST, ERASE = "card", "reply", "dm", "post", "erase"
 
+URGENT, BULK = 0, 1
+"""How soon a message goes, among those due: everything someone is waiting for is urgent; the
+cards and verdicts of a bulk import (`baton import`) go when nothing urgent is waiting, so a
+lead handed over through the API or Slack is never stuck behind a thousand imported ones."""
+
+
+def priority(by: str) -> int:
+    """The priority of what a hand-over `by` this source queues."""
+    return BULK if by == "csv" else URGENT
+
 
 def refresh_card(*, session: Session, lead_id: str, at: datetime) -> None:
     """Post the lead's card, or update it in place once it has been posted."""
     queue(session=session, rows=[card(lead_id=lead_id, at=at)])
 
 
-def card(*, lead_id: str, at: datetime) -> dict[str, Any]:
+def card(*, lead_id: str, at: datetime, priority: int = URGENT) -> dict[str, Any]:
     """`refresh_card` as a row, for `queue`."""
-    return outbox.row(kind=CARD, lead_id=lead_id, at=at)
+    return outbox.row(kind=CARD, lead_id=lead_id, at=at, priority=priority)
 
 
 def queue(*, session: Session, rows: list[dict[str, Any]]) -> None:
@@ -76,7 +86,13 @@ def post(
 
 
 def posting(
-    *, channel: str, template: str, at: datetime, lead_id: str | None = None, **facts: Any
+    *,
+    channel: str,
+    template: str,
+    at: datetime,
+    lead_id: str | None = None,
+    priority: int = URGENT,
+    **facts: Any,
 ) -> dict[str, Any]:
     """`post` as a row, for `queue`."""
     return outbox.row(
@@ -85,6 +101,7 @@ def posting(
         channel=channel,
         at=at,
         payload={"template": template, "facts": facts},
+        priority=priority,
     )
 
 

@@ -26,6 +26,13 @@ DELIVERY_LAG = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
     registry=REGISTRY,
 )
+CARD_DELAY = Histogram(
+    "baton_card_delay_seconds",
+    "From a lead's hand-over to its card in the sales channel, when its claim and contact "
+    "clocks start (the wait for Slack's pace, or for Slack to come back)",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
+    registry=REGISTRY,
+)
 REMINDERS = Counter(
     "baton_reminders", "Reminders sent before a deadline", ["kind"], registry=REGISTRY
 )

@@ -25,7 +25,7 @@ from markupsafe import Markup
 
 from bot import blockkit, ids
 from bot.agreement import Agreement
-from bot.durations import humanize
+from bot.durations import humanize, wait
 from storage.models import Deadline, Feedback, Lead
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -139,6 +139,7 @@ class Renderer:
             cut=blockkit.cut,
             duration=humanize,
             seconds=lambda value: humanize(timedelta(seconds=value)),
+            wait=wait,
         )
         self.env.globals.update(agreement=agreement, ids=ids)
 

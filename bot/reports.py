@@ -1,5 +1,6 @@
 """The scorecard, computed from stored leads and their events."""
 
+import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from statistics import median
@@ -94,6 +95,16 @@ class Week:
     outcomes: dict[str, int] = field(default_factory=dict)
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     committed_per_month: int | None = None
+    card_delay_median_seconds: float | None = None
+    """From hand-over to the card in the sales channel (when the clocks start), the median."""
+    card_delay_p95_seconds: float | None = None
+    cards_posted: int = 0
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The nearest-rank percentile: the smallest value that `share` of them do not exceed."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
 def week(
@@ -127,6 +138,21 @@ def week(
         if outcome == "rejected":
             key = reason or "no reason given"
             figures.rejected_by_reason[key] = figures.rejected_by_reason.get(key, 0) + count
+    # Wall-clock seconds: Slack's pace and outages keep no business hours.
+    delays = [
+        (card_at - received).total_seconds()
+        for received, card_at in session.exec(
+            select(Lead.received_at, Lead.card_at).where(
+                col(Lead.received_at) >= since,
+                col(Lead.received_at) < until,
+                col(Lead.card_at).is_not(None),
+            )
+        )
+    ]
+    if delays:
+        figures.cards_posted = len(delays)
+        figures.card_delay_median_seconds = median(delays)
+        figures.card_delay_p95_seconds = percentile(delays, 0.95)
     return figures
 
 

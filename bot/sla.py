@@ -33,16 +33,10 @@ def reminder(agreement: Agreement, start: datetime, kind: str) -> datetime | Non
 def open_clock(
     *, session: Session, agreement: Agreement, lead_id: str, kind: str, start: datetime
 ) -> None:
-    open_clocks(session=session, agreement=agreement, lead_ids=[lead_id], kind=kind, start=start)
-
-
-def open_clocks(
-    *, session: Session, agreement: Agreement, lead_ids: list[str], kind: str, start: datetime
-) -> None:
-    """Start one kind of clock for leads received together: they share its deadline."""
-    deadlines.open_clocks(
+    """Start one clock of a lead at `start`."""
+    deadlines.open_clock(
         session=session,
-        lead_ids=lead_ids,
+        lead_id=lead_id,
         kind=kind,
         opened_at=start,
         due_at=deadline(agreement, start, kind),

@@ -15,6 +15,8 @@ from bot.settings import Settings, SettingsError
 
 POST_MESSAGE = "chat.postMessage"
 """The method Slack paces per channel: about one message a second, with short bursts."""
+BURST = 3
+"""Messages a quiet channel takes at once before the pace applies."""
 
 
 def make_client(settings: Settings) -> WebClient:
@@ -61,6 +63,17 @@ class _Pace(BaseSettings):
     baton_slack_channel_rate: float = Field(default=1.0, gt=0, le=1000)
 
 
+def posting_time(count: int, *, rate: float | None = None, burst: int = BURST) -> timedelta:
+    """How long posting `count` messages to one channel takes at the pace Baton keeps: the
+    first `burst` at once, then `rate` a second (`BATON_SLACK_CHANNEL_RATE` unless given).
+
+    What `baton import` tells before it queues many cards. Messages already waiting for the
+    channel come first, and replicas each keep their own pace: this is the time for `count`
+    alone, from one process."""
+    rate = channel_rate() if rate is None else rate
+    return timedelta(seconds=max(0, count - burst) / rate)
+
+
 def channel_rate() -> float:
     """Messages a second Baton posts to one channel: `BATON_SLACK_CHANNEL_RATE`, default 1.
 
@@ -88,7 +101,7 @@ class Limits:
     In memory and per process: two replicas each keep their own pace.
     """
 
-    def __init__(self, *, rate: float = 1.0, burst: int = 3) -> None:
+    def __init__(self, *, rate: float = 1.0, burst: int = BURST) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be above 0 and burst at least 1")
         self.rate = rate
@@ -125,6 +138,14 @@ class Limits:
         if method == POST_MESSAGE:
             empty = until + self._tolerance
             self._arrival = dict.fromkeys(self._arrival, empty)
+
+    def release(self, method: str) -> None:
+        """`method` may be called again now: Slack answers it again after an outage.
+
+        Slack's limiter saw nothing from Baton meanwhile, so the channels have their bursts."""
+        self._not_before.pop(method, None)
+        if method == POST_MESSAGE:
+            self._arrival.clear()
 
     def next_change(self, now: datetime) -> datetime | None:
         """The next time a held method may be called again, to sleep no longer than needed."""

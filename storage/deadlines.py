@@ -11,33 +11,28 @@ from storage.models import Breach, Deadline
 _INSERT_DEADLINE = insert(Deadline.__table__)
 
 
-def open_clocks(
+def open_clock(
     *,
     session: Session,
-    lead_ids: list[str],
+    lead_id: str,
     kind: str,
     opened_at: datetime,
     due_at: datetime,
     remind_at: datetime | None,
 ) -> None:
-    """One INSERT for several leads' clocks, not objects in the session: every hand-over opens
-    two, and no caller needs them as objects; a later query in the transaction sees them."""
-    if not lead_ids:
-        return
+    """An INSERT, not an object in the session: no caller needs the clock as an object, and a
+    later query in the transaction sees it."""
     session.execute(
         _INSERT_DEADLINE,
-        [
-            {
-                "lead_id": lead_id,
-                "kind": kind,
-                "opened_at": opened_at,
-                "due_at": due_at,
-                "remind_at": remind_at,
-                "next_at": remind_at or due_at,
-                "steps_done": 0,
-            }
-            for lead_id in lead_ids
-        ],
+        {
+            "lead_id": lead_id,
+            "kind": kind,
+            "opened_at": opened_at,
+            "due_at": due_at,
+            "remind_at": remind_at,
+            "next_at": remind_at or due_at,
+            "steps_done": 0,
+        },
     )
 
 

@@ -155,6 +155,17 @@ def set_card(*, session: Session, lead_id: str, channel: str, ts: str) -> None:
     )
 
 
+def card_shown(*, session: Session, lead_id: str, at: datetime) -> bool:
+    """Compare and set: only the first report that the card is shown records when."""
+    result = session.execute(
+        update(Lead)
+        .where(col(Lead.id) == lead_id, col(Lead.card_at).is_(None))
+        .values(card_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
 def history(*, session: Session, lead_id: str) -> list[Event]:
     return list(
         session.exec(select(Event).where(Event.lead_id == lead_id).order_by(col(Event.id))).all()

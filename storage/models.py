@@ -63,6 +63,8 @@ class Lead(LeadFields, table=True):
     contacted_at: datetime | None = _utc(default=None)
     card_channel: str | None = Field(default=None, max_length=32)
     card_ts: str | None = Field(default=None, max_length=32)
+    card_at: datetime | None = _utc(default=None)
+    """When the card was first in the sales channel: the claim and contact clocks start then."""
     recheck_on: date | None = Field(default=None, index=True)
     forgotten_at: datetime | None = _utc(default=None)
 
@@ -70,7 +72,14 @@ class Lead(LeadFields, table=True):
     # SQLite answers from the index instead of scanning or visiting a million wide rows.
     __table_args__ = (
         Index("uq_lead_external_key", "external_key", unique=True),
-        Index("ix_lead_received_at_report", "received_at", "qualified", "stage", "claimed_at"),
+        Index(
+            "ix_lead_received_at_report",
+            "received_at",
+            "qualified",
+            "stage",
+            "claimed_at",
+            "card_at",
+        ),
     )
 
 
@@ -132,6 +141,8 @@ class Outbox(SQLModel, table=True):
     lead_id: str | None = Field(default=None, foreign_key="lead.id", index=True, max_length=32)
     kind: str = Field(max_length=16)
     channel: str | None = Field(default=None, max_length=32)
+    priority: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    """Smaller goes first: a lead handed over now before a bulk import (`bot.messages`)."""
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     created_at: datetime = _utc()
     next_attempt_at: datetime | None = _utc(default=None)

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, case, func, insert, or_, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, case, func, insert, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -23,16 +23,19 @@ def enqueue(
     lead_id: str | None = None,
     channel: str | None = None,
     payload: dict[str, Any] | None = None,
+    priority: int = 0,
 ) -> None:
     """An INSERT rather than an object in the session: every change of a lead queues one, and
     no caller needs it as an object."""
     session.execute(
-        _INSERT_OUTBOX, row(kind=kind, at=at, lead_id=lead_id, channel=channel, payload=payload)
+        _INSERT_OUTBOX,
+        row(kind=kind, at=at, lead_id=lead_id, channel=channel, payload=payload, priority=priority),
     )
 
 
 def enqueue_all(*, session: Session, rows: list[dict[str, Any]]) -> None:
-    """Queue `row()`s in one statement, in list order, which is the order they go out in."""
+    """Queue `row()`s in one statement, in list order, which is the order they go out in
+    (among rows of one priority)."""
     if rows:
         session.execute(_INSERT_OUTBOX, rows)
 
@@ -44,12 +47,15 @@ def row(
     lead_id: str | None = None,
     channel: str | None = None,
     payload: dict[str, Any] | None = None,
+    priority: int = 0,
 ) -> dict[str, Any]:
-    """A message to queue, due at once."""
+    """A message to queue, due at once; of the rows due, those of the smallest `priority`
+    go first."""
     return {
         "kind": kind,
         "lead_id": lead_id,
         "channel": channel,
+        "priority": priority,
         "payload": payload or {},
         "created_at": at,
         "next_attempt_at": at,
@@ -66,7 +72,8 @@ def take(
     in_order: tuple[str, ...] = (),
     hold: Callable[[list[Outbox]], dict[int, datetime]] | None = None,
 ) -> list[Outbox]:
-    """Lease due rows to this worker; rows of the `in_order` kinds go out one at a time per lead.
+    """Lease due rows to this worker, most urgent first (smallest `priority`, then the order
+    queued); rows of the `in_order` kinds go out one at a time per lead, in the order queued.
 
     On PostgreSQL `FOR UPDATE SKIP LOCKED` lets replicas take disjoint rows; on SQLite the
     write transaction is already exclusive. A lease that runs out (a crash between taking
@@ -115,11 +122,11 @@ def _due(in_order: tuple[str, ...]) -> Select:
             or_(col(Outbox.taken_until).is_(None), col(Outbox.taken_until) < now),
             or_(col(Outbox.lead_id).is_(None), col(Outbox.kind).not_in(in_order), ~blocked),
         )
-        # In the order queued, which is the order slots are handed out in. `id + 0`, not `id`:
-        # ordered by the primary key itself, SQLite walks the whole table in key order, sent
-        # rows included, while it holds the write lock; this way it finds the due rows by the
-        # index on `next_attempt_at` and sorts those few.
-        .order_by(col(Outbox.id) + 0)
+        # Most urgent first, then in the order queued, which is the order slots are handed out
+        # in. `id + 0`, not `id`: ordered by the primary key itself, SQLite walks the whole
+        # table in key order, sent rows included, while it holds the write lock; this way
+        # both databases find the due rows by the index on `next_attempt_at` and sort those.
+        .order_by(col(Outbox.priority), col(Outbox.id) + 0)
         .limit(bindparam("limit"))
         .with_for_update(skip_locked=True, of=Outbox)
     )
@@ -179,6 +186,56 @@ def defer(
     if error is not None:
         values["error"] = error[:1000]
     session.execute(query.values(**values))
+
+
+def wake_next(*, session: Session, parked: list[datetime], after: int, now: datetime) -> int | None:
+    """Make due now the next row after row `after` (past the last, the first again) of those
+    waiting until one of the `parked` times: the one to try whether Slack answers again.
+
+    In turn, so that a row Slack fails on by itself does not stand in front of the others.
+    Returns its id, or None when no row is waiting."""
+    if not parked:
+        return None
+    waiting = (
+        select(Outbox.id)
+        .where(*_parked_at(parked), col(Outbox.sent_at).is_(None))
+        .order_by(col(Outbox.id) + 0)  # found by the index on `next_attempt_at`, as in take()
+        .limit(1)
+    )
+    row_id = session.exec(waiting.where(col(Outbox.id) + 0 > after)).first()
+    if row_id is None:
+        row_id = session.exec(waiting).first()
+    if row_id is None:
+        return None
+    session.execute(
+        update(Outbox)
+        .where(col(Outbox.id) == row_id)
+        .values(next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return row_id
+
+
+def _parked_at(parked: list[datetime]) -> tuple[ColumnElement[bool], ...]:
+    """Rows waiting until exactly one of the `parked` times. The range besides the list leads
+    SQLite to the index even when most rows have no `next_attempt_at` (sent ones)."""
+    return (
+        col(Outbox.next_attempt_at).in_(parked),
+        col(Outbox.next_attempt_at).between(min(parked), max(parked)),
+    )
+
+
+def resume(*, session: Session, parked: list[datetime], now: datetime) -> int:
+    """Every row waiting until one of the `parked` times is due now: Slack answers again."""
+    if not parked:
+        return 0
+    result = session.execute(
+        update(Outbox)
+        .where(*_parked_at(parked), col(Outbox.sent_at).is_(None))
+        .values(next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
 
 
 def count_pending(*, session: Session) -> int:

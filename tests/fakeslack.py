@@ -143,6 +143,7 @@ class FakeSlack:
         self._lock = threading.RLock()
         self._arrived = threading.Condition(self._lock)
         self._plans: dict[str, list[_Plan]] = {}
+        self._down: _Plan | None = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._last_ts = 0
@@ -261,11 +262,23 @@ class FakeSlack:
         """
         self._add_plan(method, _Plan(kind="dropped", remaining=times, accepted=after_accepting))
 
+    def outage(self, kind: Literal["5xx", "dropped"] = "5xx", *, status: int = 503) -> None:
+        """Slack is down: every call to every method fails (HTTP `status`, or a connection
+        closed without an answer) until ``recover()``."""
+        with self._lock:
+            self._down = _Plan(kind=kind, remaining=1, status=status)
+
+    def recover(self) -> None:
+        """Slack answers again after an ``outage()``."""
+        with self._lock:
+            self._down = None
+
     def reset(self) -> None:
         """Forget recorded calls and pending failures; ids already handed out stay valid."""
         with self._lock:
             self.calls.clear()
             self._plans.clear()
+            self._down = None
 
     def _add_plan(self, method: str, plan: _Plan) -> None:
         if plan.remaining < 1:
@@ -275,6 +288,8 @@ class FakeSlack:
 
     def _take_plan(self, method: str) -> _Plan | None:
         with self._lock:
+            if self._down is not None:
+                return self._down
             plans = self._plans.get(method)
             if not plans:
                 return None

@@ -15,8 +15,11 @@ import uvicorn
 from slack_bolt import App
 from slack_sdk.signature import SignatureVerifier
 
+from bot import cards
 from bot.app import create_app
+from bot.context import Context
 from bot.runtime import Runtime
+from storage.db import transaction
 
 SIGNING_SECRET = "test-signing-secret"
 INTAKE_TOKEN = "test-intake-token"
@@ -71,6 +74,12 @@ GOOD_LEAD: dict[str, Any] = {
 
 def lead(**changes: Any) -> dict[str, Any]:
     return {**GOOD_LEAD, **changes}
+
+
+def show_card(ctx: Context, lead_id: str) -> None:
+    """What the courier does once Slack has a lead's card: its clocks start, at `ctx.clock()`."""
+    with transaction(ctx.sessions) as session:
+        cards.shown(session=session, agreement=ctx.agreement, lead_id=lead_id, at=ctx.clock())
 
 
 def slack_headers(body: str, *, secret: str = SIGNING_SECRET, at: int | None = None) -> dict:

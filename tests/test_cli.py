@@ -5,14 +5,17 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from bot import cards
+from bot.agreement import parse_agreement
 from bot.cli import cli
-from storage.db import make_engine, session_factory
+from storage.db import make_engine, session_factory, transaction
 from storage.models import Lead, Outbox
 from tests.support import AGREEMENT
 
@@ -207,6 +210,15 @@ def test_import_missing_file(runner: CliRunner, env: dict[str, str], tmp_path: P
 def test_report_prints_the_scorecard(runner: CliRunner, env: dict[str, str], tmp_path: Path):
     leads_csv = write_csv(tmp_path / "leads.csv", ROWS[:3])
     assert runner.invoke(cli, ["import", str(leads_csv)], env=env).exit_code == 0
+    engine = make_engine(env["DATABASE_URL"])
+    with transaction(session_factory(engine)) as session:  # the courier posts the two cards
+        qualified = [lead for lead in stored_leads(env) if lead.qualified]
+        for lead, seconds in zip(qualified, (0.4, 30.0), strict=True):
+            at = lead.received_at + timedelta(seconds=seconds)
+            cards.shown(
+                session=session, agreement=parse_agreement(AGREEMENT), lead_id=lead.id, at=at
+            )
+    engine.dispose()
     result = runner.invoke(cli, ["report"], env=env)
     assert result.exit_code == 0, result.output
     output = flat(result.stdout.replace("│", " ").replace("┃", " "))
@@ -217,6 +229,7 @@ def test_report_prints_the_scorecard(runner: CliRunner, env: dict[str, str], tmp
     assert "now unqualified 1" in output
     assert "8 qualified a month" in output
     assert "country 1" in output
+    assert "Hand-over to card, median / 95% 15s / 30s" in output
 
 
 def test_report_on_an_empty_database(runner: CliRunner, env: dict[str, str]):

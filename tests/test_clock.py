@@ -14,7 +14,7 @@ from bot.scheduler import Clockwork
 from bot.schemas import LeadIn
 from storage import deadlines
 from storage.models import Breach, Outbox
-from tests.support import AGREEMENT, GOOD_LEAD
+from tests.support import AGREEMENT, GOOD_LEAD, show_card
 
 START = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # a Tuesday
 
@@ -42,7 +42,10 @@ def timed(ctx: Context, clock: FakeClock) -> Context:
 
 
 def hand_over(ctx: Context) -> str:
-    return intake.hand_over(ctx, LeadIn.model_validate(GOOD_LEAD), by="api").lead.id
+    """A lead whose card is in the sales channel at once: its clocks start now."""
+    lead_id = intake.hand_over(ctx, LeadIn.model_validate(GOOD_LEAD), by="api").lead.id
+    show_card(ctx, lead_id)
+    return lead_id
 
 
 def queued(ctx: Context, *, template: str | None = None, kind: str | None = None) -> list[Outbox]:
@@ -100,7 +103,8 @@ def test_a_missed_claim_goes_to_the_manager_then_the_ceo_once_each(timed, clock)
     assert len(dms_to(timed, "U0MANAGER")) == 1
     facts = dms_to(timed, "U0CEO")[0].payload["facts"]
     assert facts["role"] == "ceo"
-    assert [event["kind"] for event in facts["history"]] == ["handed_over", "breached", "escalated"]
+    kinds = [event["kind"] for event in facts["history"]]
+    assert kinds == ["handed_over", "card_posted", "breached", "escalated"]
 
     leads.claim(timed, lead_id=lead_id, user="U0SELLER1")
     with timed.sessions() as session:

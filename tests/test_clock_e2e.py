@@ -14,13 +14,24 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from bot import intake
 from bot.agreement import Agreement, parse_agreement
 from bot.ids import ActionId
 from bot.schemas import LeadIn
-from storage.db import migrate
-from tests.support import AGREEMENT, GOOD_LEAD, INTAKE_TOKEN, SIGNING_SECRET, lead, serve
+from storage import leads
+from storage.db import migrate, transaction
+from storage.models import Outbox
+from tests.support import (
+    AGREEMENT,
+    GOOD_LEAD,
+    INTAKE_TOKEN,
+    SIGNING_SECRET,
+    lead,
+    serve,
+    show_card,
+)
 
 SECONDS = (
     AGREEMENT.replace("claim_within: 1h", "claim_within: 2s")
@@ -93,7 +104,11 @@ def test_a_claim_between_the_steps_keeps_the_ceo_out_of_it(baton, slack):
 
 def test_a_deadline_that_passed_while_baton_was_down_escalates_once_after_start(runtime, slack):
     migrate(runtime.engine)
-    intake.hand_over(runtime.ctx, LeadIn.model_validate(GOOD_LEAD), by="api")  # stored, not sent
+    handed = intake.hand_over(runtime.ctx, LeadIn.model_validate(GOOD_LEAD), by="api")
+    with transaction(runtime.ctx.sessions) as session:  # its card went out, then Baton stopped
+        leads.set_card(session=session, lead_id=handed.lead.id, channel="C0SALES", ts="1.000001")
+        session.execute(update(Outbox).values(sent_at=runtime.ctx.clock(), next_attempt_at=None))
+    show_card(runtime.ctx, handed.lead.id)
     time.sleep(2.5)
     with serve(runtime):
         slack.wait_for("chat.postMessage", where=to("U0MANAGER"))

@@ -363,6 +363,22 @@ def test_dropped_connections_are_retried_by_the_default_handler(
     assert answered == ["dropped", "ok"]
 
 
+@pytest.mark.parametrize("kind", ["5xx", "dropped"])
+def test_an_outage_fails_every_method_until_slack_recovers(fake: FakeSlack, kind: str) -> None:
+    client = WebClient(token="xoxb-test", base_url=fake.url, timeout=5, retry_handlers=[])
+    fake.outage(kind)  # type: ignore[arg-type]
+    for call in (client.auth_test, lambda: client.chat_postMessage(channel="C1", text="x")):
+        for _ in range(2):
+            with pytest.raises((SlackApiError, OSError)):
+                call()
+    fake.recover()
+    assert client.chat_postMessage(channel="C1", text="x")["ok"] is True
+
+    answered = [c.answered for c in fake.calls]
+    assert answered == [kind] * 4 + ["ok"]
+    assert [m["text"] for m in fake.messages("C1")] == ["x"]  # nothing went in while down
+
+
 def test_a_stopped_server_refuses_connections() -> None:
     with FakeSlack() as server:
         url = server.url

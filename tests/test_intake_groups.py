@@ -64,7 +64,7 @@ def test_hand_overs_waiting_together_are_written_in_one_statement_each_answered(
     assert len({answer.lead.id for answer in answers}) == 20
     assert _count(ctx, Lead) == 20
     assert _count(ctx, Event) == 20
-    assert _count(ctx, Deadline) == 40  # a claim clock and a contact clock each
+    assert _count(ctx, Deadline) == 0  # the clocks start once the card is in the channel
     with ctx.sessions() as session:  # the cards queue in the order the hand-overs came
         queued = session.execute(select(Outbox.lead_id).order_by(Outbox.id)).scalars().all()
     assert queued == [answer.lead.id for answer in answers]
@@ -144,6 +144,6 @@ def test_a_row_the_database_refuses_fails_alone_and_its_group_is_stored(ctx):
 
     assert all(answer.created for answer in answers)
     assert _count(ctx, Lead) == 19
-    assert _count(ctx, Event) == 19  # nothing of the refused one: no event, clock or card
-    assert _count(ctx, Deadline) == 38
+    assert _count(ctx, Event) == 19  # nothing of the refused one: no event or card
+    assert _count(ctx, Deadline) == 0  # clocks start once a card is in the channel
     assert _count(ctx, Outbox) == 19

@@ -7,11 +7,10 @@ import time
 from datetime import UTC, datetime
 
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, inspect, text
 
 from storage import leads
-from storage.db import MIGRATIONS, make_engine, migrate, schema_is_current, session_factory
+from storage.db import _alembic_config, make_engine, migrate, schema_is_current, session_factory
 
 # Each process imports first, then waits for the same moment to migrate, as replicas that a
 # deployment starts together do.
@@ -49,10 +48,7 @@ def test_replicas_starting_together_on_a_new_database_all_start(database_url):
 def test_leads_stored_before_the_external_key_are_found_by_their_external_id(database_url):
     """0006 fills `external_key` for the leads already there and moves the unique index."""
     engine = make_engine(database_url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["engine"] = engine
-    command.upgrade(config, "0003")
+    command.upgrade(_alembic_config(engine), "0003")
     ids = {"a": "hubspot-81723", "b": "ø" * 1000, "c": None}
     with engine.begin() as connection:
         for lead_id, external_id in ids.items():
@@ -83,3 +79,35 @@ def test_leads_stored_before_the_external_key_are_found_by_their_external_id(dat
     assert indexes["uq_lead_external_key"]["unique"]
     assert indexes["uq_lead_external_key"]["column_names"] == ["external_key"]
     engine.dispose()
+
+
+def test_a_card_posted_before_the_upgrade_keeps_when_it_was_posted(database_url):
+    """0005: the lead's `card_at` comes from its card's first delivery (its updates carry the
+    same ts later); messages queued before it are urgent."""
+    engine = make_engine(database_url)
+    command.upgrade(_alembic_config(engine), "0003")
+    posted, updated = "2026-11-20 09:00:01", "2026-11-20 10:30:00"
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO lead (id, name, email, company, activity, qualified, reasons, stage,"
+                " handed_over_by, received_at, card_channel, card_ts) VALUES ('l1', 'Mette',"
+                " 'm@x.dk', 'Nordlys', '[]', true, '[]', 'claimed', 'api', '2026-11-20 09:00:00',"
+                " 'C0SALES', '1763629201.000100')"
+            )
+        )
+        for sent_at in (updated, posted):
+            connection.execute(
+                text(
+                    "INSERT INTO outbox (lead_id, kind, payload, created_at, attempts, sent_at, ts)"
+                    " VALUES ('l1', 'card', '{}', :at, 1, :at, '1763629201.000100')"
+                ),
+                {"at": sent_at},
+            )
+    migrate(engine)
+    with engine.connect() as connection:
+        card_at = connection.execute(text("SELECT card_at FROM lead")).scalar_one()
+        priorities = connection.execute(text("SELECT priority FROM outbox")).scalars().all()
+    engine.dispose()
+    assert str(card_at).startswith(posted)
+    assert priorities == [0, 0]

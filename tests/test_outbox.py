@@ -299,6 +299,10 @@ def test_a_first_send_asks_slack_nothing_and_names_its_row(baton: Baton, slack: 
     assert slack.replies("C0SALES", card.ts)[0]["metadata"] == stamp(reply)
     assert slack.messages(slack.dm_channel("U0SELLER1"))[0]["metadata"] == stamp(dm)
     assert all(r.attempts == 1 for r in (card, reply, dm))
+    shown = re.search(
+        r"^baton_card_delay_seconds_count (\S+)$", baton.http.get("/metrics").text, re.M
+    )
+    assert shown and float(shown.group(1)) >= 1  # hand-over to card, its own figure
 
 
 @pytest.mark.parametrize(
@@ -415,17 +419,17 @@ def test_an_error_no_retry_can_fix_parks_the_row_at_once(
     assert (dead.next_attempt_at, dead.sent_at) == (None, None)
 
 
-def test_a_message_that_keeps_failing_is_given_up_after_its_attempts(
+def test_a_message_slack_keeps_refusing_is_given_up_after_its_attempts(
     baton: Baton, slack: FakeSlack
 ):
     baton.runtime.courier.max_attempts = 3
     baton.runtime.courier.backoff = 0.05
-    slack.server_error("chat.postMessage", times=3)
+    slack.fail("chat.postMessage", "internal_error", times=3)  # an answer, not an outage
     baton.hand_over(lead())
     assert eventually(lambda: counts(baton.runtime) == (0, 1))
     time.sleep(1)
     assert [c.answered for c in slack.calls_to("chat.postMessage", include_failed=True)] == [
-        "5xx"
+        "error"
     ] * 3
 
 

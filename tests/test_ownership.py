@@ -10,7 +10,7 @@ from bot.refusals import Refused
 from bot.schemas import LeadIn
 from storage import deadlines
 from storage import leads as stored
-from tests.support import GOOD_LEAD
+from tests.support import GOOD_LEAD, show_card
 
 
 def new_lead(ctx, **changes) -> str:
@@ -62,6 +62,7 @@ def test_the_same_external_id_at_once_stores_one_lead(ctx):
 
 def test_a_claim_stops_the_claim_clock_but_not_the_contact_clock(ctx):
     lead_id = new_lead(ctx)
+    show_card(ctx, lead_id)
     leads.claim(ctx, lead_id=lead_id, user="U0SELLER1")
     with ctx.sessions() as session:
         clocks = {c.kind: c for c in deadlines.of_lead(session=session, lead_id=lead_id)}

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from bot import intake, messages, privacy
+from bot import cards, intake, messages, privacy
 from bot import leads as ownership
 from bot.agreement import parse_agreement
 from bot.cli import cli
@@ -59,6 +59,7 @@ def with_history(ctx: Context, lead_id: str) -> None:
     now = ctx.clock()
     with transaction(ctx.sessions) as session:
         leads.set_card(session=session, lead_id=lead_id, channel="C0SALES", ts="1700000000.000100")
+        cards.shown(session=session, agreement=ctx.agreement, lead_id=lead_id, at=now)
         leads.record(
             session=session,
             lead_id=lead_id,

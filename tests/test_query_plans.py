@@ -5,12 +5,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, insert
 
 from bot import reports
 from bot.agreement import Agreement
 from storage import outbox
 from storage.db import make_engine, migrate, session_factory, transaction
+from storage.models import Outbox
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def engine(tmp_path) -> Iterator[Engine]:
 
 
 def plan(engine: Engine, run, table: str = "outbox") -> list[str]:
-    """SQLite's plan for every statement `run` sends that touches `table`."""
+    """The database's plan for every statement `run` sends that reads `table`."""
     sent: list[tuple[str, tuple]] = []
 
     def capture(_conn, _cursor, statement, parameters, _context, _many) -> None:
@@ -35,30 +36,64 @@ def plan(engine: Engine, run, table: str = "outbox") -> list[str]:
     finally:
         event.remove(engine, "before_cursor_execute", capture)
     assert sent
+    sqlite = engine.dialect.name == "sqlite"
+    explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
     with engine.connect() as connection:
         return [
-            row[3]
+            str(row[3] if sqlite else row[0])
             for statement, parameters in sent
-            for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+            for row in connection.exec_driver_sql(explain + statement, parameters)
         ]
 
 
-def test_taking_due_messages_searches_the_index_instead_of_scanning_the_outbox(engine):
-    sessions = session_factory(engine)
+@pytest.fixture
+def busy_outbox(database_url: str) -> Iterator[Engine]:
+    """20,000 messages sent long ago and 50 due, of both priorities, with the planner's
+    statistics: the shape that tempts a database to read the whole table."""
+    engine = make_engine(database_url)
+    migrate(engine)
+    long_ago = datetime.now(UTC) - timedelta(days=300)
+    sent = [
+        {**outbox.row(kind="dm", at=long_ago, channel="U0SELLER1"), "next_attempt_at": None}
+        for _ in range(20_000)
+    ]
+    due = [
+        outbox.row(kind="dm", at=long_ago, channel="U0SELLER1", priority=n % 2) for n in range(50)
+    ]
+    with engine.begin() as connection:
+        connection.execute(insert(Outbox.__table__), sent)
+        connection.execute(insert(Outbox.__table__), due)
+        connection.exec_driver_sql("ANALYZE")
+    yield engine
+    engine.dispose()
+
+
+def test_the_due_messages_are_found_by_their_index_most_urgent_first(busy_outbox: Engine):
+    sessions = session_factory(busy_outbox)
+    now = datetime.now(UTC)
 
     def take() -> None:
         with transaction(sessions) as session:
-            outbox.take(
+            taken = outbox.take(
                 session=session,
-                now=datetime.now(UTC),
+                now=now,
                 lease=timedelta(seconds=15),
                 limit=20,
                 in_order=("card", "reply"),
             )
+            assert [row.priority for row in taken] == [0] * 20
+            ids = [row.id for row in taken]
+            assert ids == sorted(ids)  # and in the order queued
+            parked = [now + timedelta(seconds=30)]  # after an outage: the next to try
+            outbox.wake_next(session=session, parked=parked, after=0, now=now)
 
-    steps = plan(engine, take)
-    assert any("USING INDEX ix_outbox_next_attempt_at" in step for step in steps), steps
-    assert not any(step.startswith("SCAN") for step in steps), steps
+    steps = plan(busy_outbox, take)
+    if busy_outbox.dialect.name == "sqlite":
+        assert any("USING INDEX ix_outbox_next_attempt_at" in step for step in steps), steps
+        assert not any(step.startswith("SCAN") for step in steps), steps
+    else:
+        assert any("ix_outbox_next_attempt_at on outbox " in step for step in steps), steps
+        assert not any("Seq Scan on outbox" in step for step in steps), steps
 
 
 def test_the_scorecard_reads_its_window_through_the_index_instead_of_scanning_leads(
@@ -76,3 +111,18 @@ def test_the_scorecard_reads_its_window_through_the_index_instead_of_scanning_le
     assert not any(step.startswith("SCAN") for step in steps), steps
     covered = [step for step in steps if "COVERING INDEX ix_lead_received_at_report" in step]
     assert len(covered) >= 2, steps  # the counts and the claims, without visiting the rows
+
+
+def test_the_weeks_wait_for_cards_is_read_from_the_index(engine, agreement: Agreement):
+    sessions = session_factory(engine)
+
+    def week() -> None:
+        with sessions() as session:
+            reports.week(
+                session=session, agreement=agreement, since=datetime.now(UTC) - timedelta(days=7)
+            )
+
+    steps = plan(engine, week, table="lead")
+    assert not any(step.startswith("SCAN lead") for step in steps), steps
+    covered = [step for step in steps if "COVERING INDEX ix_lead_received_at_report" in step]
+    assert len(covered) >= 2, steps  # the counts, and the waits for cards

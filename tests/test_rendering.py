@@ -403,6 +403,9 @@ def facts_per_template(**person: Any) -> dict[str, dict[str, Any]]:
         outcomes={"rejected": 3},
         rejected_by_reason={"wrong decision-maker": 2, "<!channel>": 1},
         committed_per_month=8,
+        card_delay_median_seconds=0.4,
+        card_delay_p95_seconds=997.0,
+        cards_posted=9,
     )
     return {
         "assign_modal": {"lead": lead},

@@ -4,11 +4,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
-from bot import feedback, intake, leads, reports
+from bot import cards, feedback, intake, leads, reports
 from bot.scheduler import Clockwork
 from bot.schemas import LeadIn
+from storage.db import transaction
 from storage.models import Outbox
-from tests.support import GOOD_LEAD
+from tests.support import GOOD_LEAD, show_card
 
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -22,8 +23,12 @@ class Clock:
 
 
 def hand_over(ctx, number: int, **changes) -> str:
+    """A lead handed over, its card (if qualified) in the sales channel at once."""
     body = {**GOOD_LEAD, "email": f"lead{number}@nordlys.dk", **changes}
-    return intake.hand_over(ctx, LeadIn.model_validate(body), by="api").lead.id
+    handed = intake.hand_over(ctx, LeadIn.model_validate(body), by="api").lead
+    if handed.qualified:
+        show_card(ctx, handed.id)
+    return handed.id
 
 
 def test_the_week_counts_both_sides(ctx):
@@ -53,6 +58,24 @@ def test_the_week_counts_both_sides(ctx):
     assert week.outcomes == {"rejected": 2}
     assert week.rejected_by_reason == {"wrong decision-maker": 2}
     assert week.committed_per_month == 8
+
+
+def test_the_week_measures_the_wait_from_hand_over_to_card(ctx):
+    ctx.clock = Clock(MONDAY)
+    handed = [
+        intake.hand_over(ctx, LeadIn.model_validate({**GOOD_LEAD, "email": f"w{n}@x.dk"}), by="api")
+        for n in range(5)
+    ]
+    with transaction(ctx.sessions) as session:  # the last one's card is still on its way
+        for answer, seconds in zip(handed, (1.0, 2.0, 60.0, 0.5), strict=False):
+            at = MONDAY + timedelta(seconds=seconds)
+            cards.shown(session=session, agreement=ctx.agreement, lead_id=answer.lead.id, at=at)
+
+    with ctx.sessions() as session:
+        week = reports.week(session=session, agreement=ctx.agreement, since=MONDAY)
+    assert week.cards_posted == 4
+    assert week.card_delay_median_seconds == 1.5
+    assert week.card_delay_p95_seconds == 60.0
 
 
 def test_the_week_starts_on_monday_in_the_agreement_timezone(agreement):

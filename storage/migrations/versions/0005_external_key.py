@@ -5,8 +5,8 @@ than a btree entry may hold on PostgreSQL (2,704 bytes), so a long non-Latin id 
 stored at all. The index now holds `external_key`, the SHA-256 (hex) of `external_id`, filled
 here for every lead that has one.
 
-Revision ID: 0006_external_key
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-28 10:00:00.000000
 """
 
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "0006_external_key"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
