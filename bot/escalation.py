@@ -1,11 +1,15 @@
 """What happens as a clock runs: a reminder before the deadline, a breach when it passes,
-then the agreement's escalation ladder, one step at a time, until someone acts."""
+then the agreement's escalation ladder, one step at a time, until someone acts.
+
+Reminders and escalations are notices for a person (or the sales channel) that go out in
+digests (`bot.digests`): alone, each is its own message; in a storm, one per person.
+"""
 
 from datetime import datetime
 
 from sqlmodel import Session
 
-from bot import messages, metrics, sla
+from bot import digests, metrics, sla
 from bot.context import Context
 from bot.leads import changed
 from bot.permissions import Action, authorize
@@ -14,34 +18,68 @@ from storage import deadlines, leads
 from storage.db import transaction
 from storage.models import Breach, Deadline, Lead
 
-ROLE_OF_STEP = {"sales_manager": "sales manager", "ceo": "CEO", "owner": "owner"}
-
-
-def _facts(clock: Deadline, planned: datetime) -> dict:
+def _notice(
+    clock: Deadline,
+    *,
+    to: str,
+    kind: str,
+    step: int,
+    planned: datetime,
+    now: datetime,
+    template: str,
+    threaded: bool = False,
+    **facts: object,
+) -> digests.Notice:
     """`planned` is when the message was meant to go out, so delivery can measure its lag."""
-    return {"kind": clock.kind, "due_at": clock.due_at.isoformat(), "planned": planned.isoformat()}
+    return digests.Notice(
+        conversation=to,
+        kind=kind,
+        lead_id=clock.lead_id,
+        deadline_id=clock.id or 0,
+        clock=clock.kind,
+        step=step,
+        due_at=clock.due_at,
+        planned=planned,
+        at=now,
+        template=template,
+        threaded=threaded,
+        facts={
+            "kind": clock.kind,
+            "due_at": clock.due_at.isoformat(),
+            "planned": planned.isoformat(),
+            **facts,
+        },
+    )
 
 
 def remind(ctx: Context, session: Session, clock: Deadline, lead: Lead, now: datetime) -> None:
     """The owner by DM; an unowned lead in its card's thread, naming the sellers."""
+    planned = clock.remind_at or now
     if lead.owner:
-        messages.direct(
-            session=session,
-            user=lead.owner,
+        notice = _notice(
+            clock,
+            to=lead.owner,
+            kind=digests.REMINDER,
+            step=0,
+            planned=planned,
+            now=now,
             template="reminder_owner",
-            lead_id=lead.id,
-            at=now,
-            **_facts(clock, clock.remind_at or now),
+            role="owner",
         )
     else:
-        messages.reply_in_thread(
-            session=session,
-            lead_id=lead.id,
+        notice = _notice(
+            clock,
+            to=ctx.agreement.channels.sales,
+            kind=digests.REMINDER,
+            step=0,
+            planned=planned,
+            now=now,
             template="reminder_unclaimed",
-            at=now,
+            threaded=True,
+            role="sellers",
             sellers=ctx.agreement.people.sales,
-            **_facts(clock, clock.remind_at or now),
         )
+    digests.notify(session, notice)
     metrics.REMINDERS.labels(kind=clock.kind).inc()
 
 
@@ -71,7 +109,7 @@ def breach(session: Session, clock: Deadline, lead: Lead, now: datetime) -> None
 def escalate(
     ctx: Context, session: Session, clock: Deadline, lead: Lead, step: int, now: datetime
 ) -> None:
-    """DM the person this step names, once; a step naming an absent owner is passed over."""
+    """Tell the person this step names, once; a step naming an absent owner is passed over."""
     notify = ctx.agreement.sla.escalation[step].notify
     people = ctx.agreement.people
     user = {"sales_manager": people.sales_manager, "ceo": people.ceo, "owner": lead.owner}[notify]
@@ -81,18 +119,20 @@ def escalate(
             {"at": event.at.isoformat(), "actor": event.actor, "kind": event.kind}
             for event in leads.history(session=session, lead_id=lead.id)
         ]
-        messages.direct(
-            session=session,
-            user=user,
+        notice = _notice(
+            clock,
+            to=user,
+            kind=digests.ESCALATION,
+            step=step,
+            planned=sla.step_at(ctx.agreement, clock.due_at, step),
+            now=now,
             template="escalation",
-            lead_id=lead.id,
-            at=now,
             role=notify,
             late_seconds=late.total_seconds(),
             extended=clock.extended_at is not None,
             history=history[-10:] if notify == "ceo" else [],
-            **_facts(clock, sla.step_at(ctx.agreement, clock.due_at, step)),
         )
+        digests.notify(session, notice)
         metrics.ESCALATIONS.labels(notify=notify).inc()
     leads.record(
         session=session,

@@ -16,6 +16,8 @@ class ActionId(StrEnum):
     LOST = "baton.lost"
     HAND_OVER_AGAIN = "baton.hand_over_again"
     HOME_REFRESH = "baton.home_refresh"
+    DIGEST = "baton.digest"
+    """The overflow menu of a lead in a digest; each option names the action it stands for."""
 
 
 class ViewId(StrEnum):
@@ -42,3 +44,13 @@ def clock_ref(lead_id: str, kind: str) -> str:
 def parse_clock_ref(value: str) -> tuple[str, str]:
     lead_id, _, kind = value.partition(":")
     return lead_id, kind
+
+
+def digest_option(action: str, value: str) -> str:
+    """A lead's action in a digest's overflow menu: `<action id>|<the button's value>`."""
+    return f"{action}|{value}"
+
+
+def parse_digest_option(value: str) -> tuple[str, str]:
+    action, _, argument = value.partition("|")
+    return action, argument

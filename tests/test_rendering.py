@@ -13,6 +13,7 @@ from slack_sdk.models.views import View
 
 from bot import blockkit
 from bot.agreement import Agreement
+from bot.digests import Row
 from bot.feedback import RULES
 from bot.ids import ActionId
 from bot.overview import Item
@@ -340,6 +341,51 @@ def test_fit_view_cuts_title():
 
 # --- every template ---------------------------------------------------------------------
 
+DIGEST_STATES = ("open", "claimed", "contacted", "feedback_given", "extended", "removed")
+
+
+def digest_rows(count: int) -> list[Row]:
+    """Leads of a digest in every state, half of them with the longest, nastiest text."""
+    rows = []
+    for number in range(count):
+        state = DIGEST_STATES[number % len(DIGEST_STATES)]
+        lead = extreme_lead() if number % 2 else make_lead(name=f"<!channel> {number}")
+        actions = []
+        if state == "open":
+            actions = [
+                {"id": ActionId.ASSIGN.value, "value": lead.id},
+                {"id": ActionId.EXTEND.value, "value": f"{lead.id}:claim"},
+            ][: 1 + (number // 6) % 2]
+        rows.append(
+            Row(
+                lead=lead,
+                kind="escalation" if number % 3 else "reminder",
+                clock="claim",
+                due_at=RECEIVED,
+                late_seconds=7380.0,
+                state=state,
+                owner="U0SELLER1" if state == "claimed" else None,
+                until=RECEIVED if state == "extended" else None,
+                actions=actions,
+                link="https://example.slack.com/archives/C0SALES/p1700000000000100",
+            )
+        )
+    return rows
+
+
+def digest_facts(count: int = 300, in_channel: bool = False) -> dict[str, Any]:
+    rows = digest_rows(count)
+    return {
+        "rich": rows[:20],
+        "lines": [rows[start : start + 10] for start in range(20, len(rows), 10)],
+        "more": 17,
+        "in_channel": in_channel,
+        "overdue": 12,
+        "due_soon": 3,
+        "done": 5,
+    }
+
+
 
 def facts_per_template() -> dict[str, dict[str, Any]]:
     lead = make_lead(stage="claimed", owner="U0SELLER1", name="Mette <!here> & co")
@@ -387,6 +433,7 @@ def facts_per_template() -> dict[str, dict[str, Any]]:
             "card_link": "https://example.slack.com/archives/C0SALES/p1700000000000100",
         },
         "extend_modal": {"lead": lead, "kind": "contact"},
+        "digest": digest_facts(),
         "help": {"text": "help"},
         "lead_card": {"lead": lead, "clocks": {}, "overdue": False, "feedback": None},
         "feedback_thread": {**feedback_facts, "lead": lead, "card_link": None},
@@ -579,3 +626,18 @@ def test_template_that_is_not_json_fails(agreement: Agreement, tmp_path: Path):
     (tmp_path / "released.json.j2").write_text('{"text": oops}', encoding="utf-8")
     with pytest.raises(ValueError, match="did not render JSON"):
         Renderer(agreement, tmp_path).message("released", by="U0SELLER1")
+
+
+@pytest.mark.parametrize("in_channel", [False, True])
+def test_a_full_digest_stays_within_block_kit(renderer: Renderer, in_channel: bool):
+    """300 leads, the nastiest text: still 50 blocks, every section within 3,000 characters,
+    and the leads that do not fit are counted, not dropped silently."""
+    message = renderer.message("digest", **digest_facts(in_channel=in_channel))
+    blocks = message["blocks"]
+    assert len(blocks) == 50
+    assert_valid_blocks(blocks)
+    assert "17 more" in blocks[-1]["elements"][0]["text"]
+    assert "/baton open" in blocks[-1]["elements"][0]["text"]
+    menus = [b["accessory"] for b in blocks if b.get("accessory", {}).get("type") == "overflow"]
+    assert menus and all(len(option["value"]) <= 150 for m in menus for option in m["options"])
+    assert_no_raw_mentions(message, allowed=("<@U0SELLER1>", "<@U0SELLER2>", "<@U0SELLER3>"))
