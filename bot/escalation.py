@@ -5,11 +5,13 @@ Reminders and escalations are notices for a person (or the sales channel) that g
 digests (`bot.digests`): alone, each is its own message; in a storm, one per person.
 """
 
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session
 
-from bot import digests, metrics, sla
+from bot import digests, messages, metrics, sla
 from bot.context import Context
 from bot.leads import changed
 from bot.permissions import Action, authorize
@@ -17,6 +19,43 @@ from bot.refusals import Refused
 from storage import deadlines, leads
 from storage.db import transaction
 from storage.models import Breach, Deadline, Lead
+
+@dataclass
+class Sweep:
+    """What one sweep writes besides its clocks, gathered so that its events and card updates
+    cost one statement each for the whole batch, not one per clock.
+
+    How many statements a clock costs decides how late the deadlines that fall due while a
+    sweep runs are seen: on PostgreSQL each is a round trip.
+    """
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    cards: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def changed(self, *, lead_id: str, at: datetime, kind: str, data: dict[str, Any]) -> None:
+        """`bot.leads.changed` for the whole batch: an event, and the card brought up to date."""
+        self.record(lead_id=lead_id, at=at, kind=kind, data=data)
+        self.cards.setdefault(lead_id, messages.card(lead_id=lead_id, at=at))
+
+    def record(self, *, lead_id: str, at: datetime, kind: str, data: dict[str, Any]) -> None:
+        self.events.append(leads.event(lead_id=lead_id, at=at, actor="baton", kind=kind, data=data))
+
+    def history(self, session: Session, lead_id: str) -> list[dict[str, str]]:
+        """What happened to the lead so far, this sweep included."""
+        stored = [
+            {"at": event.at.isoformat(), "actor": event.actor, "kind": event.kind}
+            for event in leads.history(session=session, lead_id=lead_id)
+        ]
+        return stored + [
+            {"at": event["at"].isoformat(), "actor": event["actor"], "kind": event["kind"]}
+            for event in self.events
+            if event["lead_id"] == lead_id
+        ]
+
+    def write(self, session: Session) -> None:
+        leads.record_all(session=session, events=self.events)
+        messages.queue(session=session, rows=list(self.cards.values()))
+
 
 def _notice(
     clock: Deadline,
@@ -83,7 +122,7 @@ def remind(ctx: Context, session: Session, clock: Deadline, lead: Lead, now: dat
     metrics.REMINDERS.labels(kind=clock.kind).inc()
 
 
-def breach(session: Session, clock: Deadline, lead: Lead, now: datetime) -> None:
+def breach(session: Session, clock: Deadline, lead: Lead, now: datetime, sweep: Sweep) -> None:
     clock.breached_at = now
     session.add(
         Breach(
@@ -95,11 +134,9 @@ def breach(session: Session, clock: Deadline, lead: Lead, now: datetime) -> None
             recorded_at=now,
         )
     )
-    changed(
-        session,
+    sweep.changed(
         lead_id=lead.id,
         at=now,
-        actor="baton",
         kind="breached",
         data={"clock": clock.kind, "due_at": clock.due_at.isoformat(), "owner": lead.owner},
     )
@@ -107,7 +144,13 @@ def breach(session: Session, clock: Deadline, lead: Lead, now: datetime) -> None
 
 
 def escalate(
-    ctx: Context, session: Session, clock: Deadline, lead: Lead, step: int, now: datetime
+    ctx: Context,
+    session: Session,
+    clock: Deadline,
+    lead: Lead,
+    step: int,
+    now: datetime,
+    sweep: Sweep,
 ) -> None:
     """Tell the person this step names, once; a step naming an absent owner is passed over."""
     notify = ctx.agreement.sla.escalation[step].notify
@@ -115,10 +158,8 @@ def escalate(
     user = {"sales_manager": people.sales_manager, "ceo": people.ceo, "owner": lead.owner}[notify]
     if user:
         late = ctx.agreement.calendar.elapsed(clock.due_at, now)
-        history = [
-            {"at": event.at.isoformat(), "actor": event.actor, "kind": event.kind}
-            for event in leads.history(session=session, lead_id=lead.id)
-        ]
+        # The CEO sees what happened to the lead so far.
+        history = sweep.history(session, lead.id) if notify == "ceo" else []
         notice = _notice(
             clock,
             to=user,
@@ -130,22 +171,21 @@ def escalate(
             role=notify,
             late_seconds=late.total_seconds(),
             extended=clock.extended_at is not None,
-            history=history[-10:] if notify == "ceo" else [],
+            history=history[-10:],
         )
         digests.notify(session, notice)
         metrics.ESCALATIONS.labels(notify=notify).inc()
-    leads.record(
-        session=session,
+    sweep.record(
         lead_id=lead.id,
         at=now,
-        actor="baton",
         kind="escalated",
         data={"clock": clock.kind, "step": step, "notify": notify, "user": user},
     )
 
 
-def advance(ctx: Context, session: Session, clock: Deadline, now: datetime) -> None:
-    """Do everything this clock is owed at `now`, exactly once, in the caller's transaction."""
+def advance(ctx: Context, session: Session, clock: Deadline, now: datetime, sweep: Sweep) -> None:
+    """Do everything this clock is owed at `now`, exactly once, in the caller's transaction;
+    `sweep.write` then writes what the batch gathered."""
     lead = leads.get(session=session, lead_id=clock.lead_id)
     if lead is None or clock.resolved_at is not None:
         clock.next_at = None
@@ -156,14 +196,14 @@ def advance(ctx: Context, session: Session, clock: Deadline, now: datetime) -> N
             remind(ctx, session, clock, lead, now)
         clock.reminded_at = now
     if clock.breached_at is None and now >= clock.due_at:
-        breach(session, clock, lead, now)
+        breach(session, clock, lead, now, sweep)
     steps = len(ctx.agreement.sla.escalation)
     while (
         clock.breached_at is not None
         and clock.steps_done < steps
         and sla.step_at(ctx.agreement, clock.due_at, clock.steps_done) <= now
     ):
-        escalate(ctx, session, clock, lead, clock.steps_done, now)
+        escalate(ctx, session, clock, lead, clock.steps_done, now, sweep)
         clock.steps_done += 1
     clock.next_at = sla.next_moment(ctx.agreement, clock)
 

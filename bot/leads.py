@@ -37,7 +37,8 @@ def changed(
     name it brought up to date."""
     leads.record(session=session, lead_id=lead_id, at=at, actor=actor, kind=kind, data=data)
     messages.refresh_card(session=session, lead_id=lead_id, at=at)
-    digests.touched(session, lead_id=lead_id, at=at)
+    if kind != "breached":  # a breach shows in its own notice, not in earlier digests
+        digests.touched(session, lead_id=lead_id, at=at)
 
 
 def claim(ctx: Context, *, lead_id: str, user: str) -> Lead:

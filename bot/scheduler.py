@@ -24,8 +24,8 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot import feedback, metrics, privacy, reports
 from bot.context import Context
-from bot.escalation import advance
-from storage import deadlines
+from bot.escalation import Sweep, advance
+from storage import deadlines, leads
 from storage.db import transaction
 from storage.models import Deadline
 
@@ -188,8 +188,16 @@ class Clockwork:
         now = self._looked_at = self.ctx.clock()
         with transaction(self.ctx.sessions) as session:
             due = deadlines.due(session=session, now=now, limit=self.batch)
-            for clock in due:
-                advance(self.ctx, session, clock, now)
+            # The batch's leads in one query, and its changes written together at the end: a
+            # sweep's cost per clock decides how late the deadlines falling due during it are
+            # seen.
+            batch = leads.get_all(session=session, lead_ids={clock.lead_id for clock in due})
+            sweep = Sweep()
+            with session.no_autoflush:
+                for clock in due:
+                    advance(self.ctx, session, clock, now, sweep)
+            sweep.write(session)
+            del batch  # held until here: the session keeps its objects only while in use
         if due and self.on_work:
             self.on_work()
         return len(due)
