@@ -20,6 +20,7 @@ from storage import deadlines, leads
 from storage.db import transaction
 from storage.models import Breach, Deadline, Lead
 
+
 @dataclass
 class Sweep:
     """What one sweep writes besides its clocks, gathered so that its events and card updates

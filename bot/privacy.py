@@ -9,8 +9,9 @@ what Marketing handed over and how fast Sales answered.
 What Slack already shows is rewritten through the outbox like every other Slack write: the
 lead card is updated to a "removed on request" card, every other message Baton posted
 about the lead (thread replies, channel posts, DMs) to "removed on request", by the channel
-and ts Slack gave it, and the digests that name it show it as removed. A message whose channel is not known (a DM recorded only by its user)
-is returned in `Erasure.left`, to be deleted by hand.
+and ts Slack gave it, and the digests that name it show it as removed. A message whose
+channel is not known (a DM recorded only by its user) is returned in `Erasure.left`, to be
+deleted by hand.
 """
 
 import logging

@@ -130,9 +130,7 @@ def get(*, session: Session, digest_id: int) -> Digest | None:
     return session.get(Digest, digest_id)
 
 
-def items_of(
-    *, session: Session, digest_id: int
-) -> list[tuple[DigestItem, Lead, Deadline]]:
+def items_of(*, session: Session, digest_id: int) -> list[tuple[DigestItem, Lead, Deadline]]:
     """What the digest names, in the order the notices came, with each lead and clock as they
     stand now."""
     rows = session.exec(

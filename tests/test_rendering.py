@@ -386,7 +386,6 @@ def digest_facts(count: int = 300, in_channel: bool = False) -> dict[str, Any]:
     }
 
 
-
 def facts_per_template() -> dict[str, dict[str, Any]]:
     lead = make_lead(stage="claimed", owner="U0SELLER1", name="Mette <!here> & co")
     feedback_facts = {
