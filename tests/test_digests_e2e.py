@@ -59,6 +59,10 @@ def test_a_storm_reaches_the_manager_as_one_message_kept_up_to_date(baton: Baton
     assert slack.calls_to("chat.update", include_failed=True)  # kept up to date in place
 
 
+def digest_text(slack: FakeSlack) -> str:
+    return json.dumps(slack.messages(slack.dm_channel("U0MANAGER")), ensure_ascii=False)
+
+
 def overflow(user: str, choice: str, channel: str) -> dict:
     payload = block_action(user=user, action_id=ActionId.DIGEST, value="", channel=channel)
     payload["actions"][0] = {
@@ -85,7 +89,10 @@ def test_the_managers_actions_in_a_digest_work_through_the_app(baton: Baton, sla
     ids = hand_over_all(baton, 3)
     wanted = {f"Storm {n:03d}" for n in range(3)}
     assert eventually(lambda: manager_sees(slack, wanted), timeout=30)
-    assert eventually(lambda: "Reassign…" in json.dumps(slack.messages("D0MANAGER"), ensure_ascii=False), timeout=10)
+    assert eventually(
+        lambda: "Reassign…" in json.dumps(slack.messages("D0MANAGER"), ensure_ascii=False),
+        timeout=10,
+    )
     channel = slack.dm_channel("U0MANAGER")
 
     # Reassign… opens the assign modal for that lead; submitting it gives the lead a seller
@@ -114,11 +121,8 @@ def test_the_managers_actions_in_a_digest_work_through_the_app(baton: Baton, sla
         )
     )
 
-    def digest_text() -> str:
-        return json.dumps(slack.messages(channel), ensure_ascii=False)
-
-    assert eventually(lambda: "claimed by <@U0SELLER2>" in digest_text(), timeout=15)
-    assert eventually(lambda: "extended to" in digest_text(), timeout=15)
+    assert eventually(lambda: "claimed by <@U0SELLER2>" in digest_text(slack), timeout=15)
+    assert eventually(lambda: "extended to" in digest_text(slack), timeout=15)
     with baton.runtime.ctx.sessions() as session:
         assert session.get(Lead, ids[1]).owner == "U0SELLER2"
         extended = session.exec(
@@ -130,7 +134,10 @@ def test_the_managers_actions_in_a_digest_work_through_the_app(baton: Baton, sla
 def test_a_seller_cannot_use_the_managers_menu(baton: Baton, slack: FakeSlack):
     ids = hand_over_all(baton, 2)
     assert eventually(lambda: manager_sees(slack, {"Storm 000", "Storm 001"}), timeout=30)
-    assert eventually(lambda: "Reassign…" in json.dumps(slack.messages("D0MANAGER"), ensure_ascii=False), timeout=10)
+    assert eventually(
+        lambda: "Reassign…" in json.dumps(slack.messages("D0MANAGER"), ensure_ascii=False),
+        timeout=10,
+    )
     value = menu_of(slack, "Storm 000")["Reassign…"]
     baton.interact(overflow("U0SELLER1", value, "D0SELLER1"))
     refusal = slack.wait_for("chat.postEphemeral")[0]
