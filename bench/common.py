@@ -409,10 +409,11 @@ class SlackProcess:
     seen yet. `Call.at` is `time.monotonic()`, one clock for every process on Linux.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, paced: bool = False) -> None:
+        """`paced`: Slack refuses posts beyond its pace per conversation (`pace_posts`)."""
         context = multiprocessing.get_context("spawn")
         self._pipe, theirs = context.Pipe()
-        self._process = context.Process(target=_serve_slack, args=(theirs,), daemon=True)
+        self._process = context.Process(target=_serve_slack, args=(theirs, paced), daemon=True)
         self._process.start()
         self.url: str = self._pipe.recv()
         self._calls: list[Call] = []
@@ -435,8 +436,10 @@ class SlackProcess:
             self._process.kill()
 
 
-def _serve_slack(pipe: Any) -> None:
+def _serve_slack(pipe: Any, paced: bool = False) -> None:
     with FakeSlack() as slack:
+        if paced:
+            slack.pace_posts()
         pipe.send(slack.url)
         while (seen := pipe.recv()) is not None:
             with slack._lock:

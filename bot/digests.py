@@ -33,7 +33,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
-from bot import messages
+from bot import blockkit, messages
 from bot.agreement import Agreement
 from bot.ids import ActionId, clock_ref
 from storage import digests as store
@@ -45,9 +45,14 @@ KEPT = timedelta(days=1)
 ESCALATION, REMINDER = "escalation", "reminder"
 RICH = 20
 """Leads shown as a section with their actions; the rest as one line each."""
-LINES_PER_BLOCK = 10
 LINE_BLOCKS = 28
-"""With a heading, 20 sections and a closing line, 28 blocks of 10 lines fill Slack's 50."""
+"""With a heading, 20 sections and a closing line, 28 blocks of lines fill Slack's 50."""
+LINE_ROOM = 2800
+"""Characters of lines in one block: Slack's 3,000 for a section, less a margin."""
+LINE_TEXT = {"open": 50, "done": 80}
+"""A line's characters besides the name, the company and the link (`_digest_line.j2`), at
+most: an open lead's lateness or due time is shorter than a dealt-with lead's strike-through
+and "claimed by"."""
 _PENDING = "baton.digests"
 
 
@@ -263,8 +268,9 @@ def view(
     ]
     rows = [_row(agreement, now, item, lead, clock, link) for item, lead, clock in named]
     in_channel = digest.conversation == agreement.channels.sales
-    room = RICH + LINES_PER_BLOCK * LINE_BLOCKS
-    covered = named[:room]
+    lines = pack(rows[RICH:])
+    shown_count = RICH + sum(len(block) for block in lines)
+    covered = named[:shown_count]
     if len(rows) == 1 and rows[0].state == "open" and not in_channel:
         item, lead, _ = named[0]
         facts = dict(item.facts)
@@ -275,11 +281,8 @@ def view(
         template = "digest"
         facts = {
             "rich": rows[:RICH],
-            "lines": [
-                rows[start : start + LINES_PER_BLOCK]
-                for start in range(RICH, min(len(rows), room), LINES_PER_BLOCK)
-            ],
-            "more": max(0, len(rows) - room),
+            "lines": lines,
+            "more": max(0, len(rows) - shown_count),
             "in_channel": in_channel,
             "overdue": sum(r.state == "open" and r.kind == ESCALATION for r in rows),
             "due_soon": sum(r.state == "open" and r.kind == REMINDER for r in rows),
@@ -296,6 +299,28 @@ def view(
         item_ids=[item.id for item, _, _ in covered if item.id is not None],
         first_shown=[item.planned_at for item, _, _ in covered if item.shown_at is None],
     )
+
+
+def pack(rows: list[Row]) -> list[list[Row]]:
+    """The rows after the first `RICH`, as blocks of lines that each fit a section (by their
+    length once escaped), as many blocks as the message has room for; the rest do not fit."""
+    blocks: list[list[Row]] = []
+    room = 0
+    for row in rows:
+        length = LINE_TEXT["open" if row.state == "open" else "done"] + len(row.link or "")
+        length += sum(len(blockkit.escape(blockkit.cut(text, 40))) for text in _named(row))
+        if not blocks or length > room:
+            if len(blocks) == LINE_BLOCKS:
+                break
+            blocks.append([])
+            room = LINE_ROOM
+        blocks[-1].append(row)
+        room -= length + 1
+    return blocks
+
+
+def _named(row: Row) -> tuple[str, str]:
+    return row.lead.name or "", row.lead.company or ""
 
 
 DONE = {"claim": "claimed", "contact": "contacted", "feedback": "feedback_given"}

@@ -2,7 +2,7 @@
 
 import json
 import re
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,7 @@ import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot import blockkit
+from bot import blockkit, digests
 from bot.agreement import Agreement
 from bot.digests import Row
 from bot.feedback import RULES
@@ -373,12 +373,14 @@ def digest_rows(count: int) -> list[Row]:
     return rows
 
 
-def digest_facts(count: int = 300, in_channel: bool = False) -> dict[str, Any]:
+def digest_facts(count: int = 600, in_channel: bool = False) -> dict[str, Any]:
+    """As `bot.digests.view` lays them out: 20 sections, then lines packed by their length."""
     rows = digest_rows(count)
+    lines = digests.pack(rows[20:])
     return {
         "rich": rows[:20],
-        "lines": [rows[start : start + 10] for start in range(20, len(rows), 10)],
-        "more": 17,
+        "lines": lines,
+        "more": count - 20 - sum(len(block) for block in lines),
         "in_channel": in_channel,
         "overdue": 12,
         "due_soon": 3,
@@ -629,14 +631,36 @@ def test_template_that_is_not_json_fails(agreement: Agreement, tmp_path: Path):
 
 @pytest.mark.parametrize("in_channel", [False, True])
 def test_a_full_digest_stays_within_block_kit(renderer: Renderer, in_channel: bool):
-    """300 leads, the nastiest text: still 50 blocks, every section within 3,000 characters,
-    and the leads that do not fit are counted, not dropped silently."""
-    message = renderer.message("digest", **digest_facts(in_channel=in_channel))
+    """600 leads, half with the nastiest text: still 50 blocks, no section cut short (every
+    lead laid out is named), and the leads that do not fit are counted, not dropped silently."""
+    facts = digest_facts(in_channel=in_channel)
+    message = renderer.message("digest", **facts)
     blocks = message["blocks"]
     assert len(blocks) == 50
     assert_valid_blocks(blocks)
-    assert "17 more" in blocks[-1]["elements"][0]["text"]
+    for block in blocks:
+        if block["type"] == "section":
+            assert not block["text"]["text"].endswith("…"), "a section was cut to fit"
+    shown = 20 + sum(len(block) for block in facts["lines"])
+    assert shown > 100 and facts["more"] == 600 - shown
+    assert f"{facts['more']} more" in blocks[-1]["elements"][0]["text"]
     assert "/baton open" in blocks[-1]["elements"][0]["text"]
+    last = facts["lines"][-1][-1].lead.name[:30]
+    assert blockkit.escape(last) in json.dumps(message, ensure_ascii=False)
     menus = [b["accessory"] for b in blocks if b.get("accessory", {}).get("type") == "overflow"]
     assert menus and all(len(option["value"]) <= 150 for m in menus for option in m["options"])
     assert_no_raw_mentions(message, allowed=("<@U0SELLER1>", "<@U0SELLER2>", "<@U0SELLER3>"))
+
+
+def test_a_digest_of_ordinary_names_shows_hundreds(renderer: Renderer):
+    """Open leads with names and companies of everyday length: 500 of them in one message."""
+    rows = [
+        replace(row, lead=make_lead(name=f"Mette Hansen {n}"), state="open", actions=[])
+        for n, row in enumerate(digest_rows(600))
+    ]
+    lines = digests.pack(rows[20:])
+    assert 20 + sum(len(block) for block in lines) >= 500
+    message = renderer.message("digest", **{**digest_facts(), "rich": rows[:20], "lines": lines})
+    assert_valid_blocks(message["blocks"])
+    text = json.dumps(message, ensure_ascii=False)
+    assert all(f"Mette Hansen {n}<" in text or f"Mette Hansen {n}>" in text for n in range(500))
