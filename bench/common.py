@@ -616,12 +616,45 @@ def is_card(call: Call) -> bool:
     )
 
 
-def dm_lead(call: Call) -> str | None:
-    """The lead an escalation DM names (its Reassign select's block id)."""
+CARD_LINK = r"/archives/C0SALES/p(\d{16})"
+
+
+def cards_by_link(calls: Sequence[Call]) -> dict[str, str]:
+    """Each posted card's lead, by the digits its link ends in (`…/archives/C…/p<digits>`)."""
+    return {
+        str(call.response["ts"]).replace(".", ""): lead
+        for call in calls
+        if is_card(call) and call.response and (lead := card_lead(call))
+    }
+
+
+def dm_leads(call: Call, by_link: dict[str, str]) -> set[str]:
+    """The leads a DM (a new message or an update of a digest) names, by the links to their
+    cards; empty for anything that is no DM."""
     import re
 
-    match = re.search(r"reassign:([0-9a-f]{32})", str(call.params.get("blocks", "")))
-    return match.group(1) if match else None
+    if call.answered != "ok" or call.method not in ("chat.postMessage", "chat.update"):
+        return set()
+    if not str(call.params.get("channel", "")).startswith(("U", "D")):
+        return set()
+    text = str(call.params.get("blocks", "")) + str(call.params.get("text", ""))
+    return {by_link[d] for d in re.findall(CARD_LINK, text) if d in by_link}
+
+
+def dm_messages(calls: Sequence[Call], by_link: dict[str, str]) -> dict[tuple[str, str], set]:
+    """The leads each DM message names as it stands after the last of `calls` (a digest is
+    posted once and updated in place)."""
+    messages: dict[tuple[str, str], set[str]] = {}
+    for call in calls:
+        if call.answered != "ok" or call.method not in ("chat.postMessage", "chat.update"):
+            continue
+        channel = str(call.params.get("channel", ""))
+        if not channel.startswith(("U", "D")):
+            continue
+        channel = "D" + channel[1:]
+        ts = str(call.params.get("ts") or (call.response or {}).get("ts"))
+        messages[(channel, ts)] = dm_leads(call, by_link)
+    return messages
 
 
 def calls_since(slack: SlackProcess, start: int) -> list[Call]:
