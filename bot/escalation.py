@@ -71,11 +71,12 @@ def _notice(
     **facts: object,
 ) -> digests.Notice:
     """`planned` is when the message was meant to go out, so delivery can measure its lag."""
+    assert clock.id is not None  # a clock the sweep took is stored
     return digests.Notice(
         conversation=to,
         kind=kind,
         lead_id=clock.lead_id,
-        deadline_id=clock.id or 0,
+        deadline_id=clock.id,
         clock=clock.kind,
         step=step,
         due_at=clock.due_at,
