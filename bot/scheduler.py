@@ -41,6 +41,8 @@ the wake-ups that arrive meanwhile (each returns at once), so none waits behind 
 REARM_AFTER = timedelta(milliseconds=50)
 # How soon to look again at due clocks that another replica holds (it is working on them).
 HELD_ELSEWHERE = timedelta(milliseconds=50)
+# How soon to look again after a sweep failed (the database away, say).
+AFTER_FAILURE = timedelta(seconds=1)
 # A wake-up job that finds a sweep running returns at once; several may still be in flight at a
 # moment, and APScheduler would skip the one over its limit.
 WAKE_INSTANCES = 1000
@@ -181,7 +183,9 @@ class Clockwork:
             while self.run_once() == self.batch:
                 pass
         except Exception:
-            log.exception("clock: could not process due deadlines; the next sweep retries")
+            log.exception("clock: could not process due deadlines; trying again in a second")
+            self.arm(not_before=datetime.now(UTC) + AFTER_FAILURE)
+            return
         self.arm()
 
     def run_once(self) -> int:
@@ -230,8 +234,8 @@ class Clockwork:
             self._rearm_pending = False
         self.wake_up()
 
-    def arm(self) -> None:
-        """Set the wake-up to the earliest pending moment.
+    def arm(self, not_before: datetime | None = None) -> None:
+        """Set the wake-up to the earliest pending moment (`not_before`, after a failure).
 
         A clock that was already due at the last look and is still pending is being worked on
         by another replica (its row was locked): look again shortly, not in a tight loop.
@@ -246,6 +250,8 @@ class Clockwork:
         at = clock.next_at
         if self._looked_at is not None and at <= self._looked_at:
             at = datetime.now(UTC) + HELD_ELSEWHERE
+        if not_before is not None:
+            at = max(at, not_before)
         with self._lock:
             if self._armed_for == at and self.scheduler.get_job(WAKE):
                 return

@@ -107,13 +107,17 @@ def shown(
     ts: str | None = None,
 ) -> Digest:
     """Slack shows `version` (and, after the post, where): record it; return the digest."""
-    values: dict[str, Any] = {"updated_at": at, "shown": version}
     if ts is not None:
-        values.update(channel=channel, ts=ts)
+        session.execute(
+            update(Digest)
+            .where(col(Digest.id) == digest_id)
+            .values(channel=channel, ts=ts)
+            .execution_options(synchronize_session=False)
+        )
     session.execute(
         update(Digest)
         .where(col(Digest.id) == digest_id, col(Digest.shown) <= version)
-        .values(**values)
+        .values(updated_at=at, shown=version)
         .execution_options(synchronize_session=False)
     )
     if item_ids:

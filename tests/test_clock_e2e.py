@@ -191,7 +191,7 @@ def _free_port() -> int:
 
 
 def _wait_healthy(port: int) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # two processes starting and migrating on a busy machine
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
