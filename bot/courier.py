@@ -520,9 +520,14 @@ class Courier:
             return
         message = self.renderer.message(shown.template, **shown.facts)
         where: dict[str, str] = {}
+        version = shown.version
         if row.kind == messages.DIGEST:
             channel, ts = self._post(row, message, shown.conversation)
             where = {"channel": channel, "ts": ts}
+            if row.attempts > 1 or row.error is not None:
+                # Maybe found in Slack as an earlier attempt rendered it, not as it is now:
+                # count it as showing nothing, so an update follows with the digest as it is.
+                version = 0
         elif shown.ts is None or shown.channel is None:
             raise Undeliverable("a digest update without its post")
         else:
@@ -543,7 +548,7 @@ class Courier:
             digests.shown(
                 session,
                 digest_id=shown.digest_id,
-                version=shown.version,
+                version=version,
                 at=accepted,
                 item_ids=shown.item_ids,
                 **where,

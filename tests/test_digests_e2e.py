@@ -3,13 +3,16 @@ of seconds."""
 
 import json
 import time
+from datetime import UTC, datetime
 
 import pytest
-from sqlmodel import select
+from sqlalchemy import update
+from sqlmodel import col, select
 
 from bot.agreement import Agreement, parse_agreement
 from bot.ids import ActionId, BlockId, ViewId
-from storage.models import Deadline, Lead
+from storage.db import transaction
+from storage.models import Deadline, Digest, DigestItem, Lead
 from tests.fakeslack import FakeSlack
 from tests.support import AGREEMENT, Baton, block_action, eventually, lead, view_submission
 
@@ -145,3 +148,43 @@ def test_a_seller_cannot_use_the_managers_menu(baton: Baton, slack: FakeSlack):
     assert not slack.calls_to("views.open")
     with baton.runtime.ctx.sessions() as session:
         assert session.get(Lead, ids[0]).owner is None
+
+
+def test_a_digest_whose_post_was_taken_but_its_answer_lost_is_found_not_posted_again(
+    baton: Baton, slack: FakeSlack
+):
+    """Slack took the digest, the answer never came back, and another lead joined meanwhile:
+    the retry finds the message in the DM by its metadata and records it (the manager has one
+    message), then updates it in place to name the lead that joined."""
+    baton.runtime.courier.backoff = 1.0  # the retry comes a second or more later
+    [first] = hand_over_all(baton, 1)
+    slack.wait_for("chat.postMessage", where=lambda c: c.params["channel"] == "C0SALES")
+    slack.disconnect("chat.postMessage", after_accepting=True)  # the digest's post
+    slack.wait_for("chat.postMessage", include_failed=True, where=to_manager)
+    second = baton.hand_over(lead(email="storm1@nordlys.dk", name="Storm 001")).json()["id"]
+    with transaction(baton.runtime.ctx.sessions) as session:  # it falls due now, too
+        session.execute(
+            update(Deadline)
+            .where(col(Deadline.lead_id) == second, Deadline.kind == "claim")
+            .values(due_at=datetime.now(UTC), next_at=datetime.now(UTC))
+        )
+    baton.runtime.wake()
+    assert eventually(lambda: manager_sees(slack, {"Storm 000", "Storm 001"}), timeout=30)
+
+    def digest() -> Digest:
+        with baton.runtime.ctx.sessions() as session:
+            return session.exec(select(Digest)).one()
+
+    assert eventually(lambda: digest().ts is not None, timeout=15)
+    messages = slack.messages(slack.dm_channel("U0MANAGER"))
+    assert [m["ts"] for m in messages] == [digest().ts]  # in Slack once, and found there
+    posts = slack.calls_to("chat.postMessage", include_failed=True)
+    assert [c.answered for c in posts if to_manager(c)] == ["dropped"]
+    assert "conversations.history" in [c.method for c in slack.calls]
+    with baton.runtime.ctx.sessions() as session:
+        named = session.exec(select(DigestItem.lead_id)).all()
+    assert sorted(named) == sorted([first, second])
+
+
+def to_manager(call) -> bool:
+    return call.params.get("channel") == "U0MANAGER"
