@@ -641,22 +641,6 @@ def dm_leads(call: Call, by_link: dict[str, str]) -> set[str]:
     return {by_link[d] for d in re.findall(CARD_LINK, text) if d in by_link}
 
 
-def dm_messages(calls: Sequence[Call], by_link: dict[str, str]) -> dict[tuple[str, str], set]:
-    """The leads each DM message names as it stands after the last of `calls` (a digest is
-    posted once and updated in place)."""
-    messages: dict[tuple[str, str], set[str]] = {}
-    for call in calls:
-        if call.answered != "ok" or call.method not in ("chat.postMessage", "chat.update"):
-            continue
-        channel = str(call.params.get("channel", ""))
-        if not channel.startswith(("U", "D")):
-            continue
-        channel = "D" + channel[1:]
-        ts = str(call.params.get("ts") or (call.response or {}).get("ts"))
-        messages[(channel, ts)] = dm_leads(call, by_link)
-    return messages
-
-
 def calls_since(slack: SlackProcess, start: int) -> list[Call]:
     return slack.calls[start:]
 

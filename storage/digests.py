@@ -145,7 +145,3 @@ def items_of(*, session: Session, digest_id: int) -> list[tuple[DigestItem, Lead
         .order_by(col(DigestItem.id))
     ).all()
     return [(item, lead, clock) for item, lead, clock in rows]
-
-
-def items_naming(*, session: Session, lead_id: str) -> list[DigestItem]:
-    return list(session.exec(select(DigestItem).where(DigestItem.lead_id == lead_id)).all())
