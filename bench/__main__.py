@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import delivery, intake, interaction, naive, plans, profiling, report, scale
+from bench import delivery, intake, interaction, naive, plans, profiling, report, scale, storm
 from bench.common import (
     DEFAULT_POSTGRES,
     POSTGRES,
@@ -35,6 +35,8 @@ NAMES = [
     "stats",
     "memory",
     "naive",
+    "storm",
+    "staggered",
     "outage",
     "backlog",
 ]
@@ -99,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             started=started.strftime("%Y-%m-%d %H:%M UTC"),
             minutes=minutes,
             names=NAMES,
+            partial=args.names != NAMES,
         )
         print(f"\n{len(results.figures)} figures in {minutes:.1f} minutes → {args.output}")
         missed = [f for f in results.figures if f.status == "missed"]
@@ -225,6 +228,10 @@ class Run:
                 big.close()
         elif "naive" in names:
             self.each("naive", lambda b: naive.compare(r, dbs, quick, b))
+        for name, work in (("storm", storm.storm), ("staggered", storm.staggered)):
+            if name in names:
+                for count in (1, 2):
+                    self.each(name, lambda b, w=work, n=count: w(r, dbs, quick, b, n))
         self.intake_at_scale()
         if self.restarts:
             r.note(

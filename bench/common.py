@@ -409,10 +409,11 @@ class SlackProcess:
     seen yet. `Call.at` is `time.monotonic()`, one clock for every process on Linux.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, paced: bool = False) -> None:
+        """`paced`: Slack refuses posts beyond its pace per conversation (`pace_posts`)."""
         context = multiprocessing.get_context("spawn")
         self._pipe, theirs = context.Pipe()
-        self._process = context.Process(target=_serve_slack, args=(theirs,), daemon=True)
+        self._process = context.Process(target=_serve_slack, args=(theirs, paced), daemon=True)
         self._process.start()
         self.url: str = self._pipe.recv()
         self._calls: list[Call] = []
@@ -435,8 +436,10 @@ class SlackProcess:
             self._process.kill()
 
 
-def _serve_slack(pipe: Any) -> None:
+def _serve_slack(pipe: Any, paced: bool = False) -> None:
     with FakeSlack() as slack:
+        if paced:
+            slack.pace_posts()
         pipe.send(slack.url)
         while (seen := pipe.recv()) is not None:
             with slack._lock:
@@ -613,12 +616,29 @@ def is_card(call: Call) -> bool:
     )
 
 
-def dm_lead(call: Call) -> str | None:
-    """The lead an escalation DM names (its Reassign select's block id)."""
+CARD_LINK = r"/archives/C0SALES/p(\d{16})"
+
+
+def cards_by_link(calls: Sequence[Call]) -> dict[str, str]:
+    """Each posted card's lead, by the digits its link ends in (`…/archives/C…/p<digits>`)."""
+    return {
+        str(call.response["ts"]).replace(".", ""): lead
+        for call in calls
+        if is_card(call) and call.response and (lead := card_lead(call))
+    }
+
+
+def dm_leads(call: Call, by_link: dict[str, str]) -> set[str]:
+    """The leads a DM (a new message or an update of a digest) names, by the links to their
+    cards; empty for anything that is no DM."""
     import re
 
-    match = re.search(r"reassign:([0-9a-f]{32})", str(call.params.get("blocks", "")))
-    return match.group(1) if match else None
+    if call.answered != "ok" or call.method not in ("chat.postMessage", "chat.update"):
+        return set()
+    if not str(call.params.get("channel", "")).startswith(("U", "D")):
+        return set()
+    text = str(call.params.get("blocks", "")) + str(call.params.get("text", ""))
+    return {by_link[d] for d in re.findall(CARD_LINK, text) if d in by_link}
 
 
 def calls_since(slack: SlackProcess, start: int) -> list[Call]:

@@ -399,11 +399,17 @@ def _outcome(sent: Counter, count: int) -> tuple[int, int, int]:
 
 
 def _baton_twins(dbs, backend: str, count: int) -> tuple[int, int, int]:
-    """Two `baton run` processes on one database; each claim deadline escalated by DM once?"""
+    """Two `baton run` processes on one database; each claim deadline escalated by DM once?
+
+    The escalations of leads falling due together go out as a digest, one message kept up to
+    date: a lead counts as sent once for each DM message that names it, as the messages stand
+    at the end (named by the lead's name: its card, and so its link, may not be posted yet).
+    """
+    import re
+
     import httpx
 
     from bench.common import (
-        dm_lead,
         hand_over_request,
         processes,
         qualified_bodies,
@@ -421,24 +427,28 @@ def _baton_twins(dbs, backend: str, count: int) -> tuple[int, int, int]:
         ):
             for baton in batons:
                 wait_healthy(baton.port)
-            ids = []
             bodies = qualified_bodies(count, seed=6, prefix=f"twins-{backend}")
             for number, body in enumerate(bodies):
+                body["name"] = f"Twin {number:04d}"
                 path, content, headers = hand_over_request(body)
-                answer = httpx.post(
+                httpx.post(
                     f"{batons[number % 2].url}{path}", content=content, headers=headers, timeout=30
                 )
-                ids.append(answer.json()["id"])
-            wanted = set(ids)
 
             def sent() -> Counter:
-                return Counter(
-                    lead
-                    for call in list(slack.calls)
-                    if call.method == "chat.postMessage"
-                    and call.answered == "ok"
-                    and (lead := dm_lead(call)) in wanted
-                )
+                messages: dict[tuple[str, str], set[str]] = {}
+                for call in list(slack.calls):
+                    channel = str(call.params.get("channel", ""))
+                    if (
+                        call.answered != "ok"
+                        or call.method not in ("chat.postMessage", "chat.update")
+                        or not channel.startswith(("U", "D"))
+                    ):
+                        continue
+                    ts = str(call.params.get("ts") or (call.response or {}).get("ts"))
+                    text = str(call.params.get("blocks", "")) + str(call.params.get("text", ""))
+                    messages[("D" + channel[1:], ts)] = set(re.findall(r"Twin \d{4}", text))
+                return Counter(name for names in messages.values() for name in names)
 
             wait_until(lambda: len(sent()) >= count, timeout=180, every=0.2)
             time.sleep(3)  # long enough for a duplicate to arrive, if there were one

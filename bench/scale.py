@@ -20,7 +20,8 @@ from bench.common import (
     Results,
     Target,
     business_agreement,
-    dm_lead,
+    cards_by_link,
+    dm_leads,
     hand_over_request,
     monotonic_offset,
     percentile,
@@ -35,7 +36,7 @@ from bench.common import (
 from bot.agreement import parse_agreement
 from storage import deadlines
 from storage.db import make_engine, session_factory
-from storage.models import Deadline, Lead, Outbox
+from storage.models import Deadline, DigestItem, Lead
 from tests.fakeslack import FakeSlack
 
 QUERY_TARGET = Target("p99", "<", 10, "p99 < 10 ms")
@@ -202,12 +203,14 @@ def lag(results: Results, backend: str, url: str, count: int) -> None:
         wanted = set(ids)
 
         def dms() -> dict[str, float]:
+            """When each lead first showed in the manager's DMs: its own DM, or an update of
+            the digest it joined."""
+            calls = list(app.slack.calls)
+            by_link = cards_by_link(calls)
             found: dict[str, float] = {}
-            for call in list(app.slack.calls):
-                if call.method == "chat.postMessage" and call.answered == "ok":
-                    lead = dm_lead(call)
-                    if lead in wanted and lead not in found:
-                        found[lead] = call.at + offset
+            for call in calls:
+                for lead in dm_leads(call, by_link) & wanted:
+                    found.setdefault(lead, call.at + offset)
             return found
 
         wait_until(lambda: len(dms()) >= len(wanted), timeout=60, every=0.05)
@@ -221,9 +224,7 @@ def lag(results: Results, backend: str, url: str, count: int) -> None:
             }
             queued = {
                 row.lead_id: row
-                for row in session.exec(
-                    select(Outbox).where(col(Outbox.lead_id).in_(ids), Outbox.kind == "dm")
-                )
+                for row in session.exec(select(DigestItem).where(col(DigestItem.lead_id).in_(ids)))
             }
     missing = wanted - set(arrived)
     if missing:
@@ -241,11 +242,7 @@ def lag(results: Results, backend: str, url: str, count: int) -> None:
         "… of which deadline → DM queued (the clock's part)",
         backend,
         "s",
-        [
-            (row.created_at - due[lead]).total_seconds()
-            for lead, row in queued.items()
-            if lead in due
-        ],
+        [(row.added_at - due[lead]).total_seconds() for lead, row in queued.items() if lead in due],
     )
     results.add(
         "clock",
@@ -253,7 +250,7 @@ def lag(results: Results, backend: str, url: str, count: int) -> None:
         backend,
         "s",
         [
-            arrived[lead] - row.created_at.timestamp()
+            arrived[lead] - row.added_at.timestamp()
             for lead, row in queued.items()
             if lead in arrived
         ],

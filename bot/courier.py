@@ -49,7 +49,7 @@ from slack_sdk.models.metadata import Metadata
 from slack_sdk.web import SlackResponse
 from sqlmodel import Session
 
-from bot import cards, messages, metrics
+from bot import cards, digests, messages, metrics
 from bot.context import Context
 from bot.rendering import Renderer
 from bot.slack import BURST, POST_MESSAGE, Limits, without_retries
@@ -265,6 +265,7 @@ class Courier:
         self._soonest: datetime | None = None
         self._unwritten: list[Callable[[Session], None]] = []
         self._links: dict[tuple[str, str], str | None] = {}
+        self._workspace: str | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -414,7 +415,7 @@ class Courier:
             return POST_MESSAGE, self.ctx.agreement.channels.sales
         if row.kind == messages.REPLY:
             return POST_MESSAGE, card[0] if card else None
-        if row.kind == messages.ERASE:
+        if row.kind in (messages.ERASE, messages.DIGEST_UPDATE):
             return UPDATE, row.channel
         return POST_MESSAGE, row.channel
 
@@ -702,6 +703,9 @@ class Courier:
     # delivery --------------------------------------------------------------------------
 
     def _deliver(self, row: Outbox) -> None:
+        if row.kind in (messages.DIGEST, messages.DIGEST_UPDATE):
+            self._digest(row)
+            return
         with self.ctx.sessions() as session:
             lead = leads.get(session=session, lead_id=row.lead_id) if row.lead_id else None
             clocks = deadlines.of_lead(session=session, lead_id=lead.id) if lead else []
@@ -733,6 +737,65 @@ class Courier:
             assert row.channel is not None  # a DM or a post always names where it goes
             posted = self._post(row, message, row.channel)
         self._delivered(row, posted.ts, channel=posted.channel)
+
+    def _digest(self, row: Outbox) -> None:
+        """Post a digest, or bring the posted one up to date, as it stands now.
+
+        Each row shows every change made before it was rendered; one made later has queued
+        the next update (`bot.digests.shown`), so nothing is missed and each row is one call.
+        """
+        now = self.ctx.clock()
+        with self.ctx.sessions() as session:
+            shown = digests.view(
+                session,
+                row.payload["digest"],
+                agreement=self.ctx.agreement,
+                now=now,
+                link=self._card_link,
+            )
+        if shown is None:
+            self._delivered(row, None)
+            return
+        message = self.renderer.message(shown.template, **shown.facts)
+        where: dict[str, str] = {}
+        version = shown.version
+        if row.kind == messages.DIGEST:
+            posted = self._post(row, message, shown.conversation)
+            where = {"channel": posted.channel, "ts": posted.ts}
+            if posted.found:
+                # Found in Slack as an earlier attempt rendered it, not as it is now: count
+                # it as showing nothing, so an update follows with the digest as it is.
+                version = 0
+        elif shown.ts is None or shown.channel is None:
+            raise Undeliverable("a digest update without its post")
+        else:
+            channel, ts = shown.channel, shown.ts
+            self._call(
+                row, UPDATE, lambda: self.client.chat_update(channel=channel, ts=ts, **message)
+            )
+        accepted = self.ctx.clock()
+
+        def record(session: Session) -> None:
+            outbox.delivered(
+                session=session,
+                row_id=row.id,
+                at=accepted,
+                ts=where.get("ts"),
+                channel=where.get("channel"),
+            )
+            digests.shown(
+                session,
+                digest_id=shown.digest_id,
+                version=version,
+                at=accepted,
+                item_ids=shown.item_ids,
+                **where,
+            )
+
+        self._write(record)
+        metrics.DELIVERY_LAG.observe(max(0.0, (accepted - row.created_at).total_seconds()))
+        for planned in shown.first_shown:
+            metrics.CLOCK_LAG.observe(max(0.0, (accepted - planned).total_seconds()))
 
     def _card(self, row: Outbox, lead: Lead | None, clocks: list) -> None:
         if lead is None:
@@ -875,6 +938,21 @@ class Courier:
             self._links.clear()
         self._links[key] = response.get("permalink")
         return self._links[key]
+
+    def _card_link(self, lead: Lead) -> str | None:
+        """A link to the lead's card, made from the workspace's address, which Slack gives once
+        (`auth.test`): a digest links dozens of cards, and asking for each would cost a call."""
+        if not lead.card_ts or not lead.card_channel:
+            return None
+        if self._workspace is None:
+            try:
+                self._workspace = str(self.client.auth_test().get("url") or "")
+            except (SlackApiError, OSError, HTTPException):
+                return None
+        if not self._workspace:
+            return None
+        stamp = lead.card_ts.replace(".", "")
+        return f"{self._workspace.rstrip('/')}/archives/{lead.card_channel}/p{stamp}"
 
 
 def _stamp(row: Outbox) -> Metadata:

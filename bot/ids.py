@@ -16,6 +16,8 @@ class ActionId(StrEnum):
     LOST = "baton.lost"
     HAND_OVER_AGAIN = "baton.hand_over_again"
     HOME_REFRESH = "baton.home_refresh"
+    DIGEST = "baton.digest"
+    """The overflow menu of a lead in a digest; each option names the action it stands for."""
 
 
 class ViewId(StrEnum):
@@ -34,7 +36,22 @@ class BlockId(StrEnum):
     NOTE = "note"
 
 
+def clock_ref(lead_id: str, kind: str) -> str:
+    """One clock of one lead, as a button value or a modal's private metadata."""
+    return f"{lead_id}:{kind}"
+
+
 def parse_clock_ref(value: str) -> tuple[str, str]:
     """One clock of one lead (`<lead id>:<kind>`), from a button value or a modal's metadata."""
     lead_id, _, kind = value.partition(":")
     return lead_id, kind
+
+
+def digest_option(action: str, value: str) -> str:
+    """A lead's action in a digest's overflow menu: `<action id>|<the button's value>`."""
+    return f"{action}|{value}"
+
+
+def parse_digest_option(value: str) -> tuple[str, str]:
+    action, _, argument = value.partition("|")
+    return action, argument

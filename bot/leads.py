@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot import messages, metrics, sla
+from bot import digests, messages, metrics, sla
 from bot.context import Context
 from bot.permissions import Action, allowed, authorize
 from bot.pipeline import Move, next_stage
@@ -33,9 +33,12 @@ def changed(
     kind: str,
     data: dict[str, Any] | None = None,
 ) -> None:
-    """Every change of a lead: one event in its history, and its card brought up to date."""
+    """Every change of a lead: one event in its history, and its card and the digests that
+    name it brought up to date."""
     leads.record(session=session, lead_id=lead_id, at=at, actor=actor, kind=kind, data=data)
     messages.refresh_card(session=session, lead_id=lead_id, at=at)
+    if kind != "breached":  # a breach shows in its own notice, not in earlier digests
+        digests.touched(session, lead_id=lead_id, at=at)
 
 
 def claim(ctx: Context, *, lead_id: str, user: str) -> Lead:

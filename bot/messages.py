@@ -12,6 +12,8 @@ from sqlmodel import Session
 from storage import outbox
 
 CARD, REPLY, DIRECT, POST, ERASE = "card", "reply", "dm", "post", "erase"
+DIGEST, DIGEST_UPDATE = "digest", "digest_update"
+"""A digest's post, and an update of it in place; see `bot.digests`."""
 
 URGENT, BULK = 0, 1
 """How soon a message goes, among those due: everything someone is waiting for is urgent; the
@@ -108,3 +110,28 @@ def posting(
 def erase(*, session: Session, channel: str, ts: str, at: datetime) -> None:
     """Rewrite a message already posted to "removed on request"; it names no lead, on purpose."""
     outbox.enqueue(session=session, kind=ERASE, channel=channel, at=at, payload={"ts": ts})
+
+
+def digest(
+    *,
+    session: Session,
+    digest_id: int,
+    conversation: str,
+    at: datetime,
+    update: bool,
+    not_before: datetime | None = None,
+) -> None:
+    """Post a digest, or (`update`) bring the posted one up to date, no sooner than `not_before`.
+
+    The row names the digest, not what it says: the courier renders it as it stands when the
+    row goes out, so the changes made while it waited all go in one message.
+    """
+    row = outbox.row(
+        kind=DIGEST_UPDATE if update else DIGEST,
+        channel=conversation,
+        at=at,
+        payload={"digest": digest_id},
+    )
+    if not_before is not None and not_before > at:
+        row["next_attempt_at"] = not_before
+    outbox.enqueue_all(session=session, rows=[row])

@@ -7,10 +7,11 @@ never left half erased, and keeps the row itself, anonymised, so the scorecard s
 what Marketing handed over and how fast Sales answered.
 
 What Slack already shows is rewritten through the outbox like every other Slack write: the
-lead card is updated to a "removed on request" card, and every other message Baton posted
+lead card is updated to a "removed on request" card, every other message Baton posted
 about the lead (thread replies, channel posts, DMs) to "removed on request", by the channel
-and ts Slack gave it. A message whose channel is not known (a DM recorded only by its user)
-is returned in `Erasure.left`, to be deleted by hand.
+and ts Slack gave it, and the digests that name it show it as removed. A message whose
+channel is not known (a DM recorded only by its user) is returned in `Erasure.left`, to be
+deleted by hand.
 """
 
 import logging
@@ -20,7 +21,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot import messages
+from bot import digests, messages
 from bot.context import Context
 from storage import leads
 from storage import privacy as store
@@ -182,6 +183,7 @@ def _erase(
     for feedback in store.feedback_of(session=session, lead_id=lead.id):
         feedback.note = None
     anonymise(lead, now)
+    digests.touched(session, lead_id=lead.id, at=now)  # they show the lead as removed
     if lead.card_ts or card_in_flight:
         messages.refresh_card(session=session, lead_id=lead.id, at=now)
         done.cards = 1

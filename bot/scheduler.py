@@ -5,6 +5,12 @@ per lead: a wake-up armed at the earliest `next_at`, a safety sweep that also pi
 opened by other replicas, and the chores (nurture re-checks, the weekly scorecard, forgetting
 leads past retention). Due clocks are taken with `FOR UPDATE SKIP LOCKED` (a serialised
 write transaction on SQLite), so replicas and restarts never send a reminder twice.
+
+No wake-up is lost. Every job that means "look at the deadlines" calls `wake_up()`, which
+raises a flag and then either runs the sweep itself or, when a sweep is already running,
+leaves the flag to it: the running sweep looks again while the flag is up. A job never waits
+for a sweep, so APScheduler never finds one still running and skips it (which is what it does
+to a job whose last run has not finished, and a skipped date job is gone).
 """
 
 import logging
@@ -18,8 +24,8 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot import feedback, metrics, privacy, reports
 from bot.context import Context
-from bot.escalation import advance
-from storage import deadlines
+from bot.escalation import Sweep, advance
+from storage import deadlines, leads
 from storage.db import transaction
 from storage.models import Deadline
 
@@ -28,8 +34,18 @@ WAKE, SWEEP, NURTURE = "baton.wake", "baton.sweep", "baton.nurture"
 SCORECARD = "baton.scorecard"
 RETENTION = "baton.retention"
 REARM = "baton.rearm"
-# How soon after a change the wake-up is set again; changes within it share one look.
+CLOCK = "baton.clock"
+"""The executor of the jobs that wake the clock: one thread runs the sweep, the other takes
+the wake-ups that arrive meanwhile (each returns at once), so none waits behind a sweep."""
+# How soon after a change the clock looks again; changes within it share one look.
 REARM_AFTER = timedelta(milliseconds=50)
+# How soon to look again at due clocks that another replica holds (it is working on them).
+HELD_ELSEWHERE = timedelta(milliseconds=50)
+# How soon to look again after a sweep failed (the database away, say).
+AFTER_FAILURE = timedelta(seconds=1)
+# A wake-up job that finds a sweep running returns at once; several may still be in flight at a
+# moment, and APScheduler would skip the one over its limit.
+WAKE_INSTANCES = 1000
 
 
 class Clockwork:
@@ -46,15 +62,19 @@ class Clockwork:
         self.batch = batch
         self.on_work = on_work
         self.last_sweep: datetime | None = None
+        self._looked_at: datetime | None = None
         self._armed_for: datetime | None = None
         self._rearm_pending = False
         self._lock = threading.Lock()
+        self._again = threading.Event()
+        self._sweeping = threading.Lock()
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             # Retention has a thread of its own: a first run over years of leads must not hold
-            # up the deadlines that are due meanwhile.
+            # up the deadlines that are due meanwhile. So do the wake-ups (`CLOCK`).
             executors={
                 "default": ThreadPoolExecutor(max_workers=1),
+                CLOCK: ThreadPoolExecutor(max_workers=2),
                 RETENTION: ThreadPoolExecutor(max_workers=1),
             },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -68,12 +88,14 @@ class Clockwork:
         self.scheduler.start()
         self._weekly()
         self.scheduler.add_job(
-            self.sweep,
+            self.wake_up,
             "interval",
             seconds=self.sweep_every.total_seconds(),
             id=SWEEP,
             next_run_time=datetime.now(UTC),
             replace_existing=True,
+            executor=CLOCK,
+            max_instances=WAKE_INSTANCES,
         )
         self.scheduler.add_job(
             self.recheck_nurture,
@@ -133,6 +155,26 @@ class Clockwork:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
 
+    def wake_up(self) -> None:
+        """Look at the deadlines now; if a sweep is running, make it look once more instead.
+
+        The flag goes up before the lock is tried, and the sweep that holds the lock looks
+        again while it is up, so a wake-up is never dropped. A wake-up that comes between the
+        sweep's last look at the flag and its letting go of the lock finds the lock taken and
+        returns; the sweep, once it has let go, sees the flag and takes the lock again (or
+        another wake-up has taken it meanwhile, and sweeps).
+        """
+        self._again.set()
+        while self._again.is_set():
+            if not self._sweeping.acquire(blocking=False):
+                return
+            try:
+                while self._again.is_set():
+                    self._again.clear()
+                    self.sweep()
+            finally:
+                self._sweeping.release()
+
     def sweep(self) -> None:
         """Do all due work, then arm the wake-up for the next clock."""
         self.last_sweep = datetime.now(UTC)
@@ -141,15 +183,25 @@ class Clockwork:
             while self.run_once() == self.batch:
                 pass
         except Exception:
-            log.exception("clock: could not process due deadlines; the next sweep retries")
+            log.exception("clock: could not process due deadlines; trying again in a second")
+            self.arm(not_before=datetime.now(UTC) + AFTER_FAILURE)
+            return
         self.arm()
 
     def run_once(self) -> int:
-        now = self.ctx.clock()
+        now = self._looked_at = self.ctx.clock()
         with transaction(self.ctx.sessions) as session:
             due = deadlines.due(session=session, now=now, limit=self.batch)
-            for clock in due:
-                advance(self.ctx, session, clock, now)
+            # The batch's leads in one query, and its changes written together at the end: a
+            # sweep's cost per clock decides how late the deadlines falling due during it are
+            # seen.
+            batch = leads.get_all(session=session, lead_ids={clock.lead_id for clock in due})
+            sweep = Sweep()
+            with session.no_autoflush:
+                for clock in due:
+                    advance(self.ctx, session, clock, now, sweep)
+            sweep.write(session)
+            del batch  # held until here: the session keeps its objects only while in use
         if due and self.on_work:
             self.on_work()
         return len(due)
@@ -159,8 +211,8 @@ class Clockwork:
             return deadlines.earliest(session=session)
 
     def arm_soon(self) -> None:
-        """Set the wake-up again shortly, on the clock's own thread: a burst of hand-overs
-        costs one look at the deadlines, not one each, and no request waits for it."""
+        """Look again shortly, on the clock's own thread: a burst of hand-overs costs one look
+        at the deadlines, not one each, and no request waits for it."""
         if not self.scheduler.running:
             return
         with self._lock:
@@ -173,15 +225,21 @@ class Clockwork:
             run_date=datetime.now(UTC) + REARM_AFTER,
             id=REARM,
             replace_existing=True,
+            executor=CLOCK,
+            max_instances=WAKE_INSTANCES,
         )
 
     def _rearm(self) -> None:
         with self._lock:
             self._rearm_pending = False
-        self.arm()
+        self.wake_up()
 
-    def arm(self) -> None:
-        """Set the wake-up to the earliest pending moment."""
+    def arm(self, not_before: datetime | None = None) -> None:
+        """Set the wake-up to the earliest pending moment (`not_before`, after a failure).
+
+        A clock that was already due at the last look and is still pending is being worked on
+        by another replica (its row was locked): look again shortly, not in a tight loop.
+        """
         try:
             clock = self.next_clock()
         except Exception:
@@ -189,10 +247,21 @@ class Clockwork:
             return
         if clock is None or clock.next_at is None or not self.scheduler.running:
             return
+        at = clock.next_at
+        if self._looked_at is not None and at <= self._looked_at:
+            at = datetime.now(UTC) + HELD_ELSEWHERE
+        if not_before is not None:
+            at = max(at, not_before)
         with self._lock:
-            if self._armed_for == clock.next_at and self.scheduler.get_job(WAKE):
+            if self._armed_for == at and self.scheduler.get_job(WAKE):
                 return
-            self._armed_for = clock.next_at
+            self._armed_for = at
             self.scheduler.add_job(
-                self.sweep, "date", run_date=clock.next_at, id=WAKE, replace_existing=True
+                self.wake_up,
+                "date",
+                run_date=at,
+                id=WAKE,
+                replace_existing=True,
+                executor=CLOCK,
+                max_instances=WAKE_INSTANCES,
             )

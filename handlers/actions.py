@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot import feedback, leads
-from bot.ids import ActionId, parse_clock_ref
+from bot.ids import ActionId, parse_clock_ref, parse_digest_option
 from bot.permissions import Action, authorize
 from bot.pipeline import Move, next_stage
 from bot.refusals import Refused
@@ -158,6 +158,28 @@ def refresh_home(body: dict[str, Any], baton: Runtime) -> None:
     publish_home(baton, user_of(body))
 
 
+def from_digest(ack: Ack, body: dict[str, Any], baton: Runtime) -> None:
+    """An option of a lead's menu in a digest does what the button it stands for does."""
+    action = body["actions"][0]
+    chosen, value = parse_digest_option((action.get("selected_option") or {}).get("value", ""))
+    listener = IN_DIGESTS.get(chosen)
+    if listener is None:
+        ack()
+        return
+    as_button = {**action, "action_id": chosen, "value": value}
+    listener(ack, {**body, "actions": [as_button]}, baton)
+
+
+IN_DIGESTS: dict[str, Callable[[Ack, dict[str, Any], Runtime], None]] = {
+    ActionId.CLAIM: claim,
+    ActionId.ASSIGN: open_assign,
+    ActionId.EXTEND: open_extend,
+    ActionId.MARK_CONTACTED: mark_contacted,
+    ActionId.GIVE_FEEDBACK: open_feedback,
+    ActionId.RELEASE: release,
+}
+
+
 def register(app: App) -> None:
     A = ActionId
     app.action(A.CLAIM.value)(claim)
@@ -172,3 +194,4 @@ def register(app: App) -> None:
     app.action(A.REASSIGN.value)(reassign)
     app.action(A.EXTEND.value)(open_extend)
     app.action(A.HOME_REFRESH.value)(refresh_home)
+    app.action(A.DIGEST.value)(from_digest)

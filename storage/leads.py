@@ -17,6 +17,13 @@ def get(*, session: Session, lead_id: str) -> Lead | None:
     return session.get(Lead, lead_id)
 
 
+def get_all(*, session: Session, lead_ids: Collection[str]) -> list[Lead]:
+    """Load leads into the session in one query; `get` then finds them without another."""
+    if not lead_ids:
+        return []
+    return list(session.exec(select(Lead).where(col(Lead.id).in_(lead_ids))).all())
+
+
 def by_external_id(*, session: Session, external_id: str) -> Lead | None:
     """Found by the indexed key; the id itself is compared too, so only the same id matches."""
     return session.exec(

@@ -5,7 +5,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import JSON, Column, Index, Text
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.types import UtcDateTime
@@ -153,6 +153,51 @@ class Outbox(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=1000)
 
     __table_args__ = (Index("ix_outbox_next_attempt_at", "next_attempt_at"),)
+
+
+class Digest(SQLModel, table=True):
+    """One message that names several leads for one person (or the sales channel), kept up to
+    date in place: the notices for one conversation within one bucket of time.
+
+    `version` counts the changes to what it names; `shown` is the version Slack shows. While
+    `queued`, one outbox row (its post, or its next update) is pending and will show the
+    latest version, so a change never queues a second row: updates of one digest go out one
+    at a time, in order.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation: str = Field(max_length=32)
+    bucket: datetime = _utc()
+    opened_at: datetime = _utc(index=True)
+    channel: str | None = Field(default=None, max_length=32)
+    ts: str | None = Field(default=None, max_length=32)
+    version: int = 0
+    shown: int = 0
+    queued: bool = False
+    updated_at: datetime | None = _utc(default=None)
+
+    __table_args__ = (UniqueConstraint("conversation", "bucket", name="uq_digest_bucket"),)
+
+
+class DigestItem(SQLModel, table=True):
+    """One reminder or escalation step of one clock, named in one digest, once."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest_id: int = Field(foreign_key="digest.id", index=True)
+    lead_id: str = Field(foreign_key="lead.id", index=True, max_length=32)
+    deadline_id: int = Field(foreign_key="deadline.id")
+    kind: str = Field(max_length=16)
+    clock: str = Field(max_length=16)
+    step: int = 0
+    due_at: datetime = _utc()
+    planned_at: datetime = _utc()
+    added_at: datetime = _utc()
+    shown_at: datetime | None = _utc(default=None)
+    facts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+    __table_args__ = (
+        UniqueConstraint("deadline_id", "kind", "step", "due_at", name="uq_digestitem_notice"),
+    )
 
 
 class Feedback(SQLModel, table=True):

@@ -154,6 +154,8 @@ class FakeSlack:
         self._published_views: dict[str, str] = {}
         self._external_views: dict[str, str] = {}
         self._users: dict[str, dict[str, Any]] = {}
+        self._pace: tuple[float, int] | None = None
+        self._arrival: dict[str, float] = {}
 
     # lifecycle -------------------------------------------------------------------------
 
@@ -272,6 +274,34 @@ class FakeSlack:
         """Slack answers again after an ``outage()``."""
         with self._lock:
             self._down = None
+
+    def pace_posts(self, *, per_second: float = 1.0, burst: int = 3) -> None:
+        """From now on, keep ``chat.postMessage`` to Slack's pace per conversation, as Slack does:
+        about ``per_second`` messages a second, with short bursts of ``burst``; a post beyond
+        it is answered 429 with ``Retry-After: 1`` and not posted.
+
+        Off by default, so tests of other behaviour may post as fast as they like; benchmarks
+        that time what a person sees turn it on, so no figure can beat Slack's pace.
+        """
+        with self._lock:
+            self._pace = (per_second, burst)
+
+    def _over_pace(self, call: Call) -> bool:
+        """A token bucket per conversation (GCRA), like Slack's per-channel limit."""
+        if self._pace is None or call.method != "chat.postMessage":
+            return False
+        channel = str(call.params.get("channel") or "")
+        if not channel:
+            return False
+        per_second, burst = self._pace
+        interval = 1 / per_second
+        with self._lock:
+            key = self._resolve_channel(channel)
+            arrival = self._arrival.get(key, call.at)
+            if arrival - interval * (burst - 1) > call.at:
+                return True
+            self._arrival[key] = max(arrival, call.at) + interval
+            return False
 
     def reset(self) -> None:
         """Forget recorded calls and pending failures; ids already handed out stay valid."""
@@ -400,6 +430,8 @@ class FakeSlack:
             self._record(call)
             request.close_connection = True
             return
+        if plan is None and self._over_pace(call):
+            plan = _Plan(kind="429", remaining=0, status=429, retry_after=1)
         reply = self._planned_reply(plan) if plan is not None else self._answer(call, split.path)
         call.answered = reply.answered
         call.response = reply.body

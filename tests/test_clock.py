@@ -13,7 +13,7 @@ from bot.refusals import Refused
 from bot.scheduler import Clockwork
 from bot.schemas import LeadIn
 from storage import deadlines
-from storage.models import Breach, Outbox
+from storage.models import Breach, Digest, DigestItem, Outbox
 from tests.support import AGREEMENT, GOOD_LEAD, show_card
 
 START = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # a Tuesday
@@ -59,8 +59,20 @@ def queued(ctx: Context, *, template: str | None = None, kind: str | None = None
     ]
 
 
-def dms_to(ctx: Context, user: str) -> list[Outbox]:
-    return [row for row in queued(ctx, kind="dm") if row.channel == user]
+def dms_to(ctx: Context, user: str) -> list[DigestItem]:
+    """What the clock has told `user`: each reminder or escalation step, in the order told.
+
+    They go out in digests (one message for the notices close together), so they are read
+    from the digests' items, not from one queued DM each."""
+    with ctx.sessions() as session:
+        return list(
+            session.exec(
+                select(DigestItem)
+                .join(Digest)
+                .where(Digest.conversation == user)
+                .order_by(DigestItem.id)
+            ).all()
+        )
 
 
 def tick(ctx: Context, clock: FakeClock, moment: datetime, times: int = 2) -> None:
@@ -77,7 +89,7 @@ def test_an_unclaimed_lead_is_reminded_in_its_thread_once(timed, clock):
     assert len(reminders) == 1
     assert reminders[0].kind == "reply"
     assert reminders[0].payload["facts"]["sellers"] == ["U0SELLER1", "U0SELLER2", "U0SELLER3"]
-    assert not queued(timed, kind="dm")
+    assert not queued(timed, kind="digest")
 
 
 def test_nothing_happens_before_its_time(timed, clock):
@@ -101,7 +113,7 @@ def test_a_missed_claim_goes_to_the_manager_then_the_ceo_once_each(timed, clock)
     tick(timed, clock, START + timedelta(hours=3))
     assert len(dms_to(timed, "U0CEO")) == 1
     assert len(dms_to(timed, "U0MANAGER")) == 1
-    facts = dms_to(timed, "U0CEO")[0].payload["facts"]
+    facts = dms_to(timed, "U0CEO")[0].facts
     assert facts["role"] == "ceo"
     kinds = [event["kind"] for event in facts["history"]]
     assert kinds == ["handed_over", "card_posted", "breached", "escalated"]
@@ -130,8 +142,8 @@ def test_a_lead_claimed_in_time_escalates_nothing_for_its_claim(timed, clock):
     # the contact clock still runs: the owner is reminded half an hour before it is due
     tick(timed, clock, START + timedelta(hours=3, minutes=30))
     reminder = dms_to(timed, "U0SELLER1")
-    assert [row.payload["template"] for row in reminder] == ["reminder_owner"]
-    assert reminder[0].payload["facts"]["kind"] == "contact"
+    assert [item.facts["template"] for item in reminder] == ["reminder_owner"]
+    assert reminder[0].facts["kind"] == "contact"
 
 
 def test_contacting_in_time_stops_the_contact_clock_and_starts_feedback(timed, clock):
@@ -145,7 +157,7 @@ def test_contacting_in_time_stops_the_contact_clock_and_starts_feedback(timed, c
     assert clocks["feedback"].due_at == START + timedelta(hours=2, days=2)
     tick(timed, clock, START + timedelta(days=2, hours=1, minutes=45))
     assert not dms_to(timed, "U0MANAGER")
-    assert [r.payload["facts"]["kind"] for r in dms_to(timed, "U0SELLER1")] == ["feedback"]
+    assert [item.facts["kind"] for item in dms_to(timed, "U0SELLER1")] == ["feedback"]
 
 
 def test_only_the_owner_marks_contacted(timed):
@@ -209,7 +221,7 @@ def test_an_owner_step_without_an_owner_is_passed_over(timed, clock):
     timed.agreement = parse_agreement(AGREEMENT.replace("notify: sales_manager}", "notify: owner}"))
     hand_over(timed)
     tick(timed, clock, START + timedelta(hours=1))
-    assert not queued(timed, kind="dm")
+    assert not queued(timed, kind="digest")
     tick(timed, clock, START + timedelta(hours=3))
     assert len(dms_to(timed, "U0CEO")) == 1
 

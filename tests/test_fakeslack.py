@@ -504,3 +504,17 @@ def test_reset_forgets_calls_and_plans(client: WebClient, fake: FakeSlack) -> No
 
     assert fake.calls == []
     assert client.auth_test()["ok"] is True
+
+
+def test_paced_posts_beyond_the_pace_of_a_conversation_are_refused(fake: FakeSlack) -> None:
+    client = WebClient(token="xoxb-test", base_url=fake.url, retry_handlers=[])
+    fake.pace_posts(per_second=0.1, burst=3)
+    for _ in range(3):  # a short burst is allowed
+        client.chat_postMessage(channel="C1", text="hi")
+    with pytest.raises(SlackApiError) as refused:
+        client.chat_postMessage(channel="C1", text="one too many")
+    assert refused.value.response.status_code == 429
+    assert refused.value.response.headers["Retry-After"] == "1"
+    client.chat_postMessage(channel="C2", text="another channel has its own pace")
+    client.chat_update(channel="C1", ts=fake.messages("C1")[0]["ts"], text="updates are not paced")
+    assert [m["text"] for m in fake.messages("C1")] == ["updates are not paced", "hi", "hi"]

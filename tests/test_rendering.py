@@ -2,7 +2,7 @@
 
 import json
 import re
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,8 +12,9 @@ from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot import blockkit
+from bot import blockkit, digests
 from bot.agreement import Agreement
+from bot.digests import Row
 from bot.feedback import RULES
 from bot.ids import ActionId
 from bot.overview import Item
@@ -374,6 +375,57 @@ def test_fit_view_cuts_title():
 
 # --- every template ---------------------------------------------------------------------
 
+DIGEST_STATES = ("open", "claimed", "contacted", "feedback_given", "extended", "removed")
+
+
+def digest_rows(count: int, **person: Any) -> list[Row]:
+    """Leads of a digest in every state, half of them with the longest, nastiest text;
+    `person` replaces the other half's fields."""
+    rows = []
+    for number in range(count):
+        state = DIGEST_STATES[number % len(DIGEST_STATES)]
+        lead = (
+            extreme_lead()
+            if number % 2
+            else make_lead(**{"name": f"<!channel> {number}", **person})
+        )
+        actions = []
+        if state == "open":
+            actions = [
+                {"id": ActionId.ASSIGN.value, "value": lead.id},
+                {"id": ActionId.EXTEND.value, "value": f"{lead.id}:claim"},
+            ][: 1 + (number // 6) % 2]
+        rows.append(
+            Row(
+                lead=lead,
+                kind="escalation" if number % 3 else "reminder",
+                clock="claim",
+                due_at=RECEIVED,
+                late_seconds=7380.0,
+                state=state,
+                owner="U0SELLER1" if state == "claimed" else None,
+                until=RECEIVED if state == "extended" else None,
+                actions=actions,
+                link="https://example.slack.com/archives/C0SALES/p1700000000000100",
+            )
+        )
+    return rows
+
+
+def digest_facts(count: int = 600, in_channel: bool = False, **person: Any) -> dict[str, Any]:
+    """As `bot.digests.view` lays them out: 20 sections, then lines packed by their length."""
+    rows = digest_rows(count, **person)
+    lines = digests.pack(rows[20:])
+    return {
+        "rich": rows[:20],
+        "lines": lines,
+        "more": count - 20 - sum(len(block) for block in lines),
+        "in_channel": in_channel,
+        "overdue": 12,
+        "due_soon": 3,
+        "done": 5,
+    }
+
 
 def facts_per_template(**person: Any) -> dict[str, dict[str, Any]]:
     """Facts for each template; `person` replaces the lead's fields wherever a lead appears."""
@@ -429,6 +481,7 @@ def facts_per_template(**person: Any) -> dict[str, dict[str, Any]]:
             "card_link": "https://example.slack.com/archives/C0SALES/p1700000000000100",
         },
         "extend_modal": {"lead": lead, "kind": "contact"},
+        "digest": digest_facts(**person),
         "help": {"text": "help"},
         "lead_card": {"lead": lead, "clocks": {}, "overdue": False, "feedback": None},
         "feedback_thread": {**feedback_facts, "lead": lead, "card_link": None},
@@ -704,3 +757,53 @@ def test_template_that_is_not_json_fails(agreement: Agreement, tmp_path: Path):
     (tmp_path / "released.json.j2").write_text('{"text": oops}', encoding="utf-8")
     with pytest.raises(ValueError, match="did not render JSON"):
         Renderer(agreement, tmp_path).message("released", by="U0SELLER1")
+
+
+@pytest.mark.parametrize("in_channel", [False, True])
+def test_a_full_digest_stays_within_block_kit(renderer: Renderer, in_channel: bool):
+    """600 leads, half with the nastiest text: still 50 blocks, no section cut short (every
+    lead laid out is named), and the leads that do not fit are counted, not dropped silently."""
+    facts = digest_facts(in_channel=in_channel)
+    message = renderer.message("digest", **facts)
+    blocks = message["blocks"]
+    assert len(blocks) == 50
+    assert_valid_blocks(blocks)
+    for block in blocks:
+        if block["type"] == "section":
+            assert not block["text"]["text"].endswith("…"), "a section was cut to fit"
+    shown = 20 + sum(len(block) for block in facts["lines"])
+    assert shown > 100 and facts["more"] == 600 - shown
+    assert f"{facts['more']} more" in blocks[-1]["elements"][0]["text"]
+    assert "/baton open" in blocks[-1]["elements"][0]["text"]
+    last = facts["lines"][-1][-1].lead.name[:30]
+    assert blockkit.escape(last) in json.dumps(message, ensure_ascii=False)
+    menus = [b["accessory"] for b in blocks if b.get("accessory", {}).get("type") == "overflow"]
+    assert menus and all(len(option["value"]) <= 150 for m in menus for option in m["options"])
+    assert_no_raw_mentions(message, allowed=("<@U0SELLER1>", "<@U0SELLER2>", "<@U0SELLER3>"))
+
+
+def test_a_digest_of_ordinary_names_shows_hundreds(renderer: Renderer):
+    """Open leads with names and companies of everyday length: 500 of them in one message."""
+    rows = [
+        replace(row, lead=make_lead(name=f"Mette Hansen {n}"), state="open", actions=[])
+        for n, row in enumerate(digest_rows(600))
+    ]
+    lines = digests.pack(rows[20:])
+    assert 20 + sum(len(block) for block in lines) >= 500
+    message = renderer.message("digest", **{**digest_facts(), "rich": rows[:20], "lines": lines})
+    assert_valid_blocks(message["blocks"])
+    text = json.dumps(message, ensure_ascii=False)
+    assert all(f"Mette Hansen {n}<" in text or f"Mette Hansen {n}>" in text for n in range(500))
+
+
+@pytest.mark.parametrize("name", TEMPLATE_NAMES)
+def test_a_templates_own_markup_is_never_taken_for_user_text(renderer: Renderer, name: str):
+    """Ordinary lead text has nothing to neutralise, so a look-alike in the output means a
+    template's own `*bold*`, `~strike~` or `:emoji_name:` went through as a value without
+    `| safe`, and shows as `∗bold∗` in Slack."""
+    ordinary = {"name": "Mette Hansen", "company": "Nordlys", "title": "CIO"}
+    facts = facts_per_template(**ordinary, buying_stage="ready")[name]
+    raw = json.loads(renderer.env.get_template(f"{name}.json.j2").render(**facts))
+    render = renderer.view if raw.get("type") in ("modal", "home") else renderer.message
+    shown = json.dumps(render(name, **facts), ensure_ascii=False)
+    assert not [c for c in "\u2217\u02cd\u223c\u02cb" if c in shown], shown
