@@ -145,16 +145,22 @@ def slack_problems(settings: Settings) -> list[str]:
     return problems
 
 
-def load_settings(*, slack: bool = True, **overrides: object) -> Settings:
-    """Read the environment; raise SettingsError naming every problem, one line each.
+def check_settings(*, slack: bool = True, **overrides: object) -> tuple[Settings, list[str]]:
+    """The settings (wrong ones at their defaults) and every problem with them, one line each.
 
     `slack=False` is for commands that only touch the database (import, report).
     """
     settings, problems = read_settings(**overrides)
     if slack:
-        # A wrong token is already named; do not also say it is missing.
+        # A wrong token is already named ("SLACK_BOT_TOKEN is not …"); not also as missing.
         named = {problem.split()[0] for problem in problems}
         problems += [p for p in slack_problems(settings) if p.split()[1] not in named]
+    return settings, problems
+
+
+def load_settings(*, slack: bool = True, **overrides: object) -> Settings:
+    """Read the environment; raise SettingsError naming every problem, one line each."""
+    settings, problems = check_settings(slack=slack, **overrides)
     if problems:
         raise SettingsError(problems)
     return settings

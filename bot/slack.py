@@ -76,6 +76,12 @@ def channel_rate() -> float:
         ) from None
 
 
+def posting_time(cards: int, *, burst: int = 3) -> timedelta:
+    """About how long `cards` posts to one channel take at the configured pace: a burst at
+    once, then `channel_rate()` a second (the courier's `Limits`), queued behind nothing."""
+    return timedelta(seconds=max(0, cards - burst) / channel_rate())
+
+
 class Limits:
     """Slack's limits kept by the sender, so that Slack rarely has to answer 429.
 

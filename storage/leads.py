@@ -21,6 +21,38 @@ def by_external_id(*, session: Session, external_id: str) -> Lead | None:
     return session.exec(select(Lead).where(Lead.external_id == external_id)).first()
 
 
+# A lead in one of these stages is over: the same person coming again is a new lead.
+CLOSED = ("rejected", "won", "lost")
+
+
+def known_external_ids(*, session: Session, external_ids: Collection[str]) -> set[str]:
+    """Which of these `external_id`s a lead already has, in one query (the unique index)."""
+    if not external_ids:
+        return set()
+    found = session.execute(
+        select(Lead.external_id).where(col(Lead.external_id).in_(external_ids))
+    ).scalars()
+    return {external_id for external_id in found if external_id is not None}
+
+
+def open_by_email(*, session: Session, emails: Collection[str]) -> list[tuple[str, str, str]]:
+    """(email, company, id) of the open leads with any of these emails in any letter case,
+    in one query for a whole chunk of an import (the index on `lower(email)`).
+
+    Open: not closed and not forgotten. Both sides are lowered by the database, so a stored
+    email and a given one that are the same string always match."""
+    if not emails:
+        return []
+    rows = session.execute(
+        select(Lead.email, Lead.company, Lead.id).where(
+            func.lower(Lead.email).in_([func.lower(email) for email in emails]),
+            col(Lead.stage).not_in(CLOSED),
+            col(Lead.forgotten_at).is_(None),
+        )
+    ).all()
+    return [(email, company, lead_id) for email, company, lead_id in rows]
+
+
 def record(
     *,
     session: Session,

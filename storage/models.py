@@ -4,7 +4,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import JSON, Column, Index, Text
+from sqlalchemy import JSON, Column, Index, Text, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import UtcDateTime
@@ -59,6 +59,8 @@ class Lead(LeadFields, table=True):
     __table_args__ = (
         Index("uq_lead_external_id", "external_id", unique=True),
         Index("ix_lead_received_at_report", "received_at", "qualified", "stage", "claimed_at"),
+        # An import asks, a chunk at a time, which of its people are already open leads.
+        Index("ix_lead_email_lower", text("lower(email)")),
     )
 
 

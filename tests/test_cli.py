@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from bot.cli import cli
 from storage.db import make_engine, session_factory
 from storage.models import Lead, Outbox
+from tests.fakeslack import FakeSlack
 from tests.support import AGREEMENT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,18 +36,19 @@ ROWS = [line.split("|") for line in LINES]
 
 SETTINGS = (
     *("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL"),
-    *("DATABASE_URL", "BATON_AGREEMENT", "BATON_INTAKE_TOKEN"),
+    *("DATABASE_URL", "BATON_AGREEMENT", "BATON_INTAKE_TOKEN", "BATON_SLACK_CHANNEL_RATE"),
 )
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
+def env(tmp_path: Path, slack: FakeSlack) -> dict[str, str]:
     agreement = tmp_path / "agreement.yml"
     agreement.write_text(AGREEMENT, encoding="utf-8")
     return {
         "SLACK_BOT_TOKEN": "xoxb-test",
         "SLACK_SIGNING_SECRET": "test-secret",
         "SLACK_APP_TOKEN": "",
+        "SLACK_API_URL": slack.url,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}",
         "BATON_AGREEMENT": str(agreement),
         "COLUMNS": "200",
