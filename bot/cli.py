@@ -275,7 +275,7 @@ def import_csv(
         if tally.qualified:
             _say(
                 out,
-                f"The running `baton run` posts their {tally.qualified} card(s) to Slack, "
+                f"The running `baton run` delivers their {tally.qualified:,} card(s): "
                 f"{_pace(tally.qualified)}.",
             )
     if tally.invalid:
@@ -309,7 +309,7 @@ def _pace(cards: int) -> str:
         about = f"about {round(seconds / 60)} minutes"
     else:
         about = f"about {seconds / 3600:.1f} hours"
-    return f"{about} at Slack's pace of {channel_rate():g} a second"
+    return f"{about} to post at Slack's pace of {channel_rate():g} a second"
 
 
 def _interactive() -> bool:
@@ -329,7 +329,7 @@ def _ask_before_many_cards(ctx: Context, source: CsvFile) -> None:
     cards = check.tally.qualified
     if cards <= SCREENFUL:
         return
-    question = f"{cards:,} cards will take {_pace(cards)} to post"
+    question = f"{cards:,} cards will take {_pace(cards)}"
     if not _interactive():
         raise _fail(
             f"{question}; nothing was handed over. Run it again with --yes to go ahead (there "

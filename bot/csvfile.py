@@ -28,7 +28,9 @@ FIELDS = tuple(LeadIn.model_fields)
 REQUIRED = tuple(name for name, info in LeadIn.model_fields.items() if info.is_required())
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar"}
 SAMPLE = 64 * 1024
+SNIFFED_LINES = 20
 LONGEST = 1_000_000  # bytes in one value: the intake API's whole body may be no more
+_TOO_LONG = "field larger than field limit"
 _SEPARATORS = re.compile(r"[\s_\-]+")
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
@@ -85,6 +87,8 @@ class CsvFile:
                         return
                     except csv.Error as error:
                         yield Row(start, {}, self._unreadable(error))
+                        if _TOO_LONG in str(error):
+                            return  # what follows is inside that quote: no rows to trust
                         continue
                     except UnicodeDecodeError:
                         raise CsvError(
@@ -132,10 +136,10 @@ class CsvFile:
         )
 
     def _unreadable(self, error: csv.Error) -> str:
-        if "field larger than field limit" in str(error):
+        if _TOO_LONG in str(error):
             return (
-                f"a value longer than {LONGEST:,} characters: a quote opened on this line and "
-                f"never closed?"
+                f"a value longer than {LONGEST:,} characters: is a quote opened on this line "
+                f"and never closed? The rest of the file was not read"
             )
         return f"cannot be read as CSV: {error}"
 
@@ -232,11 +236,13 @@ def _delimiter(sample: str, given: str | None) -> str:
                 f"the columns"
             )
         return value
-    try:
-        sniffed = csv.Sniffer().sniff(sample, delimiters="".join(DELIMITERS)).delimiter
+    lines = sample.splitlines()
+    try:  # a few lines are enough, and the Sniffer's patterns are slow on many
+        head = "\n".join(lines[:SNIFFED_LINES])
+        sniffed = csv.Sniffer().sniff(head, delimiters="".join(DELIMITERS)).delimiter
     except csv.Error:
         sniffed = ","
-    first = sample.splitlines()[0] if sample else ""
+    first = lines[0] if lines else ""
 
     def known(candidate: str) -> int:
         header = next(csv.reader([first], delimiter=candidate), [])

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any
 
@@ -129,8 +129,7 @@ class Import:
         else:
             try:
                 with transaction(self.ctx.sessions) as session:
-                    decided = self._decide(session, valid, set(), set())
-                    self._store(session, decided)
+                    decided = self._store(session, self._decide(session, valid, set(), set()))
             except IntegrityError:
                 # A lead with one of these external_ids came in through the API meanwhile:
                 # each row on its own, so only that one is a repeat.
@@ -174,19 +173,27 @@ class Import:
             people.add(person)
             if lead.external_id:
                 ids.add(lead.external_id)
-            verdict = qualify(lead, self.ctx.agreement.qualified_lead)
-            outcomes.append(Outcome(row.line, NEW, lead, verdict.qualified, verdict.reasons))
+            if self.dry_run:
+                verdict = qualify(lead, self.ctx.agreement.qualified_lead)
+                outcomes.append(Outcome(row.line, NEW, lead, verdict.qualified, verdict.reasons))
+            else:  # the group store judges it as it stores it
+                outcomes.append(Outcome(row.line, NEW, lead))
         return outcomes
 
-    def _store(self, session: Session, decided: list[Outcome]) -> None:
-        new = [outcome.lead for outcome in decided if outcome.verdict == NEW]
-        intake._store(session, self.ctx, [(lead, BY) for lead in new if lead is not None])
+    def _store(self, session: Session, decided: list[Outcome]) -> list[Outcome]:
+        """Hand the new leads over through the intake's group store; their verdicts back."""
+        new = [outcome for outcome in decided if outcome.verdict == NEW and outcome.lead]
+        stored = intake._store(session, self.ctx, [(outcome.lead, BY) for outcome in new])
+        judged = {
+            outcome.line: replace(outcome, qualified=lead.qualified, reasons=lead.reasons)
+            for outcome, lead in zip(new, stored, strict=True)
+        }
+        return [judged.get(outcome.line, outcome) for outcome in decided]
 
     def _alone(self, row: Row, lead: LeadIn) -> Outcome:
         try:
             with transaction(self.ctx.sessions) as session:
-                [outcome] = self._decide(session, [(row, lead)], set(), set())
-                self._store(session, [outcome])
+                [outcome] = self._store(session, self._decide(session, [(row, lead)], set(), set()))
         except IntegrityError:
             return Outcome(row.line, KNOWN, lead)
         return outcome

@@ -20,7 +20,7 @@ from bot.qualification import qualify
 from bot.schemas import LeadIn
 from storage import leads
 from storage.db import transaction
-from storage.models import Lead
+from storage.models import Lead, new_id
 
 log = logging.getLogger(__name__)
 
@@ -60,20 +60,25 @@ def _store(session: Session, ctx: Context, group: list[tuple[LeadIn, str]]) -> l
     received at one moment, so their clocks share their deadlines.
     """
     now = ctx.clock()
+    rows: list[dict[str, Any]] = []
     stored: list[Lead] = []
     events: list[dict[str, Any]] = []
     qualified: list[str] = []
     queued: list[dict[str, Any]] = []
     for lead_in, by in group:
         verdict = qualify(lead_in, ctx.agreement.qualified_lead)
-        lead = Lead(
+        row = {
             **lead_in.columns(),
-            qualified=verdict.qualified,
-            reasons=verdict.reasons,
-            stage=Stage.HANDED_OVER if verdict.qualified else Stage.UNQUALIFIED,
-            handed_over_by=by,
-            received_at=now,
-        )
+            "id": new_id(),
+            "qualified": verdict.qualified,
+            "reasons": verdict.reasons,
+            "stage": Stage.HANDED_OVER if verdict.qualified else Stage.UNQUALIFIED,
+            "handed_over_by": by,
+            "received_at": now,
+        }
+        rows.append(row)
+        # The rows are inserted as rows; the leads handed back are their values, in no session.
+        lead = Lead.model_construct(**row)
         stored.append(lead)
         data = {"qualified": verdict.qualified, "reasons": verdict.reasons}
         events.append(leads.event(lead_id=lead.id, at=now, actor=by, kind="handed_over", data=data))
@@ -90,8 +95,7 @@ def _store(session: Session, ctx: Context, group: list[tuple[LeadIn, str]]) -> l
                     reasons=verdict.reasons,
                 )
             )
-    session.add_all(stored)
-    session.flush()
+    leads.insert_all(session=session, rows=rows)
     leads.record_all(session=session, events=events)
     for kind in (sla.CLAIM, sla.CONTACT):
         sla.open_clocks(

@@ -11,10 +11,18 @@ from storage.models import Deadline, Event, Feedback, Lead, Person
 
 # Built once: a statement made per call would be compiled (and its values coerced) each time.
 _INSERT_EVENT = insert(Event.__table__)
+_INSERT_LEAD = insert(Lead.__table__)
 
 
 def get(*, session: Session, lead_id: str) -> Lead | None:
     return session.get(Lead, lead_id)
+
+
+def insert_all(*, session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert leads (their column values, `id` included) in one statement: an ORM object per
+    lead costs several times its row, which a bulk import of thousands would feel."""
+    if rows:
+        session.execute(_INSERT_LEAD, rows)
 
 
 def by_external_id(*, session: Session, external_id: str) -> Lead | None:
@@ -36,21 +44,29 @@ def known_external_ids(*, session: Session, external_ids: Collection[str]) -> se
 
 
 def open_by_email(*, session: Session, emails: Collection[str]) -> list[tuple[str, str, str]]:
-    """(email, company, id) of the open leads with any of these emails in any letter case,
-    in one query for a whole chunk of an import (the index on `lower(email)`).
+    """(email, company, id) of the open leads (not closed, not forgotten) whose email may be
+    one of these in another letter case, in one query through the index on `lower(email)`.
 
-    Open: not closed and not forgotten. Both sides are lowered by the database, so a stored
-    email and a given one that are the same string always match."""
+    The database lowers ASCII only (SQLite) or all of Unicode (PostgreSQL, by its locale), so
+    each email is asked for both ways and the caller compares what comes back."""
     if not emails:
         return []
+    spellings = {spelling for email in emails for spelling in (email.lower(), _ascii_lower(email))}
     rows = session.execute(
         select(Lead.email, Lead.company, Lead.id).where(
-            func.lower(Lead.email).in_([func.lower(email) for email in emails]),
+            func.lower(Lead.email).in_(spellings),
             col(Lead.stage).not_in(CLOSED),
             col(Lead.forgotten_at).is_(None),
         )
     ).all()
     return [(email, company, lead_id) for email, company, lead_id in rows]
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _ascii_lower(text: str) -> str:
+    return text.translate(_ASCII_LOWER)
 
 
 def record(
