@@ -99,7 +99,7 @@ def _context(settings: Settings, agreement: Agreement) -> Context:
 @cli.command()
 def run(
     host: Annotated[str, typer.Option(help="address to listen on")] = "0.0.0.0",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 3000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on, 1-65535")] = 3000,
 ) -> None:
     """Serve Slack and the intake API, keep the clocks, deliver messages."""
     import uvicorn
@@ -227,13 +227,15 @@ def import_csv(
         typer.Option(help="the file's encoding (default: UTF-8 with or without BOM, else cp1252)"),
     ] = None,
     yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="do not ask before queueing many cards")
+        bool, typer.Option("--yes", "-y", help="do not ask before queueing over 20 cards")
     ] = False,
 ) -> None:
     """Hand over leads from a CSV export: columns as in POST /api/leads, in any letter case.
 
-    A lead already open (the same email and company) or with a known external_id is
-    reported as already known and not handed over again.
+    Comma, semicolon or tab, found from the header; UTF-8 with or without a BOM, UTF-16
+    with one, else Windows-1252 (Excel's CSV). A lead already open (the same email at the
+    same company) or with a known external_id is reported as already known, not handed over
+    again. Before queueing more than 20 cards it says how long they take to post and asks.
     """
     settings = _settings(slack=False)
     ctx = _context(settings, _agreement(settings))
@@ -377,7 +379,7 @@ def _progress(source: CsvFile, doing: str) -> Iterator[Callable[[], None]]:
 
 @cli.command()
 def report(
-    days: Annotated[int, typer.Option(min=1, help="how many days back to look")] = 7,
+    days: Annotated[int, typer.Option(min=1, help="how many days back to look, 1 or more")] = 7,
 ) -> None:
     """The SLA scorecard and lead-quality report."""
     settings = _settings(slack=False)
