@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import intake, interaction, naive, plans, profiling, report, scale
+from bench import importing, intake, interaction, naive, plans, profiling, report, scale
 from bench.common import (
     DEFAULT_POSTGRES,
     POSTGRES,
@@ -26,7 +26,7 @@ from bench.common import (
     Tally,
 )
 
-NAMES = ["interaction", "race", "intake", "card", "clock", "stats", "memory", "naive"]
+NAMES = ["interaction", "race", "intake", "card", "clock", "stats", "memory", "naive", "import"]
 SCALE = ("clock", "stats", "memory")
 
 
@@ -205,6 +205,8 @@ class Run:
                 big.close()
         elif "naive" in names:
             self.each("naive", lambda b: naive.compare(r, dbs, quick, b))
+        if "import" in names:
+            self.each("import", lambda b: importing.throughput(r, dbs, quick, b))
         self.intake_at_scale()
         if self.restarts:
             r.note(

@@ -5,6 +5,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +25,7 @@ from bot.clock import utcnow
 from bot.context import Context
 from bot.csvfile import CsvError, CsvFile, NothingToImport, open_csv
 from bot.durations import humanize
-from bot.importing import INVALID, KNOWN, NEW, Import, Outcome
+from bot.importing import INVALID, KNOWN, NEW, Import, Outcome, checking_process
 from bot.reports import scorecard, week
 from bot.settings import Settings, SettingsError, check_settings, load_settings
 from bot.slack import channel_rate, make_client, posting_time
@@ -248,20 +249,18 @@ def import_csv(
         raise _fail(str(error)) from None
     for note in source.notes:
         _say(err, f"note: {note}")
-    if not dry_run and not yes:
-        _ask_before_many_cards(ctx, source)
-    run = Import(ctx, dry_run=dry_run)
-    began = time.monotonic()
-    with _progress(source, "Checking" if dry_run else "Handing over") as advance:
-        for outcome in run.run(source.rows()):
-            advance()
-            if outcome.verdict == INVALID:
-                for reason in outcome.reasons:
-                    _say(err, f"line {outcome.line}: {reason}")
-            elif dry_run:
-                _say(out, _would(outcome))
-    seconds = time.monotonic() - began
+    try:
+        with checking_process(source.size) as checker:
+            if not dry_run and not yes:
+                _ask_before_many_cards(ctx, source, checker)
+            run = Import(ctx, dry_run=dry_run, checker=checker)
+            began = time.monotonic()
+            _go_through(run, source, dry_run=dry_run)
+            seconds = time.monotonic() - began
+    except CsvError as error:  # found on the way (a file that stops decoding), after the rest
+        raise _fail(str(error)) from None
     tally = run.tally
+
     if not tally.rows:
         _say(err, f"warning: {file.name} has a header but no rows: nothing to import")
         return
@@ -269,11 +268,15 @@ def import_csv(
         f"({tally.qualified} qualified, {tally.handed_over - tally.qualified} returned to "
         f"nurture), {tally.known} already known, {tally.invalid} invalid"
     )
+    rate = f"; {tally.rows:,} rows in {seconds:.1f} s, {tally.rows / seconds:,.0f} a second"
+    rate = rate if seconds >= 1 else ""
     if dry_run:
-        _say(out, f"Dry run, nothing stored: {tally.handed_over} would be handed over {counts}.")
+        _say(
+            out,
+            f"Dry run, nothing stored: {tally.handed_over} would be handed over {counts}{rate}.",
+        )
     else:
-        rate = f"; {tally.rows:,} rows in {seconds:.1f} s, {tally.rows / seconds:,.0f} a second"
-        _say(out, f"{tally.handed_over} handed over {counts}{rate if seconds >= 1 else ''}.")
+        _say(out, f"{tally.handed_over} handed over {counts}{rate}.")
         if tally.qualified:
             _say(
                 out,
@@ -282,6 +285,18 @@ def import_csv(
             )
     if tally.invalid:
         raise typer.Exit(1)
+
+
+def _go_through(run: Import, source: CsvFile, *, dry_run: bool) -> None:
+    """Every row, with a line for each invalid one, and in a dry run for every row."""
+    with _progress(source, "Checking" if dry_run else "Handing over") as advance:
+        for outcome in run.run(source.rows()):
+            advance()
+            if outcome.verdict == INVALID:
+                for reason in outcome.reasons:
+                    _say(err, f"line {outcome.line}: {reason}")
+            elif dry_run:
+                _say(out, _would(outcome))
 
 
 def _would(outcome: Outcome) -> str:
@@ -318,13 +333,13 @@ def _interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def _ask_before_many_cards(ctx: Context, source: CsvFile) -> None:
+def _ask_before_many_cards(ctx: Context, source: CsvFile, checker: Executor | None) -> None:
     """Check the file first; ask before queueing more cards than a screen of the channel.
 
     Cards go out at Slack's pace, so a big file is a long queue; its leads' clocks wait for
     their cards, and a person should choose that knowingly. Without a terminal to ask on,
     only --yes goes ahead."""
-    check = Import(ctx, dry_run=True)
+    check = Import(ctx, dry_run=True, checker=checker)
     with _progress(source, "Checking") as advance:
         for _ in check.run(source.rows()):
             advance()

@@ -13,9 +13,13 @@ the same way and stores nothing.
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from itertools import islice
+from multiprocessing import get_context
 from typing import Any
 
 from pydantic import ValidationError
@@ -31,6 +35,7 @@ from storage import leads
 from storage.db import transaction
 
 CHUNK = 500
+CHECKED_APART = 2_000_000  # bytes of CSV, about 4,000 rows: below it a process costs more
 BY = "csv"
 
 NEW, KNOWN, INVALID = "new", "known", "invalid"
@@ -100,13 +105,37 @@ def _person(email: str, company: str) -> tuple[str, str]:
     return email.lower(), " ".join(company.split()).casefold()
 
 
+def check_all(rows: list[Row]) -> list[LeadIn | list[str]]:
+    return [lead_of(row) for row in rows]
+
+
+@contextmanager
+def checking_process(size: int) -> Iterator[Executor | None]:
+    """A second process that checks rows while this one writes them, for a file of more than
+    a few chunks: checking (the email, the phone number) is half the work of a row, and a
+    process of its own runs it on another core. Smaller files are checked in line."""
+    if size < CHECKED_APART:
+        yield None
+        return
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        yield pool
+
+
 class Import:
     """One run over a file's rows; `run` yields each row's outcome as its chunk is done."""
 
-    def __init__(self, ctx: Context, *, dry_run: bool = False, chunk: int = CHUNK) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        dry_run: bool = False,
+        chunk: int = CHUNK,
+        checker: Executor | None = None,
+    ) -> None:
         self.ctx = ctx
         self.dry_run = dry_run
         self.chunk = chunk
+        self.checker = checker
         self.tally = Tally()
         # A dry run stores nothing, so it remembers who it would have handed over, to find a
         # repeat within the file; a real run finds it in the database, chunk after chunk.
@@ -114,14 +143,30 @@ class Import:
         self._would_ids: set[str] = set()
 
     def run(self, rows: Iterable[Row]) -> Iterator[Outcome]:
-        rows = iter(rows)
-        while chunk := list(islice(rows, self.chunk)):
-            for outcome in self._chunk(chunk):
+        for chunk, leads_ in self._checked(rows):
+            for outcome in self._chunk(list(zip(chunk, leads_, strict=True))):
                 self.tally.add(outcome)
                 yield outcome
 
-    def _chunk(self, rows: list[Row]) -> list[Outcome]:
-        checked = [(row, lead_of(row)) for row in rows]
+    def _checked(self, rows: Iterable[Row]) -> Iterator[tuple[list[Row], list[Any]]]:
+        """Chunks of rows with what checking made of each; with a checker, two chunks ahead."""
+        rows = iter(rows)
+        chunks = iter(lambda: list(islice(rows, self.chunk)), [])
+        if self.checker is None:
+            for chunk in chunks:
+                yield chunk, check_all(chunk)
+            return
+        ahead: deque[tuple[list[Row], Future[list[Any]]]] = deque()
+        for chunk in chunks:
+            ahead.append((chunk, self.checker.submit(check_all, chunk)))
+            if len(ahead) > 2:
+                done, checked = ahead.popleft()
+                yield done, checked.result()
+        while ahead:
+            done, checked = ahead.popleft()
+            yield done, checked.result()
+
+    def _chunk(self, checked: list[tuple[Row, LeadIn | list[str]]]) -> list[Outcome]:
         valid = [(row, lead) for row, lead in checked if isinstance(lead, LeadIn)]
         if self.dry_run:
             with self.ctx.sessions() as session:

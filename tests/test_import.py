@@ -13,6 +13,7 @@ from sqlalchemy import Engine, event, select, update
 from typer.testing import CliRunner
 
 import bot.cli
+import bot.importing
 from bot.cli import cli
 from bot.csvfile import open_csv
 from storage.db import make_engine, session_factory, transaction
@@ -438,3 +439,30 @@ def test_many_cards_are_asked_about_at_a_terminal(
     )
     assert result.exit_code == (0 if stored else 1)
     assert len(leads(engine)) == stored
+
+
+def test_a_big_file_is_checked_in_a_second_process(
+    runner, env, engine, tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    """Rows are checked by another process (another core) a chunk or two ahead of the writes;
+    what comes of them is the same, in the file's order."""
+    started: list[object] = []
+    pool = bot.importing.ProcessPoolExecutor
+
+    def counted(*args, **kwargs):
+        started.append(kwargs.get("mp_context"))
+        return pool(*args, **kwargs)
+
+    monkeypatch.setattr(bot.importing, "CHECKED_APART", 0)
+    monkeypatch.setattr(bot.importing, "ProcessPoolExecutor", counted)
+    bad = [ROWS[1][0], "not-an-email", *ROWS[1][2:]]
+    file = excel(tmp_path / "leads.csv", [*many(1_100), bad, *many(5, start=1_100), many(1)[0]])
+    result = invoke(runner, env, str(file), "--yes")
+    assert result.exit_code == 1, result.output
+    assert len(started) == 1
+    assert "1105 handed over (1105 qualified" in flat(result.stdout)
+    assert "1 already known, 1 invalid" in flat(result.stdout)
+    assert [line for line in result.stderr.splitlines() if line.startswith("line")] == [
+        "line 1102: email: is not a valid email address: An email address must have an @-sign."
+    ]
+    assert len(leads(engine)) == 1_105
