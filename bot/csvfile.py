@@ -33,6 +33,7 @@ LONGEST = 1_000_000  # bytes in one value: the intake API's whole body may be no
 _TOO_LONG = "field larger than field limit"
 _SEPARATORS = re.compile(r"[\s_\-]+")
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+_WORKBOOK = b"PK\x03\x04"  # a zip file's first bytes: what .xlsx and .ods are
 
 
 class CsvError(Exception):
@@ -148,9 +149,19 @@ def open_csv(path: Path, *, encoding: str | None = None, delimiter: str | None =
     """Find how `path` is written (encoding, delimiter, which column is which) from its bytes
     and its header; raise CsvError with one line when it cannot be imported at all."""
     csv.field_size_limit(LONGEST)
-    size = path.stat().st_size
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as raw:
+            start = raw.read(len(_WORKBOOK))
+    except OSError as error:
+        raise CsvError(f"cannot read {path}: {error.strerror or error}") from None
     if size == 0:
         raise NothingToImport(f"{path.name} is empty: nothing to import")
+    if start == _WORKBOOK:
+        raise CsvError(
+            f'{path.name} is a workbook (.xlsx), not CSV: in Excel, Save As "CSV UTF-8" and '
+            f"import that"
+        )
     notes: list[str] = []
     chosen = _encoding(path, encoding, notes)
     with path.open("rb") as raw:

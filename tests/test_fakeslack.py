@@ -488,3 +488,19 @@ def test_reset_forgets_calls_and_plans(client: WebClient, fake: FakeSlack) -> No
 
     assert fake.calls == []
     assert client.auth_test()["ok"] is True
+
+
+def test_conversations_info_says_whether_the_bot_is_a_member(fake: FakeSlack, client: WebClient):
+    """As Slack answers a bot token with channels:read and groups:read."""
+    fake.remove_bot("C0OUTSIDE")
+    fake.remove_bot("G0HIDDEN")
+    inside = client.conversations_info(channel="C0SALES")["channel"]
+    assert (inside["id"], inside["is_member"], inside["is_private"]) == ("C0SALES", True, False)
+    assert client.conversations_info(channel="C0OUTSIDE")["channel"]["is_member"] is False
+    assert client.conversations_info(channel="G0PRIVATE")["channel"]["is_private"] is True
+    with pytest.raises(SlackApiError) as hidden:
+        client.conversations_info(channel="G0HIDDEN")
+    assert hidden.value.response["error"] == "channel_not_found"
+    with pytest.raises(SlackApiError) as missing:
+        client.conversations_info(channel="D0NOBODY")
+    assert missing.value.response["error"] == "channel_not_found"

@@ -186,6 +186,20 @@ def test_a_file_in_no_known_encoding_says_to_give_one(runner, env, engine, tmp_p
     assert "--encoding" in result.stderr
 
 
+def test_a_workbook_instead_of_csv_says_how_to_save_csv(runner, env, engine, tmp_path):
+    import zipfile
+
+    file = tmp_path / "leads.xlsx"
+    with zipfile.ZipFile(file, "w") as workbook:
+        workbook.writestr("xl/workbook.xml", "<workbook/>")
+    result = invoke(runner, env, str(file))
+    assert result.exit_code == 2
+    assert flat(result.stderr) == (
+        'baton: leads.xlsx is a workbook (.xlsx), not CSV: in Excel, Save As "CSV UTF-8" and '
+        "import that"
+    )
+
+
 def test_a_missing_column_is_named_once(runner, env, engine, tmp_path):
     header = [name for name in HEADER if name != "email"]
     rows = [[value for value in row if "@" not in value] for row in ROWS]
