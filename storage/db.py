@@ -83,7 +83,7 @@ def migrate(engine: Engine) -> None:
         before, head, _ = schema_state(engine)
         command.upgrade(_alembic_config(engine), "head")
     if before != head:
-        log.info("migrated the database schema from %s to %s", before or "nothing", head)
+        log.info("the database schema was at %s and is now at %s", before or "nothing", head)
 
 
 @contextmanager
