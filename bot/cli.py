@@ -260,7 +260,6 @@ def import_csv(
     except CsvError as error:  # found on the way (a file that stops decoding), after the rest
         raise _fail(str(error)) from None
     tally = run.tally
-
     if not tally.rows:
         _say(err, f"warning: {file.name} has a header but no rows: nothing to import")
         return
