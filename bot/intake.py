@@ -77,8 +77,7 @@ def _store(session: Session, ctx: Context, group: list[tuple[LeadIn, str]]) -> l
             "received_at": now,
         }
         rows.append(row)
-        # The rows are inserted as rows; the leads handed back are their values, in no session.
-        lead = Lead.model_construct(**row)
+        lead = leads.as_inserted(row)
         stored.append(lead)
         data = {"qualified": verdict.qualified, "reasons": verdict.reasons}
         events.append(leads.event(lead_id=lead.id, at=now, actor=by, kind="handed_over", data=data))

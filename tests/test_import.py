@@ -480,3 +480,37 @@ def test_a_big_file_is_checked_in_a_second_process(
         "line 1102: email: is not a valid email address: An email address must have an @-sign."
     ]
     assert len(leads(engine)) == 1_105
+
+
+FRESH = """
+import sys
+from bot import intake
+from bot.agreement import parse_agreement
+from bot.context import Context
+from bot.schemas import LeadIn
+from storage.db import make_engine, migrate, session_factory
+from tests.support import AGREEMENT, GOOD_LEAD
+engine = make_engine(sys.argv[1])
+migrate(engine)
+ctx = Context(agreement=parse_agreement(AGREEMENT), sessions=session_factory(engine))
+lead = intake.hand_over(ctx, LeadIn.model_validate(GOOD_LEAD), by="csv").lead
+print(len(lead.id), lead.name, lead.qualified, lead.stage, lead.handed_over_by, lead.owner)
+"""
+
+
+def test_the_leads_the_group_store_hands_back_read_like_stored_ones(database_url: str):
+    """They are built from the inserted values, not loaded; in a process that has made no
+    query yet they read all the same."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH, database_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["32", "Mette", "Hansen", "True", "handed_over", "csv", "None"]
