@@ -4,7 +4,7 @@ from collections.abc import Collection
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import func, insert, inspect, update
 from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session, col, select
 
@@ -13,6 +13,7 @@ from storage.models import Deadline, Event, Feedback, Lead, Person
 # Built once: a statement made per call would be compiled (and its values coerced) each time.
 _INSERT_EVENT = insert(Event.__table__)
 _INSERT_LEAD = insert(Lead.__table__)
+_LEAD_MAPPER = inspect(Lead)
 
 
 def get(*, session: Session, lead_id: str) -> Lead | None:
@@ -29,7 +30,8 @@ def insert_all(*, session: Session, rows: list[dict[str, Any]]) -> None:
 def as_inserted(row: dict[str, Any]) -> Lead:
     """A lead from the values `insert_all` was given: it reads like any lead, belongs to no
     session, and costs a fraction of an ORM object."""
-    configure_mappers()  # its fields read through the mapper; at once after the first time
+    if not _LEAD_MAPPER.configured:  # its fields read through the mapper
+        configure_mappers()
     return Lead.model_construct(**row)
 
 
