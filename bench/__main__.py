@@ -207,6 +207,7 @@ class Run:
             self.each("naive", lambda b: naive.compare(r, dbs, quick, b))
         if "import" in names:
             self.each("import", lambda b: importing.throughput(r, dbs, quick, b))
+            self.step("import", self.why_import, SQLITE)
         self.intake_at_scale()
         if self.restarts:
             r.note(
@@ -316,6 +317,24 @@ class Run:
             f"Profile: `{profile.file}`",
         ]
         print("\n".join(self.results.hotspots["intake"]))
+
+    def why_import(self) -> None:
+        missed = self._missed("import")
+        if not missed:
+            return
+        profile = importing.profiled(self.dbs, SQLITE)
+        per_row = profile.seconds / importing.PROFILED * 1000
+        self.results.hotspots["import"] = [
+            f"One row costs {per_row:.2f} ms in one thread on SQLite, checked in line (reading, "
+            f"checking the email and phone, the repeat check, the group store's insert of the "
+            f"lead, its event, clocks and queued message, and the commit every 500 rows): at "
+            f"most {1000 / per_row:,.0f} rows a second in one process. `baton import` checks "
+            f"the rows of a big file in a second process, which helps only while the machine "
+            f"has a core to spare; the load average of the run is given with the machine.",
+            *profile.lines,
+            f"Profile: `{profile.file}`",
+        ]
+        print("\n".join(self.results.hotspots["import"]))
 
     def why_clock(self) -> None:
         missed = [
