@@ -13,7 +13,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import delivery, intake, interaction, naive, plans, profiling, report, scale, storm
+from bench import (
+    delivery,
+    importing,
+    intake,
+    interaction,
+    naive,
+    plans,
+    profiling,
+    report,
+    scale,
+    storm,
+)
 from bench.common import (
     DEFAULT_POSTGRES,
     POSTGRES,
@@ -39,6 +50,7 @@ NAMES = [
     "staggered",
     "outage",
     "backlog",
+    "import",
 ]
 SCALE = ("clock", "stats", "memory")
 
@@ -232,6 +244,9 @@ class Run:
             if name in names:
                 for count in (1, 2):
                     self.each(name, lambda b, w=work, n=count: w(r, dbs, quick, b, n))
+        if "import" in names:
+            self.each("import", lambda b: importing.throughput(r, dbs, quick, b))
+            self.step("import", self.why_import, SQLITE)
         self.intake_at_scale()
         if self.restarts:
             r.note(
@@ -341,6 +356,24 @@ class Run:
             f"Profile: `{profile.file}`",
         ]
         print("\n".join(self.results.hotspots["intake"]))
+
+    def why_import(self) -> None:
+        missed = self._missed("import")
+        if not missed:
+            return
+        profile = importing.profiled(self.dbs, SQLITE)
+        per_row = profile.seconds / importing.PROFILED * 1000
+        self.results.hotspots["import"] = [
+            f"One row costs {per_row:.2f} ms in one thread on SQLite, checked in line (reading, "
+            f"checking the email and phone, the repeat check, the group store's insert of the "
+            f"lead, its event, clocks and queued message, and the commit every 500 rows): at "
+            f"most {1000 / per_row:,.0f} rows a second in one process. `baton import` checks "
+            f"the rows of a big file in a second process, which helps only while the machine "
+            f"has a core to spare; the load average of the run is given with the machine.",
+            *profile.lines,
+            f"Profile: `{profile.file}`",
+        ]
+        print("\n".join(self.results.hotspots["import"]))
 
     def why_clock(self) -> None:
         missed = [

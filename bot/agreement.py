@@ -8,45 +8,96 @@ from __future__ import annotations
 
 import re
 from datetime import date, time, timedelta
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 import yaml
+from phonenumbers.geodata.locale import LOCALE_DATA
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from bot.calendar import BusinessCalendar
 from bot.durations import Span, parse_duration
+from bot.schemas import COUNTRIES
 
 Duration = Annotated[Span, BeforeValidator(parse_duration), PlainSerializer(str, return_type=str)]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 ROLES = ("sales_manager", "ceo", "owner")
-_SLACK_ID = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
+CLOCKS = ("claim", "contact", "feedback")
+_SLACK_ID = re.compile(r"^[A-Z0-9]{2,64}$")
+# Slack's ids say what they name: U/W a person, C a channel, G a private channel or group, D a DM.
+_PERSON, _CONVERSATION = "UW", "CGD"
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_WHERE_IDS = {
+    "user": "their Slack member ID (U…): in Slack, their profile → ⋮ → Copy member ID",
+    "channel": "its channel ID (C…): channel details → the bottom of the About tab",
+}
 
 
 def _slack_id(kind: str):
-    def check(value: str) -> str:
-        if not isinstance(value, str) or not _SLACK_ID.match(value):
-            raise ValueError(f'"{value}" is not a Slack {kind} ID (like {kind[0].upper()}0123ABC)')
-        return value
+    """A Slack id of the right kind, with a message that says what the value is instead."""
+    wanted, other = (_PERSON, _CONVERSATION) if kind == "user" else (_CONVERSATION, _PERSON)
+
+    def check(value: object) -> str:
+        text = value if isinstance(value, str) else ""
+        if _SLACK_ID.match(text) and text[0] in wanted:
+            return text
+        if _SLACK_ID.match(text) and text[0] in other:
+            named = "a person's" if kind == "channel" else "a channel's"
+            raise ValueError(f'"{text}" is {named} ID, not a {kind}\'s: use {_WHERE_IDS[kind]}')
+        if kind == "user" and _EMAIL.match(text):
+            raise ValueError(f'"{text}" is an email address; Baton needs {_WHERE_IDS["user"]}')
+        if kind == "channel" and text.startswith("#"):
+            raise ValueError(
+                f'"{text}" is a channel name, not a Slack channel ID: use {_WHERE_IDS["channel"]}'
+            )
+        raise ValueError(
+            f'"{value}" is not a Slack {kind} ID (like {wanted[0]}0123ABC): use {_WHERE_IDS[kind]}'
+        )
 
     return BeforeValidator(check)
 
 
 UserId = Annotated[str, _slack_id("user")]
 ChannelId = Annotated[str, _slack_id("channel")]
+
+
+def _window(value: Span) -> Span:
+    if not value.amount:
+        raise ValueError(
+            f"a window of {value} makes every lead overdue the moment it arrives: "
+            f"give it a length like 1h"
+        )
+    return value
+
+
+Window = Annotated[Duration, AfterValidator(_window)]
+
+
+@cache
+def _country_names() -> dict[str, str]:
+    """Country names in the languages phonenumbers knows (English, Danish, Swedish, …) to
+    their codes, to suggest `DK` for `Denmark` or `Danmark`."""
+    names = {"uk": "GB", "england": "GB", "great britain": "GB"}
+    for code, by_language in LOCALE_DATA.items():
+        for name in by_language.values():
+            if name and not name.startswith("*"):
+                names.setdefault(name.casefold(), code)
+    return names
 
 
 def _clock_time(value: object) -> object:
@@ -115,7 +166,33 @@ class QualifiedLead(Section):
     @field_validator("countries")
     @classmethod
     def _countries(cls, value: list[str] | None) -> list[str] | None:
-        return [str(code).upper() for code in value] if value is not None else None
+        """Leads carry ISO 3166 codes; a country written as a name would match none of them."""
+        if value is None:
+            return None
+        codes = [str(code).strip().upper() for code in value]
+        wrong = [
+            (str(given), _country_names().get(str(given).strip().casefold()))
+            for given, code in zip(value, codes, strict=True)
+            if code not in COUNTRIES
+        ]
+        if wrong:
+            raise ValueError(
+                "; ".join(
+                    f'"{given}" is not a country code: write {code}'
+                    if code
+                    else f'"{given}" is not an ISO 3166 country code like DK'
+                    for given, code in wrong
+                )
+            )
+        return codes
+
+    @field_validator("max_employees")
+    @classmethod
+    def _at_least_min(cls, value: int | None, info: ValidationInfo) -> int | None:
+        low = info.data.get("min_employees")
+        if value is not None and low is not None and low > value:
+            raise ValueError(f"{value} is below min_employees {low}: no company could qualify")
+        return value
 
 
 class EscalationStep(Section):
@@ -124,9 +201,9 @@ class EscalationStep(Section):
 
 
 class Sla(Section):
-    claim_within: Duration
-    contact_within: Duration
-    feedback_within: Duration
+    claim_within: Window
+    contact_within: Window
+    feedback_within: Window
     remind_before: Duration = Span(0, "s")
     escalation: list[EscalationStep] = Field(default_factory=list)
 
@@ -202,6 +279,31 @@ class Agreement(Section):
             holidays_country=hours.holidays,
             closed=hours.closed,
         )
+
+    def window(self, clock: str) -> timedelta:
+        """How long a clock runs, in business time."""
+        return self.business(getattr(self.sla, f"{clock}_within"))
+
+    def unreminded(self) -> list[str]:
+        """The clocks `remind_before` cannot remind for: it is as long as their window."""
+        ahead = self.business(self.sla.remind_before)
+        return [clock for clock in CLOCKS if ahead and ahead >= self.window(clock)]
+
+    def contradictions(self) -> list[tuple[tuple[str, ...], str]]:
+        """What each key allows alone but the agreement as a whole cannot keep, by place."""
+        found = []
+        remind = self.sla.remind_before
+        if all(self.business(remind) > self.window(clock) for clock in CLOCKS):
+            windows = ", ".join(f"{c} {getattr(self.sla, f'{c}_within')}" for c in CLOCKS)
+            found.append(
+                (
+                    ("sla", "remind_before"),
+                    f"{remind} is longer than every window ({windows}), so no clock would ever "
+                    f"send a reminder: make it shorter than the windows it should remind for, "
+                    f"or leave it out for no reminders",
+                )
+            )
+        return found
 
     @property
     def tz(self) -> ZoneInfo:
@@ -286,12 +388,30 @@ def parse_agreement(text: str, source: str = "agreement.yml") -> Agreement:
         raise AgreementError(Path(source), [f"{source}{line}: not valid YAML: {problem}"]) from None
     if not isinstance(data, dict):
         raise AgreementError(Path(source), [f"{source}: the agreement must be a YAML mapping"])
+    lines = _lines(node) if node is not None else {}
     try:
-        return Agreement.model_validate(data)
+        agreement = Agreement.model_validate(data)
     except ValidationError as error:
-        lines = _lines(node) if node is not None else {}
         problems = [_describe(e, lines, source) for e in error.errors()]
         raise AgreementError(Path(source), problems) from None
+    contradictions = agreement.contradictions()
+    if contradictions:
+        problems = [
+            _describe({"loc": loc, "msg": message, "type": "contradiction"}, lines, source)
+            for loc, message in contradictions
+        ]
+        raise AgreementError(Path(source), problems)
+    return agreement
+
+
+def place(path: Path, *keys: str) -> str:
+    """`file:line: key.path` for a key of the agreement file, to name it in a message."""
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=_Loader)
+    except (OSError, yaml.YAMLError):
+        node = None
+    line = _lines(node).get(keys) if node is not None else None
+    return f"{path}:{line}: {'.'.join(keys)}" if line else f"{path}: {'.'.join(keys)}"
 
 
 def load_agreement(path: Path) -> Agreement:

@@ -1,29 +1,34 @@
-"""`baton`: run the bot, check the agreement, import leads, show the scorecard, forget a person."""
+"""`baton`: run the bot, check the setup, import leads, show the scorecard, forget a person."""
 
-import csv
 import getpass
-import json
 import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import yaml
-from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import track
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskProgressColumn, TextColumn
 from rich.table import Table
-from sqlalchemy.exc import OperationalError
+from rich.text import Text
+from sqlalchemy.exc import SQLAlchemyError
 
-from bot import intake, logs, privacy
+from bot import checks, logs, privacy
 from bot.agreement import Agreement, AgreementError, load_agreement
 from bot.clock import utcnow
 from bot.context import Context
+from bot.csvfile import CsvError, CsvFile, NothingToImport, open_csv
 from bot.durations import humanize, wait
+from bot.importing import INVALID, KNOWN, NEW, Import, Outcome, checking_process
 from bot.reports import scorecard, week
-from bot.schemas import LeadIn
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import Settings, SettingsError, check_settings, load_settings
+from bot.slack import channel_rate, make_client, posting_time
 from storage import outbox
 from storage.db import make_engine, migrate, session_factory, transaction
 
@@ -37,6 +42,8 @@ outbox_cli = typer.Typer(help="Look after Slack messages Baton could not deliver
 cli.add_typer(outbox_cli, name="outbox")
 out = Console()
 err = Console(stderr=True)
+SCREENFUL = 20
+"""More cards than fit on a screen of the sales channel: `baton import` asks first."""
 
 
 def _fail(message: str) -> typer.Exit:
@@ -44,11 +51,25 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _say(console: Console, line: str) -> None:
+    """A line that may hold the user's own text: printed as it is, never read as markup."""
+    console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _problems(problems: list[str], summary: str) -> typer.Exit:
+    """Every problem on a line of its own, then one line to end on (exit 2)."""
+    if len(problems) == 1:
+        return _fail(problems[0])
+    for problem in problems:
+        _say(err, problem)
+    return _fail(summary.format(count=len(problems)))
+
+
 def _settings(*, slack: bool) -> Settings:
     try:
         return load_settings(slack=slack)
     except SettingsError as error:
-        raise _fail(str(error)) from None
+        raise _problems(error.problems, "{count} settings to fix") from None
 
 
 def _agreement(settings: Settings) -> Agreement:
@@ -56,29 +77,37 @@ def _agreement(settings: Settings) -> Agreement:
         return load_agreement(settings.baton_agreement)
     except AgreementError as error:
         for problem in error.problems:
-            err.print(problem, highlight=False, soft_wrap=True)
+            _say(err, problem)
         raise _fail(f"the agreement in {error.path} has {len(error.problems)} problem(s)") from None
+
+
+def _database_error(url: object, error: SQLAlchemyError) -> typer.Exit:
+    return _fail(
+        f"cannot open the database {url!r}: {checks.one_line(error)}; check DATABASE_URL and "
+        f"that the database server runs"
+    )
 
 
 def _context(settings: Settings, agreement: Agreement) -> Context:
     engine = make_engine(settings.database_url)
     try:
         migrate(engine)
-    except OperationalError as error:
-        raise _fail(f"cannot open the database {engine.url!r}: {error.orig}") from None
+    except SQLAlchemyError as error:
+        raise _database_error(engine.url, error) from None
     return Context(agreement=agreement, sessions=session_factory(engine))
 
 
 @cli.command()
 def run(
     host: Annotated[str, typer.Option(help="address to listen on")] = "0.0.0.0",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 3000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on, 1-65535")] = 3000,
 ) -> None:
     """Serve Slack and the intake API, keep the clocks, deliver messages."""
     import uvicorn
 
     from bot.app import create_app
     from bot.runtime import build, settle
+    from bot.server import CannotListen, Server, listening_socket
 
     settings = _settings(slack=True)
     logs.setup(
@@ -91,13 +120,17 @@ def run(
         ],
     )
     try:
-        runtime = build(settings, _agreement(settings))
-    except SettingsError as error:
+        listening = listening_socket(host, port)
+    except CannotListen as error:
         raise _fail(str(error)) from None
     try:
+        runtime = build(settings, _agreement(settings))
+    except SettingsError as error:
+        raise _problems(error.problems, "{count} settings to fix") from None
+    try:
         runtime.start()
-    except OperationalError as error:
-        raise _fail(f"cannot open the database {runtime.engine.url!r}: {error.orig}") from None
+    except SQLAlchemyError as error:
+        raise _database_error(runtime.engine.url, error) from None
     app = create_app(runtime)
     if settings.slack_app_token:
         from bot.app import connect_socket_mode
@@ -112,32 +145,40 @@ def run(
         err.print("BATON_INTAKE_TOKEN is not set: POST /api/leads will refuse every request.")
     # Without a signing secret, Slack comes over Socket Mode only: nothing to verify HTTP with.
     slack = "/slack/events" if settings.slack_signing_secret else "Socket Mode only"
-    out.print(f"Baton listens on http://{host}:{port} (Slack: {slack}, intake: /api/leads)")
-    waiting = runtime.clockwork.next_clock()
-    if waiting is None or waiting.next_at is None:
-        out.print("No deadlines pending.")
-    else:
-        out.print(
-            f"Next deadline: the {waiting.kind} clock of lead {waiting.lead_id} needs attention "
-            f"at {runtime.renderer.when(waiting.next_at)}."
-        )
+
+    def listens() -> None:
+        out.print(f"Baton listens on http://{host}:{port} (Slack: {slack}, intake: /api/leads)")
+        waiting = runtime.clockwork.next_clock()
+        if waiting is None or waiting.next_at is None:
+            out.print("No deadlines pending.")
+        else:
+            out.print(
+                f"Next deadline: the {waiting.kind} clock of lead {waiting.lead_id} needs "
+                f"attention at {runtime.renderer.when(waiting.next_at)}."
+            )
+
     settle()
-    # uvicorn's own logging config would replace the JSON lines; the app logs each request.
-    uvicorn.run(app, host=host, port=port, log_level="info", log_config=None, access_log=False)
+    # uvicorn's own logging config would replace the JSON lines; the app logs each request,
+    # and uvicorn's start-up lines say what "Baton listens" says.
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", log_config=None, access_log=False
+    )
+    Server(config, on_start=listens).run(sockets=[listening])
+    out.print("Baton stopped.")
 
 
 @cli.command()
 def check() -> None:
-    """Validate the environment and the agreement; print the agreement in effect."""
-    problems = []
+    """Check the environment, the agreement, the database and Slack; print the agreement."""
     try:
-        settings = load_settings(slack=True)
+        settings, problems = check_settings(slack=True)
     except SettingsError as error:
-        problems.append(str(error))
-        try:
-            settings = load_settings(slack=False)
-        except SettingsError:
-            raise _fail(str(error)) from None
+        raise _problems(error.problems, "{count} problems found") from None
+    try:
+        channel_rate()
+    except SettingsError as error:
+        problems += error.problems
+    agreement = None
     try:
         agreement = load_agreement(settings.baton_agreement)
     except AgreementError as error:
@@ -146,60 +187,217 @@ def check() -> None:
         out.print(f"# the agreement in effect ({settings.baton_agreement})", highlight=False)
         dump = agreement.model_dump(mode="json", exclude_none=True)
         out.print(yaml.safe_dump(dump, sort_keys=False, allow_unicode=True), highlight=False)
+        for clock in agreement.unreminded():
+            _say(
+                out,
+                f"note: sla.remind_before {agreement.sla.remind_before} is as long as "
+                f"{clock}_within {getattr(agreement.sla, f'{clock}_within')}: the {clock} clock "
+                f"sends no reminder.",
+            )
+    findings = (
+        []
+        if any(p.startswith("DATABASE_URL") for p in problems)
+        else [checks.database(settings.database_url)]
+    )
+    if agreement is not None and settings.slack_bot_token:
+        findings.append(
+            checks.slack_channels(make_client(settings), agreement, settings.baton_agreement)
+        )
+    for found in findings:
+        for note in found.notes:
+            _say(out, note)
+        problems += found.problems
     if problems:
         for problem in problems:
-            err.print(problem, highlight=False, soft_wrap=True)
+            _say(err, problem)
         raise _fail(f"{len(problems)} problem(s) found")
     out.print("All good.")
 
 
 @cli.command(name="import")
 def import_csv(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV with a header")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="the CSV export, with a header")
+    ],
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="check every row, say what would happen, store nothing"),
+    ] = False,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(help="what separates the columns: , ; or tab (default: found in the file)"),
+    ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(help="the file's encoding (default: UTF-8 with or without BOM, else cp1252)"),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="do not ask before queueing over 20 cards")
+    ] = False,
 ) -> None:
-    """Hand over leads from a CSV export (columns as in POST /api/leads)."""
+    """Hand over leads from a CSV export: columns as in POST /api/leads, in any letter case.
+
+    Comma, semicolon or tab, found from the header; UTF-8 with or without a BOM, UTF-16
+    with one, else Windows-1252 (Excel's CSV). A lead already open (the same email at the
+    same company) or with a known external_id is reported as already known, not handed over
+    again. Before queueing more than 20 cards it says how long they take to post and asks.
+    """
     settings = _settings(slack=False)
     ctx = _context(settings, _agreement(settings))
-    with file.open(newline="", encoding="utf-8-sig") as handle:
-        rows = list(csv.DictReader(handle))
-    created = known = unqualified = 0
-    invalid: list[str] = []
-    for number, row in enumerate(track(rows, description="Handing over…", console=err), start=2):
-        fields = {
-            key.strip(): value for key, value in row.items() if key and value not in ("", None)
-        }
-        if "activity" in fields:
-            try:
-                fields["activity"] = json.loads(fields["activity"])
-            except json.JSONDecodeError:
-                invalid.append(f"line {number}: activity: is not JSON")
-                continue
-        try:
-            lead = LeadIn.model_validate(fields)
-        except ValidationError as error:
-            for problem in error.errors():
-                where = ".".join(str(part) for part in problem["loc"])
-                invalid.append(f"line {number}: {where}: {problem['msg']}")
-            continue
-        result = intake.hand_over(ctx, lead, by="csv")
-        created += result.created
-        known += not result.created
-        unqualified += result.created and not result.lead.qualified
-    for problem in invalid:
-        err.print(problem, highlight=False, soft_wrap=True)
-    out.print(
-        f"{created} handed over ({created - unqualified} qualified, {unqualified} returned to "
-        f"nurture), {known} already known, {len({p.split(':')[0] for p in invalid})} invalid."
+    try:
+        source = open_csv(file, encoding=encoding, delimiter=delimiter)
+    except NothingToImport as empty:
+        _say(err, f"warning: {empty}")
+        return
+    except CsvError as error:
+        raise _fail(str(error)) from None
+    for note in source.notes:
+        _say(err, f"note: {note}")
+    try:
+        with checking_process(source.size) as checker:
+            if not dry_run and not yes:
+                _ask_before_many_cards(ctx, source, checker)
+            run = Import(ctx, dry_run=dry_run, checker=checker)
+            began = time.monotonic()
+            _go_through(run, source, dry_run=dry_run)
+            seconds = time.monotonic() - began
+    except CsvError as error:  # found on the way (a file that stops decoding), after the rest
+        raise _fail(str(error)) from None
+    tally = run.tally
+    if not tally.rows:
+        _say(err, f"warning: {file.name} has a header but no rows: nothing to import")
+        return
+    counts = (
+        f"({tally.qualified} qualified, {tally.handed_over - tally.qualified} returned to "
+        f"nurture), {tally.known} already known, {tally.invalid} invalid"
     )
-    if created:
-        out.print("Cards go out to Slack from the running `baton run`.")
-    if invalid:
+    rate = f"; {tally.rows:,} rows in {seconds:.1f} s, {tally.rows / seconds:,.0f} a second"
+    rate = rate if seconds >= 1 else ""
+    if dry_run:
+        _say(
+            out,
+            f"Dry run, nothing stored: {tally.handed_over} would be handed over {counts}{rate}.",
+        )
+    else:
+        _say(out, f"{tally.handed_over} handed over {counts}{rate}.")
+        if tally.qualified:
+            _say(
+                out,
+                f"The running `baton run` delivers their {tally.qualified:,} card(s): "
+                f"{_pace(tally.qualified)}.",
+            )
+    if tally.invalid:
         raise typer.Exit(1)
+
+
+def _go_through(run: Import, source: CsvFile, *, dry_run: bool) -> None:
+    """Every row, with a line for each invalid one, and in a dry run for every row."""
+    with _progress(source, "Checking" if dry_run else "Handing over") as advance:
+        for outcome in run.run(source.rows()):
+            advance()
+            if outcome.verdict == INVALID:
+                for reason in outcome.reasons:
+                    _say(err, f"line {outcome.line}: {reason}")
+            elif dry_run:
+                print(_would(outcome))  # plain: rich takes a tenth of a millisecond a line
+
+
+def _would(outcome: Outcome) -> str:
+    lead = outcome.lead
+    assert lead is not None
+    who = f"{lead.name} <{lead.email}> at {lead.company}"
+    if outcome.verdict == KNOWN:
+        known = f" as lead {outcome.known_as}" if outcome.known_as else ""
+        return f"line {outcome.line}: {who} is already known{known}: not handed over again"
+    assert outcome.verdict == NEW
+    if outcome.qualified:
+        return (
+            f"line {outcome.line}: would hand over {who}: qualified, a card for the sales channel"
+        )
+    reasons = "; ".join(outcome.reasons)
+    return (
+        f"line {outcome.line}: would hand over {who}: not qualified ({reasons}), back to Marketing"
+    )
+
+
+def _pace(cards: int) -> str:
+    """How long `cards` cards take at the courier's pace, said the way a person would."""
+    seconds = posting_time(cards).total_seconds()
+    if seconds < 90:
+        about = f"about {max(1, round(seconds))} second(s)"
+    elif seconds < 2 * 3600:
+        about = f"about {round(seconds / 60)} minutes"
+    else:
+        about = f"about {seconds / 3600:.1f} hours"
+    return f"{about} to post at Slack's pace of {channel_rate():g} a second"
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _ask_before_many_cards(ctx: Context, source: CsvFile, checker: Executor | None) -> None:
+    """Check the file first; ask before queueing more cards than a screen of the channel.
+
+    Cards go out at Slack's pace, so a big file is a long queue; its leads' clocks wait for
+    their cards, and a person should choose that knowingly. Without a terminal to ask on,
+    only --yes goes ahead."""
+    check = Import(ctx, dry_run=True, checker=checker)
+    with _progress(source, "Checking") as advance:
+        for _ in check.run(source.rows()):
+            advance()
+    cards = check.tally.qualified
+    if cards <= SCREENFUL:
+        return
+    question = f"{cards:,} cards will take {_pace(cards)}"
+    if not _interactive():
+        raise _fail(
+            f"{question}; nothing was handed over. Run it again with --yes to go ahead (there "
+            f"is no terminal to ask on)"
+        )
+    if not typer.confirm(f"{question}; continue?", default=False):
+        _say(out, "Nothing was handed over.")
+        raise typer.Exit(1)
+
+
+class _Rows(ProgressColumn):
+    """Rows so far and their rate: the file's size is known, its number of rows is not."""
+
+    def render(self, task: Task) -> Text:
+        rows = task.fields.get("rows", 0)
+        elapsed = task.elapsed or 0
+        rate = f" · {rows / elapsed:,.0f} rows/s" if elapsed > 0.5 else ""
+        return Text(f"{rows:,} rows{rate}")
+
+
+@contextmanager
+def _progress(source: CsvFile, doing: str) -> Iterator[Callable[[], None]]:
+    """A bar over the file's bytes, with the rows and their rate; `advance()` once a row."""
+    with Progress(
+        TextColumn(f"{doing}…"),
+        BarColumn(),
+        TaskProgressColumn(),
+        _Rows(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as progress:
+        task = progress.add_task(doing, total=source.size, rows=0)
+        rows = 0
+
+        def advance() -> None:
+            nonlocal rows
+            rows += 1
+            if rows % 100 == 0:
+                progress.update(task, completed=source.position, rows=rows)
+
+        yield advance
+        progress.update(task, completed=source.size, rows=rows)
 
 
 @cli.command()
 def report(
-    days: Annotated[int, typer.Option(help="how many days back to look")] = 7,
+    days: Annotated[int, typer.Option(min=1, help="how many days back to look, 1 or more")] = 7,
 ) -> None:
     """The SLA scorecard and lead-quality report."""
     settings = _settings(slack=False)

@@ -23,7 +23,7 @@ from bot.qualification import qualify
 from bot.schemas import LeadIn
 from storage import leads
 from storage.db import transaction
-from storage.models import Lead
+from storage.models import Lead, new_id
 
 log = logging.getLogger(__name__)
 
@@ -104,19 +104,23 @@ def _store(session: Session, ctx: Context, group: list[tuple[LeadIn, str]]) -> l
     (`by="csv"`) go after every urgent one (`messages.priority`).
     """
     now = ctx.clock()
+    rows: list[dict[str, Any]] = []
     stored: list[Lead] = []
     events: list[dict[str, Any]] = []
     queued: list[dict[str, Any]] = []
     for lead_in, by in group:
         verdict = qualify(lead_in, ctx.agreement.qualified_lead)
-        lead = Lead(
+        row = {
             **lead_in.columns(),
-            qualified=verdict.qualified,
-            reasons=verdict.reasons,
-            stage=Stage.HANDED_OVER if verdict.qualified else Stage.UNQUALIFIED,
-            handed_over_by=by,
-            received_at=now,
-        )
+            "id": new_id(),
+            "qualified": verdict.qualified,
+            "reasons": verdict.reasons,
+            "stage": Stage.HANDED_OVER if verdict.qualified else Stage.UNQUALIFIED,
+            "handed_over_by": by,
+            "received_at": now,
+        }
+        rows.append(row)
+        lead = leads.as_inserted(row)
         stored.append(lead)
         data = {"qualified": verdict.qualified, "reasons": verdict.reasons}
         events.append(leads.event(lead_id=lead.id, at=now, actor=by, kind="handed_over", data=data))
@@ -134,8 +138,7 @@ def _store(session: Session, ctx: Context, group: list[tuple[LeadIn, str]]) -> l
                     reasons=verdict.reasons,
                 )
             )
-    session.add_all(stored)
-    session.flush()
+    leads.insert_all(session=session, rows=rows)
     leads.record_all(session=session, events=events)
     messages.queue(session=session, rows=queued)
     return stored

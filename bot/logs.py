@@ -156,6 +156,43 @@ class HumanFormatter(logging.Formatter):
         return self.redact(line)
 
 
+# Libraries that log at INFO what no operator acts on: APScheduler a few lines for every job it
+# adds and runs (each hand-over re-arms the clock, each sweep runs), Alembic its context
+# (`storage.db.migrate` says in one line when it migrated). Their warnings still come through.
+QUIET = ("apscheduler", "alembic")
+
+
+class _BoltTokenNotice(logging.Filter):
+    """Drops Bolt's warnings that the bot token is "unused" or "will be ignored".
+
+    Baton gives Bolt its own client (Slack's address, retries) and an `authorize` that hands
+    out the bot token without an `auth.test` round trip, so Bolt has no use for a token of its
+    own; but Bolt reads SLACK_BOT_TOKEN from the environment by itself, whatever it is given,
+    and then warns about it at every start. No argument avoids that, so the two lines go here.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        from slack_bolt.logger.messages import (
+            warning_client_prioritized_and_token_skipped,
+            warning_token_skipped,
+        )
+
+        self.notices = {warning_client_prioritized_and_token_skipped(), warning_token_skipped()}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() not in self.notices
+
+
+def quiet_libraries() -> None:
+    """Keep the log for what an operator needs: start-up in a few lines, no chatter per job."""
+    for name in QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    bolt = logging.getLogger("slack_bolt.App")
+    if not any(isinstance(f, _BoltTokenNotice) for f in bolt.filters):
+        bolt.addFilter(_BoltTokenNotice())
+
+
 def setup(
     *,
     level: int = logging.INFO,
@@ -178,6 +215,7 @@ def setup(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    quiet_libraries()
     return handler
 
 

@@ -1,6 +1,7 @@
 """Engine, sessions and migrations for SQLite (default) and PostgreSQL."""
 
 import fcntl
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -11,10 +12,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 WRITES = "baton_writes"
 
@@ -73,9 +76,14 @@ def _alembic_config(engine: Engine) -> Config:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema up to date; safe to run on every start and from several replicas."""
+    """Bring the schema up to date; safe to run on every start and from several replicas.
+
+    One line says so when the schema changed (Alembic's own lines are kept out of the log)."""
     with _one_migrator(engine):
+        before, head, _ = schema_state(engine)
         command.upgrade(_alembic_config(engine), "head")
+    if before != head:
+        log.info("the database schema was at %s and is now at %s", before or "nothing", head)
 
 
 @contextmanager
@@ -99,9 +107,23 @@ def _one_migrator(engine: Engine) -> Iterator[None]:
 
 
 def schema_is_current(engine: Engine) -> bool:
-    head = ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
+    current, head, _ = schema_state(engine)
+    return current == head
+
+
+def schema_state(engine: Engine) -> tuple[str | None, str, bool]:
+    """The database's schema revision (None before the first migration), the one this Baton
+    needs, and whether this Baton knows the database's (a newer Baton may have migrated it)."""
+    script = ScriptDirectory.from_config(_alembic_config(engine))
+    head = script.get_current_head()
+    assert head is not None
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision() == head
+        current = MigrationContext.configure(connection).get_current_revision()
+    try:
+        known = current is None or script.get_revision(current) is not None
+    except CommandError:
+        known = False
+    return current, head, known
 
 
 def ping(engine: Engine) -> None:

@@ -4,13 +4,16 @@ from collections.abc import Collection
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import func, insert, inspect, update
+from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session, col, select
 
 from storage.models import Deadline, Event, Feedback, Lead, Person, external_key
 
 # Built once: a statement made per call would be compiled (and its values coerced) each time.
 _INSERT_EVENT = insert(Event.__table__)
+_INSERT_LEAD = insert(Lead.__table__)
+_LEAD_MAPPER = inspect(Lead)
 
 
 def get(*, session: Session, lead_id: str) -> Lead | None:
@@ -24,6 +27,21 @@ def get_all(*, session: Session, lead_ids: Collection[str]) -> list[Lead]:
     return list(session.exec(select(Lead).where(col(Lead.id).in_(lead_ids))).all())
 
 
+def insert_all(*, session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert leads (their column values, `id` included) in one statement: an ORM object per
+    lead costs several times its row, which a bulk import of thousands would feel."""
+    if rows:
+        session.execute(_INSERT_LEAD, rows)
+
+
+def as_inserted(row: dict[str, Any]) -> Lead:
+    """A lead from the values `insert_all` was given: it reads like any lead, belongs to no
+    session, and costs a fraction of an ORM object."""
+    if not _LEAD_MAPPER.configured:  # its fields read through the mapper
+        configure_mappers()
+    return Lead.model_construct(**row)
+
+
 def by_external_id(*, session: Session, external_id: str) -> Lead | None:
     """Found by the indexed key; the id itself is compared too, so only the same id matches."""
     return session.exec(
@@ -31,6 +49,46 @@ def by_external_id(*, session: Session, external_id: str) -> Lead | None:
             Lead.external_key == external_key(external_id), Lead.external_id == external_id
         )
     ).first()
+
+
+# A lead in one of these stages is over: the same person coming again is a new lead.
+CLOSED = ("rejected", "won", "lost")
+
+
+def known_external_ids(*, session: Session, external_ids: Collection[str]) -> set[str]:
+    """Which of these `external_id`s a lead already has, in one query (the unique index)."""
+    if not external_ids:
+        return set()
+    found = session.execute(
+        select(Lead.external_id).where(col(Lead.external_id).in_(external_ids))
+    ).scalars()
+    return {external_id for external_id in found if external_id is not None}
+
+
+def open_by_email(*, session: Session, emails: Collection[str]) -> list[tuple[str, str, str]]:
+    """(email, company, id) of the open leads (not closed, not forgotten) whose email may be
+    one of these in another letter case, in one query through the index on `lower(email)`.
+
+    The database lowers ASCII only (SQLite) or all of Unicode (PostgreSQL, by its locale), so
+    each email is asked for both ways and the caller compares what comes back."""
+    if not emails:
+        return []
+    spellings = {spelling for email in emails for spelling in (email.lower(), _ascii_lower(email))}
+    rows = session.execute(
+        select(Lead.email, Lead.company, Lead.id).where(
+            func.lower(Lead.email).in_(spellings),
+            col(Lead.stage).not_in(CLOSED),
+            col(Lead.forgotten_at).is_(None),
+        )
+    ).all()
+    return [(email, company, lead_id) for email, company, lead_id in rows]
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _ascii_lower(text: str) -> str:
+    return text.translate(_ASCII_LOWER)
 
 
 def record(

@@ -5,7 +5,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import UtcDateTime
@@ -80,6 +80,8 @@ class Lead(LeadFields, table=True):
             "claimed_at",
             "card_at",
         ),
+        # An import asks, a chunk at a time, which of its people are already open leads.
+        Index("ix_lead_email_lower", text("lower(email)")),
     )
 
 

@@ -156,6 +156,7 @@ class FakeSlack:
         self._users: dict[str, dict[str, Any]] = {}
         self._pace: tuple[float, int] | None = None
         self._arrival: dict[str, float] = {}
+        self._outside: set[str] = set()  # channels the bot is not a member of
 
     # lifecycle -------------------------------------------------------------------------
 
@@ -236,6 +237,15 @@ class FakeSlack:
         """Override what ``users.info`` returns for a user (e.g. ``tz="America/New_York"``)."""
         with self._lock:
             self._users.setdefault(user_id, {}).update(fields)
+
+    def remove_bot(self, channel: str) -> None:
+        """The bot is not a member of ``channel`` (as before ``/invite @Baton``).
+
+        ``conversations.info`` then says ``is_member: false`` for a public channel and, as
+        Slack does for a private one the bot cannot see, ``channel_not_found`` for a G… id.
+        """
+        with self._lock:
+            self._outside.add(channel)
 
     # failure injection -------------------------------------------------------------------
 
@@ -494,6 +504,7 @@ class FakeSlack:
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.getPermalink": self._chat_get_permalink,
             "conversations.open": self._conversations_open,
+            "conversations.info": self._conversations_info,
             "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
             "views.open": self._views_open,
@@ -676,6 +687,34 @@ class FakeSlack:
         key = ",".join(sorted(ids))
         already = key in self._dm_channels
         return {"ok": True, "channel": {"id": self._dm_for(ids)}, "already_open": already}
+
+    def _conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A conversation as a bot token with channels:read and groups:read sees it."""
+        channel = str(params.get("channel") or "")
+        if not channel:
+            return _missing("channel")
+        if not self._is_conversation(channel):
+            return {"ok": False, "error": "channel_not_found"}
+        private = channel.startswith("G")
+        if private and channel in self._outside:
+            return {"ok": False, "error": "channel_not_found"}
+        is_im = channel.startswith("D")
+        info: dict[str, Any] = {
+            "id": channel,
+            "created": 1700000000,
+            "is_archived": False,
+            "is_im": is_im,
+            "is_private": private or is_im,
+        }
+        if not is_im:
+            info |= {
+                "name": channel.lower(),
+                "is_channel": not private,
+                "is_group": private,
+                "is_general": False,
+                "is_member": channel not in self._outside,
+            }
+        return {"ok": True, "channel": info}
 
     def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
         """Top-level messages, newest first, between ``oldest`` and ``latest``."""

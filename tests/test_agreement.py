@@ -180,7 +180,7 @@ def with_business_hours(**keys: str) -> str:
             SMALL.replace("sales: C0SALES", "sales: '#sales'"),
             "channels.sales",
             "channels:",
-            "is not a Slack channel ID",
+            "is a channel name, not a Slack channel ID",
         ),
         (
             SMALL.replace("ceo: U0CEO", "ceo: '@ceo'"),
@@ -213,6 +213,120 @@ def test_each_bad_key_is_refused_with_its_path(text: str, path: str, needle: str
     problem = only_problem(text)
     assert problem.startswith(f"agreement.yml:{line_of(text, needle)}: {path}: "), problem
     assert message in problem
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path", "needle", "message"),
+    [
+        (
+            "countries: [DK, SE, NO]",
+            "countries: [Denmark, SE, Norge]",
+            "qualified_lead.countries",
+            "countries:",
+            '"Denmark" is not a country code: write DK; "Norge" is not a country code: write NO',
+        ),
+        (
+            "countries: [DK, SE, NO]",
+            "countries: [DK, Atlantis]",
+            "qualified_lead.countries",
+            "countries:",
+            '"Atlantis" is not an ISO 3166 country code like DK',
+        ),
+        (
+            "max_employees: 5000",
+            "max_employees: 20",
+            "qualified_lead.max_employees",
+            "max_employees:",
+            "20 is below min_employees 50: no company could qualify",
+        ),
+        (
+            "claim_within: 1h",
+            "claim_within: 0m",
+            "sla.claim_within",
+            "claim_within:",
+            "a window of 0m makes every lead overdue the moment it arrives",
+        ),
+        (
+            "feedback_within: 2d",
+            "feedback_within: 0s",
+            "sla.feedback_within",
+            "feedback_within:",
+            "a window of 0s makes every lead overdue",
+        ),
+        (
+            "remind_before: 30m",
+            "remind_before: 3d",
+            "sla.remind_before",
+            "remind_before:",
+            "3d is longer than every window (claim 1h, contact 4h, feedback 2d), so no clock "
+            "would ever send a reminder",
+        ),
+        (
+            "marketing: C0MKTG",
+            "marketing: U0SELLER1",
+            "channels.marketing",
+            "channels:",
+            "\"U0SELLER1\" is a person's ID, not a channel's: use its channel ID (C…)",
+        ),
+        (
+            "ceo: U0CEO",
+            "ceo: C0CEO",
+            "people.ceo",
+            "ceo:",
+            "\"C0CEO\" is a channel's ID, not a user's: use their Slack member ID (U…)",
+        ),
+        (
+            "sales: [U0SELLER1, U0SELLER2, U0SELLER3]",
+            "sales: [U0SELLER1, G0SELLERS]",
+            "people.sales.1",
+            "U0SELLER1, G0SELLERS",
+            "\"G0SELLERS\" is a channel's ID, not a user's",
+        ),
+        (
+            "ceo: U0CEO",
+            "ceo: anna@example.dk",
+            "people.ceo",
+            "ceo:",
+            '"anna@example.dk" is an email address; Baton needs their Slack member ID (U…)',
+        ),
+    ],
+)
+def test_an_agreement_that_cannot_work_is_refused_with_its_line(
+    old: str, new: str, path: str, needle: str, message: str
+):
+    assert old in AGREEMENT
+    text = AGREEMENT.replace(old, new)
+    problem = only_problem(text)
+    assert problem.startswith(f"agreement.yml:{line_of(text, needle)}: {path}: "), problem
+    assert message in problem
+
+
+@pytest.mark.parametrize("ids", ["U0CEO", "W0CEO"])
+def test_user_ids_may_start_with_u_or_w(ids: str):
+    assert parse_agreement(AGREEMENT.replace("ceo: U0CEO", f"ceo: {ids}")).people.ceo == ids
+
+
+def test_country_codes_in_any_case_are_kept_as_codes():
+    text = AGREEMENT.replace("countries: [DK, SE, NO]", "countries: [dk, ' se', NO]")
+    assert parse_agreement(text).qualified_lead.countries == ["DK", "SE", "NO"]
+
+
+def test_a_reminder_as_long_as_a_window_means_no_reminder_for_that_clock():
+    """The contract: only a reminder longer than every window is a mistake; one as long as a
+    window switches that clock's reminder off."""
+    agreement = parse_agreement(AGREEMENT.replace("remind_before: 30m", "remind_before: 1h"))
+    assert agreement.unreminded() == ["claim"]
+    text = AGREEMENT.replace("remind_before: 30m", "remind_before: 2d")
+    assert parse_agreement(text).unreminded() == ["claim", "contact", "feedback"]
+
+
+def test_a_reminder_is_weighed_in_business_time():
+    """`remind_before: 9h` is longer than `2d` of 8-hour business days only by the wall clock;
+    with opening hours of 8-16, two business days are 16 hours, so 9h still reminds."""
+    text = SMALL.replace("feedback_within: 2d", "feedback_within: 2d\n  remind_before: 9h")
+    assert parse_agreement(text + BUSINESS_HOURS).unreminded() == ["claim", "contact"]
+    with pytest.raises(AgreementError):
+        parse_agreement(text.replace("9h", "17h") + BUSINESS_HOURS)
 
 
 def test_all_errors_are_reported_at_once():

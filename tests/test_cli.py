@@ -2,9 +2,11 @@
 
 import csv
 import json
+import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from bot.agreement import parse_agreement
 from bot.cli import cli
 from storage.db import make_engine, session_factory, transaction
 from storage.models import Lead, Outbox
+from tests.fakeslack import FakeSlack
 from tests.support import AGREEMENT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,18 +41,19 @@ ROWS = [line.split("|") for line in LINES]
 
 SETTINGS = (
     *("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL"),
-    *("DATABASE_URL", "BATON_AGREEMENT", "BATON_INTAKE_TOKEN"),
+    *("DATABASE_URL", "BATON_AGREEMENT", "BATON_INTAKE_TOKEN", "BATON_SLACK_CHANNEL_RATE"),
 )
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
+def env(tmp_path: Path, slack: FakeSlack) -> dict[str, str]:
     agreement = tmp_path / "agreement.yml"
     agreement.write_text(AGREEMENT, encoding="utf-8")
     return {
         "SLACK_BOT_TOKEN": "xoxb-test",
         "SLACK_SIGNING_SECRET": "test-secret",
         "SLACK_APP_TOKEN": "",
+        "SLACK_API_URL": slack.url,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}",
         "BATON_AGREEMENT": str(agreement),
         "COLUMNS": "200",
@@ -309,3 +313,253 @@ def test_settle_takes_what_exists_out_of_the_collectors_sight():
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+# settings, the database and Slack, as `baton check` and every command see them --------------
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    """`baton run` installs its log handler on the root logger; take it away afterwards."""
+    root = logging.getLogger()
+    level, before = root.level, list(root.handlers)
+    yield
+    for handler in [h for h in root.handlers if h not in before]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+
+
+def test_run_names_every_missing_setting_at_once(
+    runner: CliRunner, env: dict[str, str], restored_logging
+):
+    del env["SLACK_BOT_TOKEN"], env["SLACK_SIGNING_SECRET"]
+    env["DATABASE_URL"] = "nonsense"
+    result = runner.invoke(cli, ["run"], env=env)
+    assert result.exit_code == 2
+    assert isinstance(result.exception, SystemExit), result.exception
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith('DATABASE_URL "nonsense" is not a database URL: use sqlite:///')
+    assert lines[1].startswith("set SLACK_BOT_TOKEN to the bot token")
+    assert lines[2].startswith("set SLACK_SIGNING_SECRET to the signing secret")
+    assert lines[3] == "baton: 3 settings to fix"
+    assert "listens" not in result.output
+
+
+def test_a_wrong_token_is_named_once(runner: CliRunner, env: dict[str, str]):
+    env["SLACK_BOT_TOKEN"] = "not-a-token"
+    result = runner.invoke(cli, ["run"], env=env)
+    assert result.exit_code == 2
+    assert flat(result.stderr) == "baton: SLACK_BOT_TOKEN is not a Slack bot token (xoxb-…)"
+
+
+COMMANDS = [
+    ["run"],
+    ["check"],
+    ["import", "leads.csv"],
+    ["report"],
+    ["outbox", "retry"],
+    ["forget", "mette@nordlys.dk", "--yes"],
+]
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("nonsense", 'DATABASE_URL "nonsense" is not a database URL: use sqlite:///baton.db'),
+        ("mysql://baton@db/baton", "DATABASE_URL names mysql, which Baton does not run on: use"),
+        ("postgresql+psycopg2://db/b", "uses the driver psycopg2, which Baton does not install"),
+        (
+            "sqlite:///{tmp}/no/such/folder/baton.db",
+            "DATABASE_URL puts the SQLite file in {tmp}/no/such/folder, which does not exist: "
+            "create that folder or point DATABASE_URL at one that does",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda command: command[0])
+def test_a_database_url_baton_cannot_use_is_one_line_for_every_command(
+    runner: CliRunner,
+    env: dict[str, str],
+    tmp_path: Path,
+    restored_logging,
+    url: str,
+    says: str,
+    command: list[str],
+):
+    write_csv(tmp_path / "leads.csv", ROWS[:1])
+    env["DATABASE_URL"] = url.format(tmp=tmp_path)
+    result = runner.invoke(cli, command, env=env)
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    named = [line for line in result.stderr.splitlines() if "DATABASE_URL" in line]
+    assert len(named) == 1, result.stderr
+    assert says.format(tmp=tmp_path) in flat(named[0])
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "no").exists()
+
+
+@pytest.mark.parametrize("command", COMMANDS[2:], ids=lambda command: command[0])
+def test_a_database_that_does_not_answer_is_one_line(
+    runner: CliRunner, env: dict[str, str], tmp_path: Path, command: list[str]
+):
+    write_csv(tmp_path / "leads.csv", ROWS[:1])
+    env["DATABASE_URL"] = "postgresql://baton:secret@127.0.0.1:1/baton"
+    result = runner.invoke(cli, command, env=env)
+    assert result.exit_code == 2, result.output
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(
+        "baton: cannot open the database postgresql+psycopg://baton:***@127.0.0.1:1/baton: "
+    )
+    assert line.endswith("check DATABASE_URL and that the database server runs")
+    assert "secret" not in result.output
+
+
+@pytest.fixture
+def db_env(env: dict[str, str], database_url: str) -> dict[str, str]:
+    return {**env, "DATABASE_URL": database_url}
+
+
+def test_check_says_when_the_database_does_not_exist_yet(runner: CliRunner, env: dict[str, str]):
+    result = runner.invoke(cli, ["check"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "b.db does not exist yet; `baton run` creates it with its tables." in flat(result.stdout)
+    assert not Path(env["DATABASE_URL"].removeprefix("sqlite:///")).exists()
+
+
+def test_check_says_whether_the_schema_is_current(runner: CliRunner, db_env: dict[str, str]):
+    from alembic import command
+
+    from storage import db
+
+    engine = make_engine(db_env["DATABASE_URL"])
+    try:
+        with engine.connect():  # a PostgreSQL schema exists already; a SQLite file now does
+            pass
+        empty = runner.invoke(cli, ["check"], env=db_env)
+        assert empty.exit_code == 0, empty.output
+        assert "has no tables yet; `baton run` migrates it on start (by hand: alembic -c " in (
+            flat(empty.stdout)
+        )
+        command.upgrade(db._alembic_config(engine), "0003")
+        behind = runner.invoke(cli, ["check"], env=db_env)
+        assert behind.exit_code == 0, behind.output
+        _, head, _ = db.schema_state(engine)
+        assert f"schema at 0003, Baton needs {head}; `baton run` migrates it on start" in flat(
+            behind.stdout
+        )
+        db.migrate(engine)
+        current = runner.invoke(cli, ["check"], env=db_env)
+        assert current.exit_code == 0, current.output
+        assert f"schema current ({head})." in flat(current.stdout)
+        with engine.begin() as connection:
+            connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0099_future'")
+        ahead = runner.invoke(cli, ["check"], env=db_env)
+        assert ahead.exit_code == 2
+        assert "has schema 0099_future, which this Baton does not know" in flat(ahead.stderr)
+    finally:
+        engine.dispose()
+
+
+def test_check_says_the_bot_is_in_both_channels(
+    runner: CliRunner, env: dict[str, str], slack: FakeSlack
+):
+    result = runner.invoke(cli, ["check"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "Slack: the bot is a member of the sales and the marketing channel." in flat(
+        result.stdout
+    )
+    asked = {call.params["channel"] for call in slack.calls_to("conversations.info")}
+    assert asked == {"C0SALES", "C0MKTG"}
+
+
+def test_check_names_a_channel_the_bot_is_not_in(
+    runner: CliRunner, env: dict[str, str], slack: FakeSlack
+):
+    slack.remove_bot("C0MKTG")
+    result = runner.invoke(cli, ["check"], env=env)
+    assert result.exit_code == 2
+    path = env["BATON_AGREEMENT"]
+    line = next(n for n, text in enumerate(AGREEMENT.splitlines(), 1) if "C0MKTG" in text)
+    assert (
+        f"{path}:{line}: channels.marketing: the bot is not a member of C0MKTG: invite it there "
+        f"with /invite @Baton" in flat(result.stderr)
+    )
+    assert "C0SALES" not in result.stderr
+
+
+def test_check_names_a_private_channel_the_bot_cannot_see(
+    runner: CliRunner, env: dict[str, str], slack: FakeSlack
+):
+    Path(env["BATON_AGREEMENT"]).write_text(AGREEMENT.replace("C0SALES", "G0SALES"), "utf-8")
+    slack.remove_bot("G0SALES")
+    result = runner.invoke(cli, ["check"], env=env)
+    assert result.exit_code == 2
+    assert "channels.sales: Slack knows no channel G0SALES that the bot can see" in flat(
+        result.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "exit_code", "says"),
+    [
+        ("invalid_auth", 2, "Slack refuses SLACK_BOT_TOKEN (invalid_auth): copy the Bot User"),
+        ("missing_scope", 0, "the app lacks the channels:read and groups:read scopes"),
+    ],
+)
+def test_check_says_what_slack_answered(
+    runner: CliRunner, env: dict[str, str], slack: FakeSlack, error: str, exit_code: int, says
+):
+    slack.fail("conversations.info", error, times=2)
+    result = runner.invoke(cli, ["check"], env=env)
+    assert result.exit_code == exit_code, result.output
+    assert flat(result.output).count(says) == 1
+
+
+def test_check_says_when_slack_cannot_be_reached(runner: CliRunner, env: dict[str, str]):
+    env["SLACK_API_URL"] = "http://127.0.0.1:1/api/"
+    result = runner.invoke(cli, ["check"], env=env)
+    assert result.exit_code == 2
+    [line, summary] = result.stderr.strip().splitlines()
+    assert line.startswith("cannot reach Slack at http://127.0.0.1:1/api/: ")
+    assert summary == "baton: 1 problem(s) found"
+
+
+def test_check_names_an_agreement_that_cannot_work(runner: CliRunner, env: dict[str, str]):
+    text = AGREEMENT.replace("countries: [DK, SE, NO]", "countries: [Denmark, SE, NO]")
+    Path(env["BATON_AGREEMENT"]).write_text(text, encoding="utf-8")
+    result = runner.invoke(cli, ["check"], env=env)
+    assert result.exit_code == 2
+    line = next(n for n, text in enumerate(text.splitlines(), 1) if "Denmark" in text)
+    assert (
+        f'{env["BATON_AGREEMENT"]}:{line}: qualified_lead.countries: "Denmark" is not a '
+        f"country code: write DK" in flat(result.stderr)
+    )
+
+
+def test_check_notes_a_clock_without_a_reminder(runner: CliRunner, env: dict[str, str]):
+    text = AGREEMENT.replace("remind_before: 30m", "remind_before: 1h")
+    Path(env["BATON_AGREEMENT"]).write_text(text, encoding="utf-8")
+    result = runner.invoke(cli, ["check"], env=env)
+    assert result.exit_code == 0, result.output
+    assert (
+        "note: sla.remind_before 1h is as long as claim_within 1h: the claim clock sends no "
+        "reminder." in flat(result.stdout)
+    )
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        (["run", "--port", "99999"], "'--port'"),
+        (["run", "--port", "0"], "'--port'"),
+        (["report", "--days", "-5"], "'--days'"),
+        (["report", "--days", "0"], "'--days'"),
+    ],
+)
+def test_an_option_out_of_range_is_refused(
+    runner: CliRunner, env: dict[str, str], restored_logging, command: list[str], option: str
+):
+    result = runner.invoke(cli, command, env=env)
+    assert result.exit_code == 2
+    assert f"Invalid value for {option}" in result.output
+    assert "listens" not in result.output
+    assert "scorecard" not in result.output

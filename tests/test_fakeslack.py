@@ -518,3 +518,19 @@ def test_paced_posts_beyond_the_pace_of_a_conversation_are_refused(fake: FakeSla
     client.chat_postMessage(channel="C2", text="another channel has its own pace")
     client.chat_update(channel="C1", ts=fake.messages("C1")[0]["ts"], text="updates are not paced")
     assert [m["text"] for m in fake.messages("C1")] == ["updates are not paced", "hi", "hi"]
+
+
+def test_conversations_info_says_whether_the_bot_is_a_member(fake: FakeSlack, client: WebClient):
+    """As Slack answers a bot token with channels:read and groups:read."""
+    fake.remove_bot("C0OUTSIDE")
+    fake.remove_bot("G0HIDDEN")
+    inside = client.conversations_info(channel="C0SALES")["channel"]
+    assert (inside["id"], inside["is_member"], inside["is_private"]) == ("C0SALES", True, False)
+    assert client.conversations_info(channel="C0OUTSIDE")["channel"]["is_member"] is False
+    assert client.conversations_info(channel="G0PRIVATE")["channel"]["is_private"] is True
+    with pytest.raises(SlackApiError) as hidden:
+        client.conversations_info(channel="G0HIDDEN")
+    assert hidden.value.response["error"] == "channel_not_found"
+    with pytest.raises(SlackApiError) as missing:
+        client.conversations_info(channel="D0NOBODY")
+    assert missing.value.response["error"] == "channel_not_found"

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import re
+import socket
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -192,10 +193,9 @@ def test_a_crash_answers_500_with_the_id_and_logs_the_traceback(client, stream):
 def test_baton_run_logs_json_lines_without_secrets(tmp_path, monkeypatch):
     """`baton run` installs the JSON handler (stderr is no terminal here) with the settings'
     secrets to mask, and keeps uvicorn from replacing it."""
-    import uvicorn
-
     import bot.app
     import bot.runtime
+    import bot.server
 
     agreement = tmp_path / "agreement.yml"
     agreement.write_text(AGREEMENT, encoding="utf-8")
@@ -208,7 +208,14 @@ def test_baton_run_logs_json_lines_without_secrets(tmp_path, monkeypatch):
     )
     monkeypatch.setattr(bot.runtime, "build", lambda settings, agreement: fake)
     monkeypatch.setattr(bot.app, "create_app", lambda runtime: "the app")
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: started.update(options, app=app))
+
+    def serve(server: bot.server.Server, sockets: list[socket.socket]) -> None:
+        started.update(config=server.config, ports=[sock.getsockname()[1] for sock in sockets])
+        for sock in sockets:
+            sock.close()
+
+    monkeypatch.setattr(bot.server.Server, "run", serve)
+    port = free_port()
     root = logging.getLogger()
     level, before = root.level, list(root.handlers)
     env = {
@@ -220,15 +227,23 @@ def test_baton_run_logs_json_lines_without_secrets(tmp_path, monkeypatch):
         "DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}",
     }
     try:
-        answer = CliRunner().invoke(cli, ["run", "--port", "3999"], env=env)
+        answer = CliRunner().invoke(cli, ["run", "--port", str(port)], env=env)
         (handler,) = [h for h in root.handlers if h.get_name() == "baton"]
     finally:
         for handler in [h for h in root.handlers if h not in before]:
             root.removeHandler(handler)
         root.setLevel(level)
     assert answer.exit_code == 0, answer.output
-    assert started["app"] == "the app"
-    assert (started["log_config"], started["access_log"], started["port"]) == (None, False, 3999)
+    config = started["config"]
+    assert config.app == "the app"
+    assert (config.log_config, config.access_log) == (None, False)
+    assert started["ports"] == [port]
     assert isinstance(handler.formatter, logs.JsonFormatter)
     redact = handler.formatter.redact
     assert redact("a run-signing-secret b run-intake-token") == f"a {logs.MASK} b {logs.MASK}"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -29,6 +29,8 @@ BOT_SCOPES = {
     "channels:history",
     "groups:history",
     "im:history",
+    "channels:read",
+    "groups:read",
     "users:read",
     "commands",
 }

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, event, insert
 
 from bot import reports
 from bot.agreement import Agreement
-from storage import outbox
+from storage import leads, outbox
 from storage.db import make_engine, migrate, session_factory, transaction
 from storage.models import Outbox
 
@@ -126,3 +126,17 @@ def test_the_weeks_wait_for_cards_is_read_from_the_index(engine, agreement: Agre
     assert not any(step.startswith("SCAN lead") for step in steps), steps
     covered = [step for step in steps if "COVERING INDEX ix_lead_received_at_report" in step]
     assert len(covered) >= 2, steps  # the counts, and the waits for cards
+
+
+def test_an_imports_check_for_open_leads_searches_the_email_index(engine):
+    """An import asks, inside its write transaction, which of a chunk's people are open leads:
+    on a million leads a scan would hold SQLite's write lock for every chunk."""
+    sessions = session_factory(engine)
+
+    def check() -> None:
+        with transaction(sessions) as session:
+            leads.open_by_email(session=session, emails=["Mette@Nordlys.dk", "sven@berg.se"])
+
+    steps = plan(engine, check, table="lead")
+    assert any("USING INDEX ix_lead_email_lower" in step for step in steps), steps
+    assert not any(step.startswith("SCAN") for step in steps), steps
