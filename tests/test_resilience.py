@@ -17,17 +17,15 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, exc
-from sqlalchemy.pool import Pool
 
 from tests.fakeslack import Call, FakeSlack
+from tests.private_postgres import PrivatePostgres
 from tests.support import AGREEMENT, INTAKE_TOKEN, SIGNING_SECRET, lead
 
 pytestmark = pytest.mark.slow
@@ -375,61 +373,38 @@ def test_two_processes_on_one_database_post_each_card_once(
     assert len(posted(slack)) == len(numbers)
 
 
-if POSTGRES:  # stopping the database server only makes sense for a server
+if POSTGRES:  # the PostgreSQL tests are on: run this one on a server of its own
 
-    @contextmanager
-    def postgres_stopped() -> Iterator[None]:
-        """Stop the PostgreSQL cluster, and start it again whatever happens."""
-        version = sorted(os.listdir("/etc/postgresql"))[-1]
-        cluster = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main"]
-        subprocess.run([*cluster, "stop"], check=True, timeout=60)
+    @pytest.fixture
+    def own_postgres() -> Iterator[PrivatePostgres]:
+        """A server to stop while Baton runs, without stopping anyone else's."""
+        server = PrivatePostgres()
         try:
-            yield
-        finally:  # "already running" is fine too: someone may have started it meanwhile
-            subprocess.run([*cluster, "start"], check=False, timeout=60)
-            for _ in range(120):
-                ready = subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1"], check=False)
-                if ready.returncode == 0:
-                    break
-                time.sleep(0.25)
-            else:
-                raise AssertionError("PostgreSQL did not come back: pg_ctlcluster ... start")
-
-    @pytest.fixture(scope="module")
-    def stale_connections_replaced() -> Iterator[None]:
-        """Test pooled connections on checkout while this module runs.
-
-        Connections pooled before the server restarted are dead, and the fixtures' engines
-        (which create and drop each test's schema) do not check theirs; this makes them
-        reconnect instead of failing the teardown. Module-scoped so that it outlives them.
-        """
-
-        def ping(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-            try:
-                cursor = dbapi_connection.cursor()
-                cursor.execute("SELECT 1")
-                cursor.close()
-            except Exception as error:
-                raise exc.DisconnectionError() from error
-
-        event.listen(Pool, "checkout", ping)
-        yield
-        event.remove(Pool, "checkout", ping)
+            server.start()
+            yield server
+        finally:
+            server.remove()
 
     @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-    @pytest.mark.usefixtures("stale_connections_replaced")
     def test_baton_rides_out_the_database_going_away_without_a_restart(
-        slack: FakeSlack, start: Callable[..., Baton]
+        slack: FakeSlack,
+        start: Callable[..., Baton],
+        environment: dict[str, str],
+        own_postgres: PrivatePostgres,
     ):
+        environment["DATABASE_URL"] = own_postgres.url
         baton = start()
         with httpx.Client(timeout=30) as http:
             assert hand_over(baton.url, 1, http) == 201
             wait_for_cards(slack, [1], 10, baton)
-            with postgres_stopped():
+            own_postgres.stop()
+            try:
                 baton.wait_for_health(503, timeout=15)
                 problems = httpx.get(f"{baton.url}/healthz", timeout=5).json()["problems"]
                 assert any("database" in problem for problem in problems), problems
                 during = hand_over(baton.url, 2, http)
+            finally:
+                own_postgres.start()
             back = time.monotonic()
             baton.wait_for_health(200, timeout=60)
             healthy_after = time.monotonic() - back
