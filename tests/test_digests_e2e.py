@@ -157,11 +157,13 @@ def test_a_digest_whose_post_was_taken_but_its_answer_lost_is_found_not_posted_a
     the retry finds the message in the DM by its metadata and records it (the manager has one
     message), then updates it in place to name the lead that joined."""
     baton.runtime.courier.backoff = 1.0  # the retry comes a second or more later
+    fresh_minute()  # both leads fall due in one minute, so they share one digest
     [first] = hand_over_all(baton, 1)
     slack.wait_for("chat.postMessage", where=lambda c: c.params["channel"] == "C0SALES")
     slack.disconnect("chat.postMessage", after_accepting=True)  # the digest's post
     slack.wait_for("chat.postMessage", include_failed=True, where=to_manager)
     second = baton.hand_over(lead(email="storm1@nordlys.dk", name="Storm 001")).json()["id"]
+    assert eventually(lambda: clock_of(baton, second) is not None)  # its card is out
     with transaction(baton.runtime.ctx.sessions) as session:  # it falls due now, too
         session.execute(
             update(Deadline)
@@ -184,6 +186,23 @@ def test_a_digest_whose_post_was_taken_but_its_answer_lost_is_found_not_posted_a
     with baton.runtime.ctx.sessions() as session:
         named = session.exec(select(DigestItem.lead_id)).all()
     assert sorted(named) == sorted([first, second])
+
+
+def fresh_minute() -> None:
+    """Start at the top of a minute when less than half of this one is left: a digest
+    gathers the notices of one minute (`bot.digests.BUCKET`), and a test of one digest must
+    not straddle two."""
+    second = datetime.now(UTC).second
+    if second >= 30:
+        time.sleep(60.5 - second)
+
+
+def clock_of(baton: Baton, lead_id: str) -> Deadline | None:
+    """The lead's claim clock, once its card is in the channel and the clock has started."""
+    with baton.runtime.ctx.sessions() as session:
+        return session.exec(
+            select(Deadline).where(Deadline.lead_id == lead_id, Deadline.kind == "claim")
+        ).first()
 
 
 def to_manager(call) -> bool:
