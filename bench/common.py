@@ -29,8 +29,8 @@ from urllib.parse import urlencode
 from sqlalchemy import create_engine, text
 
 from bot.agreement import Agreement, parse_agreement
-from bot.runtime import Runtime, build, settle
-from bot.settings import Settings
+from bot.service.runtime import Runtime, build, settle
+from bot.service.settings import Settings
 from storage.db import make_engine, migrate
 from tests.fakeslack import Call, FakeSlack
 from tests.support import AGREEMENT, INTAKE_TOKEN, SIGNING_SECRET, Baton, serve, slack_headers

@@ -31,7 +31,7 @@ from bench.intake import _pace
 from bot import intake
 from bot.context import Context
 from bot.schemas import LeadIn
-from bot.slack import posting_time
+from bot.slack.client import posting_time
 from storage.db import make_engine, session_factory
 from storage.models import Outbox
 from tests.fakeslack import Call, FakeSlack
@@ -172,6 +172,6 @@ def backlog(
         "backlog",
         f"{backend}, {_replicas(count)}: the import queued its {imported:,} cards in "
         f"{queued:.1f} s; {posted} of them were posted in the {spent:.0f} s the run lasted "
-        f"(`bot.slack.posting_time({imported})` tells `baton import` "
+        f"(`bot.slack.client.posting_time({imported})` tells `baton import` "
         f"{posting_time(imported, rate=float(SLACK_PACE)).total_seconds():.0f} s for all).",
     )

@@ -161,7 +161,7 @@ def summarize(session: Any) -> list[str]:
 def _runtime(url: str, *, unpaced: bool = True):
     """The app's runtime with its workers stopped, so this thread does their work."""
     from bench.intake import UNPACED, _pace
-    from bot.runtime import build
+    from bot.service.runtime import build
     from storage.db import migrate
 
     with FakeSlack() as slack, _pace(UNPACED if unpaced else None):
@@ -190,7 +190,7 @@ def clicks(dbs: Databases, backend: str, count: int = 200) -> tuple[Profile, flo
                     enterprise_id=enterprise_id, team_id=team_id, bot_token="xoxb-bench"
                 )
 
-            bolt = App(  # as bot.app.slack_app builds it, with the listener in this thread
+            bolt = App(  # as bot.slack.app.slack_app builds it, with the listener in this thread
                 signing_secret=SIGNING_SECRET,
                 client=runtime.client,
                 authorize=authorize,

@@ -61,7 +61,7 @@ def load() -> str:
 INTRO = """\
 # Benchmarks
 
-`python -m bench` measures Baton as it runs: the real app (`bot.runtime.build` served by
+`python -m bench` measures Baton as it runs: the real app (`bot.service.runtime.build` served by
 uvicorn on 127.0.0.1, as `tests/support.py` serves it), with `tests/fakeslack.FakeSlack` as
 Slack on 127.0.0.1, and Slack and the clients each in a process of its own, so they don't
 share the app's interpreter lock. The clients write ready-made HTTP/1.1 requests to

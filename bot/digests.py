@@ -33,9 +33,10 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
-from bot import blockkit, messages
+from bot import messages
 from bot.agreement import Agreement
-from bot.ids import ActionId, clock_ref
+from bot.slack import blockkit
+from bot.slack.ids import ActionId, clock_ref
 from storage import digests as store
 from storage.models import Deadline, DigestItem, Lead
 

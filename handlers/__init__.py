@@ -1,17 +1,15 @@
 """Slack listeners: parse the payload, call one domain service, acknowledge, answer."""
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_bolt import App, BoltContext, BoltResponse
 
 from bot.inbox import first_delivery
+from bot.slack.baton import Baton
 from handlers import actions, commands, home, views
 
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
 
-
-def register(app: App, runtime: "Runtime") -> None:
+def register(app: App, runtime: Baton) -> None:
     @app.middleware
     def give_listeners_baton(context: BoltContext, next) -> None:
         context["baton"] = runtime

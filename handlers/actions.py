@@ -8,11 +8,11 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot import feedback, leads
-from bot.ids import ActionId, parse_clock_ref, parse_digest_option
 from bot.permissions import Action, authorize
 from bot.pipeline import Move, next_stage
 from bot.refusals import Refused
-from bot.runtime import Runtime
+from bot.slack.baton import Baton
+from bot.slack.ids import ActionId, parse_clock_ref, parse_digest_option
 from handlers.home import publish_home
 from handlers.replies import refuse, tell, where, whisper
 from storage import leads as stored
@@ -29,7 +29,7 @@ def user_of(body: dict[str, Any]) -> str:
     return body["user"]["id"]
 
 
-def _lead(baton: Runtime, lead_id: str):
+def _lead(baton: Baton, lead_id: str):
     with baton.ctx.sessions() as session:
         lead = stored.get(session=session, lead_id=lead_id)
     if lead is None:
@@ -37,17 +37,17 @@ def _lead(baton: Runtime, lead_id: str):
     return lead
 
 
-Work = Callable[[dict[str, Any], Runtime], None]
+Work = Callable[[dict[str, Any], Baton], None]
 
 
-def acknowledged(work: Work) -> Callable[[Ack, dict[str, Any], Runtime], None]:
+def acknowledged(work: Work) -> Callable[[Ack, dict[str, Any], Baton], None]:
     """A listener that answers Slack at once and leaves `work` to the runtime's workers.
 
     The click's answer is only an acknowledgement; what it changes reaches the person through
     the card, an ephemeral or a DM, and a `Refused` becomes an ephemeral telling them why.
     """
 
-    def listener(ack: Ack, body: dict[str, Any], baton: Runtime) -> None:
+    def listener(ack: Ack, body: dict[str, Any], baton: Baton) -> None:
         ack()
         baton.later(_answered, work, body, baton)
 
@@ -56,7 +56,7 @@ def acknowledged(work: Work) -> Callable[[Ack, dict[str, Any], Runtime], None]:
     return listener
 
 
-def _answered(work: Work, body: dict[str, Any], baton: Runtime) -> None:
+def _answered(work: Work, body: dict[str, Any], baton: Baton) -> None:
     try:
         work(body, baton)
     except Refused as refusal:
@@ -64,16 +64,16 @@ def _answered(work: Work, body: dict[str, Any], baton: Runtime) -> None:
 
 
 @acknowledged
-def claim(body: dict[str, Any], baton: Runtime) -> None:
+def claim(body: dict[str, Any], baton: Baton) -> None:
     leads.claim(baton.ctx, lead_id=lead_of(body), user=user_of(body))
 
 
 @acknowledged
-def release(body: dict[str, Any], baton: Runtime) -> None:
+def release(body: dict[str, Any], baton: Baton) -> None:
     leads.release(baton.ctx, lead_id=lead_of(body), user=user_of(body))
 
 
-def open_assign(ack: Ack, body: dict[str, Any], baton: Runtime) -> None:
+def open_assign(ack: Ack, body: dict[str, Any], baton: Baton) -> None:
     """Only the sales manager sees the picker; everyone else is told why not.
 
     Modals open before the answer, not after: their trigger is good for 3 s only.
@@ -91,19 +91,19 @@ def open_assign(ack: Ack, body: dict[str, Any], baton: Runtime) -> None:
 
 
 @acknowledged
-def mark_contacted(body: dict[str, Any], baton: Runtime) -> None:
+def mark_contacted(body: dict[str, Any], baton: Baton) -> None:
     lead = leads.mark_contacted(baton.ctx, lead_id=lead_of(body), user=user_of(body))
     whisper(baton, user_of(body), where(body), baton.renderer.message("contacted", lead_id=lead.id))
 
 
 @acknowledged
-def contacted_how(body: dict[str, Any], baton: Runtime) -> None:
+def contacted_how(body: dict[str, Any], baton: Baton) -> None:
     how = body["actions"][0]["value"].partition(":")[2]
     leads.note_contact_method(baton.ctx, lead_id=lead_of(body), user=user_of(body), how=how)
     tell(baton, body, "contact_method", how=how)
 
 
-def open_feedback(ack: Ack, body: dict[str, Any], baton: Runtime) -> None:
+def open_feedback(ack: Ack, body: dict[str, Any], baton: Baton) -> None:
     """Check before opening, so nobody fills in a modal that cannot be accepted."""
     ack()
     try:
@@ -118,8 +118,8 @@ def open_feedback(ack: Ack, body: dict[str, Any], baton: Runtime) -> None:
     baton.client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
-def close(won: bool) -> Callable[[Ack, dict[str, Any], Runtime], None]:
-    def closer(body: dict[str, Any], baton: Runtime) -> None:
+def close(won: bool) -> Callable[[Ack, dict[str, Any], Baton], None]:
+    def closer(body: dict[str, Any], baton: Baton) -> None:
         feedback.close(baton.ctx, lead_id=lead_of(body), by=user_of(body), won=won)
 
     closer.__name__ = "won" if won else "lost"
@@ -127,20 +127,20 @@ def close(won: bool) -> Callable[[Ack, dict[str, Any], Runtime], None]:
 
 
 @acknowledged
-def hand_over_again(body: dict[str, Any], baton: Runtime) -> None:
+def hand_over_again(body: dict[str, Any], baton: Baton) -> None:
     lead = feedback.hand_over_again(baton.ctx, lead_id=lead_of(body), by=user_of(body))
     tell(baton, body, "handed_over_again", owner=lead.owner)
 
 
 @acknowledged
-def reassign(body: dict[str, Any], baton: Runtime) -> None:
+def reassign(body: dict[str, Any], baton: Baton) -> None:
     """The users select in an escalation DM."""
     chosen = body["actions"][0].get("selected_user")
     leads.assign(baton.ctx, lead_id=lead_of(body), by=user_of(body), to=chosen)
     tell(baton, body, "assigned", owner=chosen)
 
 
-def open_extend(ack: Ack, body: dict[str, Any], baton: Runtime) -> None:
+def open_extend(ack: Ack, body: dict[str, Any], baton: Baton) -> None:
     ack()
     lead_id, kind = parse_clock_ref(body["actions"][0]["value"])
     try:
@@ -154,11 +154,11 @@ def open_extend(ack: Ack, body: dict[str, Any], baton: Runtime) -> None:
 
 
 @acknowledged
-def refresh_home(body: dict[str, Any], baton: Runtime) -> None:
+def refresh_home(body: dict[str, Any], baton: Baton) -> None:
     publish_home(baton, user_of(body))
 
 
-def from_digest(ack: Ack, body: dict[str, Any], baton: Runtime) -> None:
+def from_digest(ack: Ack, body: dict[str, Any], baton: Baton) -> None:
     """An option of a lead's menu in a digest does what the button it stands for does."""
     action = body["actions"][0]
     chosen, value = parse_digest_option((action.get("selected_option") or {}).get("value", ""))
@@ -170,7 +170,7 @@ def from_digest(ack: Ack, body: dict[str, Any], baton: Runtime) -> None:
     listener(ack, {**body, "actions": [as_button]}, baton)
 
 
-IN_DIGESTS: dict[str, Callable[[Ack, dict[str, Any], Runtime], None]] = {
+IN_DIGESTS: dict[str, Callable[[Ack, dict[str, Any], Baton], None]] = {
     ActionId.CLAIM: claim,
     ActionId.ASSIGN: open_assign,
     ActionId.EXTEND: open_extend,

@@ -7,10 +7,10 @@ from slack_bolt import Ack, App
 from bot import overview, reports
 from bot.permissions import Action, authorize
 from bot.refusals import Refused
-from bot.runtime import Runtime
+from bot.slack.baton import Baton
 
 
-def baton_command(ack: Ack, command: dict[str, Any], body: dict[str, Any], baton: Runtime) -> None:
+def baton_command(ack: Ack, command: dict[str, Any], body: dict[str, Any], baton: Baton) -> None:
     text = (command.get("text") or "").strip()
     word = text.split()[0].lower() if text else "help"
     user = command["user_id"]

@@ -7,12 +7,12 @@ from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 
 from bot.overview import home
-from bot.runtime import Runtime
+from bot.slack.baton import Baton
 
 log = logging.getLogger(__name__)
 
 
-def publish_home(baton: Runtime, user: str) -> None:
+def publish_home(baton: Baton, user: str) -> None:
     view = baton.renderer.view("home", **home(baton.ctx, user))
     try:
         baton.client.views_publish(user_id=user, view=view)
@@ -20,7 +20,7 @@ def publish_home(baton: Runtime, user: str) -> None:
         log.warning("could not publish App Home for %s: %s", user, error.response.get("error"))
 
 
-def home_opened(event: dict[str, Any], baton: Runtime) -> None:
+def home_opened(event: dict[str, Any], baton: Baton) -> None:
     """Slack is answered first (Bolt acknowledges events after this returns); the view,
     which reads the whole pipeline, is published after."""
     if event.get("tab", "home") == "home":

@@ -7,7 +7,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import metrics
 from bot.refusals import Refused
-from bot.runtime import Runtime
+from bot.slack.baton import Baton
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ def where(body: dict[str, Any]) -> str | None:
     return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
 
 
-def whisper(baton: Runtime, user: str, channel: str | None, message: dict[str, Any]) -> None:
+def whisper(baton: Baton, user: str, channel: str | None, message: dict[str, Any]) -> None:
     message = {key: value for key, value in message.items() if key != "response_type"}
     try:
         if channel:
@@ -30,9 +30,9 @@ def whisper(baton: Runtime, user: str, channel: str | None, message: dict[str, A
         log.warning("could not answer %s: %s", user, code)
 
 
-def tell(baton: Runtime, body: dict[str, Any], reason: str, **details: Any) -> None:
+def tell(baton: Baton, body: dict[str, Any], reason: str, **details: Any) -> None:
     whisper(baton, body["user"]["id"], where(body), baton.renderer.notice(reason, **details))
 
 
-def refuse(baton: Runtime, body: dict[str, Any], refusal: Refused) -> None:
+def refuse(baton: Baton, body: dict[str, Any], refusal: Refused) -> None:
     tell(baton, body, refusal.reason, **refusal.details)

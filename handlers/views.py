@@ -8,11 +8,11 @@ from pydantic import ValidationError
 from slack_bolt import Ack, App
 
 from bot import escalation, feedback, intake, leads
-from bot.ids import BlockId, ViewId, parse_clock_ref
 from bot.permissions import Action, authorize
 from bot.refusals import Refused
-from bot.runtime import Runtime
 from bot.schemas import LeadIn
+from bot.slack.baton import Baton
+from bot.slack.ids import BlockId, ViewId, parse_clock_ref
 from handlers.replies import whisper
 
 
@@ -35,12 +35,12 @@ def values(view: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
-def _errors(ack: Ack, baton: Runtime, block: str, refusal: Refused) -> None:
+def _errors(ack: Ack, baton: Baton, block: str, refusal: Refused) -> None:
     text = baton.renderer.notice(refusal.reason, **refusal.details)["text"]
     ack(response_action="errors", errors={block: text})
 
 
-def assign_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], baton: Runtime) -> None:
+def assign_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], baton: Baton) -> None:
     chosen = values(view).get(BlockId.ASSIGNEE)
     try:
         leads.assign(baton.ctx, lead_id=view["private_metadata"], by=body["user"]["id"], to=chosen)
@@ -50,7 +50,7 @@ def assign_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], baton
     ack()
 
 
-def extend_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], baton: Runtime) -> None:
+def extend_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], baton: Baton) -> None:
     lead_id, kind = parse_clock_ref(view["private_metadata"])
     reason = values(view).get(BlockId.REASON) or ""
     try:
@@ -88,9 +88,7 @@ def _verdict(view: dict[str, Any]) -> feedback.Verdict:
     )
 
 
-def feedback_submitted(
-    ack: Ack, body: dict[str, Any], view: dict[str, Any], baton: Runtime
-) -> None:
+def feedback_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], baton: Baton) -> None:
     """Field problems stay in the modal; a lead that changed meanwhile is explained aside."""
     user = body["user"]["id"]
     try:
@@ -115,9 +113,7 @@ def feedback_submitted(
     ack()
 
 
-def hand_over_submitted(
-    ack: Ack, body: dict[str, Any], view: dict[str, Any], baton: Runtime
-) -> None:
+def hand_over_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], baton: Baton) -> None:
     """The Slack form goes through the same intake, qualification and idempotency as the API."""
     user = body["user"]["id"]
     try:

@@ -13,8 +13,8 @@ from sqlalchemy import create_engine, text
 
 from bot.agreement import Agreement, parse_agreement
 from bot.context import Context
-from bot.runtime import Runtime, build
-from bot.settings import Settings
+from bot.service.runtime import Runtime, build
+from bot.service.settings import Settings
 from storage.db import make_engine, migrate, session_factory
 from tests.fakeslack import FakeSlack
 from tests.support import AGREEMENT, INTAKE_TOKEN, SIGNING_SECRET, Baton, serve

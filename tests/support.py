@@ -16,9 +16,9 @@ from slack_bolt import App
 from slack_sdk.signature import SignatureVerifier
 
 from bot import cards
-from bot.app import create_app
 from bot.context import Context
-from bot.runtime import Runtime
+from bot.service.runtime import Runtime
+from bot.service.web import create_app
 from storage.db import transaction
 
 SIGNING_SECRET = "test-signing-secret"

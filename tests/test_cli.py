@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from bot import cards
 from bot.agreement import parse_agreement
-from bot.cli import cli
+from bot.service.cli import cli
 from storage.db import make_engine, session_factory, transaction
 from storage.models import Lead, Outbox
 from tests.fakeslack import FakeSlack
@@ -306,7 +306,7 @@ def test_python_dash_m_bot_help():
 def test_settle_takes_what_exists_out_of_the_collectors_sight():
     import gc
 
-    from bot.runtime import settle
+    from bot.service.runtime import settle
 
     try:
         settle()

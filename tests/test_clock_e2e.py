@@ -19,8 +19,8 @@ from sqlalchemy import update
 
 from bot import intake
 from bot.agreement import Agreement, parse_agreement
-from bot.ids import ActionId
 from bot.schemas import LeadIn
+from bot.slack.ids import ActionId
 from storage import leads
 from storage.db import migrate, transaction
 from storage.models import Outbox

@@ -22,10 +22,10 @@ from sqlmodel import col, select
 from bot import intake
 from bot.agreement import Agreement
 from bot.context import Context
-from bot.runtime import Runtime, build
 from bot.scheduler import WAKE, Clockwork
 from bot.schemas import LeadIn
-from bot.settings import Settings
+from bot.service.runtime import Runtime, build
+from bot.service.settings import Settings
 from storage.db import transaction
 from storage.models import Deadline, DigestItem, Event
 from tests.support import eventually, lead, show_card

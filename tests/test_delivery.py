@@ -16,10 +16,10 @@ from sqlmodel import select
 
 from bot import cards, intake, metrics
 from bot.agreement import Agreement
-from bot.runtime import Runtime, build
 from bot.schemas import LeadIn
-from bot.settings import Settings
-from bot.slack import Limits, posting_time
+from bot.service.runtime import Runtime, build
+from bot.service.settings import Settings
+from bot.slack.client import Limits, posting_time
 from storage import deadlines, leads, outbox
 from storage.db import migrate, transaction
 from storage.models import Event, Outbox

@@ -9,10 +9,10 @@ from sqlmodel import col, select
 
 from bot import digests, escalation, intake, leads
 from bot.context import Context
-from bot.ids import ActionId
-from bot.rendering import Renderer
 from bot.scheduler import Clockwork
 from bot.schemas import LeadIn
+from bot.slack.ids import ActionId
+from bot.slack.render import Renderer
 from storage.db import transaction
 from storage.models import Deadline, Digest, DigestItem, Lead, Outbox
 from tests.support import lead, show_card

@@ -9,9 +9,9 @@ import pytest
 from sqlmodel import select
 
 from bot import feedback, intake, leads
-from bot.ids import ActionId, BlockId, ViewId
 from bot.refusals import Refused
 from bot.schemas import LeadIn
+from bot.slack.ids import ActionId, BlockId, ViewId
 from storage import leads as stored
 from storage.models import Feedback, Lead
 from tests.support import GOOD_LEAD, slack_headers, view_submission
@@ -334,7 +334,7 @@ def test_a_retried_event_is_handled_once(baton, slack):
 
 def test_app_home_stays_within_100_blocks_with_many_leads(ctx):
     from bot.overview import home
-    from bot.rendering import Renderer
+    from bot.slack.render import Renderer
 
     for number in range(120):
         lead = intake.hand_over(

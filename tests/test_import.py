@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import Engine, event, select, update
 from typer.testing import CliRunner
 
-import bot.cli
 import bot.importing
-from bot.cli import cli
+import bot.service.cli
 from bot.csvfile import open_csv
+from bot.service.cli import cli
 from storage.db import make_engine, session_factory, transaction
 from storage.models import Lead, Outbox
 from tests.support import AGREEMENT
@@ -444,7 +444,7 @@ def test_a_screenful_of_cards_is_not_asked_about(runner, env, engine, tmp_path):
 def test_many_cards_are_asked_about_at_a_terminal(
     runner, env, engine, tmp_path, monkeypatch, answer: str, stored: int
 ):
-    monkeypatch.setattr(bot.cli, "_interactive", lambda: True)
+    monkeypatch.setattr(bot.service.cli, "_interactive", lambda: True)
     env["BATON_SLACK_CHANNEL_RATE"] = "0.5"
     result = invoke(runner, env, str(excel(tmp_path / "leads.csv", many(30))), input=answer)
     assert (

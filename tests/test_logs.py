@@ -15,9 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from bot import logs
-from bot.app import create_app
-from bot.cli import cli
+from bot.service import logs
+from bot.service.cli import cli
+from bot.service.web import create_app
 from tests.support import AGREEMENT, GOOD_LEAD, INTAKE_TOKEN
 
 
@@ -43,11 +43,11 @@ def lines(written: io.StringIO) -> list[dict[str, Any]]:
 
 
 def test_a_record_is_one_json_line(stream):
-    logging.getLogger("bot.courier").warning("card for %s not delivered:\n%s", "x", "timeout")
+    logging.getLogger("bot.slack.courier").warning("card for %s not delivered:\n%s", "x", "timeout")
     (entry,) = lines(stream)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["time"])
     assert entry["level"] == "WARNING"
-    assert entry["logger"] == "bot.courier"
+    assert entry["logger"] == "bot.slack.courier"
     assert entry["message"] == "card for x not delivered:\ntimeout"
     assert "request_id" not in entry and "lead_id" not in entry
 
@@ -71,7 +71,7 @@ def test_an_exception_is_part_of_its_line(stream):
     try:
         raise ValueError("bad row")
     except ValueError:
-        logging.getLogger("bot.courier").exception("outbox: row 7 failed")
+        logging.getLogger("bot.slack.courier").exception("outbox: row 7 failed")
     (entry,) = lines(stream)
     assert entry["level"] == "ERROR"
     assert "Traceback" in entry["exception"] and "ValueError: bad row" in entry["exception"]
@@ -82,13 +82,13 @@ def test_a_terminal_gets_plain_lines():
     handler = logs.setup(level=logging.INFO, stream=screen)
     try:
         with logs.bound(request_id="R1"):
-            logging.getLogger("bot.app").info("listening")
+            logging.getLogger("bot.service.web").info("listening")
     finally:
         logging.getLogger().removeHandler(handler)
     line = screen.getvalue().strip()
     assert isinstance(handler.formatter, logs.HumanFormatter)
     assert re.fullmatch(
-        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO bot\.app listening  request_id=R1", line
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO bot\.service\.web listening  request_id=R1", line
     )
 
 
@@ -193,9 +193,9 @@ def test_a_crash_answers_500_with_the_id_and_logs_the_traceback(client, stream):
 def test_baton_run_logs_json_lines_without_secrets(tmp_path, monkeypatch):
     """`baton run` installs the JSON handler (stderr is no terminal here) with the settings'
     secrets to mask, and keeps uvicorn from replacing it."""
-    import bot.app
-    import bot.runtime
-    import bot.server
+    import bot.service.runtime
+    import bot.service.server
+    import bot.service.web
 
     agreement = tmp_path / "agreement.yml"
     agreement.write_text(AGREEMENT, encoding="utf-8")
@@ -206,15 +206,15 @@ def test_baton_run_logs_json_lines_without_secrets(tmp_path, monkeypatch):
         engine=SimpleNamespace(url="sqlite://"),
         clockwork=SimpleNamespace(next_clock=lambda: None),
     )
-    monkeypatch.setattr(bot.runtime, "build", lambda settings, agreement: fake)
-    monkeypatch.setattr(bot.app, "create_app", lambda runtime: "the app")
+    monkeypatch.setattr(bot.service.runtime, "build", lambda settings, agreement: fake)
+    monkeypatch.setattr(bot.service.web, "create_app", lambda runtime: "the app")
 
-    def serve(server: bot.server.Server, sockets: list[socket.socket]) -> None:
+    def serve(server: bot.service.server.Server, sockets: list[socket.socket]) -> None:
         started.update(config=server.config, ports=[sock.getsockname()[1] for sock in sockets])
         for sock in sockets:
             sock.close()
 
-    monkeypatch.setattr(bot.server.Server, "run", serve)
+    monkeypatch.setattr(bot.service.server.Server, "run", serve)
     port = free_port()
     root = logging.getLogger()
     level, before = root.level, list(root.handlers)

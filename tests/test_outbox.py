@@ -18,10 +18,10 @@ from sqlmodel import select
 
 from bot import intake, messages
 from bot.agreement import Agreement
-from bot.runtime import Runtime, build
 from bot.schemas import LeadIn
-from bot.settings import Settings
-from bot.slack import POST_MESSAGE, Limits
+from bot.service.runtime import Runtime, build
+from bot.service.settings import Settings
+from bot.slack.client import POST_MESSAGE, Limits
 from storage import leads, outbox
 from storage.db import migrate, transaction
 from storage.models import Outbox

@@ -18,14 +18,14 @@ from typer.testing import CliRunner
 from bot import cards, intake, messages, privacy
 from bot import leads as ownership
 from bot.agreement import parse_agreement
-from bot.cli import cli
 from bot.context import Context
 from bot.privacy import REMOVED
 from bot.refusals import Refused
-from bot.rendering import Renderer
-from bot.runtime import build
 from bot.scheduler import RETENTION
 from bot.schemas import LeadIn
+from bot.service.cli import cli
+from bot.service.runtime import build
+from bot.slack.render import Renderer
 from storage import leads
 from storage.db import migrate, transaction
 from storage.models import Deadline, Event, Feedback, Lead, Outbox

@@ -29,12 +29,13 @@ import pytest
 from fastapi.routing import APIRoute
 
 from bot import leads as ownership
-from bot import logs
 from bot.agreement import Agreement
-from bot.app import MAX_BODY, BodyLimit, create_app
-from bot.ids import ActionId
 from bot.permissions import Action, allowed
-from bot.settings import SettingsError, load_settings
+from bot.service import logs
+from bot.service.body_limit import MAX_BODY, BodyLimit
+from bot.service.settings import SettingsError, load_settings
+from bot.service.web import create_app
+from bot.slack.ids import ActionId
 from storage import leads
 from tests.support import (
     GOOD_LEAD,

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import HINTS, Settings, SettingsError, check_settings, load_settings
-from bot.slack import _Pace
+from bot.service.settings import HINTS, Settings, SettingsError, check_settings, load_settings
+from bot.slack.client import _Pace
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / ".env.example"

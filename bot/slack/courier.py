@@ -51,9 +51,9 @@ from sqlmodel import Session
 
 from bot import cards, digests, messages, metrics
 from bot.context import Context
-from bot.rendering import Renderer
-from bot.slack import BURST, POST_MESSAGE, Limits, without_retries
-from bot.slack import channel_rate as configured_channel_rate
+from bot.slack.client import BURST, POST_MESSAGE, Limits, without_retries
+from bot.slack.client import channel_rate as configured_channel_rate
+from bot.slack.render import Renderer
 from storage import deadlines, leads, outbox
 from storage.db import transaction
 from storage.models import Lead, Outbox

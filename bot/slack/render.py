@@ -23,9 +23,9 @@ from typing import Any
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from bot import blockkit, ids
 from bot.agreement import Agreement
 from bot.durations import humanize, wait
+from bot.slack import blockkit, ids
 from storage.models import Deadline, Feedback, Lead
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -43,7 +43,7 @@ def _json_text(text: str) -> str:
 def _finalize(value: Any) -> str:
     """Text that would read differently in `mrkdwn` and in `plain_text` becomes a stand-in,
     filled in once its place in the JSON is known. The rest (most text, numbers, times, the
-    ids of `bot.ids`) reads the same anywhere and is written at once, as is what is marked
+    ids of `bot.slack.ids`) reads the same anywhere and is written at once, as is what is marked
     safe."""
     if value is None:
         return ""

@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import checks, logs, privacy
+from bot import privacy
 from bot.agreement import Agreement, AgreementError, load_agreement
 from bot.clock import utcnow
 from bot.context import Context
@@ -27,8 +27,10 @@ from bot.csvfile import CsvError, CsvFile, NothingToImport, open_csv
 from bot.durations import humanize, wait
 from bot.importing import INVALID, KNOWN, NEW, Import, Outcome, checking_process
 from bot.reports import scorecard, week
-from bot.settings import Settings, SettingsError, check_settings, load_settings
-from bot.slack import channel_rate, make_client, posting_time
+from bot.service import checks, logs
+from bot.service.settings import Settings, SettingsError, check_settings, load_settings
+from bot.slack import checks as slack_checks
+from bot.slack.client import channel_rate, make_client, posting_time
 from storage import outbox
 from storage.db import make_engine, migrate, session_factory, transaction
 
@@ -105,9 +107,9 @@ def run(
     """Serve Slack and the intake API, keep the clocks, deliver messages."""
     import uvicorn
 
-    from bot.app import create_app
-    from bot.runtime import build, settle
-    from bot.server import CannotListen, Server, listening_socket
+    from bot.service.runtime import build, settle
+    from bot.service.server import CannotListen, Server, listening_socket
+    from bot.service.web import create_app
 
     settings = _settings(slack=True)
     logs.setup(
@@ -133,7 +135,7 @@ def run(
         raise _database_error(runtime.engine.url, error) from None
     app = create_app(runtime)
     if settings.slack_app_token:
-        from bot.app import connect_socket_mode
+        from bot.slack.app import connect_socket_mode
 
         try:
             connect_socket_mode(runtime)
@@ -201,7 +203,11 @@ def check() -> None:
     )
     if agreement is not None and settings.slack_bot_token:
         findings.append(
-            checks.slack_channels(make_client(settings), agreement, settings.baton_agreement)
+            slack_checks.slack_channels(
+                make_client(token=settings.slack_bot_token, base_url=settings.slack_api_url),
+                agreement,
+                settings.baton_agreement,
+            )
         )
     for found in findings:
         for note in found.notes:

@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.misconfigured import SettingsError
+
 HINTS = {
     "slack_bot_token": "set SLACK_BOT_TOKEN to the bot token (xoxb-…) from your Slack app's "
     "OAuth & Permissions page",
@@ -20,14 +22,6 @@ HINTS = {
     "database_url": "set DATABASE_URL to sqlite:///baton.db or postgresql+psycopg://user@host/db",
 }
 DATABASES = "sqlite:///baton.db (a file beside Baton) or postgresql+psycopg://user:password@host/db"
-
-
-class SettingsError(Exception):
-    """Settings are missing or wrong; `problems` has one line for each, saying what to set."""
-
-    def __init__(self, message: str | list[str]) -> None:
-        self.problems = [message] if isinstance(message, str) else list(message)
-        super().__init__("; ".join(self.problems))
 
 
 class Settings(BaseSettings):

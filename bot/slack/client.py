@@ -11,7 +11,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
-from bot.settings import Settings, SettingsError
+from bot.misconfigured import SettingsError
 
 POST_MESSAGE = "chat.postMessage"
 """The method Slack paces per channel: about one message a second, with short bursts."""
@@ -19,15 +19,15 @@ BURST = 3
 """Messages a quiet channel takes at once before the pace applies."""
 
 
-def make_client(settings: Settings) -> WebClient:
+def make_client(*, token: str | None, base_url: str) -> WebClient:
     """The client Bolt's listeners use: a person is waiting, so a short retry is worth it.
 
     429s wait for Retry-After; 5xx and dropped connections are retried a few times. The outbox
     does not use these retries (see `without_retries`): it schedules them instead of sleeping.
     """
     return WebClient(
-        token=settings.slack_bot_token or None,
-        base_url=settings.slack_api_url,
+        token=token or None,
+        base_url=base_url,
         timeout=10,
         retry_handlers=[
             ConnectionErrorRetryHandler(max_retry_count=2),

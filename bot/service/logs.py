@@ -27,6 +27,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.slack.app import quiet_bolt
+
 REQUEST_ID: ContextVar[str | None] = ContextVar("baton_request_id", default=None)
 LEAD_ID: ContextVar[str | None] = ContextVar("baton_lead_id", default=None)
 CONTEXT: dict[str, ContextVar[str | None]] = {"request_id": REQUEST_ID, "lead_id": LEAD_ID}
@@ -137,7 +139,7 @@ class JsonFormatter(logging.Formatter):
 
 
 class HumanFormatter(logging.Formatter):
-    """`2026-11-26 16:30:49 INFO bot.courier message  request_id=… lead_id=…`, for a terminal."""
+    """`2026-11-26 16:30:49 INFO bot.delivery message  request_id=… lead_id=…`, for a terminal."""
 
     def __init__(self, redact: Redactor | None = None) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s", "%Y-%m-%d %H:%M:%S")
@@ -162,35 +164,11 @@ class HumanFormatter(logging.Formatter):
 QUIET = ("apscheduler", "alembic")
 
 
-class _BoltTokenNotice(logging.Filter):
-    """Drops Bolt's warnings that the bot token is "unused" or "will be ignored".
-
-    Baton gives Bolt its own client (Slack's address, retries) and an `authorize` that hands
-    out the bot token without an `auth.test` round trip, so Bolt has no use for a token of its
-    own; but Bolt reads SLACK_BOT_TOKEN from the environment by itself, whatever it is given,
-    and then warns about it at every start. No argument avoids that, so the two lines go here.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        from slack_bolt.logger.messages import (
-            warning_client_prioritized_and_token_skipped,
-            warning_token_skipped,
-        )
-
-        self.notices = {warning_client_prioritized_and_token_skipped(), warning_token_skipped()}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() not in self.notices
-
-
 def quiet_libraries() -> None:
     """Keep the log for what an operator needs: start-up in a few lines, no chatter per job."""
     for name in QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
-    bolt = logging.getLogger("slack_bolt.App")
-    if not any(isinstance(f, _BoltTokenNotice) for f in bolt.filters):
-        bolt.addFilter(_BoltTokenNotice())
+    quiet_bolt()
 
 
 def setup(

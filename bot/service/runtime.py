@@ -14,12 +14,12 @@ from sqlalchemy import Engine
 from bot.agreement import Agreement, load_agreement
 from bot.clock import Clock, utcnow
 from bot.context import Context
-from bot.courier import Courier
 from bot.intake import Intake
-from bot.rendering import Renderer
 from bot.scheduler import Clockwork
-from bot.settings import Settings
-from bot.slack import make_client
+from bot.service.settings import Settings
+from bot.slack.client import make_client
+from bot.slack.courier import Courier
+from bot.slack.render import Renderer
 from storage import leads
 from storage.db import make_engine, migrate, session_factory, transaction
 
@@ -97,7 +97,7 @@ def build(
     agreement = agreement or load_agreement(settings.baton_agreement)
     engine = make_engine(settings.database_url)
     ctx = Context(agreement=agreement, sessions=session_factory(engine), clock=clock)
-    client = make_client(settings)
+    client = make_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     renderer = Renderer(agreement, templates)
     courier = Courier(ctx, client, renderer)
     runtime = Runtime(

@@ -1,0 +1,1 @@
+"""The process around the domain: HTTP routes, composition, CLI, settings, logs."""
