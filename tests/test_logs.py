@@ -43,11 +43,11 @@ def lines(written: io.StringIO) -> list[dict[str, Any]]:
 
 
 def test_a_record_is_one_json_line(stream):
-    logging.getLogger("bot.slack.courier").warning("card for %s not delivered:\n%s", "x", "timeout")
+    logging.getLogger("bot.delivery").warning("card for %s not delivered:\n%s", "x", "timeout")
     (entry,) = lines(stream)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["time"])
     assert entry["level"] == "WARNING"
-    assert entry["logger"] == "bot.slack.courier"
+    assert entry["logger"] == "bot.delivery"
     assert entry["message"] == "card for x not delivered:\ntimeout"
     assert "request_id" not in entry and "lead_id" not in entry
 
@@ -71,7 +71,7 @@ def test_an_exception_is_part_of_its_line(stream):
     try:
         raise ValueError("bad row")
     except ValueError:
-        logging.getLogger("bot.slack.courier").exception("outbox: row 7 failed")
+        logging.getLogger("bot.delivery").exception("outbox: row 7 failed")
     (entry,) = lines(stream)
     assert entry["level"] == "ERROR"
     assert "Traceback" in entry["exception"] and "ValueError: bad row" in entry["exception"]

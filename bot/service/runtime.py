@@ -14,12 +14,13 @@ from sqlalchemy import Engine
 from bot.agreement import Agreement, load_agreement
 from bot.clock import Clock, utcnow
 from bot.context import Context
+from bot.delivery import Courier
 from bot.intake import Intake
 from bot.scheduler import Clockwork
 from bot.service.settings import Settings
 from bot.slack.client import make_client
-from bot.slack.courier import Courier
 from bot.slack.render import Renderer
+from bot.slack.transport import SlackTransport
 from storage import leads
 from storage.db import make_engine, migrate, session_factory, transaction
 
@@ -99,7 +100,7 @@ def build(
     ctx = Context(agreement=agreement, sessions=session_factory(engine), clock=clock)
     client = make_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     renderer = Renderer(agreement, templates)
-    courier = Courier(ctx, client, renderer)
+    courier = Courier(ctx, SlackTransport(ctx, client, renderer))
     runtime = Runtime(
         settings=settings,
         agreement=agreement,
