@@ -43,7 +43,7 @@ def _scans(backend: str, plan: list[str]) -> list[str]:
 
 def audit(results: Results, backend: str, url: str, size_label: str) -> None:
     from bench.profiling import _runtime
-    from bot import intake, leads
+    from bot import intake, ownership
     from bot.schemas import LeadIn
 
     captured: dict[str, tuple[Any, str]] = {}
@@ -60,7 +60,7 @@ def audit(results: Results, backend: str, url: str, size_label: str) -> None:
             made = intake.hand_over(runtime.ctx, LeadIn.model_validate(body), by="api")
             while runtime.courier.run_once():
                 pass
-            leads.claim(runtime.ctx, lead_id=made.lead.id, user=SELLERS[0])
+            ownership.claim(runtime.ctx, lead_id=made.lead.id, user=SELLERS[0])
             while runtime.courier.run_once():
                 pass
             runtime.clockwork.run_once()

@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from bot.agreement import Agreement
 from bot.clock import Clock, utcnow
-from bot.priority import Answers
+from bot.request_gate import Answers
 
 
 def _nothing() -> None:

@@ -36,8 +36,7 @@ from sqlmodel import Session
 from bot import messages
 from bot.agreement import Agreement
 from bot.slack import blockkit
-from bot.slack.ids import ActionId, clock_ref
-from storage import digests as store
+from storage import digest_rows as store
 from storage.models import Deadline, DigestItem, Lead
 
 BUCKET = timedelta(minutes=1)
@@ -360,20 +359,21 @@ def _row(
 
 
 def _actions(item: DigestItem, lead: Lead, clock: Deadline) -> list[dict[str, str]]:
-    """What the reader may do about the lead from the digest, as its role allows."""
+    """What the reader may do about the lead from the digest, as its role allows: the domain's
+    action names, each with its lead (and for an extension its clock); the front end's
+    template turns them into its buttons."""
     role = item.facts.get("role")
-    A = ActionId
     if role == "sales_manager":
-        found = [{"id": A.ASSIGN.value, "value": lead.id}]
+        found = [{"id": "assign", "lead": lead.id}]
         if clock.extended_at is None:
-            found.append({"id": A.EXTEND.value, "value": clock_ref(lead.id, item.clock)})
+            found.append({"id": "extend", "lead": lead.id, "clock": item.clock})
         return found
     if role == "owner":
         return [
-            {"id": A.MARK_CONTACTED.value, "value": lead.id},
-            {"id": A.GIVE_FEEDBACK.value, "value": lead.id},
-            {"id": A.RELEASE.value, "value": lead.id},
+            {"id": "mark_contacted", "lead": lead.id},
+            {"id": "give_feedback", "lead": lead.id},
+            {"id": "release", "lead": lead.id},
         ]
     if role == "sellers":
-        return [{"id": A.CLAIM.value, "value": lead.id}]
+        return [{"id": "claim", "lead": lead.id}]
     return []

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from bot import digests, messages, metrics, sla
 from bot.context import Context
-from bot.leads import changed
+from bot.ownership import changed
 from bot.permissions import Action, authorize
 from bot.refusals import Refused
 from storage import deadlines, leads
@@ -34,7 +34,8 @@ class Sweep:
     cards: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def changed(self, *, lead_id: str, at: datetime, kind: str, data: dict[str, Any]) -> None:
-        """`bot.leads.changed` for the whole batch: an event, and the card brought up to date."""
+        """`bot.ownership.changed` for the whole batch: an event, and the card brought up to
+        date."""
         self.record(lead_id=lead_id, at=at, kind=kind, data=data)
         self.cards.setdefault(lead_id, messages.card(lead_id=lead_id, at=at))
 

@@ -5,7 +5,7 @@ from datetime import date
 
 from bot import messages, sla
 from bot.context import Context
-from bot.leads import changed, find
+from bot.ownership import changed, find
 from bot.permissions import Action, allowed, authorize
 from bot.pipeline import Move, Stage, next_stage
 from bot.refusals import Refused

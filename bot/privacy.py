@@ -24,7 +24,7 @@ from sqlmodel import Session
 from bot import digests, messages
 from bot.context import Context
 from storage import leads
-from storage import privacy as store
+from storage import personal_data as store
 from storage.db import transaction
 from storage.models import Lead
 

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from bot import messages
 from bot.agreement import Agreement
 from bot.context import Context
-from bot.inbox import first_delivery
+from bot.deduplication import first_delivery
 from storage.db import transaction
 from storage.models import Breach, Deadline, Feedback, Lead
 

@@ -4,7 +4,7 @@ from typing import Any
 
 from slack_bolt import App, BoltContext, BoltResponse
 
-from bot.inbox import first_delivery
+from bot.deduplication import first_delivery
 from bot.slack.baton import Baton
 from handlers import actions, commands, home, views
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot import feedback, leads
+from bot import feedback, ownership
 from bot.permissions import Action, authorize
 from bot.pipeline import Move, next_stage
 from bot.refusals import Refused
@@ -65,12 +65,12 @@ def _answered(work: Work, body: dict[str, Any], baton: Baton) -> None:
 
 @acknowledged
 def claim(body: dict[str, Any], baton: Baton) -> None:
-    leads.claim(baton.ctx, lead_id=lead_of(body), user=user_of(body))
+    ownership.claim(baton.ctx, lead_id=lead_of(body), user=user_of(body))
 
 
 @acknowledged
 def release(body: dict[str, Any], baton: Baton) -> None:
-    leads.release(baton.ctx, lead_id=lead_of(body), user=user_of(body))
+    ownership.release(baton.ctx, lead_id=lead_of(body), user=user_of(body))
 
 
 def open_assign(ack: Ack, body: dict[str, Any], baton: Baton) -> None:
@@ -92,14 +92,14 @@ def open_assign(ack: Ack, body: dict[str, Any], baton: Baton) -> None:
 
 @acknowledged
 def mark_contacted(body: dict[str, Any], baton: Baton) -> None:
-    lead = leads.mark_contacted(baton.ctx, lead_id=lead_of(body), user=user_of(body))
+    lead = ownership.mark_contacted(baton.ctx, lead_id=lead_of(body), user=user_of(body))
     whisper(baton, user_of(body), where(body), baton.renderer.message("contacted", lead_id=lead.id))
 
 
 @acknowledged
 def contacted_how(body: dict[str, Any], baton: Baton) -> None:
     how = body["actions"][0]["value"].partition(":")[2]
-    leads.note_contact_method(baton.ctx, lead_id=lead_of(body), user=user_of(body), how=how)
+    ownership.note_contact_method(baton.ctx, lead_id=lead_of(body), user=user_of(body), how=how)
     tell(baton, body, "contact_method", how=how)
 
 
@@ -136,7 +136,7 @@ def hand_over_again(body: dict[str, Any], baton: Baton) -> None:
 def reassign(body: dict[str, Any], baton: Baton) -> None:
     """The users select in an escalation DM."""
     chosen = body["actions"][0].get("selected_user")
-    leads.assign(baton.ctx, lead_id=lead_of(body), by=user_of(body), to=chosen)
+    ownership.assign(baton.ctx, lead_id=lead_of(body), by=user_of(body), to=chosen)
     tell(baton, body, "assigned", owner=chosen)
 
 

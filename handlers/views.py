@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 from slack_bolt import Ack, App
 
-from bot import escalation, feedback, intake, leads
+from bot import escalation, feedback, intake, ownership
 from bot.permissions import Action, authorize
 from bot.refusals import Refused
 from bot.schemas import LeadIn
@@ -43,7 +43,9 @@ def _errors(ack: Ack, baton: Baton, block: str, refusal: Refused) -> None:
 def assign_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], baton: Baton) -> None:
     chosen = values(view).get(BlockId.ASSIGNEE)
     try:
-        leads.assign(baton.ctx, lead_id=view["private_metadata"], by=body["user"]["id"], to=chosen)
+        ownership.assign(
+            baton.ctx, lead_id=view["private_metadata"], by=body["user"]["id"], to=chosen
+        )
     except Refused as refusal:
         _errors(ack, baton, BlockId.ASSIGNEE.value, refusal)
         return

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from bot import escalation, intake, leads
+from bot import escalation, intake, ownership
 from bot.agreement import parse_agreement
 from bot.context import Context
 from bot.refusals import Refused
@@ -118,7 +118,7 @@ def test_a_missed_claim_goes_to_the_manager_then_the_ceo_once_each(timed, clock)
     kinds = [event["kind"] for event in facts["history"]]
     assert kinds == ["handed_over", "card_posted", "breached", "escalated"]
 
-    leads.claim(timed, lead_id=lead_id, user="U0SELLER1")
+    ownership.claim(timed, lead_id=lead_id, user="U0SELLER1")
     with timed.sessions() as session:
         assert session.exec(select(Breach)).one().resolved_at == START + timedelta(hours=3)
 
@@ -127,7 +127,7 @@ def test_a_claim_between_the_steps_stops_the_ladder(timed, clock):
     lead_id = hand_over(timed)
     tick(timed, clock, START + timedelta(hours=1))
     clock.at(START + timedelta(hours=1, minutes=5))
-    leads.claim(timed, lead_id=lead_id, user="U0SELLER2")
+    ownership.claim(timed, lead_id=lead_id, user="U0SELLER2")
     tick(timed, clock, START + timedelta(hours=3))
     assert not dms_to(timed, "U0CEO")
 
@@ -135,7 +135,7 @@ def test_a_claim_between_the_steps_stops_the_ladder(timed, clock):
 def test_a_lead_claimed_in_time_escalates_nothing_for_its_claim(timed, clock):
     lead_id = hand_over(timed)
     clock.at(START + timedelta(minutes=10))
-    leads.claim(timed, lead_id=lead_id, user="U0SELLER1")
+    ownership.claim(timed, lead_id=lead_id, user="U0SELLER1")
     tick(timed, clock, START + timedelta(hours=3))
     assert not queued(timed, template="reminder_unclaimed")
     assert not dms_to(timed, "U0MANAGER")
@@ -148,9 +148,9 @@ def test_a_lead_claimed_in_time_escalates_nothing_for_its_claim(timed, clock):
 
 def test_contacting_in_time_stops_the_contact_clock_and_starts_feedback(timed, clock):
     lead_id = hand_over(timed)
-    leads.claim(timed, lead_id=lead_id, user="U0SELLER1")
+    ownership.claim(timed, lead_id=lead_id, user="U0SELLER1")
     clock.at(START + timedelta(hours=2))
-    leads.mark_contacted(timed, lead_id=lead_id, user="U0SELLER1")
+    ownership.mark_contacted(timed, lead_id=lead_id, user="U0SELLER1")
     with timed.sessions() as session:
         clocks = {c.kind: c for c in deadlines.of_lead(session=session, lead_id=lead_id)}
     assert clocks["contact"].resolved_at == START + timedelta(hours=2)
@@ -162,9 +162,9 @@ def test_contacting_in_time_stops_the_contact_clock_and_starts_feedback(timed, c
 
 def test_only_the_owner_marks_contacted(timed):
     lead_id = hand_over(timed)
-    leads.claim(timed, lead_id=lead_id, user="U0SELLER1")
+    ownership.claim(timed, lead_id=lead_id, user="U0SELLER1")
     with pytest.raises(Refused):
-        leads.mark_contacted(timed, lead_id=lead_id, user="U0SELLER2")
+        ownership.mark_contacted(timed, lead_id=lead_id, user="U0SELLER2")
 
 
 def test_after_a_long_outage_each_step_fires_once_and_no_late_reminder(timed, clock):
@@ -177,9 +177,9 @@ def test_after_a_long_outage_each_step_fires_once_and_no_late_reminder(timed, cl
 
 def test_reassigning_restarts_nothing_that_already_passed(timed, clock):
     lead_id = hand_over(timed)
-    leads.claim(timed, lead_id=lead_id, user="U0SELLER1")
+    ownership.claim(timed, lead_id=lead_id, user="U0SELLER1")
     tick(timed, clock, START + timedelta(hours=4))
-    leads.assign(timed, lead_id=lead_id, by="U0MANAGER", to="U0SELLER2")
+    ownership.assign(timed, lead_id=lead_id, by="U0MANAGER", to="U0SELLER2")
     with timed.sessions() as session:
         contact = next(
             c for c in deadlines.of_lead(session=session, lead_id=lead_id) if c.kind == "contact"

@@ -220,7 +220,7 @@ def test_a_card_found_by_the_lookup_starts_its_clocks_once(courier_at: Runtime, 
 def test_a_lead_claimed_before_its_card_is_seen_starts_only_its_contact_clock(
     courier_at: Runtime, clock, slack
 ):
-    from bot import leads as ownership
+    from bot import ownership
 
     lead_id = hand_over(courier_at, "Quick Lead")
     ownership.claim(courier_at.ctx, lead_id=lead_id, user="U0SELLER1")  # from `/baton open`

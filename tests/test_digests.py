@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import col, select
 
-from bot import digests, escalation, intake, leads
+from bot import digests, escalation, intake, ownership
 from bot.context import Context
 from bot.scheduler import Clockwork
 from bot.schemas import LeadIn
-from bot.slack.ids import ActionId
 from bot.slack.render import Renderer
 from storage.db import transaction
 from storage.models import Deadline, Digest, DigestItem, Lead, Outbox
@@ -162,7 +161,7 @@ def test_many_overdue_leads_read_as_one_list_with_the_managers_actions(
     assert [row.lead.id for block in shown.facts["lines"] for row in block] == ids[20:]
     first = shown.facts["rich"][0]
     assert first.late_seconds == 300
-    assert [action["id"] for action in first.actions] == [ActionId.ASSIGN, ActionId.EXTEND]
+    assert [action["id"] for action in first.actions] == ["assign", "extend"]
     message = Renderer(timed.agreement).message("digest", **shown.facts)
     text = json.dumps(message["blocks"])
     assert "25 missed deadlines" in message["blocks"][0]["text"]["text"]
@@ -189,9 +188,7 @@ def test_unclaimed_reminders_alone_in_the_thread_together_in_the_channel(
     assert shown.template == "digest" and shown.facts["in_channel"]
     named = [row.lead.id for row in shown.facts["rich"]]
     assert named == others  # the first went to its thread, and is named only there
-    assert all(
-        row.actions == [{"id": ActionId.CLAIM, "value": row.lead.id}] for row in shown.facts["rich"]
-    )
+    assert all(row.actions == [{"id": "claim", "lead": row.lead.id}] for row in shown.facts["rich"])
 
 
 def test_a_claimed_lead_shows_as_dealt_with_on_the_next_update(timed: Context, clock: FakeClock):
@@ -199,7 +196,7 @@ def test_a_claimed_lead_shows_as_dealt_with_on_the_next_update(timed: Context, c
     tick(timed, clock, DUE)
     deliver(timed, "digest")
     clock.now = DUE + timedelta(seconds=5)
-    leads.claim(timed, lead_id=ids[1], user="U0SELLER2")
+    ownership.claim(timed, lead_id=ids[1], user="U0SELLER2")
     [update_row] = rows(timed, "digest_update")
     shown = view(timed, update_row.payload["digest"])
     states = {row.lead.id: (row.state, row.owner, row.actions) for row in shown.facts["rich"]}
@@ -281,7 +278,7 @@ def test_lead_clock_moves_do_not_touch_a_digest_that_was_only_a_thread_reply(
     lead_id = hand_over(timed, 1)
     tick(timed, clock, START + timedelta(minutes=30))
     clock.now = START + timedelta(minutes=31)
-    leads.claim(timed, lead_id=lead_id, user="U0SELLER1")
+    ownership.claim(timed, lead_id=lead_id, user="U0SELLER1")
     assert not rows(timed, "digest") and not rows(timed, "digest_update")
     with timed.sessions() as session:
         assert session.exec(select(Digest)).one().queued is False

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 import pytest
 from sqlmodel import select
 
-from bot import feedback, intake, leads
+from bot import feedback, intake, ownership
 from bot.refusals import Refused
 from bot.schemas import LeadIn
 from bot.slack.ids import ActionId, BlockId, ViewId
@@ -164,7 +164,7 @@ def test_an_accepted_lead_is_won(baton, slack):
 
 def test_feedback_also_stops_a_contact_clock_still_running(ctx):
     lead_id = intake.hand_over(ctx, LeadIn.model_validate(GOOD_LEAD), by="api").lead.id
-    leads.claim(ctx, lead_id=lead_id, user="U0SELLER1")
+    ownership.claim(ctx, lead_id=lead_id, user="U0SELLER1")
     verdict = feedback.Verdict(outcome="rejected", reason="no relevant need")
     feedback.give(ctx, lead_id=lead_id, by="U0SELLER1", verdict=verdict)
     with ctx.sessions() as session:
@@ -176,7 +176,7 @@ def test_feedback_also_stops_a_contact_clock_still_running(ctx):
 
 def test_a_nurtured_lead_comes_back_to_marketing_and_to_another_seller(ctx):
     lead_id = intake.hand_over(ctx, LeadIn.model_validate(GOOD_LEAD), by="api").lead.id
-    leads.claim(ctx, lead_id=lead_id, user="U0SELLER1")
+    ownership.claim(ctx, lead_id=lead_id, user="U0SELLER1")
     soon = ctx.clock().date() + timedelta(days=3)
     verdict = feedback.Verdict(outcome="nurture", recheck_on=soon)
     feedback.give(ctx, lead_id=lead_id, by="U0SELLER1", verdict=verdict)
@@ -341,7 +341,7 @@ def test_app_home_stays_within_100_blocks_with_many_leads(ctx):
             ctx, LeadIn.model_validate({**GOOD_LEAD, "email": f"n{number}@x.dk"}), by="api"
         ).lead
         if number % 2:
-            leads.claim(ctx, lead_id=lead.id, user="U0MANAGER")
+            ownership.claim(ctx, lead_id=lead.id, user="U0MANAGER")
     view = Renderer(ctx.agreement).view("home", **home(ctx, "U0MANAGER"))
     assert len(view["blocks"]) <= 100
     assert "more" in json.dumps(view["blocks"])

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bot import intake, leads
+from bot import intake, ownership
 from bot.refusals import Refused
 from bot.schemas import LeadIn
 from storage import deadlines
@@ -37,7 +37,8 @@ def test_ten_simultaneous_claims_give_exactly_one_owner(ctx):
     for _ in range(5):
         lead_id = new_lead(ctx)
         outcomes = all_at_once(
-            10, lambda i, lead_id=lead_id: leads.claim(ctx, lead_id=lead_id, user=sellers[i % 4])
+            10,
+            lambda i, lead_id=lead_id: ownership.claim(ctx, lead_id=lead_id, user=sellers[i % 4]),
         )
         winners = [o for o in outcomes if not isinstance(o, Refused)]
         losers = [o for o in outcomes if isinstance(o, Refused)]
@@ -63,7 +64,7 @@ def test_the_same_external_id_at_once_stores_one_lead(ctx):
 def test_a_claim_stops_the_claim_clock_but_not_the_contact_clock(ctx):
     lead_id = new_lead(ctx)
     show_card(ctx, lead_id)
-    leads.claim(ctx, lead_id=lead_id, user="U0SELLER1")
+    ownership.claim(ctx, lead_id=lead_id, user="U0SELLER1")
     with ctx.sessions() as session:
         clocks = {c.kind: c for c in deadlines.of_lead(session=session, lead_id=lead_id)}
     assert clocks["claim"].resolved_at is not None
@@ -74,14 +75,14 @@ def test_a_claim_stops_the_claim_clock_but_not_the_contact_clock(ctx):
 def test_an_unqualified_lead_cannot_be_claimed(ctx):
     lead_id = new_lead(ctx, country="US")
     with pytest.raises(Refused) as refusal:
-        leads.claim(ctx, lead_id=lead_id, user="U0SELLER1")
+        ownership.claim(ctx, lead_id=lead_id, user="U0SELLER1")
     assert refusal.value.reason == "not_claimable"
 
 
 def test_assign_moves_ownership_and_records_who_did_it(ctx):
     lead_id = new_lead(ctx)
-    leads.claim(ctx, lead_id=lead_id, user="U0SELLER1")
-    lead = leads.assign(ctx, lead_id=lead_id, by="U0MANAGER", to="U0SELLER2")
+    ownership.claim(ctx, lead_id=lead_id, user="U0SELLER1")
+    lead = ownership.assign(ctx, lead_id=lead_id, by="U0MANAGER", to="U0SELLER2")
     assert lead.owner == "U0SELLER2"
     with ctx.sessions() as session:
         event = stored.history(session=session, lead_id=lead_id)[-1]
@@ -103,7 +104,7 @@ def test_assign_moves_ownership_and_records_who_did_it(ctx):
 def test_assign_refusals_change_nothing(ctx, by, to, reason):
     lead_id = new_lead(ctx)
     with pytest.raises(Refused) as refusal:
-        leads.assign(ctx, lead_id=lead_id, by=by, to=to)
+        ownership.assign(ctx, lead_id=lead_id, by=by, to=to)
     assert refusal.value.reason == reason
     with ctx.sessions() as session:
         assert stored.get(session=session, lead_id=lead_id).owner is None
@@ -111,12 +112,12 @@ def test_assign_refusals_change_nothing(ctx, by, to, reason):
 
 def test_release_is_for_the_owner_and_the_manager(ctx):
     lead_id = new_lead(ctx)
-    leads.claim(ctx, lead_id=lead_id, user="U0SELLER1")
+    ownership.claim(ctx, lead_id=lead_id, user="U0SELLER1")
     with pytest.raises(Refused):
-        leads.release(ctx, lead_id=lead_id, user="U0SELLER2")
-    assert leads.release(ctx, lead_id=lead_id, user="U0MANAGER").owner is None
-    leads.claim(ctx, lead_id=lead_id, user="U0SELLER2")
-    assert leads.release(ctx, lead_id=lead_id, user="U0SELLER2").stage == "handed_over"
+        ownership.release(ctx, lead_id=lead_id, user="U0SELLER2")
+    assert ownership.release(ctx, lead_id=lead_id, user="U0MANAGER").owner is None
+    ownership.claim(ctx, lead_id=lead_id, user="U0SELLER2")
+    assert ownership.release(ctx, lead_id=lead_id, user="U0SELLER2").stage == "handed_over"
 
 
 def test_timestamps_come_back_timezone_aware(ctx):

@@ -15,8 +15,7 @@ from sqlalchemy import text
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from bot import cards, intake, messages, privacy
-from bot import leads as ownership
+from bot import cards, intake, messages, ownership, privacy
 from bot.agreement import parse_agreement
 from bot.context import Context
 from bot.privacy import REMOVED

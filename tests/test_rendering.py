@@ -393,8 +393,8 @@ def digest_rows(count: int, **person: Any) -> list[Row]:
         actions = []
         if state == "open":
             actions = [
-                {"id": ActionId.ASSIGN.value, "value": lead.id},
-                {"id": ActionId.EXTEND.value, "value": f"{lead.id}:claim"},
+                {"id": "assign", "lead": lead.id},
+                {"id": "extend", "lead": lead.id, "clock": "claim"},
             ][: 1 + (number // 6) % 2]
         rows.append(
             Row(

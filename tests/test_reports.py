@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
-from bot import cards, feedback, intake, leads, reports
+from bot import cards, feedback, intake, ownership, reports
 from bot.scheduler import Clockwork
 from bot.schemas import LeadIn
 from storage.db import transaction
@@ -37,10 +37,10 @@ def test_the_week_counts_both_sides(ctx):
     on_time = hand_over(ctx, 1)
     late = hand_over(ctx, 2)
     hand_over(ctx, 3, country="US")
-    leads.claim(ctx, lead_id=on_time, user="U0SELLER1")
+    ownership.claim(ctx, lead_id=on_time, user="U0SELLER1")
     clock.now = MONDAY + timedelta(hours=2)
     Clockwork(ctx).run_once()  # the second lead's claim deadline passes unmet
-    leads.claim(ctx, lead_id=late, user="U0SELLER2")
+    ownership.claim(ctx, lead_id=late, user="U0SELLER2")
     for lead_id, user in ((on_time, "U0SELLER1"), (late, "U0SELLER2")):
         verdict = feedback.Verdict(outcome="rejected", reason="wrong decision-maker")
         feedback.give(ctx, lead_id=lead_id, by=user, verdict=verdict)

@@ -28,7 +28,7 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
-from bot import leads as ownership
+from bot import ownership
 from bot.agreement import Agreement
 from bot.permissions import Action, allowed
 from bot.service import logs

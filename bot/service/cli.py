@@ -25,11 +25,12 @@ from bot.clock import utcnow
 from bot.context import Context
 from bot.csvfile import CsvError, CsvFile, NothingToImport, open_csv
 from bot.durations import humanize, wait
+from bot.findings import one_line
 from bot.importing import INVALID, KNOWN, NEW, Import, Outcome, checking_process
 from bot.reports import scorecard, week
-from bot.service import checks, logs
+from bot.service import database_check, logs
 from bot.service.settings import Settings, SettingsError, check_settings, load_settings
-from bot.slack import checks as slack_checks
+from bot.slack import channel_check
 from bot.slack.client import channel_rate, make_client, posting_time
 from storage import outbox
 from storage.db import make_engine, migrate, session_factory, transaction
@@ -85,7 +86,7 @@ def _agreement(settings: Settings) -> Agreement:
 
 def _database_error(url: object, error: SQLAlchemyError) -> typer.Exit:
     return _fail(
-        f"cannot open the database {url!r}: {checks.one_line(error)}; check DATABASE_URL and "
+        f"cannot open the database {url!r}: {one_line(error)}; check DATABASE_URL and "
         f"that the database server runs"
     )
 
@@ -199,11 +200,11 @@ def check() -> None:
     findings = (
         []
         if any(p.startswith("DATABASE_URL") for p in problems)
-        else [checks.database(settings.database_url)]
+        else [database_check.database(settings.database_url)]
     )
     if agreement is not None and settings.slack_bot_token:
         findings.append(
-            slack_checks.slack_channels(
+            channel_check.slack_channels(
                 make_client(token=settings.slack_bot_token, base_url=settings.slack_api_url),
                 agreement,
                 settings.baton_agreement,

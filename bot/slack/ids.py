@@ -55,3 +55,10 @@ def digest_option(action: str, value: str) -> str:
 def parse_digest_option(value: str) -> tuple[str, str]:
     action, _, argument = value.partition("|")
     return action, argument
+
+
+def button(action: dict[str, str]) -> tuple[str, str]:
+    """The action id and value of a button for one of the domain's actions on a lead
+    (`bot.digests`: `{"id": "extend", "lead": …, "clock": …}`)."""
+    value = clock_ref(action["lead"], action["clock"]) if "clock" in action else action["lead"]
+    return ActionId[action["id"].upper()].value, value

@@ -1,6 +1,6 @@
 """What `baton check` looks at beyond the files: the database as `baton run` will find it, so
 a mistake shows before start-up rather than as a card that never arrives (Slack's side:
-`bot.slack.checks`).
+`bot.slack.channel_check`).
 """
 
 from pathlib import Path

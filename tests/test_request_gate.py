@@ -3,7 +3,7 @@
 import threading
 import time
 
-from bot.priority import Answers
+from bot.request_gate import Answers
 
 
 def test_work_goes_at_once_when_nothing_is_being_answered():
