@@ -35,7 +35,6 @@ from sqlmodel import Session
 
 from bot import messages
 from bot.agreement import Agreement
-from bot.slack import blockkit
 from storage import digest_rows as store
 from storage.models import Deadline, DigestItem, Lead
 
@@ -45,14 +44,6 @@ KEPT = timedelta(days=1)
 ESCALATION, REMINDER = "escalation", "reminder"
 RICH = 20
 """Leads shown as a section with their actions; the rest as one line each."""
-LINE_BLOCKS = 28
-"""With a heading, 20 sections and a closing line, 28 blocks of lines fill Slack's 50."""
-LINE_ROOM = 2800
-"""Characters of lines in one block: Slack's 3,000 for a section, less a margin."""
-LINE_TEXT = {"open": 50, "done": 80}
-"""A line's characters besides the name, the company and the link (`_digest_line.j2`), at
-most: an open lead's lateness or due time is shorter than a dealt-with lead's strike-through
-and "claimed by"."""
 _PENDING = "baton.digests"
 
 
@@ -255,9 +246,11 @@ def view(
     agreement: Agreement,
     now: datetime,
     link: Callable[[Lead], str | None],
+    pack: Callable[[list["Row"]], list[list["Row"]]],
 ) -> Shown | None:
     """The digest as it stands: alone and open, a lead reads as its own reminder or escalation;
-    otherwise the list, oldest first, the first `RICH` with their actions."""
+    otherwise the list, oldest first, the first `RICH` with their actions, then the rest as
+    lines in as many blocks as the front end's message has room for (`pack`)."""
     digest = store.get(session=session, digest_id=digest_id)
     if digest is None:
         return None
@@ -299,28 +292,6 @@ def view(
         item_ids=[item.id for item, _, _ in covered if item.id is not None],
         first_shown=[item.planned_at for item, _, _ in covered if item.shown_at is None],
     )
-
-
-def pack(rows: list[Row]) -> list[list[Row]]:
-    """The rows after the first `RICH`, as blocks of lines that each fit a section (by their
-    length once escaped), as many blocks as the message has room for; the rest do not fit."""
-    blocks: list[list[Row]] = []
-    room = 0
-    for row in rows:
-        length = LINE_TEXT["open" if row.state == "open" else "done"] + len(row.link or "")
-        length += sum(len(blockkit.escape(blockkit.cut(text, 40))) for text in _named(row))
-        if not blocks or length > room:
-            if len(blocks) == LINE_BLOCKS:
-                break
-            blocks.append([])
-            room = LINE_ROOM
-        blocks[-1].append(row)
-        room -= length + 1
-    return blocks
-
-
-def _named(row: Row) -> tuple[str, str]:
-    return row.lead.name or "", row.lead.company or ""
 
 
 DONE = {"claim": "claimed", "contact": "contacted", "feedback": "feedback_given"}

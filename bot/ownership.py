@@ -16,6 +16,15 @@ from storage.db import transaction
 from storage.models import Lead
 
 
+def lead(ctx: Context, lead_id: str) -> Lead:
+    """The lead a button or a modal names, as stored; refused when there is none."""
+    with ctx.sessions() as session:
+        found = leads.get(session=session, lead_id=lead_id)
+    if found is None:
+        raise Refused("lead_gone")
+    return found
+
+
 def find(session: Session, lead_id: str) -> Lead:
     """The lead to act on; an erased one is gone for every purpose but the statistics."""
     lead = leads.get(session=session, lead_id=lead_id)

@@ -15,7 +15,6 @@ from bot.slack.baton import Baton
 from bot.slack.ids import ActionId, parse_clock_ref, parse_digest_option
 from handlers.home import publish_home
 from handlers.replies import refuse, tell, where, whisper
-from storage import leads as stored
 
 
 def lead_of(body: dict[str, Any]) -> str:
@@ -27,14 +26,6 @@ def lead_of(body: dict[str, Any]) -> str:
 
 def user_of(body: dict[str, Any]) -> str:
     return body["user"]["id"]
-
-
-def _lead(baton: Baton, lead_id: str):
-    with baton.ctx.sessions() as session:
-        lead = stored.get(session=session, lead_id=lead_id)
-    if lead is None:
-        raise Refused("lead_gone")
-    return lead
 
 
 Work = Callable[[dict[str, Any], Baton], None]
@@ -81,7 +72,7 @@ def open_assign(ack: Ack, body: dict[str, Any], baton: Baton) -> None:
     ack()
     try:
         authorize(baton.agreement, user_of(body), Action.ASSIGN)
-        lead = _lead(baton, lead_of(body))
+        lead = ownership.lead(baton.ctx, lead_of(body))
     except Refused as refusal:
         refuse(baton, body, refusal)
         return
@@ -107,7 +98,7 @@ def open_feedback(ack: Ack, body: dict[str, Any], baton: Baton) -> None:
     """Check before opening, so nobody fills in a modal that cannot be accepted."""
     ack()
     try:
-        lead = _lead(baton, lead_of(body))
+        lead = ownership.lead(baton.ctx, lead_of(body))
         authorize(baton.agreement, user_of(body), Action.GIVE_FEEDBACK, owner=lead.owner)
         next_stage(lead.stage, Move.ACCEPT)
     except Refused as refusal:
@@ -145,7 +136,7 @@ def open_extend(ack: Ack, body: dict[str, Any], baton: Baton) -> None:
     lead_id, kind = parse_clock_ref(body["actions"][0]["value"])
     try:
         authorize(baton.agreement, user_of(body), Action.ASSIGN)
-        lead = _lead(baton, lead_id)
+        lead = ownership.lead(baton.ctx, lead_id)
     except Refused as refusal:
         refuse(baton, body, refusal)
         return

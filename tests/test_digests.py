@@ -11,6 +11,7 @@ from bot import digests, escalation, intake, ownership
 from bot.context import Context
 from bot.scheduler import Clockwork
 from bot.schemas import LeadIn
+from bot.slack import digest_layout
 from bot.slack.render import Renderer
 from storage.db import transaction
 from storage.models import Deadline, Digest, DigestItem, Lead, Outbox
@@ -74,7 +75,12 @@ def digests_of(ctx: Context, conversation: str) -> list[tuple[Digest, list[Diges
 def view(ctx: Context, digest_id: int) -> digests.Shown:
     with ctx.sessions() as session:
         shown = digests.view(
-            session, digest_id, agreement=ctx.agreement, now=ctx.clock(), link=lambda _: None
+            session,
+            digest_id,
+            agreement=ctx.agreement,
+            now=ctx.clock(),
+            link=lambda _: None,
+            pack=digest_layout.pack,
         )
     assert shown is not None
     return shown

@@ -12,13 +12,12 @@ from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot import digests
 from bot.agreement import Agreement
 from bot.digests import Row
 from bot.feedback import RULES
 from bot.overview import Item
 from bot.reports import Week
-from bot.slack import blockkit
+from bot.slack import blockkit, digest_layout
 from bot.slack.ids import ActionId
 from bot.slack.render import TEMPLATES, Renderer, compact, mention
 from storage.models import Deadline, Lead
@@ -416,7 +415,7 @@ def digest_rows(count: int, **person: Any) -> list[Row]:
 def digest_facts(count: int = 600, in_channel: bool = False, **person: Any) -> dict[str, Any]:
     """As `bot.digests.view` lays them out: 20 sections, then lines packed by their length."""
     rows = digest_rows(count, **person)
-    lines = digests.pack(rows[20:])
+    lines = digest_layout.pack(rows[20:])
     return {
         "rich": rows[:20],
         "lines": lines,
@@ -789,7 +788,7 @@ def test_a_digest_of_ordinary_names_shows_hundreds(renderer: Renderer):
         replace(row, lead=make_lead(name=f"Mette Hansen {n}"), state="open", actions=[])
         for n, row in enumerate(digest_rows(600))
     ]
-    lines = digests.pack(rows[20:])
+    lines = digest_layout.pack(rows[20:])
     assert 20 + sum(len(block) for block in lines) >= 500
     message = renderer.message("digest", **{**digest_facts(), "rich": rows[:20], "lines": lines})
     assert_valid_blocks(message["blocks"])

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slack_sdk import WebClient
 from sqlalchemy import Engine
 
 from bot.agreement import Agreement, load_agreement
@@ -18,7 +17,7 @@ from bot.delivery import Courier
 from bot.intake import Intake
 from bot.scheduler import Clockwork
 from bot.service.settings import Settings
-from bot.slack.client import make_client
+from bot.slack.client import SlackClient, make_client
 from bot.slack.render import Renderer
 from bot.slack.transport import SlackTransport
 from storage import leads
@@ -38,7 +37,7 @@ class Runtime:
     agreement: Agreement
     engine: Engine
     ctx: Context
-    client: WebClient
+    client: SlackClient
     renderer: Renderer
     courier: Courier
     clockwork: Clockwork

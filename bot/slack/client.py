@@ -18,6 +18,9 @@ POST_MESSAGE = "chat.postMessage"
 BURST = 3
 """Messages a quiet channel takes at once before the pace applies."""
 
+SlackClient = WebClient
+"""The Web API client, as the process that composes Baton names it."""
+
 
 def make_client(*, token: str | None, base_url: str) -> WebClient:
     """The client Bolt's listeners use: a person is waiting, so a short retry is worth it.

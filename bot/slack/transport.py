@@ -31,6 +31,7 @@ from sqlmodel import Session
 from bot import cards, digests, messages, metrics
 from bot.context import Context
 from bot.delivery import Answer, Call, Sent, Undeliverable
+from bot.slack import digest_layout
 from bot.slack.client import BURST, POST_MESSAGE, Limits, without_retries
 from bot.slack.client import channel_rate as configured_channel_rate
 from bot.slack.render import Renderer
@@ -251,6 +252,7 @@ class SlackTransport:
                 agreement=self.ctx.agreement,
                 now=now,
                 link=self._card_link,
+                pack=digest_layout.pack,
             )
         if shown is None:
             return Sent()
