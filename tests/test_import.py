@@ -13,7 +13,7 @@ from sqlalchemy import Engine, event, select, update
 from typer.testing import CliRunner
 
 import bot.importing
-import bot.service.cli
+import bot.service.cli.import_csv
 from bot.csvfile import open_csv
 from bot.service.cli import cli
 from storage.db import make_engine, session_factory, transaction
@@ -444,7 +444,7 @@ def test_a_screenful_of_cards_is_not_asked_about(runner, env, engine, tmp_path):
 def test_many_cards_are_asked_about_at_a_terminal(
     runner, env, engine, tmp_path, monkeypatch, answer: str, stored: int
 ):
-    monkeypatch.setattr(bot.service.cli, "_interactive", lambda: True)
+    monkeypatch.setattr(bot.service.cli.import_csv, "_interactive", lambda: True)
     env["BATON_SLACK_CHANNEL_RATE"] = "0.5"
     result = invoke(runner, env, str(excel(tmp_path / "leads.csv", many(30))), input=answer)
     assert (

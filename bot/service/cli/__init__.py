@@ -1,0 +1,28 @@
+"""`baton`: run the bot, check the setup, import leads, show the scorecard, forget a person.
+
+One module a command (`run`, `check`, `import_csv`, `report`, `forget`, `dead_letters`);
+`common` holds what they share.
+"""
+
+import typer
+
+from bot.service.cli import check, dead_letters, forget, import_csv, report, run
+
+cli = typer.Typer(
+    name="baton",
+    help="Baton keeps the agreement between Sales and Marketing about leads.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+outbox_cli = typer.Typer(help="Look after Slack messages Baton could not deliver.")
+cli.add_typer(outbox_cli, name="outbox")
+cli.command()(run.run)
+cli.command()(check.check)
+cli.command(name="import")(import_csv.import_csv)
+cli.command()(report.report)
+cli.command()(forget.forget)
+outbox_cli.command("retry")(dead_letters.outbox_retry)
+
+
+def main() -> None:
+    cli()
