@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from bot.agreement import Agreement, load_agreement
 from bot.clock import Clock, utcnow
 from bot.context import Context
-from bot.delivery import Courier
+from bot.delivery.worker import Courier
 from bot.intake import Intake
 from bot.scheduler import Clockwork
 from bot.service.settings import Settings

@@ -30,7 +30,7 @@ from sqlmodel import Session
 
 from bot import cards, digests, messages, metrics
 from bot.context import Context
-from bot.delivery import Answer, Call, Sent, Undeliverable
+from bot.delivery.interface import Answer, Call, Sent, Undeliverable
 from bot.slack import digest_layout
 from bot.slack.client import BURST, POST_MESSAGE, Limits, without_retries
 from bot.slack.client import channel_rate as configured_channel_rate

@@ -1,130 +1,25 @@
-"""The outbox worker: each row once, in order per lead, retried until the platform takes it.
-
-Generic over the platform: a `Transport` (Slack's is `bot.slack.transport`) says where a row
-goes and sends it; this worker leases rows, keeps the transport's pace per conversation,
-holds a method the platform asks it to wait for, backs off, parks rows while the platform is
-down and sends the ones it will not take to the dead letters.
-
-The pace is kept at the source. The paced method (Slack's `chat.postMessage`) goes to each
-conversation at the transport's rate, and a message that has to wait for its conversation is
-handed back to the queue with `next_attempt_at` set to its slot, so the worker thread never
-sleeps on one conversation while messages for others are due. Urgent messages go first: of
-the due rows, the smallest `priority` is taken first, and one that finds a conversation's
-slots held by less urgent messages (a bulk import's cards) takes the first of them, each of
-those moving one slot later. A 429 holds only its method until `Retry-After`. Both are waits
-in the database, not in the thread.
-
-A 5xx or a dropped connection means the platform is not answering that method. Its messages
-are parked, not tried one after another with a growing backoff: at most once a second one of
-them, in turn, tries again, and the moment the platform answers, every parked message is due
-at once, so delivery resumes within a second or two of its return. An outage is not the
-message's fault: only the try that found the platform failing counts towards a message's
-attempts, so however long an outage lasts, it walks no message to the dead letters.
-
-Exactly once: a row is leased to one worker, the outcome is written as soon as the platform
-answers, and a worker never starts a request on a row whose lease could run out before the
-request's timeout. Finding a message an earlier attempt sent is the transport's part.
-"""
+"""The worker thread: takes due rows, hands each to the transport, records the outcome."""
 
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 from sqlmodel import Session
 
 from bot import messages, metrics
 from bot.context import Context
+from bot.delivery.interface import Answer, Sent, Transport, Undeliverable
+from bot.delivery.outages import PROBE_EVERY, Outage, Outages
+from bot.delivery.pacing import Slot
 from storage import leads, outbox
 from storage.db import transaction
 from storage.models import Outbox
 
 log = logging.getLogger(__name__)
-
-PROBE_EVERY = timedelta(seconds=1)  # while Slack fails a method, how often one message tries it
-PARK = timedelta(seconds=30)  # how far ahead the others are parked meanwhile (a crash's cost)
-
-
-@dataclass(frozen=True)
-class Answer:
-    """How the platform answered a call that failed: an HTTP status (0 when the connection
-    failed or no answer came), its error code, and how long it asked to wait."""
-
-    status: int
-    code: str
-    retry_after: timedelta | None
-
-
-@dataclass
-class Sent:
-    """What the platform took for a row, to record with it in one transaction."""
-
-    ts: str | None = None
-    """The message's id where it landed (Slack's ts), if a message was posted or updated."""
-    channel: str | None = None
-    """Where a post landed, when the row did not name it (a DM opened by user id)."""
-    at: datetime | None = None
-    """When the platform took it, if the transport knows better than the worker."""
-    record: Callable[[Session], None] | None = None
-    """More to record in the same transaction (where a card is, the clocks it starts)."""
-    planned: list[datetime] = field(default_factory=list)
-    """When the deadlines this message tells of were due, to measure how late it is."""
-    started_clocks: bool = False
-    """A lead's card landed and its clocks started: the clock arms a wake-up for them."""
-
-
-class Limits(Protocol):
-    """The transport's pace per conversation and its holds per method (`bot.slack.client`)."""
-
-    def reserve(self, channel: str, now: datetime) -> datetime: ...
-    def not_before(self, method: str, now: datetime) -> datetime | None: ...
-    def hold(self, method: str, until: datetime) -> None: ...
-    def release(self, method: str) -> None: ...
-    def next_change(self, now: datetime) -> datetime | None: ...
-
-
-class Call(Protocol):
-    """The worker's gate around one platform call: held methods wait, failures are sorted."""
-
-    def __call__(
-        self, row: Outbox, method: str, send: Callable[[], Any], channel: str | None = None
-    ) -> Any: ...
-
-
-class Transport(Protocol):
-    """What a platform gives the outbox: where a row goes, how to send it, how it fails."""
-
-    paced: str
-    """The method paced per conversation (Slack's chat.postMessage)."""
-    permanent: frozenset[str]
-    """Error codes another attempt cannot fix: the row goes to the dead letters."""
-    timeout: float
-    """Seconds one call may take; no call starts with less lease than this left."""
-    limits: Limits
-
-    def route(
-        self, row: Outbox, placed: dict[str, tuple[str | None, str | None]]
-    ) -> tuple[str, str | None] | None:
-        """The method and conversation the row will use, or None when it calls nothing;
-        `placed` is where the batch's leads have their cards (`leads.cards_of`)."""
-        ...
-
-    def deliver(self, row: Outbox, call: Call) -> Sent:
-        """Send the row, every platform call through `call`; raise `Undeliverable` for a row
-        nothing but an operator can fix."""
-        ...
-
-    def answer(self, error: Exception) -> Answer | None:
-        """How the platform answered a call that raised `error`; None for anything else."""
-        ...
-
-
-class Undeliverable(Exception):
-    """Nothing but an operator can make this row deliverable; it goes to the dead letters."""
 
 
 class _Held(Exception):
@@ -146,29 +41,7 @@ class _Failed(Exception):
         self.cause = cause
 
 
-class _Slot(NamedTuple):
-    """A time a row may post to a channel, kept for it until it is used."""
-
-    channel: str
-    priority: int
-    at: datetime
-
-
-@dataclass
-class _Outage:
-    """A method Slack fails (5xx, no connection): its rows are parked until a time in
-    `parked` (the latest last) while one row at a time tries whether Slack answers again."""
-
-    since: datetime
-    parked: list[datetime]
-    failures: int = 1
-
-    @property
-    def until(self) -> datetime:
-        return self.parked[-1]
-
-
-class Courier:
+class Courier(Outages):
     """One worker thread per process; replicas share the queue through the database."""
 
     def __init__(
@@ -198,8 +71,8 @@ class Courier:
         self._margin = timedelta(seconds=transport.timeout + 1)
         if lease <= self._margin:
             raise ValueError(f"the lease must be longer than the call timeout plus 1s ({lease})")
-        self._slots: dict[int, _Slot] = {}
-        self._outages: dict[str, _Outage] = {}
+        self._slots: dict[int, Slot] = {}
+        self._outages: dict[str, Outage] = {}
         self._try_at: datetime | None = None  # when a row may next try the failing methods
         self._trying: int | None = None  # the row trying them now
         self._waking = False  # a parked row was made due for this try and has not tried yet
@@ -339,70 +212,6 @@ class Courier:
         """Remember the soonest time a row handed back comes due, to wake up for it."""
         self._soonest = at if self._soonest is None else min(self._soonest, at)
 
-    # pacing ----------------------------------------------------------------------------
-
-    def _plan(
-        self, row: Outbox, now: datetime, placed: dict[str, tuple[str | None, str | None]]
-    ) -> datetime | None:
-        """When `row` may go, if not now: its method's hold, or its channel's next slot.
-
-        A slot, once given, is the row's until it is used, so rows of one channel go out in
-        the order they were first looked at, which is the order they were queued in.
-        """
-        route = self.transport.route(row, placed)
-        if route is None:
-            return None
-        method, channel = route
-        held = self.limits.not_before(method, now)
-        if held is not None and not self._may_try(method, row, now):
-            self._slots.pop(row.id, None)
-            metrics.OUTBOX_HELD.labels(reason="method_held").inc()
-            return held
-        if held is not None or method != self.transport.paced or not channel:
-            return None
-        slot = self._slots.get(row.id)
-        if slot is not None:
-            if slot.at <= now:
-                del self._slots[row.id]
-                return None
-            return slot.at
-        at = self._reserve(row, channel, now)
-        if at <= now:
-            return None
-        if len(self._slots) > 10_000:  # rows another replica delivered leave their slots here
-            self._slots = {k: v for k, v in self._slots.items() if v.at > now}
-        self._slots[row.id] = _Slot(channel, row.priority, at)
-        metrics.OUTBOX_HELD.labels(reason="pace").inc()
-        return at
-
-    def _reserve(self, row: Outbox, channel: str, now: datetime) -> datetime:
-        """The channel's next slot for `row`, ahead of every less urgent row holding a later one.
-
-        Rows are given slots as they are taken, so a bulk import's cards may hold the
-        channel's next quarter of an hour by the time an urgent card comes. It takes the first
-        of their slots, and each of them the next one's, the last a new one: they keep their
-        order, one slot later, and are handed back again when their old slot comes."""
-        at = self.limits.reserve(channel, now)
-        if at <= now:
-            return at
-        behind = sorted(
-            (slot.at, row_id)
-            for row_id, slot in self._slots.items()
-            if slot.channel == channel and slot.priority > row.priority and slot.at > now
-        )
-        if not behind:
-            return at
-        later = [when for when, _ in behind[1:]] + [at]
-        for (_, row_id), when in zip(behind, later, strict=True):
-            self._slots[row_id] = self._slots[row_id]._replace(at=when)
-        return behind[0][0]
-
-    def _hold_method(self, method: str, until: datetime) -> None:
-        """Nothing goes to `method` before `until`; rows with a slot line up again after it."""
-        self.limits.hold(method, until)
-        if method == self.transport.paced:
-            self._slots.clear()
-
     def _call(
         self,
         row: Outbox,
@@ -431,72 +240,6 @@ class Courier:
             raise _Failed(method, answer, error) from error
         self._answered(method, channel)
         return response
-
-    # outages ---------------------------------------------------------------------------
-
-    def _unavailable(self, method: str, now: datetime, why: str) -> None:
-        """Slack fails `method`: park its rows, and let one try again in a second."""
-        outage = self._outages.get(method)
-        if outage is None:
-            outage = self._outages[method] = _Outage(since=now, parked=[now + PARK])
-            log.warning(
-                "outbox: Slack fails %s (%s); its messages wait, one tries again every %gs",
-                method,
-                why,
-                PROBE_EVERY.total_seconds(),
-            )
-        else:
-            outage.failures += 1
-        self._trying, self._waking = None, False
-        self._try_at = now + PROBE_EVERY
-        self._hold_method(method, outage.until)
-
-    def _may_try(self, method: str, row: Outbox, now: datetime) -> bool:
-        """Whether `row` may call `method`, which Slack has been failing: one row at a time,
-        once its time has come; it may call each failing method (a lookup, then the post)."""
-        if method not in self._outages or self._try_at is None or now < self._try_at:
-            return False
-        if self._trying not in (None, row.id):
-            return False
-        self._trying, self._waking = row.id, False
-        return True
-
-    def _try_again(self, now: datetime) -> None:
-        """Keep the failing methods held; once the next try has come, one parked row due now
-        to make it (unless a row comes due by itself meanwhile)."""
-        for method, outage in self._outages.items():
-            if outage.until - now < PARK / 2:
-                outage.parked.append(now + PARK)
-                self._hold_method(method, outage.until)
-        if self._try_at is None or now < self._try_at or self._trying is not None:
-            return
-        parked = [at for outage in self._outages.values() for at in outage.parked]
-        with transaction(self.ctx.sessions) as session:
-            woken = outbox.wake_next(session=session, parked=parked, after=self._woken, now=now)
-        if woken is None:  # nothing parked: a row of its own may try when it comes due
-            self._try_at = now + PROBE_EVERY
-        else:
-            self._waking, self._woken = True, woken
-
-    def _answered(self, method: str, channel: str | None = None) -> None:
-        """Slack answers `method` again: every row parked for it is due now."""
-        outage = self._outages.pop(method, None)
-        if outage is None:
-            return
-        if not self._outages:
-            self._try_at = None
-        now = self.ctx.clock()
-        self.limits.release(method)
-        if method == self.transport.paced and channel:
-            self.limits.reserve(channel, now)  # the post that found Slack back
-        self._write(lambda s: outbox.resume(session=s, parked=outage.parked, now=now))
-        self._due_at(now)
-        log.info(
-            "outbox: Slack answers %s again after %.0fs (%d failed tries); delivering",
-            method,
-            (now - outage.since).total_seconds(),
-            outage.failures,
-        )
 
     # outcomes --------------------------------------------------------------------------
 

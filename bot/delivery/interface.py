@@ -1,0 +1,88 @@
+"""What a platform gives the outbox worker (`Transport`), and what the worker gives back."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlmodel import Session
+
+from storage.models import Outbox
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How the platform answered a call that failed: an HTTP status (0 when the connection
+    failed or no answer came), its error code, and how long it asked to wait."""
+
+    status: int
+    code: str
+    retry_after: timedelta | None
+
+
+@dataclass
+class Sent:
+    """What the platform took for a row, to record with it in one transaction."""
+
+    ts: str | None = None
+    """The message's id where it landed (Slack's ts), if a message was posted or updated."""
+    channel: str | None = None
+    """Where a post landed, when the row did not name it (a DM opened by user id)."""
+    at: datetime | None = None
+    """When the platform took it, if the transport knows better than the worker."""
+    record: Callable[[Session], None] | None = None
+    """More to record in the same transaction (where a card is, the clocks it starts)."""
+    planned: list[datetime] = field(default_factory=list)
+    """When the deadlines this message tells of were due, to measure how late it is."""
+    started_clocks: bool = False
+    """A lead's card landed and its clocks started: the clock arms a wake-up for them."""
+
+
+class Limits(Protocol):
+    """The transport's pace per conversation and its holds per method (`bot.slack.client`)."""
+
+    def reserve(self, channel: str, now: datetime) -> datetime: ...
+    def not_before(self, method: str, now: datetime) -> datetime | None: ...
+    def hold(self, method: str, until: datetime) -> None: ...
+    def release(self, method: str) -> None: ...
+    def next_change(self, now: datetime) -> datetime | None: ...
+
+
+class Call(Protocol):
+    """The worker's gate around one platform call: held methods wait, failures are sorted."""
+
+    def __call__(
+        self, row: Outbox, method: str, send: Callable[[], Any], channel: str | None = None
+    ) -> Any: ...
+
+
+class Transport(Protocol):
+    """What a platform gives the outbox: where a row goes, how to send it, how it fails."""
+
+    paced: str
+    """The method paced per conversation (Slack's chat.postMessage)."""
+    permanent: frozenset[str]
+    """Error codes another attempt cannot fix: the row goes to the dead letters."""
+    timeout: float
+    """Seconds one call may take; no call starts with less lease than this left."""
+    limits: Limits
+
+    def route(
+        self, row: Outbox, placed: dict[str, tuple[str | None, str | None]]
+    ) -> tuple[str, str | None] | None:
+        """The method and conversation the row will use, or None when it calls nothing;
+        `placed` is where the batch's leads have their cards (`leads.cards_of`)."""
+        ...
+
+    def deliver(self, row: Outbox, call: Call) -> Sent:
+        """Send the row, every platform call through `call`; raise `Undeliverable` for a row
+        nothing but an operator can fix."""
+        ...
+
+    def answer(self, error: Exception) -> Answer | None:
+        """How the platform answered a call that raised `error`; None for anything else."""
+        ...
+
+
+class Undeliverable(Exception):
+    """Nothing but an operator can make this row deliverable; it goes to the dead letters."""
