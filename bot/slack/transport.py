@@ -34,6 +34,7 @@ from bot.delivery.interface import Answer, Call, Sent, Undeliverable
 from bot.slack import digest_layout
 from bot.slack.client import BURST, POST_MESSAGE, Limits, without_retries
 from bot.slack.client import channel_rate as configured_channel_rate
+from bot.slack.errors import PERMANENT
 from bot.slack.render import Renderer
 from storage import deadlines, leads
 from storage.models import Lead, Outbox
@@ -50,90 +51,6 @@ STAMP = "baton_outbox"
 PAGE = 200  # messages a page when looking for a row's message (Slack advises at most 200)
 PAGES = 10  # pages read at most: 2,000 messages posted in that channel since the row was queued
 SKEW = timedelta(minutes=1)  # read back this much further, in case our clock runs ahead of Slack's
-
-# Errors that another attempt cannot fix; the row is parked until `baton outbox retry`. From
-# Slack's error lists of the methods the courier calls (chat.postMessage, chat.update,
-# conversations.history, .replies and .open): everything about the token, the app's rights,
-# the conversation or the request itself. Left out, so retried with backoff: Slack's own
-# trouble (fatal_error, service_unavailable, request_timeout, update_failed), migrations that
-# end (team_added_to_org, org_login_required, external_channel_migrating), limits that lift
-# (ratelimited, message_limit_exceeded), and a stale cursor, which a new lookup does not use.
-PERMANENT = frozenset(
-    {
-        # the token and the app
-        "invalid_auth",
-        "not_authed",
-        "account_inactive",
-        "token_revoked",
-        "token_expired",
-        "not_allowed_token_type",
-        "missing_scope",
-        "no_permission",
-        "access_denied",
-        "app_access_restricted",
-        "enterprise_is_restricted",
-        "two_factor_setup_required",
-        "ekm_access_denied",
-        "is_bot",
-        # the conversation, the person, the thread or the message
-        "channel_not_found",
-        "not_in_channel",
-        "is_archived",
-        "is_inactive",
-        "channel_is_limited_access",
-        "method_not_supported_for_channel_type",
-        "restricted_action",
-        "restricted_action_read_only_channel",
-        "restricted_action_thread_only_channel",
-        "restricted_action_non_threadable_channel",
-        "restricted_action_thread_locked",
-        "posting_to_channel_denied",
-        "team_not_found",
-        "user_not_found",
-        "user_disabled",
-        "user_not_visible",
-        "invalid_user_combination",
-        "cannot_dm_bot",
-        "messages_tab_disabled",
-        "thread_not_found",
-        "cannot_reply_to_message",
-        "message_not_found",
-        "cant_update_message",
-        "edit_window_closed",
-        "block_mismatch",
-        # the request as Baton built it
-        "invalid_arguments",
-        "invalid_arg_name",
-        "invalid_array_arg",
-        "invalid_charset",
-        "invalid_form_data",
-        "invalid_post_type",
-        "missing_post_type",
-        "invalid_blocks",
-        "invalid_blocks_format",
-        "invalid_attachments",
-        "invalid_metadata_format",
-        "invalid_metadata_schema",
-        "invalid_metadata_filter_keys",
-        "invalid_ts_latest",
-        "invalid_ts_oldest",
-        "metadata_too_large",
-        "metadata_must_be_sent_from_app",
-        "msg_too_long",
-        "msg_blocks_too_long",
-        "markdown_text_conflict",
-        "no_text",
-        "too_many_attachments",
-        "attachment_payload_limit_exceeded",
-        "as_user_not_supported",
-        "not_enough_users",
-        "too_many_users",
-        "users_list_not_supplied",
-        "deprecated_endpoint",
-        "method_deprecated",
-        "unknown_method",
-    }
-)
 
 
 class _Posted(NamedTuple):
