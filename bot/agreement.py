@@ -161,6 +161,8 @@ class QualifiedLead(Section):
     max_employees: int | None = Field(default=None, ge=0)
     contact_roles: list[str] | None = None
     budget_required: bool = False
+    challenges_required: bool = False
+    """The lead must name the challenges it wants solved (the intake's `challenges`)."""
     buying_stages: list[str] | None = None
 
     @field_validator("countries")

@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import checks, logs, privacy
+from bot import checks, logs, privacy, wording
 from bot.agreement import Agreement, AgreementError, load_agreement
 from bot.clock import utcnow
 from bot.context import Context
@@ -314,7 +314,7 @@ def _would(outcome: Outcome) -> str:
         return (
             f"line {outcome.line}: would hand over {who}: qualified, a card for the sales channel"
         )
-    reasons = "; ".join(outcome.reasons)
+    reasons = "; ".join(wording.reasons(outcome.reasons))
     return (
         f"line {outcome.line}: would hand over {who}: not qualified ({reasons}), back to Marketing"
     )

@@ -23,7 +23,7 @@ from typing import Any
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from bot import blockkit, ids
+from bot import blockkit, ids, wording
 from bot.agreement import Agreement
 from bot.durations import humanize, wait
 from storage.models import Deadline, Feedback, Lead
@@ -140,6 +140,7 @@ class Renderer:
             duration=humanize,
             seconds=lambda value: humanize(timedelta(seconds=value)),
             wait=wait,
+            reason=wording.reason,
         )
         self.env.globals.update(agreement=agreement, ids=ids)
 

@@ -54,7 +54,8 @@ class Lead(LeadFields, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     external_key: str | None = Field(default=None, max_length=64)  # `external_key(external_id)`
     qualified: bool
-    reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    """Why it is not qualified: `{"code", "facts"}` per failed rule (`bot.rules`)."""
     stage: str = Field(max_length=32, index=True)
     owner: str | None = Field(default=None, max_length=32, index=True)
     handed_over_by: str = Field(max_length=64)
