@@ -197,6 +197,47 @@ class QualifiedLead(Section):
         return value
 
 
+def reason_code(label: str) -> str:
+    """The stable code of a feedback reason written as words: `wrong decision-maker` ->
+    `wrong_decision_maker`."""
+    return re.sub(r"[^a-z0-9]+", "_", label.casefold()).strip("_")
+
+
+def _feedback_reason(value: object) -> object:
+    """A reason is its words, its code derived from them; or `{code, label}`, so the words
+    can change later and what was stored under the code still counts as the same reason."""
+    if isinstance(value, str):
+        return {"code": reason_code(value), "label": value}
+    return value
+
+
+class FeedbackReason(Section):
+    code: str = Field(pattern=r"^[a-z0-9_]{1,64}$")
+    label: str = Field(min_length=1, max_length=150)
+
+    def __str__(self) -> str:
+        return self.label
+
+
+def _one_code_each(reasons: list[FeedbackReason]) -> list[FeedbackReason]:
+    codes = [reason.code for reason in reasons]
+    twice = sorted({code for code in codes if codes.count(code) > 1})
+    if twice:
+        raise ValueError(f"two reasons have the code {', '.join(twice)}: give each its own")
+    return reasons
+
+
+def _dump_reason(reason: FeedbackReason) -> str | dict[str, str]:
+    if reason.code == reason_code(reason.label):
+        return reason.label
+    return {"code": reason.code, "label": reason.label}
+
+
+FeedbackReasonEntry = Annotated[
+    FeedbackReason, BeforeValidator(_feedback_reason), PlainSerializer(_dump_reason)
+]
+
+
 class EscalationStep(Section):
     after: Duration
     notify: Literal["sales_manager", "ceo", "owner"]
@@ -238,7 +279,9 @@ class Agreement(Section):
     people: People
     qualified_lead: QualifiedLead = Field(default_factory=QualifiedLead)
     sla: Sla
-    feedback_reasons: list[str] = Field(min_length=1)
+    feedback_reasons: Annotated[list[FeedbackReasonEntry], AfterValidator(_one_code_each)] = Field(
+        min_length=1
+    )
     marketing_commitment: MarketingCommitment | None = None
     reports: Reports | None = None
     retention: Retention | None = None
@@ -306,6 +349,13 @@ class Agreement(Section):
                 )
             )
         return found
+
+    def feedback_label(self, code: str | None) -> str | None:
+        """The words for a feedback reason's code; a code no longer in the agreement shows as
+        itself."""
+        if code is None:
+            return None
+        return next((r.label for r in self.feedback_reasons if r.code == code), code)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import checks, logs, privacy, wording
+from bot import checks, logs, privacy, rules, wording
 from bot.agreement import Agreement, AgreementError, load_agreement
 from bot.clock import utcnow
 from bot.context import Context
@@ -428,14 +428,14 @@ def report(
     for outcome, count in sorted(sla.outcomes.items()):
         table.add_row(f"Feedback: {outcome}", str(count))
     for reason, count in sorted(sla.rejected_by_reason.items(), key=lambda item: -item[1]):
-        table.add_row(f"  rejected: {reason}", str(count))
+        table.add_row(f"  rejected: {agreement.feedback_label(reason)}", str(count))
     out.print(table)
     if card.unqualified_reasons:
         reasons = Table(title="Why leads were returned to nurture")
         reasons.add_column("rule")
         reasons.add_column("leads", justify="right")
         for rule, count in sorted(card.unqualified_reasons.items(), key=lambda item: -item[1]):
-            reasons.add_row(rule, str(count))
+            reasons.add_row(rules.label(rule), str(count))
         out.print(reasons)
 
 

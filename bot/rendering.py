@@ -23,7 +23,7 @@ from typing import Any
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from bot import blockkit, ids, wording
+from bot import blockkit, ids, rules, wording
 from bot.agreement import Agreement
 from bot.durations import humanize, wait
 from storage.models import Deadline, Feedback, Lead
@@ -141,6 +141,7 @@ class Renderer:
             seconds=lambda value: humanize(timedelta(seconds=value)),
             wait=wait,
             reason=wording.reason,
+            rule=rules.label,
         )
         self.env.globals.update(agreement=agreement, ids=ids)
 

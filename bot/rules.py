@@ -37,6 +37,11 @@ The others are what the scorecard keeps of a forgotten lead anyway (country, ind
 buying stage) or the definition's own values."""
 
 
+LEGACY = "legacy"
+"""The code of a reason stored as words before reasons had codes, that no rule could be read
+from (see migration 0009): its only fact is the `text`."""
+
+
 class Reason(TypedDict):
     """Why a lead fails one rule, as stored: the rule's code and the facts behind it."""
 

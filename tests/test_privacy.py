@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from bot import cards, intake, messages, privacy
+from bot import cards, intake, messages, privacy, wording
 from bot import leads as ownership
 from bot.agreement import parse_agreement
 from bot.cli import cli
@@ -82,7 +82,7 @@ def with_history(ctx: Context, lead_id: str) -> None:
             at=now,
             actor="U0SELLER1",
             kind="feedback",
-            data={"outcome": "rejected", "reason": "no relevant need", "missed_rules": ["budget"]},
+            data={"outcome": "rejected", "reason": "no_relevant_need", "missed_rules": ["budget"]},
         )
         session.add(
             Feedback(
@@ -90,7 +90,7 @@ def with_history(ctx: Context, lead_id: str) -> None:
                 by="U0SELLER1",
                 at=now,
                 outcome="rejected",
-                reason="no relevant need",
+                reason="no_relevant_need",
                 note="said no thanks",
             )
         )
@@ -179,14 +179,14 @@ def test_the_history_keeps_what_happened_but_not_what_was_written(ctx: Context):
     assert events["contacted"].data == {"how": REMOVED}
     assert events["feedback"].data == {
         "outcome": "rejected",
-        "reason": "no relevant need",  # one of the agreement's reasons: a choice, not a text
+        "reason": "no_relevant_need",  # the code of an agreed reason: a choice, not a text
         "missed_rules": ["budget"],
     }
     assert events["handed_over"].data == {"qualified": True, "reasons": []}
     (feedback,) = rows(ctx, Feedback, kept.id)
     assert (feedback.outcome, feedback.reason, feedback.note) == (
         "rejected",
-        "no relevant need",
+        "no_relevant_need",
         None,
     )
 
@@ -204,11 +204,15 @@ def test_the_forgotten_event_names_who_asked_and_not_whom(ctx: Context):
 
 def test_an_unqualified_title_is_not_kept_in_the_reasons(ctx: Context):
     kept = handed_over(ctx, title="Chief Llama Whisperer")
-    assert any("Llama" in reason for reason in kept.reasons)
+    assert any(reason["facts"].get("title") == "Chief Llama Whisperer" for reason in kept.reasons)
     privacy.forget(ctx, email="mette@nordlys.dk", by="dpo")
 
     after = stored(ctx, kept.id)
-    assert after.reasons == [f"title ({REMOVED}) matches none of the contact roles"]
+    (reason,) = after.reasons
+    assert reason["code"] == "contact_role"
+    assert reason["facts"]["title"] == f"({REMOVED})"
+    assert reason["facts"]["allowed"] == ["CIO", "IT manager", "HR manager", "CMO"]
+    assert wording.reason(reason).startswith(f"title ({REMOVED}) matches none of the contact roles")
     assert "Llama" not in dump(ctx)
 
 
