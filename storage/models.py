@@ -222,3 +222,17 @@ class SlackEvent(SQLModel, table=True):
 
     event_id: str = Field(primary_key=True, max_length=64)
     received_at: datetime = _utc(index=True)
+
+
+class DirectoryEntry(SQLModel, table=True):
+    """An email address the agreement names a person by, as the chat platform resolved it.
+
+    Kept so that start-up and `baton check` ask the platform only about addresses not seen
+    yet, and a replica starting while the platform is unreachable still knows its people.
+    """
+
+    platform: str = Field(primary_key=True, max_length=16)
+    email: str = Field(primary_key=True, max_length=320)
+    """Lower case: addresses are matched without regard to letter case."""
+    user_id: str = Field(max_length=64)
+    resolved_at: datetime = _utc()
