@@ -48,8 +48,15 @@ _WHERE_IDS = {
 }
 
 
+def is_email(value: str) -> bool:
+    return bool(_EMAIL.match(value))
+
+
 def _slack_id(kind: str):
-    """A Slack id of the right kind, with a message that says what the value is instead."""
+    """A Slack id of the right kind, with a message that says what the value is instead.
+
+    A person may be named by email address as well (in lower case: addresses are matched
+    without regard to case); `bot.people` resolves it on the platform before Baton starts."""
     wanted, other = (_PERSON, _CONVERSATION) if kind == "user" else (_CONVERSATION, _PERSON)
 
     def check(value: object) -> str:
@@ -59,8 +66,8 @@ def _slack_id(kind: str):
         if _SLACK_ID.match(text) and text[0] in other:
             named = "a person's" if kind == "channel" else "a channel's"
             raise ValueError(f'"{text}" is {named} ID, not a {kind}\'s: use {_WHERE_IDS[kind]}')
-        if kind == "user" and _EMAIL.match(text):
-            raise ValueError(f'"{text}" is an email address; Baton needs {_WHERE_IDS["user"]}')
+        if kind == "user" and _EMAIL.match(text.strip()):
+            return text.strip().casefold()  # resolved on the platform: `bot.people`
         if kind == "channel" and text.startswith("#"):
             raise ValueError(
                 f'"{text}" is a channel name, not a Slack channel ID: use {_WHERE_IDS["channel"]}'
@@ -148,6 +155,9 @@ class Channels(Section):
 
 
 class People(Section):
+    """Who holds each role: a platform user id, or an email address until `bot.people`
+    has resolved it."""
+
     sales_manager: UserId
     ceo: UserId
     sales: list[UserId] = Field(min_length=1)
@@ -456,14 +466,15 @@ def parse_agreement(text: str, source: str = "agreement.yml") -> Agreement:
     return agreement
 
 
-def place(path: Path, *keys: str) -> str:
+def place(path: Path, *keys: str | int) -> str:
     """`file:line: key.path` for a key of the agreement file, to name it in a message."""
     try:
         node = yaml.compose(path.read_text(encoding="utf-8"), Loader=_Loader)
     except (OSError, yaml.YAMLError):
         node = None
     line = _lines(node).get(keys) if node is not None else None
-    return f"{path}:{line}: {'.'.join(keys)}" if line else f"{path}: {'.'.join(keys)}"
+    named = ".".join(str(key) for key in keys)
+    return f"{path}:{line}: {named}" if line else f"{path}: {named}"
 
 
 def load_agreement(path: Path) -> Agreement:

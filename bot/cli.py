@@ -28,7 +28,7 @@ from bot.durations import humanize, wait
 from bot.importing import INVALID, KNOWN, NEW, Import, Outcome, checking_process
 from bot.reports import scorecard, week
 from bot.settings import Settings, SettingsError, check_settings, load_settings
-from bot.slack import channel_rate, make_client, posting_time
+from bot.slack import SlackDirectory, channel_rate, make_client, posting_time
 from storage import outbox
 from storage.db import make_engine, migrate, session_factory, transaction
 
@@ -131,6 +131,8 @@ def run(
         runtime.start()
     except SQLAlchemyError as error:
         raise _database_error(runtime.engine.url, error) from None
+    except AgreementError as error:
+        raise _problems(error.problems, "{count} problems in the agreement") from None
     app = create_app(runtime)
     if settings.slack_app_token:
         from bot.app import connect_socket_mode
@@ -200,9 +202,9 @@ def check() -> None:
         else [checks.database(settings.database_url)]
     )
     if agreement is not None and settings.slack_bot_token:
-        findings.append(
-            checks.slack_channels(make_client(settings), agreement, settings.baton_agreement)
-        )
+        client = make_client(settings)
+        findings.append(checks.slack_channels(client, agreement, settings.baton_agreement))
+        findings.append(checks.people(SlackDirectory(client), agreement, settings.baton_agreement))
     for found in findings:
         for note in found.notes:
             _say(out, note)
