@@ -35,8 +35,8 @@ FORGOTTEN = "forgotten"
 RETENTION = "retention"
 
 # Event data that describes what happened to a lead, never who the lead is: Slack user ids of
-# the team, clock names, dates, outcomes and rule names. Any other text is the kind a person
-# typed (a note, a reason, how someone was reached) and is removed.
+# the team, clock names, dates, outcomes and the codes of rules. Any other text is the kind a
+# person typed (a note, a reason, how someone was reached) and is removed.
 STRUCTURED = frozenset(
     {
         "qualified",
