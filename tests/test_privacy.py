@@ -535,3 +535,23 @@ def test_forgetting_rewrites_every_message_in_slack(baton, slack):
         "chat.update", where=lambda c: "removed on request" in str(c.params.get("blocks")).lower()
     )
     assert card
+
+
+def test_reasons_are_redacted_by_their_facts_never_by_their_words():
+    title = {"code": "contact_role", "facts": {"title": "Chief Llama", "allowed": ["CIO"]}}
+    missing = {"code": "contact_role", "facts": {"title": None, "allowed": ["CIO"]}}
+    country = {"code": "geography", "facts": {"country": "US", "allowed": ["DK"]}}
+    legacy = {"code": "legacy", "facts": {"text": "Chief Llama is no buyer"}}
+    assert privacy.redact_reason(title)["facts"] == {"title": f"({REMOVED})", "allowed": ["CIO"]}
+    assert privacy.redact_reason(missing) == missing
+    assert privacy.redact_reason(country) == country
+    assert privacy.redact_reason(legacy) == {"code": "legacy", "facts": {"text": REMOVED}}
+
+
+def test_a_feedback_reason_is_a_code_and_stays_any_other_reason_goes():
+    data = {"reason": "duplicate", "missed_rules": ["budget"]}
+    assert privacy.scrub_event_data(data, kind="feedback") == data
+    assert privacy.scrub_event_data(data, kind="extended") == {
+        "reason": REMOVED,
+        "missed_rules": ["budget"],
+    }
