@@ -52,10 +52,10 @@ ID_BLOCK = 1_000_000
 SELLERS = tuple(f"U0SELLER{n:02d}" for n in range(1, 51))
 MANAGER, CEO = "U0MANAGER", "U0CEO"
 SALES_CHANNEL, MARKETING_CHANNEL = "C0SALES", "C0MKTG"
-FEEDBACK_REASONS = (
-    "wrong decision-maker",
-    "no relevant need",
-    "too early in the buying process",
+FEEDBACK_REASONS = (  # the codes of the agreement's feedback reasons, as Baton stores them
+    "wrong_decision_maker",
+    "no_relevant_need",
+    "too_early_in_the_buying_process",
 )
 
 # Who hands over: mostly the Nordics, where the agreement says Sales sells.

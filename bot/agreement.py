@@ -48,8 +48,15 @@ _WHERE_IDS = {
 }
 
 
+def is_email(value: str) -> bool:
+    return bool(_EMAIL.match(value))
+
+
 def _slack_id(kind: str):
-    """A Slack id of the right kind, with a message that says what the value is instead."""
+    """A Slack id of the right kind, with a message that says what the value is instead.
+
+    A person may be named by email address as well (in lower case: addresses are matched
+    without regard to case); `bot.people` resolves it on the platform before Baton starts."""
     wanted, other = (_PERSON, _CONVERSATION) if kind == "user" else (_CONVERSATION, _PERSON)
 
     def check(value: object) -> str:
@@ -59,8 +66,8 @@ def _slack_id(kind: str):
         if _SLACK_ID.match(text) and text[0] in other:
             named = "a person's" if kind == "channel" else "a channel's"
             raise ValueError(f'"{text}" is {named} ID, not a {kind}\'s: use {_WHERE_IDS[kind]}')
-        if kind == "user" and _EMAIL.match(text):
-            raise ValueError(f'"{text}" is an email address; Baton needs {_WHERE_IDS["user"]}')
+        if kind == "user" and _EMAIL.match(text.strip()):
+            return text.strip().casefold()  # resolved on the platform: `bot.people`
         if kind == "channel" and text.startswith("#"):
             raise ValueError(
                 f'"{text}" is a channel name, not a Slack channel ID: use {_WHERE_IDS["channel"]}'
@@ -148,6 +155,9 @@ class Channels(Section):
 
 
 class People(Section):
+    """Who holds each role: a platform user id, or an email address until `bot.people`
+    has resolved it."""
+
     sales_manager: UserId
     ceo: UserId
     sales: list[UserId] = Field(min_length=1)
@@ -161,6 +171,8 @@ class QualifiedLead(Section):
     max_employees: int | None = Field(default=None, ge=0)
     contact_roles: list[str] | None = None
     budget_required: bool = False
+    challenges_required: bool = False
+    """The lead must name the challenges it wants solved (the intake's `challenges`)."""
     buying_stages: list[str] | None = None
 
     @field_validator("countries")
@@ -193,6 +205,47 @@ class QualifiedLead(Section):
         if value is not None and low is not None and low > value:
             raise ValueError(f"{value} is below min_employees {low}: no company could qualify")
         return value
+
+
+def reason_code(label: str) -> str:
+    """The stable code of a feedback reason written as words: `wrong decision-maker` ->
+    `wrong_decision_maker`."""
+    return re.sub(r"[^a-z0-9]+", "_", label.casefold()).strip("_")
+
+
+def _feedback_reason(value: object) -> object:
+    """A reason is its words, its code derived from them; or `{code, label}`, so the words
+    can change later and what was stored under the code still counts as the same reason."""
+    if isinstance(value, str):
+        return {"code": reason_code(value), "label": value}
+    return value
+
+
+class FeedbackReason(Section):
+    code: str = Field(pattern=r"^[a-z0-9_]{1,64}$")
+    label: str = Field(min_length=1, max_length=150)
+
+    def __str__(self) -> str:
+        return self.label
+
+
+def _one_code_each(reasons: list[FeedbackReason]) -> list[FeedbackReason]:
+    codes = [reason.code for reason in reasons]
+    twice = sorted({code for code in codes if codes.count(code) > 1})
+    if twice:
+        raise ValueError(f"two reasons have the code {', '.join(twice)}: give each its own")
+    return reasons
+
+
+def _dump_reason(reason: FeedbackReason) -> str | dict[str, str]:
+    if reason.code == reason_code(reason.label):
+        return reason.label
+    return {"code": reason.code, "label": reason.label}
+
+
+FeedbackReasonEntry = Annotated[
+    FeedbackReason, BeforeValidator(_feedback_reason), PlainSerializer(_dump_reason)
+]
 
 
 class EscalationStep(Section):
@@ -236,7 +289,9 @@ class Agreement(Section):
     people: People
     qualified_lead: QualifiedLead = Field(default_factory=QualifiedLead)
     sla: Sla
-    feedback_reasons: list[str] = Field(min_length=1)
+    feedback_reasons: Annotated[list[FeedbackReasonEntry], AfterValidator(_one_code_each)] = Field(
+        min_length=1
+    )
     marketing_commitment: MarketingCommitment | None = None
     reports: Reports | None = None
     retention: Retention | None = None
@@ -304,6 +359,13 @@ class Agreement(Section):
                 )
             )
         return found
+
+    def feedback_label(self, code: str | None) -> str | None:
+        """The words for a feedback reason's code; a code no longer in the agreement shows as
+        itself."""
+        if code is None:
+            return None
+        return next((r.label for r in self.feedback_reasons if r.code == code), code)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -404,14 +466,15 @@ def parse_agreement(text: str, source: str = "agreement.yml") -> Agreement:
     return agreement
 
 
-def place(path: Path, *keys: str) -> str:
+def place(path: Path, *keys: str | int) -> str:
     """`file:line: key.path` for a key of the agreement file, to name it in a message."""
     try:
         node = yaml.compose(path.read_text(encoding="utf-8"), Loader=_Loader)
     except (OSError, yaml.YAMLError):
         node = None
     line = _lines(node).get(keys) if node is not None else None
-    return f"{path}:{line}: {'.'.join(keys)}" if line else f"{path}: {'.'.join(keys)}"
+    named = ".".join(str(key) for key in keys)
+    return f"{path}:{line}: {named}" if line else f"{path}: {named}"
 
 
 def load_agreement(path: Path) -> Agreement:

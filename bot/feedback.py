@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import date
 
-from bot import messages, sla
+from bot import messages, rules, sla
 from bot.context import Context
 from bot.ownership import changed, find
 from bot.permissions import Action, allowed, authorize
@@ -14,15 +14,8 @@ from storage.db import transaction
 from storage.models import Feedback, Lead
 
 OUTCOMES = {"accepted": Move.ACCEPT, "rejected": Move.REJECT, "nurture": Move.NURTURE}
-RULES = (
-    "country",
-    "industry",
-    "company size",
-    "contact role",
-    "budget",
-    "challenges",
-    "buying stage",
-)
+RULES = {rule.value: label for rule, label in rules.LABELS.items()}
+"""What the form offers as "missed in practice": every rule of the definition, by code."""
 NOTE_LIMIT = 10_000
 
 
@@ -32,7 +25,9 @@ class Verdict:
 
     outcome: str | None
     reason: str | None = None
+    """The code of one of the agreement's `feedback_reasons`."""
     missed_rules: list[str] = field(default_factory=list)
+    """Codes of `bot.rules`."""
     note: str | None = None
     recheck_on: date | None = None
 
@@ -44,9 +39,9 @@ def problems(ctx: Context, verdict: Verdict) -> dict[str, str]:
         found["outcome"] = "Choose accepted, rejected or back to nurture."
     if verdict.outcome == "rejected" and not verdict.reason:
         found["reason"] = "Say why the lead was rejected: Marketing learns from it."
-    if verdict.reason and verdict.reason not in ctx.agreement.feedback_reasons:
+    if verdict.reason and verdict.reason not in {r.code for r in ctx.agreement.feedback_reasons}:
         found["reason"] = "Choose one of the agreed feedback reasons."
-    unknown = [rule for rule in verdict.missed_rules if rule not in RULES]
+    unknown = [rule for rule in verdict.missed_rules if not rules.known(rule)]
     if unknown:
         found["missed_rules"] = f"Unknown rule: {', '.join(unknown)}."
     if verdict.outcome == "nurture":

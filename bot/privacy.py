@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot import digests, messages
+from bot import digests, messages, rules
 from bot.context import Context
 from storage import leads
 from storage import personal_data as store
@@ -35,8 +35,8 @@ FORGOTTEN = "forgotten"
 RETENTION = "retention"
 
 # Event data that describes what happened to a lead, never who the lead is: Slack user ids of
-# the team, clock names, dates, outcomes and rule names. Any other text is the kind a person
-# typed (a note, a reason, how someone was reached) and is removed.
+# the team, clock names, dates, outcomes and the codes of rules. Any other text is the kind a
+# person typed (a note, a reason, how someone was reached) and is removed.
 STRUCTURED = frozenset(
     {
         "qualified",
@@ -95,26 +95,33 @@ class Erasure:
         self.left += other.left
 
 
-def redact_reason(reason: str) -> str:
-    """A qualification reason without the lead's own words: the title is the one rule that
-    quotes them ("title Chief Llama matches none…"). The rule stays, so reports still group it."""
-    if reason.startswith("title ") and not reason.startswith("title is missing"):
-        return f"title ({REMOVED}) matches none of the contact roles"
-    return reason
+def redact_reason(reason: Any) -> Any:
+    """A qualification reason without the lead's own words: its facts that quote them
+    (`rules.PERSONAL_FACTS`, the title) are replaced. The code stays, so reports still group
+    it; the definition's own values stay, so it still says what was asked for."""
+    if not isinstance(reason, dict):
+        return REMOVED
+    facts = dict(reason.get("facts") or {})
+    for name in rules.PERSONAL_FACTS & facts.keys():
+        if facts[name] is not None:
+            facts[name] = f"({REMOVED})"
+    if reason.get("code") == rules.LEGACY:
+        facts["text"] = REMOVED
+    return {**reason, "facts": facts}
 
 
-def scrub_event_data(data: dict[str, Any], reasons: frozenset[str]) -> dict[str, Any]:
+def scrub_event_data(data: dict[str, Any], *, kind: str) -> dict[str, Any]:
     """Keep what happened, drop what a person wrote.
 
-    `reason` is kept only when it is one of the agreement's feedback reasons (a choice from a
-    list); an extension reason is free text and goes.
+    The `reason` of feedback is the code of one of the agreement's feedback reasons (a choice
+    from a list) and stays; any other `reason` (an extension's) is free text and goes.
     """
     clean: dict[str, Any] = {}
     for key, value in data.items():
         if key == "reasons" and isinstance(value, list):
-            clean[key] = [redact_reason(str(item)) for item in value]
+            clean[key] = [redact_reason(item) for item in value]
         elif key == "reason":
-            clean[key] = value if value is None or value in reasons else REMOVED
+            clean[key] = value if value is None or kind == "feedback" else REMOVED
         elif key in STRUCTURED or value is None or isinstance(value, bool | int | float):
             clean[key] = value
         else:
@@ -177,9 +184,8 @@ def _erase(
         else:
             session.delete(row)
             done.cancelled += 1
-    reasons = frozenset(ctx.agreement.feedback_reasons)
     for event in store.events_of(session=session, lead_id=lead.id):
-        event.data = scrub_event_data(event.data or {}, reasons)
+        event.data = scrub_event_data(event.data or {}, kind=event.kind)
     for feedback in store.feedback_of(session=session, lead_id=lead.id):
         feedback.note = None
     anonymise(lead, now)

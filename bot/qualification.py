@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.agreement import QualifiedLead
+from bot.rules import Reason, Rule, reason
 
 
 class LeadFacts(Protocol):
@@ -13,20 +14,18 @@ class LeadFacts(Protocol):
     employees: int | None
     title: str | None
     budget: str | None
+    challenges: str | None
     buying_stage: str | None
 
 
 @dataclass(frozen=True)
 class Verdict:
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)
+    """One per rule of the definition the lead fails: the rule's code and its facts."""
 
     @property
     def qualified(self) -> bool:
         return not self.reasons
-
-
-def _listing(values: list[str]) -> str:
-    return ", ".join(values)
 
 
 def _same(value: str, allowed: list[str]) -> bool:
@@ -40,47 +39,41 @@ def matches_role(title: str, roles: list[str]) -> bool:
     )
 
 
-def _missing(what: str, wanted: str) -> str:
-    return f"{what} is missing (the definition asks for {wanted})"
+def _blank(value: str | None) -> bool:
+    return not (value or "").strip()
 
 
-def qualify(lead: LeadFacts, rules: QualifiedLead) -> Verdict:
-    """One human-readable reason per rule of the definition that the lead fails."""
-    reasons: list[str] = []
-    if rules.countries is not None:
-        wanted = _listing(rules.countries)
-        if not lead.country:
-            reasons.append(_missing("country", wanted))
-        elif lead.country.upper() not in rules.countries:
-            reasons.append(f"country {lead.country} is not one of {wanted}")
-    if rules.industries is not None:
-        wanted = _listing(rules.industries)
-        if not lead.industry:
-            reasons.append(_missing("industry", wanted))
-        elif not _same(lead.industry, rules.industries):
-            reasons.append(f"industry {lead.industry} is not one of {wanted}")
-    low, high = rules.min_employees, rules.max_employees
-    if low is not None or high is not None:
-        size = lead.employees
-        if size is None:
-            wanted = f"{low or 0}–{high if high is not None else '∞'} employees"
-            reasons.append(_missing("company size", wanted))
-        elif low is not None and size < low:
-            reasons.append(f"company size {size} is below the minimum of {low} employees")
-        elif high is not None and size > high:
-            reasons.append(f"company size {size} is above the maximum of {high} employees")
-    if rules.contact_roles:
-        wanted = _listing(rules.contact_roles)
-        if not lead.title:
-            reasons.append(_missing("title", wanted))
-        elif not matches_role(lead.title, rules.contact_roles):
-            reasons.append(f"title {lead.title} matches none of the contact roles {wanted}")
-    if rules.budget_required and not (lead.budget or "").strip():
-        reasons.append(_missing("budget", "a confirmed budget"))
-    if rules.buying_stages is not None:
-        wanted = _listing(rules.buying_stages)
-        if not lead.buying_stage:
-            reasons.append(_missing("buying stage", wanted))
-        elif not _same(lead.buying_stage, rules.buying_stages):
-            reasons.append(f"buying stage {lead.buying_stage} is not one of {wanted}")
+def _outside(value: str | None, allowed: list[str] | None) -> bool:
+    """A listed rule fails when the value is missing or none of the listed ones."""
+    return allowed is not None and (not value or not _same(value, allowed))
+
+
+def qualify(lead: LeadFacts, definition: QualifiedLead) -> Verdict:
+    """One reason per rule of the definition that the lead fails, as codes and facts
+    (`bot.rules`); the words for them are in `bot/texts/reasons`."""
+    reasons: list[Reason] = []
+    if _outside(lead.country, definition.countries):
+        country = lead.country.upper() if lead.country else None
+        reasons.append(reason(Rule.GEOGRAPHY, country=country, allowed=definition.countries))
+    if _outside(lead.industry, definition.industries):
+        industry = lead.industry or None
+        reasons.append(reason(Rule.INDUSTRY, industry=industry, allowed=definition.industries))
+    low, high = definition.min_employees, definition.max_employees
+    size = lead.employees
+    if (low is not None or high is not None) and (
+        size is None or (low is not None and size < low) or (high is not None and size > high)
+    ):
+        reasons.append(reason(Rule.COMPANY_SIZE, employees=size, min=low, max=high))
+    roles = definition.contact_roles
+    if roles and (not lead.title or not matches_role(lead.title, roles)):
+        reasons.append(reason(Rule.CONTACT_ROLE, title=lead.title or None, allowed=roles))
+    if definition.budget_required and _blank(lead.budget):
+        reasons.append(reason(Rule.BUDGET))
+    if definition.challenges_required and _blank(lead.challenges):
+        reasons.append(reason(Rule.CHALLENGES))
+    if _outside(lead.buying_stage, definition.buying_stages):
+        stage = lead.buying_stage or None
+        reasons.append(
+            reason(Rule.BUYING_STAGE, buying_stage=stage, allowed=definition.buying_stages)
+        )
     return Verdict(reasons)

@@ -24,21 +24,14 @@ class Scorecard:
     claimed: int = 0
     by_stage: dict[str, int] = field(default_factory=dict)
     unqualified_reasons: dict[str, int] = field(default_factory=dict)
+    """Leads returned to nurture per rule they failed, by the rule's code (`bot.rules`)."""
     median_time_to_claim: timedelta | None = None
     committed_per_month: int | None = None
 
 
-def _rule(reason: str) -> str:
-    """`country US is not one of DK, SE` -> `country`: reasons grouped by the rule they break."""
-    for rule in ("company size", "buying stage", "country", "industry", "title", "budget"):
-        if reason.startswith(rule):
-            return rule
-    return reason
-
-
 def scorecard(*, session: Session, agreement: Agreement, since: datetime) -> Scorecard:
     """Counts in the database; only the few columns that need Python (business time, the
-    reasons' wording) are read row by row, so a million leads stay a matter of seconds."""
+    reasons' codes in JSON) are read row by row, so a million leads stay a matter of seconds."""
     card = Scorecard(since=since)
     if agreement.marketing_commitment:
         card.committed_per_month = agreement.marketing_commitment.qualified_leads_per_month
@@ -55,8 +48,8 @@ def scorecard(*, session: Session, agreement: Agreement, since: datetime) -> Sco
         card.by_stage[stage] = card.by_stage.get(stage, 0) + count
     for reasons in session.exec(select(Lead.reasons).where(recent, ~col(Lead.qualified))):
         for reason in reasons or []:
-            rule = _rule(reason)
-            card.unqualified_reasons[rule] = card.unqualified_reasons.get(rule, 0) + 1
+            code = reason.get("code", "") if isinstance(reason, dict) else str(reason)
+            card.unqualified_reasons[code] = card.unqualified_reasons.get(code, 0) + 1
     waits = [
         agreement.calendar.elapsed(received, claimed)
         for received, claimed in session.exec(
@@ -94,6 +87,7 @@ class Week:
     late: dict[str, int] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    """By the code of the agreement's feedback reason."""
     committed_per_month: int | None = None
     card_delay_median_seconds: float | None = None
     """From hand-over to the card in the sales channel (when the clocks start), the median."""

@@ -16,6 +16,7 @@ from pydantic import (
     field_validator,
 )
 
+from bot import wording
 from storage.models import Lead, external_key
 
 
@@ -170,7 +171,8 @@ class LeadIn(BaseModel):
 class LeadCreated(BaseModel):
     id: str
     qualified: bool
-    reasons: list[str]
+    reasons: Annotated[list[str], BeforeValidator(wording.reasons)]
+    """In words: the lead's reasons are stored as codes and facts (`bot.rules`)."""
 
 
 class LeadPublic(LeadCreated):

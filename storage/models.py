@@ -54,7 +54,8 @@ class Lead(LeadFields, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     external_key: str | None = Field(default=None, max_length=64)  # `external_key(external_id)`
     qualified: bool
-    reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    """Why it is not qualified: `{"code", "facts"}` per failed rule (`bot.rules`)."""
     stage: str = Field(max_length=32, index=True)
     owner: str | None = Field(default=None, max_length=32, index=True)
     handed_over_by: str = Field(max_length=64)
@@ -221,3 +222,17 @@ class SlackEvent(SQLModel, table=True):
 
     event_id: str = Field(primary_key=True, max_length=64)
     received_at: datetime = _utc(index=True)
+
+
+class DirectoryEntry(SQLModel, table=True):
+    """An email address the agreement names a person by, as the chat platform resolved it.
+
+    Kept so that start-up and `baton check` ask the platform only about addresses not seen
+    yet, and a replica starting while the platform is unreachable still knows its people.
+    """
+
+    platform: str = Field(primary_key=True, max_length=16)
+    email: str = Field(primary_key=True, max_length=320)
+    """Lower case: addresses are matched without regard to letter case."""
+    user_id: str = Field(max_length=64)
+    resolved_at: datetime = _utc()

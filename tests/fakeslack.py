@@ -234,7 +234,8 @@ class FakeSlack:
             return [dict(m) for m in self._threads.get((channel, thread_ts), [])]
 
     def set_user(self, user_id: str, **fields: Any) -> None:
-        """Override what ``users.info`` returns for a user (e.g. ``tz="America/New_York"``)."""
+        """Override what ``users.info`` returns for a user (e.g. ``tz="America/New_York"``);
+        with ``email=``, ``users.lookupByEmail`` finds them by that address."""
         with self._lock:
             self._users.setdefault(user_id, {}).update(fields)
 
@@ -512,6 +513,7 @@ class FakeSlack:
             "views.update": self._views_update,
             "views.publish": self._views_publish,
             "users.info": self._users_info,
+            "users.lookupByEmail": self._users_lookup_by_email,
             "apps.connections.open": self._apps_connections_open,
         }
 
@@ -856,6 +858,7 @@ class FakeSlack:
         name = overrides.pop("name", "baton" if is_bot else f"user.{user_id.lower()}")
         real_name = overrides.pop("real_name", "Baton" if is_bot else f"User {user_id}")
         tz = overrides.pop("tz", DEFAULT_TZ)
+        email = overrides.pop("email", f"{name}@example.com")
         tz_label, tz_offset = _tz_details(tz)
         user = {
             "id": user_id,
@@ -871,11 +874,19 @@ class FakeSlack:
             "profile": {
                 "real_name": real_name,
                 "display_name": name,
-                "email": f"{name}@example.com",
+                "email": email,
             },
         }
         user.update(overrides)
         return {"ok": True, "user": user}
+
+    def _users_lookup_by_email(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Slack answers `users_not_found` for an address nobody in the workspace has."""
+        email = str(params.get("email") or "").casefold()
+        for user_id, fields in self._users.items():
+            if str(fields.get("email", "")).casefold() == email and email:
+                return self._users_info({"user": user_id})
+        return {"ok": False, "error": "users_not_found"}
 
     def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
         url = self.socket_url or f"ws://127.0.0.1:{self.port}/link/?ticket=fake-ticket"

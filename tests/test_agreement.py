@@ -284,10 +284,10 @@ def test_each_bad_key_is_refused_with_its_path(text: str, path: str, needle: str
         ),
         (
             "ceo: U0CEO",
-            "ceo: anna@example.dk",
+            "ceo: anna@",
             "people.ceo",
             "ceo:",
-            '"anna@example.dk" is an email address; Baton needs their Slack member ID (U…)',
+            '"anna@" is not a Slack user ID',
         ),
     ],
 )
@@ -304,6 +304,14 @@ def test_an_agreement_that_cannot_work_is_refused_with_its_line(
 @pytest.mark.parametrize("ids", ["U0CEO", "W0CEO"])
 def test_user_ids_may_start_with_u_or_w(ids: str):
     assert parse_agreement(AGREEMENT.replace("ceo: U0CEO", f"ceo: {ids}")).people.ceo == ids
+
+
+def test_people_may_be_named_by_email_address():
+    text = AGREEMENT.replace("ceo: U0CEO", "ceo: Anna@Example.DK ").replace(
+        "sales: [U0SELLER1, U0SELLER2, U0SELLER3]", "sales: [U0SELLER1, per@example.dk]"
+    )
+    people = parse_agreement(text).people
+    assert (people.ceo, people.sales) == ("anna@example.dk", ["U0SELLER1", "per@example.dk"])
 
 
 def test_country_codes_in_any_case_are_kept_as_codes():

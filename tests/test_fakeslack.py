@@ -138,6 +138,17 @@ def test_other_methods_answer_like_slack(client: WebClient, fake: FakeSlack) -> 
     assert fake.wait_for("views.open")[0].json("view")["title"]["text"] == "Feedback"
 
 
+def test_users_are_found_by_email_or_not_found_like_slack(
+    client: WebClient, fake: FakeSlack
+) -> None:
+    fake.set_user("U0ANNA", email="Anna@Example.dk")
+    found = client.users_lookupByEmail(email="anna@example.dk")["user"]
+    assert (found["id"], found["profile"]["email"]) == ("U0ANNA", "Anna@Example.dk")
+    with pytest.raises(SlackApiError) as missing:
+        client.users_lookupByEmail(email="nobody@example.dk")
+    assert missing.value.response["error"] == "users_not_found"
+
+
 def test_history_is_newest_first_in_pages_and_shows_metadata_only_when_asked(
     client: WebClient, fake: FakeSlack
 ) -> None:

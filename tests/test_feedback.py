@@ -28,7 +28,7 @@ def claimed_and_contacted(baton, slack, owner="U0SELLER1") -> str:
 
 
 def feedback_values(
-    outcome="rejected", reason="wrong decision-maker", missed=(), note=None, recheck=None
+    outcome="rejected", reason="wrong_decision_maker", missed=(), note=None, recheck=None
 ):
     return {
         BlockId.OUTCOME: {
@@ -77,7 +77,7 @@ def test_rejection_reaches_the_thread_marketing_and_the_card(baton, slack):
     assert "wrong decision-maker" in json.dumps(view)
 
     answer = submit_feedback(
-        baton, lead_id, missed=["contact role"], note="Spoke to <!channel> & the CFO"
+        baton, lead_id, missed=["contact_role"], note="Spoke to <!channel> & the CFO"
     )
     assert answer.status_code == 200
     assert not answer.content or "errors" not in answer.json()
@@ -87,6 +87,7 @@ def test_rejection_reaches_the_thread_marketing_and_the_card(baton, slack):
         where=lambda c: "thread_ts" in c.params and "Rejected" in c.params["text"],
     )[0]
     assert "wrong decision-maker" in thread.params["text"]
+    assert "*Missed in practice:* contact role" in json.dumps(thread.json("blocks"))
     assert "&lt;!channel&gt; &amp; the CFO" in json.dumps(thread.json("blocks"))
     marketing = slack.wait_for("chat.postMessage", where=lambda c: c.params["channel"] == "C0MKTG")
     body = json.dumps(marketing[0].json("blocks"))
@@ -95,6 +96,47 @@ def test_rejection_reaches_the_thread_marketing_and_the_card(baton, slack):
     card = slack.wait_for("chat.update", where=lambda c: "Rejected" in str(c.params["blocks"]))
     assert "wrong decision-maker" in str(card[0].params["blocks"])
     assert stage_of(baton, lead_id) == "rejected"
+
+
+def test_the_form_offers_the_rules_and_reasons_by_code_and_stores_the_codes(baton, slack):
+    lead_id = claimed_and_contacted(baton, slack)
+    baton.click("U0SELLER1", ActionId.GIVE_FEEDBACK, lead_id)
+    view = slack.wait_for("views.open")[0].json("view")
+    blocks = {block.get("block_id"): block for block in view["blocks"]}
+    offered = {
+        option["value"]: option["text"]["text"]
+        for option in blocks[BlockId.MISSED]["element"]["options"]
+    }
+    assert offered == {
+        "industry": "industry",
+        "geography": "country",
+        "company_size": "company size",
+        "contact_role": "contact role",
+        "budget": "budget",
+        "challenges": "challenges",
+        "buying_stage": "buying stage",
+    }
+    reasons = [option["value"] for option in blocks[BlockId.REASON]["element"]["options"]]
+    assert reasons == [
+        "wrong_decision_maker",
+        "no_relevant_need",
+        "too_early_in_the_buying_process",
+    ]
+
+    answer = submit_feedback(baton, lead_id, missed=["challenges", "budget"])
+    assert not answer.content or "errors" not in answer.json()
+    slack.wait_for("chat.postMessage", where=lambda c: c.params["channel"] == "C0MKTG")
+    with baton.runtime.ctx.sessions() as session:
+        (given,) = session.exec(select(Feedback)).all()
+    assert (given.reason, given.missed_rules) == ("wrong_decision_maker", ["challenges", "budget"])
+
+
+def test_a_rule_or_reason_outside_the_vocabulary_stays_in_the_modal(baton, slack):
+    lead_id = claimed_and_contacted(baton, slack)
+    answer = submit_feedback(baton, lead_id, reason="wrong decision-maker", missed=["title"])
+    errors = answer.json()["errors"]
+    assert set(errors) == {BlockId.REASON, BlockId.MISSED}
+    assert "title" in errors[BlockId.MISSED]
 
 
 def test_a_rejection_without_a_reason_stays_in_the_modal(baton, slack):
@@ -165,7 +207,7 @@ def test_an_accepted_lead_is_won(baton, slack):
 def test_feedback_also_stops_a_contact_clock_still_running(ctx):
     lead_id = intake.hand_over(ctx, LeadIn.model_validate(GOOD_LEAD), by="api").lead.id
     ownership.claim(ctx, lead_id=lead_id, user="U0SELLER1")
-    verdict = feedback.Verdict(outcome="rejected", reason="no relevant need")
+    verdict = feedback.Verdict(outcome="rejected", reason="no_relevant_need")
     feedback.give(ctx, lead_id=lead_id, by="U0SELLER1", verdict=verdict)
     with ctx.sessions() as session:
         from storage import deadlines

@@ -40,12 +40,23 @@ def test_an_unqualified_lead_gets_reasons_and_no_claim_button(baton, slack):
     assert answer.status_code == 201
     body = answer.json()
     assert body["qualified"] is False
-    assert len(body["reasons"]) == 3
-    assert any("country US" in reason for reason in body["reasons"])
+    assert body["reasons"] == [
+        "country US is not one of DK, SE, NO",
+        "company size 12 is below the minimum of 50 employees",
+        "title Intern matches none of the contact roles CIO, IT manager, HR manager, CMO",
+    ]
+    with baton.runtime.ctx.sessions() as session:
+        stored = session.get(Lead, body["id"])
+    assert [reason["code"] for reason in stored.reasons] == [
+        "geography",
+        "company_size",
+        "contact_role",
+    ]
 
     note = slack.wait_for("chat.postMessage")[0]
     assert note.params["channel"] == "C0MKTG"
     assert "Claim" not in json.dumps(note.json("blocks"))
+    assert "company size 12 is below the minimum of 50 employees" in json.dumps(note.json("blocks"))
     assert not [c for c in slack.calls_to("chat.postMessage") if c.params["channel"] == "C0SALES"]
 
 

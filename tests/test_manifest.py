@@ -32,6 +32,7 @@ BOT_SCOPES = {
     "channels:read",
     "groups:read",
     "users:read",
+    "users:read.email",
     "commands",
 }
 

@@ -4,8 +4,10 @@ from typing import Any
 
 import pytest
 
+from bot import wording
 from bot.agreement import QualifiedLead, parse_agreement
 from bot.qualification import matches_role, qualify
+from bot.rules import Rule
 from bot.schemas import LeadIn
 from tests.support import AGREEMENT, GOOD_LEAD
 
@@ -17,7 +19,12 @@ def lead(**changes: Any) -> LeadIn:
 
 
 def reasons_of(**changes: Any) -> list[str]:
-    return qualify(lead(**changes), RULES).reasons
+    """The reasons in words, as Marketing reads them."""
+    return wording.reasons(qualify(lead(**changes), RULES).reasons)
+
+
+def codes_of(**changes: Any) -> list[str]:
+    return [reason["code"] for reason in qualify(lead(**changes), RULES).reasons]
 
 
 def test_good_lead_qualifies():
@@ -100,7 +107,8 @@ def test_budget_only_when_required():
     assert reasons_of(budget=None) == []
     rules = RULES.model_copy(update={"budget_required": True})
     (reason,) = qualify(lead(budget=None), rules).reasons
-    assert reason.startswith("budget is missing")
+    assert reason == {"code": "budget", "facts": {}}
+    assert wording.reason(reason).startswith("budget is missing")
     assert qualify(lead(budget="   "), rules).reasons == [reason]
     assert qualify(lead(budget="EUR 40k approved"), rules).qualified
 
@@ -141,7 +149,7 @@ def test_several_failures_give_several_reasons():
 def test_everything_missing_gives_one_reason_per_rule():
     bare = LeadIn(name="A", email="a@example.com", company="C")
     rules = RULES.model_copy(update={"budget_required": True})
-    reasons = qualify(bare, rules).reasons
+    reasons = wording.reasons(qualify(bare, rules).reasons)
     assert len(reasons) == 6
     assert all("is missing" in reason for reason in reasons)
 
@@ -155,5 +163,57 @@ def test_no_rules_qualifies_everything():
 def test_only_a_minimum():
     rules = QualifiedLead(min_employees=10)
     assert qualify(lead(employees=10**6), rules).qualified
-    (reason,) = qualify(lead(employees=None), rules).reasons
+    (reason,) = wording.reasons(qualify(lead(employees=None), rules).reasons)
     assert "10–∞" in reason
+
+
+def test_challenges_only_when_required():
+    assert reasons_of(challenges=None) == []
+    rules = RULES.model_copy(update={"challenges_required": True})
+    (reason,) = qualify(lead(challenges="  "), rules).reasons
+    assert reason == {"code": "challenges", "facts": {}}
+    assert wording.reason(reason).startswith("challenges are missing")
+    assert qualify(lead(challenges="Onboarding takes three weeks"), rules).qualified
+
+
+def test_challenges_required_is_read_from_the_agreement():
+    text = AGREEMENT.replace("qualified_lead:\n", "qualified_lead:\n  challenges_required: true\n")
+    assert parse_agreement(text).qualified_lead.challenges_required
+
+
+@pytest.mark.parametrize(
+    ("changes", "code", "facts"),
+    [
+        ({"country": "us"}, Rule.GEOGRAPHY, {"country": "US", "allowed": ["DK", "SE", "NO"]}),
+        ({"country": None}, Rule.GEOGRAPHY, {"country": None, "allowed": ["DK", "SE", "NO"]}),
+        (
+            {"industry": "Retail"},
+            Rule.INDUSTRY,
+            {"industry": "Retail", "allowed": ["manufacturing", "software"]},
+        ),
+        ({"employees": 49}, Rule.COMPANY_SIZE, {"employees": 49, "min": 50, "max": 5000}),
+        (
+            {"title": "Intern"},
+            Rule.CONTACT_ROLE,
+            {"title": "Intern", "allowed": RULES.contact_roles},
+        ),
+        (
+            {"buying_stage": "browsing"},
+            Rule.BUYING_STAGE,
+            {"buying_stage": "browsing", "allowed": RULES.buying_stages},
+        ),
+    ],
+)
+def test_a_reason_is_the_rules_code_and_its_facts(changes: dict, code: Rule, facts: dict):
+    assert qualify(lead(**changes), RULES).reasons == [{"code": code.value, "facts": facts}]
+
+
+def test_every_rule_has_words():
+    for rule in Rule:
+        facts = {"allowed": ["X"], rule.value: None, "employees": None, "min": 1, "max": None}
+        facts |= {"country": None, "title": None}
+        assert wording.reason({"code": rule.value, "facts": facts})
+
+
+def test_an_unknown_code_shows_as_itself():
+    assert wording.reason({"code": "mood", "facts": {}}) == "mood"

@@ -437,8 +437,8 @@ def facts_per_template(**person: Any) -> dict[str, dict[str, Any]]:
     feedback_facts = {
         "by": "U0SELLER1",
         "outcome": "rejected",
-        "reason": "wrong decision-maker",
-        "missed_rules": ["contact role"],
+        "reason": "wrong_decision_maker",
+        "missed_rules": ["contact_role"],
         "note": "Talked to <!channel> & <@U0CEO>; " + "n" * 4000,
         "recheck_on": None,
     }
@@ -453,7 +453,7 @@ def facts_per_template(**person: Any) -> dict[str, dict[str, Any]]:
         in_time={"claim": 7},
         late={"claim": 2},
         outcomes={"rejected": 3},
-        rejected_by_reason={"wrong decision-maker": 2, "<!channel>": 1},
+        rejected_by_reason={"wrong_decision_maker": 2, "<!channel>": 1},
         committed_per_month=8,
         card_delay_median_seconds=0.4,
         card_delay_p95_seconds=997.0,
@@ -492,10 +492,13 @@ def facts_per_template(**person: Any) -> dict[str, dict[str, Any]]:
         },
         "closed": {"lead": lead, "by": "U0SELLER1", "won": True, "card_link": None},
         "recheck": {"lead": someone(stage="nurture", owner="U0SELLER1"), "card_link": None},
-        "feedback_modal": {"lead": lead, "rules": list(RULES)},
+        "feedback_modal": {"lead": lead, "rules": RULES},
         "handover_modal": {},
         "handover_verdict": {
-            "lead": someone(qualified=False, reasons=["country US is not one of DK"]),
+            "lead": someone(
+                qualified=False,
+                reasons=[{"code": "geography", "facts": {"country": "US", "allowed": ["DK"]}}],
+            ),
             "created": True,
         },
         "contacted": {"lead_id": lead.id},
@@ -537,7 +540,10 @@ def facts_per_template(**person: Any) -> dict[str, dict[str, Any]]:
         },
         "returned_to_nurture": {
             "lead": someone(stage="unqualified", qualified=False, title="<!channel>"),
-            "reasons": ["country US is not one of DK, SE, NO", "title <!channel> matches none"],
+            "reasons": [
+                {"code": "geography", "facts": {"country": "US", "allowed": ["DK", "SE", "NO"]}},
+                {"code": "contact_role", "facts": {"title": "<!channel>", "allowed": ["CIO"]}},
+            ],
             "card_link": None,
         },
     }

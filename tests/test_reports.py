@@ -42,7 +42,7 @@ def test_the_week_counts_both_sides(ctx):
     Clockwork(ctx).run_once()  # the second lead's claim deadline passes unmet
     ownership.claim(ctx, lead_id=late, user="U0SELLER2")
     for lead_id, user in ((on_time, "U0SELLER1"), (late, "U0SELLER2")):
-        verdict = feedback.Verdict(outcome="rejected", reason="wrong decision-maker")
+        verdict = feedback.Verdict(outcome="rejected", reason="wrong_decision_maker")
         feedback.give(ctx, lead_id=lead_id, by=user, verdict=verdict)
 
     with ctx.sessions() as session:
@@ -56,7 +56,7 @@ def test_the_week_counts_both_sides(ctx):
     assert week.late["claim"] == 1
     assert week.in_time["contact"] == 2
     assert week.outcomes == {"rejected": 2}
-    assert week.rejected_by_reason == {"wrong decision-maker": 2}
+    assert week.rejected_by_reason == {"wrong_decision_maker": 2}
     assert week.committed_per_month == 8
 
 
@@ -94,3 +94,16 @@ def test_the_weekly_scorecard_goes_out_once(ctx):
     scorecards = [row for row in rows if row.payload["template"] == "scorecard"]
     assert {row.channel for row in scorecards} == {"C0MKTG", "U0CEO"}
     assert scorecards[0].payload["facts"]["week"]["handed_over"] == 1
+
+
+def test_the_scorecard_groups_unqualified_leads_by_the_rules_code(ctx):
+    ctx.clock = Clock(MONDAY)
+    hand_over(ctx, 1, country="US")
+    hand_over(ctx, 2, country="FR", title="Intern")
+    hand_over(ctx, 3, country=None)
+    hand_over(ctx, 4)
+    with ctx.sessions() as session:
+        card = reports.scorecard(
+            session=session, agreement=ctx.agreement, since=MONDAY - timedelta(days=1)
+        )
+    assert card.unqualified_reasons == {"geography": 3, "contact_role": 1}

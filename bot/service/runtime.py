@@ -10,14 +10,15 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from bot.agreement import Agreement, load_agreement
+from bot.agreement import Agreement, AgreementError, load_agreement
 from bot.clock import Clock, utcnow
 from bot.context import Context
 from bot.delivery.worker import Courier
 from bot.intake import Intake
+from bot.people import Roster
 from bot.scheduler import Clockwork
 from bot.service.settings import Settings
-from bot.slack.client import SlackClient, make_client
+from bot.slack.client import SlackClient, SlackDirectory, make_client
 from bot.slack.render import Renderer
 from bot.slack.transport import SlackTransport
 from storage import leads
@@ -42,12 +43,19 @@ class Runtime:
     courier: Courier
     clockwork: Clockwork
     intake: Intake
+    roster: Roster
     started: bool = field(default=False)
     workers: ThreadPoolExecutor | None = field(default=None)
 
     def start(self) -> None:
-        """Migrate, mirror the agreement's people, then start delivering."""
+        """Migrate, resolve and mirror the agreement's people, then start delivering.
+
+        Raises AgreementError, one line per address, when a person named by email cannot be
+        resolved: Baton would not know who may claim, or whom to escalate to."""
         migrate(self.engine)
+        problems = self.roster.resolve(self.agreement, self.settings.baton_agreement)
+        if problems:
+            raise AgreementError(self.settings.baton_agreement, problems)
         people = self.agreement.people
         roles = [(people.sales_manager, "sales_manager"), (people.ceo, "ceo")]
         roles += [(user, "sales") for user in people.sales]
@@ -110,6 +118,7 @@ def build(
         courier=courier,
         clockwork=Clockwork(ctx, on_work=courier.wake),
         intake=Intake(ctx),
+        roster=Roster(SlackDirectory(client), ctx.sessions, clock),
     )
     ctx.wake = runtime.wake
     return runtime

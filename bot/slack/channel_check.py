@@ -6,6 +6,7 @@ from pathlib import Path
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot import people as roster
 from bot.agreement import Agreement, place
 from bot.findings import Findings, one_line
 
@@ -74,3 +75,21 @@ def _membership(client: WebClient, agreement: Agreement, source: Path, found: Fi
                 f"{where}: the bot is not a member of {channel}: invite it there with "
                 f"/invite @Baton"
             )
+
+
+def people(directory: roster.Directory, agreement: Agreement, source: Path) -> Findings:
+    """Whether the platform knows every person the agreement names by email address."""
+    found = Findings()
+    named = list(roster.named_by_email(agreement))
+    if not named:
+        return found
+    sdk = logging.getLogger("slack_sdk")
+    level = sdk.level
+    sdk.setLevel(logging.CRITICAL)
+    try:
+        found.problems += roster.unresolved(agreement, directory, source)
+    finally:
+        sdk.setLevel(level)
+    if not found.problems:
+        found.notes.append(f"People: all {len(named)} named by email address are known.")
+    return found

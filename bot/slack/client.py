@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -12,6 +13,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.misconfigured import SettingsError
+from bot.people import DirectoryUnavailable
 
 POST_MESSAGE = "chat.postMessage"
 """The method Slack paces per channel: about one message a second, with short bursts."""
@@ -56,6 +58,34 @@ def without_retries(client: WebClient) -> WebClient:
         headers={k: v for k, v in client.headers.items() if k.lower() != "user-agent"},
         retry_handlers=[],
     )
+
+
+class SlackDirectory:
+    """The workspace's people by email address (`users.lookupByEmail`, scope users:read.email)."""
+
+    platform = "slack"
+
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+
+    def user_by_email(self, email: str) -> str | None:
+        try:
+            return self.client.users_lookupByEmail(email=email)["user"]["id"]
+        except SlackApiError as error:
+            code = error.response.get("error", "")
+            if code == "users_not_found":
+                return None
+            if code == "missing_scope":
+                raise DirectoryUnavailable(
+                    "Slack cannot look people up by email: the app lacks the users:read.email "
+                    "scope (in manifest.yml); add it and Reinstall to Workspace"
+                ) from None
+            raise DirectoryUnavailable(f"Slack answered {code} to users.lookupByEmail") from None
+        except (OSError, SlackClientError) as error:
+            reason = " ".join(str(error).split())
+            raise DirectoryUnavailable(
+                f"cannot reach Slack at {self.client.base_url} to look people up: {reason}"
+            ) from None
 
 
 class _Pace(BaseSettings):

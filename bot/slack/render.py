@@ -23,6 +23,7 @@ from typing import Any
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from bot import rules, wording
 from bot.agreement import Agreement
 from bot.durations import humanize, wait
 from bot.slack import blockkit, ids
@@ -140,6 +141,8 @@ class Renderer:
             duration=humanize,
             seconds=lambda value: humanize(timedelta(seconds=value)),
             wait=wait,
+            reason=wording.reason,
+            rule=rules.label,
         )
         self.env.globals.update(agreement=agreement, ids=ids)
 

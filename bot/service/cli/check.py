@@ -13,7 +13,7 @@ from bot.service.cli.common import (
 )
 from bot.service.settings import SettingsError, check_settings
 from bot.slack import channel_check
-from bot.slack.client import channel_rate, make_client
+from bot.slack.client import SlackDirectory, channel_rate, make_client
 
 
 def check() -> None:
@@ -48,12 +48,10 @@ def check() -> None:
         else [database_check.database(settings.database_url)]
     )
     if agreement is not None and settings.slack_bot_token:
+        client = make_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+        findings.append(channel_check.slack_channels(client, agreement, settings.baton_agreement))
         findings.append(
-            channel_check.slack_channels(
-                make_client(token=settings.slack_bot_token, base_url=settings.slack_api_url),
-                agreement,
-                settings.baton_agreement,
-            )
+            channel_check.people(SlackDirectory(client), agreement, settings.baton_agreement)
         )
     for found in findings:
         for note in found.notes:

@@ -12,6 +12,7 @@ import typer
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskProgressColumn, TextColumn
 from rich.text import Text
 
+from bot import wording
 from bot.context import Context
 from bot.csvfile import CsvError, CsvFile, NothingToImport, open_csv
 from bot.importing import INVALID, KNOWN, NEW, Import, Outcome, checking_process
@@ -127,7 +128,7 @@ def _would(outcome: Outcome) -> str:
         return (
             f"line {outcome.line}: would hand over {who}: qualified, a card for the sales channel"
         )
-    reasons = "; ".join(outcome.reasons)
+    reasons = "; ".join(wording.reasons(outcome.reasons))
     return (
         f"line {outcome.line}: would hand over {who}: not qualified ({reasons}), back to Marketing"
     )

@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from bot import rules
 from bot.clock import utcnow
 from bot.durations import humanize, wait
 from bot.reports import scorecard, week
@@ -49,12 +50,12 @@ def report(
     for outcome, count in sorted(sla.outcomes.items()):
         table.add_row(f"Feedback: {outcome}", str(count))
     for reason, count in sorted(sla.rejected_by_reason.items(), key=lambda item: -item[1]):
-        table.add_row(f"  rejected: {reason}", str(count))
+        table.add_row(f"  rejected: {agreement.feedback_label(reason)}", str(count))
     out.print(table)
     if card.unqualified_reasons:
         reasons = Table(title="Why leads were returned to nurture")
         reasons.add_column("rule")
         reasons.add_column("leads", justify="right")
         for rule, count in sorted(card.unqualified_reasons.items(), key=lambda item: -item[1]):
-            reasons.add_row(rule, str(count))
+            reasons.add_row(rules.label(rule), str(count))
         out.print(reasons)

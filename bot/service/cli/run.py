@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.agreement import AgreementError
 from bot.service import logs
 from bot.service.cli.common import (
     database_error,
@@ -52,6 +53,8 @@ def run(
         runtime.start()
     except SQLAlchemyError as error:
         raise database_error(runtime.engine.url, error) from None
+    except AgreementError as error:
+        raise fail_all(error.problems, "{count} problems in the agreement") from None
     app = create_app(runtime)
     if settings.slack_app_token:
         from bot.slack.app import connect_socket_mode
