@@ -46,6 +46,17 @@ class ObjectRef:
         return None
 
 
+@dataclass(frozen=True)
+class Won:
+    """A deal won in the CRM: its value, and the leads (by `external_id`) it may have come
+    from, so Baton can mark the lead won and count the value under the lead's source."""
+
+    deal: str
+    external_ids: tuple[str, ...]
+    value: float | None
+    currency: str | None
+
+
 class Unmappable(ValueError):
     """The payload cannot become a lead; `errors` is FastAPI's 422 `detail` list."""
 
