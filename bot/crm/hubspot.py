@@ -67,6 +67,12 @@ class HubSpot:
     def close(self) -> None:
         self.api.close()
 
+    def __enter__(self) -> HubSpot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # reading -----------------------------------------------------------------------------
 
     def contact(self, contact_id: str, properties: Iterable[str]) -> dict[str, Any] | None:

@@ -22,7 +22,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.crm.mapping import ObjectRef, Unmappable, plain
+from bot.crm.config import CrmSection
+from bot.crm.hubspot import HubSpot
+from bot.crm.mapping import ObjectRef, Unmappable, Won, plain, to_lead
+from bot.schemas import LeadIn
 
 WINDOW = timedelta(minutes=5)
 """How old (or how far ahead of Baton's clock) a request's timestamp may be."""
@@ -152,6 +155,47 @@ def parse(body: Any) -> Contact | Batch:
         )
     ref = ObjectRef("hubspot", "contact", str(object_id))
     return Contact(ref, {k: plain(v) for k, v in bag.items()}, activity(bag, body))
+
+
+@dataclass(frozen=True)
+class Received:
+    """What one request hands over: leads to take in, deals won, and the contacts of a batch
+    that could not become leads (each with every problem it has)."""
+
+    leads: list[LeadIn]
+    won: list[Won]
+    refused: list[Unmappable]
+
+
+def receive(body: Any, *, crm: CrmSection, client: HubSpot | None) -> Received:
+    """The leads and won deals a verified request carries.
+
+    A workflow's one contact that cannot be mapped raises `Unmappable` (the request's 422).
+    In an app's batch each contact stands alone: those that map are taken, the others are
+    listed in `refused`, so one bad contact does not make HubSpot resend a hundred good ones.
+    A batch needs `client` to read what its events name; a contact deleted since is skipped.
+    The client's errors (`bot.crm.errors`) pass through: a 503 makes HubSpot try again."""
+    fields = crm.fields_of("hubspot")
+    found = parse(body)
+    if isinstance(found, Contact):
+        return Received(
+            [to_lead(found.ref, found.properties, fields, activity=found.activity)], [], []
+        )
+    if client is None:
+        raise ValueError("reading the contacts of a HubSpot webhook batch needs HUBSPOT_TOKEN")
+    wanted = {name for names in fields.values() for name in names} | set(ACTIVITY_PROPERTIES)
+    leads, refused = [], []
+    for contact_id in found.contacts:
+        properties = client.contact(contact_id, wanted)
+        if properties is None:
+            continue
+        ref = ObjectRef("hubspot", "contact", contact_id)
+        try:
+            leads.append(to_lead(ref, properties, fields, activity=activity(properties, {})))
+        except Unmappable as problem:
+            refused.append(problem)
+    won = [deal for deal in map(client.won, found.deals) if deal is not None]
+    return Received(leads, won, refused)
 
 
 def _batch(events: list[Any]) -> Batch:
