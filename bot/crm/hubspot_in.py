@@ -24,8 +24,7 @@ from typing import Any
 
 from bot.crm.config import CrmSection
 from bot.crm.hubspot import HubSpot
-from bot.crm.mapping import ObjectRef, Unmappable, Won, plain, to_lead
-from bot.schemas import LeadIn
+from bot.crm.mapping import ObjectRef, Received, Unmappable, plain, to_lead
 
 WINDOW = timedelta(minutes=5)
 """How old (or how far ahead of Baton's clock) a request's timestamp may be."""
@@ -155,16 +154,6 @@ def parse(body: Any) -> Contact | Batch:
         )
     ref = ObjectRef("hubspot", "contact", str(object_id))
     return Contact(ref, {k: plain(v) for k, v in bag.items()}, activity(bag, body))
-
-
-@dataclass(frozen=True)
-class Received:
-    """What one request hands over: leads to take in, deals won, and the contacts of a batch
-    that could not become leads (each with every problem it has)."""
-
-    leads: list[LeadIn]
-    won: list[Won]
-    refused: list[Unmappable]
 
 
 def receive(body: Any, *, crm: CrmSection, client: HubSpot | None) -> Received:

@@ -57,6 +57,16 @@ class Won:
     currency: str | None
 
 
+@dataclass(frozen=True)
+class Received:
+    """What one request hands over: leads to take in, deals won, and the contacts of a batch
+    that could not become leads (each with every problem it has)."""
+
+    leads: list[LeadIn]
+    won: list[Won]
+    refused: list[Unmappable]
+
+
 class Unmappable(ValueError):
     """The payload cannot become a lead; `errors` is FastAPI's 422 `detail` list."""
 
