@@ -226,5 +226,15 @@ class FakePipedrive(FakeCrm):
                 raise Refused(400, "Person not found")
             if "lead_id" in targets and targets["lead_id"] not in self.leads:
                 raise Refused(400, "Lead not found")
+            when = body.get("add_time")
+            if when is not None:
+                try:
+                    datetime.strptime(when, "%Y-%m-%d %H:%M:%S")
+                except (TypeError, ValueError):
+                    raise Refused(
+                        400, "add_time must be in the format YYYY-MM-DD HH:MM:SS"
+                    ) from None
             note_id = self.add_note(body["content"], **targets)
+            if when is not None:
+                self.notes[note_id]["add_time"] = when
             return Reply(201, {"success": True, "data": self.notes[note_id]})

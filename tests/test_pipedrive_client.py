@@ -14,6 +14,10 @@ AT = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 PERSON = ObjectRef("pipedrive", "person", "45")
 
 
+def LEAD(lead_id: str) -> ObjectRef:
+    return ObjectRef("pipedrive", "lead", lead_id)
+
+
 @pytest.fixture
 def pipedrive():
     with FakePipedrive() as fake:
@@ -62,9 +66,9 @@ def test_a_status_label_replaces_the_other_statuses_and_keeps_other_labels(clien
     warm = pipedrive.add_label("Warm", "yellow")
     contacted = pipedrive.add_label("Contacted", "blue")
     lead_id = pipedrive.add_lead(45, "Berg AB deal", label_ids=[hot, warm])
-    client.set_label(lead_id, "contacted", replaces=["Warm", "Rejected"])
+    client.set_status(LEAD(lead_id), "contacted", ["Warm", "Rejected"])
     assert pipedrive.leads[lead_id]["label_ids"] == [hot, contacted]
-    client.set_label(lead_id, "Contacted", replaces=["Warm"])  # again: the same labels
+    client.set_status(LEAD(lead_id), "Contacted", ["Warm"])  # again: the same labels
     assert pipedrive.leads[lead_id]["label_ids"] == [hot, contacted]
 
 
@@ -72,7 +76,7 @@ def test_a_label_the_company_does_not_have_is_permanent_and_names_those_it_has(c
     pipedrive.add_label("Hot")
     lead_id = pipedrive.add_lead(45, "Berg AB deal")
     with pytest.raises(Permanent, match=r'no lead label is named "Contacted" \(there are: hot\)'):
-        client.set_label(lead_id, "Contacted")
+        client.set_status(LEAD(lead_id), "Contacted")
 
 
 def test_notes_on_a_person_and_a_lead_are_found_again_by_their_stamp(client, pipedrive):
@@ -80,8 +84,8 @@ def test_notes_on_a_person_and_a_lead_are_found_again_by_their_stamp(client, pip
     mark = stamp(12, AT)
     body = note(step="contacted", by="Sofie Berg", at=AT, stamp=mark)
     assert client.find_note(PERSON, mark) is None
-    person_note = client.add_note(PERSON, body)
-    lead_note = client.add_note(lead_ref, body)
+    person_note = client.add_note(PERSON, body, AT)
+    lead_note = client.add_note(lead_ref, body, AT)
     assert pipedrive.notes[person_note]["person_id"] == 45
     assert pipedrive.notes[lead_note]["lead_id"] == lead_ref.id
     assert client.find_note(PERSON, mark) == person_note
@@ -116,7 +120,7 @@ def test_5xx_and_dropped_connections_are_transient(client, pipedrive):
         client.set_owner(PERSON, "sofie@baton.example")
     pipedrive.fail("drop", after_work=True, route="/notes")
     with pytest.raises(Transient):
-        client.add_note(PERSON, "<p>baton:2:3</p>")
+        client.add_note(PERSON, "<p>baton:2:3</p>", AT)
     assert client.find_note(PERSON, "baton:2:3") is not None  # made, though the answer was lost
 
 

@@ -127,20 +127,20 @@ class HubSpot:
 
     # writing back ------------------------------------------------------------------------
 
-    def set_owner(self, contact_id: str, email: str) -> None:
+    def set_owner(self, ref: ObjectRef, email: str) -> None:
         """Make the seller (by e-mail) the contact's owner."""
-        self._update(contact_id, {"hubspot_owner_id": self.owner(email)})
+        self._update(ref.id, {"hubspot_owner_id": self.owner(email)})
 
-    def set_status(self, contact_id: str, status: str) -> None:
-        """Set the contact's lead status (`hs_lead_status`)."""
-        self._update(contact_id, {"hs_lead_status": status})
+    def set_status(self, ref: ObjectRef, status: str, others: Iterable[str] = ()) -> None:
+        """Set the contact's lead status (`hs_lead_status`, one value: `others` go with it)."""
+        self._update(ref.id, {"hs_lead_status": status})
 
     def _update(self, contact_id: str, properties: dict[str, str]) -> None:
         self.api.call(
             "PATCH", f"/crm/v3/objects/contacts/{contact_id}", json={"properties": properties}
         )
 
-    def find_note(self, contact_id: str, stamp: str) -> str | None:
+    def find_note(self, ref: ObjectRef, stamp: str) -> str | None:
         """The id of a note on the contact whose body holds `stamp`, if an earlier attempt
         made one; read from the contact's associations, which show a note at once."""
         ids: list[str] = []
@@ -150,7 +150,7 @@ class HubSpot:
             if after:
                 params["after"] = after
             page = self.api.call(
-                "GET", f"/crm/v4/objects/contact/{contact_id}/associations/note", params=params
+                "GET", f"/crm/v4/objects/contact/{ref.id}/associations/note", params=params
             )
             ids += [str(item["toObjectId"]) for item in (page or {}).get("results") or []]
             after = (((page or {}).get("paging") or {}).get("next") or {}).get("after")
@@ -170,7 +170,7 @@ class HubSpot:
                     return str(note["id"])
         return None
 
-    def add_note(self, contact_id: str, body: str, at: datetime) -> str:
+    def add_note(self, ref: ObjectRef, body: str, at: datetime) -> str:
         """Put a note (HTML) on the contact's timeline at `at`; its id."""
         created = self.api.call(
             "POST",
@@ -179,7 +179,7 @@ class HubSpot:
                 "properties": {"hs_timestamp": at.isoformat(), "hs_note_body": body},
                 "associations": [
                     {
-                        "to": {"id": contact_id},
+                        "to": {"id": ref.id},
                         "types": [
                             {
                                 "associationCategory": "HUBSPOT_DEFINED",

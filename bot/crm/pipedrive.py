@@ -9,7 +9,7 @@ person is visible) goes in the `x-api-token` header, never in the URL.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -115,9 +115,12 @@ class Pipedrive:
         else:
             self._data("PATCH", f"/api/v2/persons/{ref.id}", json={"owner_id": owner})
 
-    def set_label(self, lead_id: str, label: str, replaces: Iterable[str] = ()) -> None:
-        """Give the lead the label named `label`, taking off the labels named in `replaces`
-        (the other statuses) and keeping any other label it has."""
+    def set_status(self, ref: ObjectRef, label: str, others: Iterable[str] = ()) -> None:
+        """Give a lead the label named `label`, taking off those named in `others` (the other
+        statuses) and keeping any other label it has. A person has no lead label: nothing."""
+        if ref.kind != "lead":
+            return
+        lead_id = ref.id
         labels = self.labels()
         if label.casefold() not in labels:
             known = ", ".join(sorted(labels)) or "none"
@@ -125,7 +128,7 @@ class Pipedrive:
         lead = self.lead(lead_id)
         if lead is None:
             raise Permanent(self.crm, f"lead {lead_id} is gone", status=404)
-        gone = {labels[name.casefold()] for name in replaces if name.casefold() in labels}
+        gone = {labels[name.casefold()] for name in others if name.casefold() in labels}
         kept = [i for i in lead.get("label_ids") or [] if i not in gone]
         wanted = labels[label.casefold()]
         self._data(
@@ -151,10 +154,13 @@ class Pipedrive:
                 return None
             start = int(paging.get("next_start") or start + 500)
 
-    def add_note(self, ref: ObjectRef, body: str) -> int:
-        """Put a note (HTML) on the person or lead; its id."""
-        target: dict[str, Any] = {"lead_id": ref.id} if ref.kind == "lead" else {}
+    def add_note(self, ref: ObjectRef, body: str, at: datetime) -> int:
+        """Put a note (HTML) on the person or lead, dated `at`; its id."""
+        target: dict[str, Any] = {"lead_id": ref.id}
         if ref.kind == "person":
             target = {"person_id": int(ref.id)}
-        created = self._data("POST", "/v1/notes", json={"content": body, **target})
+        when = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        created = self._data(
+            "POST", "/v1/notes", json={"content": body, "add_time": when, **target}
+        )
         return int(created["id"])
