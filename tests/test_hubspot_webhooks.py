@@ -13,6 +13,7 @@ from bot.crm.config import parse_crm
 from bot.crm.hubspot import HubSpot
 from bot.crm.hubspot_in import BadSignature, receive, signing_uri, verify
 from bot.crm.mapping import Unmappable
+from tests.crm_examples import WORKFLOW
 from tests.fake_hubspot import TOKEN, FakeHubSpot
 
 SECRET = "6b1f8d2e-0c4a-4f7e-9a55-3e2d1c0b9a87"
@@ -23,46 +24,6 @@ BATCH = (
     b'"subscriptionType":"contact.creation","attemptNumber":0,"objectId":81723,'
     b'"changeSource":"CRM","changeFlag":"NEW","appId":54321}]'
 )
-
-# A contact-based workflow's "Send a webhook" with the whole contact record, as HubSpot
-# documents it: each property with its value and versions, and the form submissions.
-WORKFLOW = {
-    "vid": 81723,
-    "canonical-vid": 81723,
-    "merged-vids": [],
-    "portal-id": 62515,
-    "is-contact": True,
-    "properties": {
-        "firstname": {"value": "Mette", "versions": [{"value": "Mette", "source-type": "FORM"}]},
-        "lastname": {"value": "Hansen", "versions": []},
-        "email": {"value": "mette@nordlys.dk", "versions": []},
-        "company": {"value": "Nordlys Maskinfabrik A/S", "versions": []},
-        "jobtitle": {"value": "CIO", "versions": []},
-        "phone": {"value": "+45 32 12 34 56", "versions": []},
-        "country": {"value": "Denmark", "versions": []},
-        "industry": {"value": "manufacturing", "versions": []},
-        "numemployees": {"value": "100-500", "versions": []},
-        "annualrevenue": {"value": "48000000", "versions": []},
-        "hs_analytics_source": {"value": "PAID_SOCIAL", "versions": []},
-        "recent_conversion_event_name": {"value": "Webinar: Industry 4.0", "versions": []},
-        "recent_conversion_date": {"value": "1763632800000", "versions": []},
-    },
-    "form-submissions": [
-        {
-            "conversion-id": "5f1c0e8a-13c4-4b8e-9d4d-2b7e0f7c9e11",
-            "timestamp": 1763890000000,
-            "form-id": "a2c0ff1e-2b3c-4d5e-8f90-123456789abc",
-            "portal-id": 62515,
-            "page-url": "https://nordlys.example/qc",
-            "page-title": "QC checklist",
-            "title": "Download: QC checklist",
-            "form-type": "HUBSPOT",
-        }
-    ],
-    "identity-profiles": [
-        {"vid": 81723, "identities": [{"type": "EMAIL", "value": "mette@nordlys.dk"}]}
-    ],
-}
 
 
 def signed(body: bytes, *, secret: str = SECRET, at: datetime = NOW, uri: str = URI) -> dict:

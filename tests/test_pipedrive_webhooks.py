@@ -10,66 +10,10 @@ from bot.crm.config import parse_crm
 from bot.crm.mapping import Unmappable
 from bot.crm.pipedrive import Pipedrive
 from bot.crm.pipedrive_in import BadCredentials, check_basic, receive
+from tests.crm_examples import DEAL_WON, PERSON_ADDED
 from tests.fake_pipedrive import TOKEN, FakePipedrive
 
 USER, PASSWORD = "baton", "correct horse battery staple"
-
-# A person added in Pipedrive, as webhooks v2 sends it.
-PERSON_ADDED = {
-    "meta": {
-        "action": "create",
-        "entity": "person",
-        "company_id": "12882925",
-        "correlation_id": "2a0b7d7c-6f7e-4c1a-9f9e-0d6f3c9e5b21",
-        "entity_id": "45",
-        "id": "8e0f3c55-2b1a-4e5f-9c7d-1a2b3c4d5e6f",
-        "is_bulk_edit": False,
-        "timestamp": "2026-11-24T09:12:44.021Z",
-        "type": "general",
-        "user_id": "18487521",
-        "version": "2.0",
-        "webhook_id": "99",
-        "webhook_owner_id": "18487521",
-        "change_source": "app",
-        "attempt": 1,
-        "host": "berg.pipedrive.com",
-        "permitted_user_ids": ["18487521"],
-    },
-    "data": {
-        "id": 45,
-        "name": "Sven Berg",
-        "first_name": "Sven",
-        "last_name": "Berg",
-        "emails": [{"label": "work", "value": "sven@berg.se", "primary": True}],
-        "phones": [{"label": "mobile", "value": "+46 70 123 45 67", "primary": True}],
-        "job_title": "Group CIO",
-        "owner_id": 18487521,
-        "org_id": 2,
-        "label_ids": [],
-        "add_time": "2026-11-24T09:12:43Z",
-        "update_time": "2026-11-24T09:12:43Z",
-        "visible_to": 3,
-        "custom_fields": {"9b1e2f": {"type": "varchar", "value": "100-200k SEK"}},
-    },
-    "previous": None,
-}
-
-DEAL_WON = {
-    "meta": {**PERSON_ADDED["meta"], "action": "change", "entity": "deal", "entity_id": "31"},
-    "data": {
-        "id": 31,
-        "title": "Berg AB deal",
-        "value": 240000,
-        "currency": "SEK",
-        "status": "won",
-        "stage_id": 4,
-        "pipeline_id": 1,
-        "person_id": 45,
-        "org_id": 2,
-        "won_time": "2026-12-02T14:00:00Z",
-    },
-    "previous": {"status": "open", "won_time": None},
-}
 
 
 def basic(user: str, password: str) -> str:

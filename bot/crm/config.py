@@ -39,10 +39,10 @@ BATON_FIELDS = (
     "challenges",
     "buying_stage",
     "source",
-    "activity",
 )
-"""The intake's fields (`bot.schemas.LeadIn`) a CRM property can fill; `external_id` is the
-CRM object's own id and is never mapped."""
+"""The intake's fields (`bot.schemas.LeadIn`) a CRM property can fill. `external_id` is the
+CRM object's own id, and `activity` the behaviour history the CRM keeps (HubSpot's forms,
+conversions and last page seen), so neither is mapped."""
 
 STEPS = ("claimed", "assigned", "contacted", "accepted", "rejected", "nurture")
 """The moments Baton writes a lead status back: ownership, contact, and the three feedback

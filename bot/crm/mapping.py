@@ -157,7 +157,7 @@ def to_lead(
         else:
             value = present[0]
         data[field] = _CONVERT.get(field, lambda v: v)(value)
-    if activity and "activity" not in data:
+    if activity:
         data["activity"] = activity
     data.setdefault("source", ref.crm)
     try:
