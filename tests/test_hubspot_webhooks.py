@@ -171,6 +171,12 @@ def test_a_batch_reads_each_named_contact_once_and_each_won_deal(hubspot):
     assert "numemployees" in reads[0].query["properties"].split(",")
 
 
+def test_a_batch_of_more_events_than_hubspot_sends_is_refused():
+    events = [{"subscriptionType": "contact.creation", "objectId": n} for n in range(101)]
+    with pytest.raises(Unmappable, match="at most 100"):
+        receive(events, crm=parse_crm(None), client=None)
+
+
 def test_a_batch_needs_a_token_to_read_its_contacts():
     with pytest.raises(ValueError, match="HUBSPOT_TOKEN"):
         receive(json.loads(BATCH), crm=parse_crm(None), client=None)

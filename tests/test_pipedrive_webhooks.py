@@ -101,6 +101,11 @@ def test_a_deal_won_gives_its_value_and_person():
     assert received.leads == []
 
 
+def test_a_deal_won_names_its_persons_emails_for_a_lead_converted_to_a_deal(client):
+    (won,) = receive(DEAL_WON, crm=parse_crm(None), client=client).won
+    assert won.emails == ("sven@berg.se",)
+
+
 @pytest.mark.parametrize(
     "previous",
     [{"status": "won"}, {"title": "renamed"}],

@@ -46,6 +46,7 @@ _DECODED = {
     "%3B": ";",
 }
 
+MAX_EVENTS = 100  # HubSpot sends at most 100 events a request
 CONTACT_TYPES = {"contact.creation", "contact.propertyChange", "contact.restore"}
 DEAL_TYPES = {"deal.creation", "deal.propertyChange"}
 CONTACT_OBJECT, DEAL_OBJECT = "0-1", "0-3"
@@ -188,6 +189,10 @@ def receive(body: Any, *, crm: CrmSection, client: HubSpot | None) -> Received:
 
 
 def _batch(events: list[Any]) -> Batch:
+    if len(events) > MAX_EVENTS:
+        raise Unmappable(
+            [_error(["body"], f"has {len(events)} events; HubSpot sends at most {MAX_EVENTS}")]
+        )
     contacts: dict[str, None] = {}
     deals: dict[str, None] = {}
     problems = []

@@ -55,6 +55,9 @@ class Won:
     external_ids: tuple[str, ...]
     value: float | None
     currency: str | None
+    emails: tuple[str, ...] = ()
+    """The e-mails of the deal's person, where the CRM makes a deal from a lead under a new
+    id (a Pipedrive lead converted to a deal): the lead is then found by its e-mail."""
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+from dataclasses import replace
 from typing import Any
 
 from bot.crm.config import CrmSection
-from bot.crm.mapping import ObjectRef, Received, Unmappable, Won, flatten, to_lead
+from bot.crm.mapping import ObjectRef, Received, Unmappable, Won, flatten, plain, to_lead
 from bot.crm.pipedrive import Pipedrive
 
 HANDED_OVER = {"create", "change"}
@@ -56,7 +57,11 @@ def receive(body: Any, *, crm: CrmSection, client: Pipedrive | None) -> Received
         return Received([], [], [])
     if entity == "deal":
         won = _won(data, body.get("previous"))
-        return Received([], [won] if won else [], [])
+        if won is None:
+            return Received([], [], [])
+        person = client.person(data["person_id"]) if client and data.get("person_id") else None
+        emails = [plain(e) for e in (person or {}).get("emails") or []]
+        return Received([], [replace(won, emails=tuple(e for e in emails if e))], [])
     if entity not in ("person", "lead"):
         return Received([], [], [])
     if client is None:
