@@ -106,7 +106,16 @@ def test_pipedrive_values_are_taken_from_their_shapes():
 
 @pytest.mark.parametrize(
     ("given", "count"),
-    [("50-100", 50), ("1000+", 1000), ("1,000-5,000", 1000), ("240", 240), (240.0, 240)],
+    [
+        ("50-100", 50),
+        ("1000+", 1000),
+        ("1,000-5,000", 1000),
+        ("1.000-5.000", 1000),
+        ("240", 240),
+        ("240.0", 240),
+        (240.0, 240),
+        ("10 to 50", 10),
+    ],
 )
 def test_size_bands_count_from_their_lower_bound(given, count):
     assert employees(given) == count

@@ -120,7 +120,10 @@ def employees(value: Any) -> Any:
     if isinstance(value, str):
         band = _BAND.match(value)
         if band:
-            digits = re.sub(r"[\s,]", "", band.group(1)).split(".")[0]
+            digits = re.sub(r"[\s,]", "", band.group(1)).rstrip(".")
+            if re.fullmatch(r"\d{1,3}(\.\d{3})+", digits):  # 1.000: a thousands separator
+                digits = digits.replace(".", "")
+            digits = digits.split(".")[0]
             if digits.isdigit():
                 return int(digits)
     return value
