@@ -129,14 +129,29 @@ def test_plain_takes_the_primary_entry_and_drops_blanks():
 
 @pytest.mark.parametrize(
     "external_id",
-    ["hubspot-contact-81723", "pipedrive-person-45", "pipedrive-lead-8c1f-2a3b"],
+    [
+        "hubspot-contact-81723",
+        "pipedrive-person-45",
+        "pipedrive-lead-8c1f2a3b-4d5e-4f60-9a7b-0c1d2e3f4a5b",
+    ],
 )
 def test_external_ids_name_their_object(external_id):
     ref = ObjectRef.parse(external_id)
     assert ref is not None and ref.external_id == external_id
 
 
-@pytest.mark.parametrize("external_id", [None, "crm-1", "hubspot-deal-4", "pipedrive-person-"])
+@pytest.mark.parametrize(
+    "external_id",
+    [
+        None,
+        "crm-1",
+        "hubspot-deal-4",
+        "pipedrive-person-",
+        "hubspot-contact-1/../../owners",
+        "pipedrive-person-0",
+        "pipedrive-lead-45",
+    ],
+)
 def test_other_external_ids_name_no_crm_object(external_id):
     assert ObjectRef.parse(external_id) is None
 

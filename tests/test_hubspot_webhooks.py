@@ -126,7 +126,16 @@ def test_a_workflow_contact_that_cannot_be_mapped_names_every_problem():
     assert sorted(e["loc"][-1] for e in raised.value.errors) == ["company", "email"]
 
 
-@pytest.mark.parametrize("body", [{"firstname": "No id"}, "text", [{"subscriptionType": "x"}]])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"firstname": "No id"},
+        {"hs_object_id": "1/../owners"},
+        "text",
+        [{"subscriptionType": "x"}],
+        [{"subscriptionType": "contact.creation", "objectId": "1/../../owners"}],
+    ],
+)
 def test_a_body_that_names_no_contact_is_refused(body):
     with pytest.raises(Unmappable):
         receive(body, crm=parse_crm(None), client=None)

@@ -135,6 +135,19 @@ def test_other_events_are_acknowledged_and_hand_nothing_over(changes):
 
 
 @pytest.mark.parametrize(
+    ("changes", "where"),
+    [({"id": "45/../../users"}, "id"), ({"org_id": "2?x=1"}, "org_id")],
+)
+def test_ids_that_would_leave_their_api_path_are_refused(client, pipedrive, changes, where):
+    body = copy.deepcopy(PERSON_ADDED)
+    body["data"].update(changes)
+    with pytest.raises(Unmappable) as raised:
+        receive(body, crm=parse_crm(None), client=client)
+    assert raised.value.errors[0]["loc"][-1] == where
+    assert pipedrive.calls == []
+
+
+@pytest.mark.parametrize(
     ("body", "where"),
     [
         ({"v": 1, "current": {"id": 45}, "meta": {"v": 1, "action": "added"}}, "version"),

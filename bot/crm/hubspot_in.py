@@ -153,7 +153,10 @@ def parse(body: Any) -> Contact | Batch:
         raise Unmappable(
             [_error(["body", "hs_object_id"], "names no contact: include hs_object_id")]
         )
-    ref = ObjectRef("hubspot", "contact", str(object_id))
+    try:
+        ref = ObjectRef("hubspot", "contact", str(object_id))
+    except ValueError as error:
+        raise Unmappable([_error(["body", "hs_object_id"], str(error))]) from None
     return Contact(ref, {k: plain(v) for k, v in bag.items()}, activity(bag, body))
 
 
@@ -199,6 +202,9 @@ def _batch(events: list[Any]) -> Batch:
     for index, event in enumerate(events):
         if not isinstance(event, dict) or event.get("objectId") is None:
             problems.append(_error(["body", index, "objectId"], "is required"))
+            continue
+        if not str(event["objectId"]).isdigit():
+            problems.append(_error(["body", index, "objectId"], "is not a HubSpot object id"))
             continue
         kind = str(event.get("subscriptionType", ""))
         object_type = str(event.get("objectTypeId", ""))

@@ -20,6 +20,11 @@ from bot.agreement import _country_names
 from bot.schemas import COUNTRIES, LeadIn
 
 KINDS = {"hubspot": ("contact",), "pipedrive": ("person", "lead")}
+_IDS = {
+    "contact": re.compile(r"[1-9]\d{0,19}"),
+    "person": re.compile(r"[1-9]\d{0,19}"),
+    "lead": re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
+}
 _BAND = re.compile(r"^\s*(\d[\d\s.,]*)\s*(?:[-–+]|to\b|$)")
 
 
@@ -32,6 +37,11 @@ class ObjectRef:
     kind: str
     id: str
 
+    def __post_init__(self) -> None:
+        """Only ids of the CRM's own form: they go into API paths."""
+        if self.kind not in KINDS.get(self.crm, ()) or not _IDS[self.kind].fullmatch(self.id):
+            raise ValueError(f"{self.id!r} is not a {self.crm} {self.kind} id")
+
     @property
     def external_id(self) -> str:
         return f"{self.crm}-{self.kind}-{self.id}"
@@ -41,9 +51,10 @@ class ObjectRef:
         """The object behind a lead's `external_id`, or None for a lead from elsewhere."""
         crm, _, rest = (external_id or "").partition("-")
         kind, _, object_id = rest.partition("-")
-        if kind in KINDS.get(crm, ()) and object_id:
+        try:
             return cls(crm, kind, object_id)
-        return None
+        except ValueError:
+            return None
 
 
 @dataclass(frozen=True)

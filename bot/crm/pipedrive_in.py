@@ -59,14 +59,18 @@ def receive(body: Any, *, crm: CrmSection, client: Pipedrive | None) -> Received
         won = _won(data, body.get("previous"))
         if won is None:
             return Received([], [], [])
-        person = client.person(data["person_id"]) if client and data.get("person_id") else None
+        person_id = _number(data, "person_id")
+        person = client.person(person_id) if client and person_id else None
         emails = [plain(e) for e in (person or {}).get("emails") or []]
         return Received([], [replace(won, emails=tuple(e for e in emails if e))], [])
     if entity not in ("person", "lead"):
         return Received([], [], [])
     if client is None:
         raise ValueError("reading a Pipedrive person's organization needs PIPEDRIVE_API_TOKEN")
-    ref = ObjectRef("pipedrive", str(entity), str(data.get("id") or meta.get("entity_id")))
+    try:
+        ref = ObjectRef("pipedrive", str(entity), str(data.get("id") or meta.get("entity_id")))
+    except ValueError as error:
+        raise Unmappable([_error(["body", "data", "id"], str(error))]) from None
     bag = _properties(entity, data, client, ref)
     return Received([to_lead(ref, bag, crm.fields_of("pipedrive"))], [], [])
 
@@ -95,12 +99,13 @@ def _properties(
     person: dict[str, Any] | None = data
     if entity == "lead":
         lead = data
-        person = client.person(data["person_id"]) if data.get("person_id") else None
+        person_id = _number(data, "person_id")
+        person = client.person(person_id) if person_id else None
         if person is None:
             raise Unmappable(
                 [_error(["body", "data", "person_id"], f"{ref.kind} {ref.id} names no person")]
             )
-    org_id = person.get("org_id") or lead.get("organization_id")
+    org_id = _number(person, "org_id") or _number(lead, "organization_id")
     org = client.organization(org_id) if org_id else None
     return flatten(person) | flatten(org or {}, "org.") | flatten(lead, "lead.")
 
@@ -111,7 +116,7 @@ def _won(data: dict[str, Any], previous: Any) -> Won | None:
         return None
     if isinstance(previous, dict) and previous.get("status") in ("won", None):
         return None  # a change to a deal already won, or one that did not touch its status
-    person = data.get("person_id")
+    person = _number(data, "person_id")
     try:
         value = float(data["value"]) if data.get("value") is not None else None
     except (TypeError, ValueError):
@@ -122,6 +127,18 @@ def _won(data: dict[str, Any], previous: Any) -> Won | None:
         value=value,
         currency=data.get("currency") or None,
     )
+
+
+def _number(data: dict[str, Any], key: str) -> int | None:
+    """An id the webhook names (it goes into an API path): a positive whole number, or None."""
+    value = data.get(key)
+    if isinstance(value, dict):  # some payloads nest a related object as {"value": id, …}
+        value = value.get("value")
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not str(value).isdigit() or int(value) < 1:
+        raise Unmappable([_error(["body", "data", key], f"{value!r} is not a Pipedrive id")])
+    return int(value)
 
 
 def _error(loc: list[Any], message: str) -> dict[str, Any]:
