@@ -24,6 +24,7 @@ class FakeHubSpot(FakeCrm):
     def __init__(self, token: str = TOKEN) -> None:
         super().__init__()
         self.token = token
+        self.scopes = {"crm.objects.contacts.read", "crm.objects.contacts.write"}
         self.contacts: dict[str, dict[str, Any]] = {}
         self.deals: dict[str, dict[str, Any]] = {}
         self.notes: dict[str, dict[str, Any]] = {}
@@ -109,6 +110,18 @@ class FakeHubSpot(FakeCrm):
 
     def _register(self) -> None:
         route = self.route
+
+        @route("GET", r"/crm/v3/objects/contacts")
+        def list_contacts(call: Call, match) -> Reply:
+            if "crm.objects.contacts.read" not in self.scopes:
+                raise Refused(
+                    403,
+                    "This app hasn't been granted all required scopes to make this call. "
+                    "Read more about required scopes here: https://developers.hubspot.com/scopes.",
+                )
+            limit = int(call.query.get("limit", 10))
+            ids = sorted(self.contacts)[:limit]
+            return Reply(200, {"results": [self._object(i, {}) for i in ids]})
 
         @route("GET", r"/crm/v3/objects/contacts/(\d+)")
         def read_contact(call: Call, match) -> Reply:

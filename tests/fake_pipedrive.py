@@ -187,6 +187,19 @@ class FakePipedrive(FakeCrm):
         def lead_labels(call: Call, match) -> Reply:
             return self.ok(self.labels)
 
+        @route("GET", r"/v1/users/me")
+        def me(call: Call, match) -> Reply:
+            return self.ok(
+                {
+                    "id": 1,
+                    "name": "Admin",
+                    "email": "admin@berg.se",
+                    "company_id": 12882925,
+                    "company_domain": "berg",
+                    "is_admin": 1,
+                }
+            )
+
         @route("GET", r"/v1/users/find")
         def find_users(call: Call, match) -> Reply:
             term = call.query.get("term", "").casefold()

@@ -142,3 +142,17 @@ def test_a_won_deal_gives_its_value_currency_and_contacts(client, hubspot):
     assert (won.deal, won.value, won.currency) == ("3001", 125000.5, "DKK")
     assert client.won("3002") is None
     assert client.won("3999") is None
+
+
+def test_a_probe_passes_with_a_token_that_has_the_scopes(client):
+    client.probe()
+
+
+def test_a_probe_names_a_missing_scope_and_a_refused_token(hubspot, client):
+    hubspot.scopes.discard("crm.objects.contacts.read")
+    with pytest.raises(Permanent, match="required scopes") as raised:
+        client.probe()
+    assert raised.value.status == 403
+    with HubSpot("pat-wrong", hubspot.url) as wrong, pytest.raises(Permanent) as raised:
+        wrong.probe()
+    assert raised.value.status == 401

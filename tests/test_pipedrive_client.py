@@ -128,3 +128,9 @@ def test_a_wrong_token_is_permanent(pipedrive):
     with Pipedrive("wrong", pipedrive.url) as wrong, pytest.raises(Permanent) as raised:
         wrong.person(45)
     assert raised.value.status == 401
+
+
+def test_a_probe_names_the_company_the_token_belongs_to(client, pipedrive):
+    assert client.probe() == "berg"
+    with Pipedrive("wrong", pipedrive.url) as wrong, pytest.raises(Permanent):
+        wrong.probe()

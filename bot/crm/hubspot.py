@@ -73,6 +73,12 @@ class HubSpot:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def probe(self) -> None:
+        """Check the token and its scopes the way write-back will use them (`baton check`):
+        `Permanent` saying what is wrong, `Transient` if HubSpot cannot be reached."""
+        self.api.call("GET", "/crm/v3/objects/contacts", params={"limit": 1})
+        self.api.call("GET", "/crm/v3/owners/", params={"limit": 1})
+
     # reading -----------------------------------------------------------------------------
 
     def contact(self, contact_id: str, properties: Iterable[str]) -> dict[str, Any] | None:

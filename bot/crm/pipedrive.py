@@ -70,6 +70,12 @@ class Pipedrive:
         found = self.api.call(method, path, **kwargs)
         return found.get("data") if isinstance(found, dict) else None
 
+    def probe(self) -> str:
+        """Check the token (`baton check`); the company's Pipedrive domain it belongs to.
+        `Permanent` if Pipedrive refuses it, `Transient` if Pipedrive cannot be reached."""
+        me = self._data("GET", "/v1/users/me") or {}
+        return str(me.get("company_domain") or "")
+
     # reading -----------------------------------------------------------------------------
 
     def person(self, person_id: int | str) -> dict[str, Any] | None:
