@@ -67,11 +67,6 @@ class Api:
             transport=transport,
         )
 
-    @property
-    def timeout(self) -> float:
-        """The longest one call can take, so a lease can be kept longer than it."""
-        return float(self.client.timeout.read or TIMEOUT)
-
     def close(self) -> None:
         self.client.close()
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from bot.crm.errors import Permanent
-from bot.crm.http import Api, error_text
+from bot.crm.http import TIMEOUT, Api, error_text
 from bot.crm.mapping import ObjectRef, Won
 
 DEFAULT_URL = "https://api.hubapi.com"
@@ -50,7 +50,7 @@ class HubSpot:
         token: str,
         base_url: str = DEFAULT_URL,
         *,
-        timeout: float = 10.0,
+        timeout: float = TIMEOUT,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.api = Api(

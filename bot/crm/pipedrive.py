@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from bot.crm.errors import Permanent
-from bot.crm.http import Api, error_text
+from bot.crm.http import TIMEOUT, Api, error_text
 from bot.crm.mapping import ObjectRef
 
 DEFAULT_URL = "https://api.pipedrive.com"
@@ -42,7 +42,7 @@ class Pipedrive:
         token: str,
         base_url: str = DEFAULT_URL,
         *,
-        timeout: float = 10.0,
+        timeout: float = TIMEOUT,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.api = Api(
