@@ -55,7 +55,6 @@ class Api:
         describe: Callable[[httpx.Response], str],
         waiting: Waiting,
         timeout: float = TIMEOUT,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.crm = crm
         self.describe = describe
@@ -64,7 +63,6 @@ class Api:
             base_url=base_url.rstrip("/"),
             headers={"Accept": "application/json", **headers},
             timeout=timeout,
-            transport=transport,
         )
 
     def close(self) -> None:

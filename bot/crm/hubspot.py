@@ -51,7 +51,6 @@ class HubSpot:
         base_url: str = DEFAULT_URL,
         *,
         timeout: float = TIMEOUT,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.api = Api(
             "hubspot",
@@ -60,7 +59,6 @@ class HubSpot:
             describe=_describe,
             waiting=_waiting,
             timeout=timeout,
-            transport=transport,
         )
         self._owners: dict[str, str] = {}
 

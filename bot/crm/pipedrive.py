@@ -43,7 +43,6 @@ class Pipedrive:
         base_url: str = DEFAULT_URL,
         *,
         timeout: float = TIMEOUT,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.api = Api(
             "pipedrive",
@@ -52,7 +51,6 @@ class Pipedrive:
             describe=_describe,
             waiting=_waiting,
             timeout=timeout,
-            transport=transport,
         )
         self._users: dict[str, int] = {}
         self._labels: dict[str, str] | None = None
