@@ -66,6 +66,14 @@ def test_a_person_added_becomes_a_lead_with_its_organization(client, pipedrive):
     assert [c.path for c in pipedrive.calls] == ["/api/v2/organizations/2"]
 
 
+def test_a_person_in_api_v1_shape_is_read_too(client):
+    body = copy.deepcopy(PERSON_ADDED)
+    body["data"]["email"] = body["data"].pop("emails")
+    body["data"]["phone"] = body["data"].pop("phones")
+    (lead,) = receive(body, crm=parse_crm(None), client=client).leads
+    assert (lead.email, lead.phone) == ("sven@berg.se", "+46701234567")
+
+
 def test_a_lead_added_reads_its_person_and_organization(client, pipedrive):
     lead_id = pipedrive.add_lead(45, "Berg AB deal", source_name="Web forms")
     body = copy.deepcopy(PERSON_ADDED)

@@ -105,6 +105,9 @@ def _properties(
             raise Unmappable(
                 [_error(["body", "data", "person_id"], f"{ref.kind} {ref.id} names no person")]
             )
+    for plural, singular in (("emails", "email"), ("phones", "phone")):
+        if plural not in person and singular in person:  # API v1's names for the same lists
+            person = {**person, plural: person[singular]}
     org_id = _number(person, "org_id") or _number(lead, "organization_id")
     org = client.organization(org_id) if org_id else None
     return flatten(person) | flatten(org or {}, "org.") | flatten(lead, "lead.")
