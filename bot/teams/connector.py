@@ -29,7 +29,7 @@ from bot.teams.endpoints import TeamsEndpoints
 from bot.teams.errors import Refused, from_response, from_transport
 from bot.teams.token import AppToken
 
-CARD = "application/vnd.microsoft.card.adaptive"
+CARD_TYPE = "application/vnd.microsoft.card.adaptive"
 T = TypeVar("T")
 
 
@@ -58,7 +58,7 @@ def card_message(card: dict[str, Any], summary: str) -> MessageActivityInput:
     """A message carrying one Adaptive Card; `summary` is what notifications and the chat
     list show."""
     return MessageActivityInput(
-        summary=summary, attachments=[Attachment(content_type=CARD, content=card)]
+        summary=summary, attachments=[Attachment(content_type=CARD_TYPE, content=card)]
     )
 
 
