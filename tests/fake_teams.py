@@ -9,7 +9,10 @@ One HTTP server on 127.0.0.1 (a free port, a daemon thread) plays three services
 - the Bot Connector API v3 (conversations and activities) with Teams-shaped ids, that wants
   the token the endpoint issued, refuses what Teams refuses (`{"error": {"code", "message"}}`)
   and, on demand, answers 429 with `Retry-After`, 5xx, or drops a connection after taking
-  the message (the answer lost, the message posted).
+  the message (the answer lost, the message posted);
+- the part of Microsoft Graph that lists what the connector took (`/graph/v1.0/...`: a
+  channel's posts, a post's replies, a chat's messages), newest first, in pages, as
+  chatMessages with the card as a JSON string, for a token issued to the customer's tenant.
 
 Tests point the real clients at `url`, so what runs is the same HTTP that runs in production.
 """
@@ -21,9 +24,10 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -31,6 +35,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 APP_ID = "8f4f4b6e-2f6a-4f1e-9a57-3b1d7c0e5a21"
 APP_PASSWORD = "s3cr3t~value"
 TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+TEAM_ID = "fbe2bf47-16c8-47cf-b4a5-4b9b187c508b"
+BOT_SCOPE = "https://api.botframework.com/.default"
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 ISSUER = "https://api.botframework.com"
 MESSAGE_LIMIT = 28 * 1024  # Teams refuses a message over about 28 KB: 413 MessageSizeTooBig
 TOKEN_LIFETIME = 3599
@@ -49,6 +56,7 @@ class Call:
     headers: dict[str, str]
     status: int = 0
     response: Any = None
+    query: dict[str, str] = field(default_factory=dict)
     at: float = field(default_factory=time.monotonic)
 
 
@@ -65,12 +73,20 @@ class _Plan:
 
 @dataclass
 class Activity:
-    """An activity as the connector keeps it: the id it gave and what Baton sent."""
+    """An activity as the connector keeps it: the id it gave, what was sent, and by whom
+    (the app, or a person's Entra id)."""
 
     id: str
     conversation: str
     body: dict[str, Any]
     updates: int = 0
+    sender: str = ""
+    changed: datetime | None = None
+
+    @property
+    def created(self) -> datetime:
+        """Teams' message ids are the milliseconds since the epoch when it took the message."""
+        return datetime.fromtimestamp(int(self.id) / 1000, UTC)
 
 
 class FakeTeams:
@@ -81,7 +97,9 @@ class FakeTeams:
         self.password = password
         self.calls: list[Call] = []
         self.conversations: dict[str, list[Activity]] = {}
-        self.tokens: dict[str, float] = {}  # access token -> when it expires (monotonic)
+        self.tokens: dict[str, tuple[float, str, str]] = {}  # token -> (expires, scope, tenant)
+        self.team_id = TEAM_ID
+        self.chats: dict[str, str] = {}  # Graph's chat id -> the connector's conversation id
         self.keys: list[tuple[str, rsa.RSAPrivateKey]] = []
         self.endorsements = ["msteams"]
         self._plans: dict[str, list[_Plan]] = {}
@@ -215,6 +233,19 @@ class FakeTeams:
         with self._lock:
             return list(self.conversations.get(conversation, []))
 
+    def say(self, conversation: str, text: str, *, user: str = "ef1c916a-3135-4417") -> str:
+        """A person's message in a conversation (a thread: `{channel};messageid={root}`)."""
+        activity = Activity(
+            self._next_id(), conversation, {"type": "message", "text": text}, sender=user
+        )
+        with self._lock:
+            self.conversations.setdefault(conversation.split(";messageid=")[0], []).append(activity)
+        return activity.id
+
+    def graph_chat_id(self, conversation: str) -> str:
+        """Graph's id of a 1:1 the connector opened (`19:{user}_{app}@unq.gbl.spaces`)."""
+        return next(chat for chat, known in self.chats.items() if known == conversation)
+
     # HTTP ------------------------------------------------------------------------------
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -251,6 +282,7 @@ class FakeTeams:
                 body = raw.decode(errors="replace")
         op, route = self._route(request.command, split.path)
         call = Call(op, request.command, split.path, body, headers)
+        call.query = dict(parse_qsl(split.query))
         plan = self._take(op)
         if plan is not None and plan.drop:
             if plan.accept:
@@ -296,6 +328,8 @@ class FakeTeams:
                 return "send", lambda call, raw: self._send(call, raw, rest[0])
             if method == "PUT" and len(rest) == 3 and rest[1] == "activities":
                 return "update", lambda call, raw: self._update(call, raw, rest[0], rest[2])
+        if method == "GET" and parts[:2] == ["graph", "v1.0"]:
+            return "graph", lambda call, raw: self._graph(call, parts[2:])
         return "unknown", lambda call, raw: (404, _error("NotFound", "Not found."), {})
 
     def _openid(self, call: Call, raw: bytes) -> Answer:
@@ -344,19 +378,19 @@ class FakeTeams:
                 ),
                 {},
             )
-        if form.get("scope") != "https://api.botframework.com/.default":
+        scope = form.get("scope", "")
+        if scope not in (BOT_SCOPE, GRAPH_SCOPE):
             return (
                 400,
                 _entra(
-                    "invalid_scope",
-                    1002012,
-                    f"The provided value for scope {form.get('scope')} is not valid.",
+                    "invalid_scope", 1002012, f"The provided value for scope {scope} is not valid."
                 ),
                 {},
             )
+        tenant = call.path.strip("/").split("/")[0]
         token = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9." + secrets.token_urlsafe(48)
         with self._lock:
-            self.tokens[token] = time.monotonic() + TOKEN_LIFETIME
+            self.tokens[token] = (time.monotonic() + TOKEN_LIFETIME, scope, tenant)
         body = {
             "token_type": "Bearer",
             "expires_in": TOKEN_LIFETIME,
@@ -365,11 +399,14 @@ class FakeTeams:
         }
         return 200, body, {}
 
-    def _authorized(self, call: Call) -> bool:
+    def _authorized(self, call: Call, scope: str = BOT_SCOPE) -> bool:
+        """A live token for `scope`; Graph's also for the customer's tenant, whose data it is."""
         scheme, _, token = call.headers.get("authorization", "").partition(" ")
         with self._lock:
-            expires = self.tokens.get(token)
-        return scheme == "Bearer" and expires is not None and expires > time.monotonic()
+            issued = self.tokens.get(token)
+        if scheme != "Bearer" or issued is None or issued[0] <= time.monotonic():
+            return False
+        return issued[1] == scope and (scope == BOT_SCOPE or issued[2] == TENANT_ID)
 
     def _next_id(self) -> str:
         """Teams' message ids are the milliseconds since the epoch when it took the message."""
@@ -391,6 +428,9 @@ class FakeTeams:
         conversation = "a:1" + member.replace(":", "")[-24:] + "x" + self.app_id[:8]
         with self._lock:
             self.conversations.setdefault(conversation, [])
+            self.chats[f"19:{member.split(':')[-1][:36]}_{self.app_id}@unq.gbl.spaces"] = (
+                conversation
+            )
         return 201, {"id": conversation}, {}
 
     def _send(self, call: Call, raw: bytes, conversation: str) -> Answer:
@@ -410,7 +450,7 @@ class FakeTeams:
             thread = conversation.split(";messageid=")[1]
             if not any(a.id == thread for a in self.conversations.get(root, [])):
                 return 404, _error("ActivityNotFoundInConversation", "Conversation not found."), {}
-        activity = Activity(self._next_id(), conversation, body)
+        activity = Activity(self._next_id(), conversation, body, sender=self.app_id)
         with self._lock:
             self.conversations.setdefault(root, []).append(activity)
         return 201, {"id": activity.id}, {}
@@ -428,7 +468,129 @@ class FakeTeams:
         with self._lock:
             found.body = call.body if isinstance(call.body, dict) else {}
             found.updates += 1
+            found.changed = datetime.now(UTC)
         return 200, {"id": activity_id}, {}
+
+    def _graph(self, call: Call, parts: list[str]) -> Answer:
+        """Graph's lists of messages: newest first, `$top` a page (50 at most), a
+        `@odata.nextLink` to the next; a chat's also `$filter=createdDateTime gt …`."""
+        if not self._authorized(call, GRAPH_SCOPE):
+            return (
+                401,
+                _graph_error(
+                    "InvalidAuthenticationToken",
+                    "Access token validation failure. Invalid audience.",
+                ),
+                {},
+            )
+        query = call.query
+        listed = self._listed(parts)
+        if listed is None:
+            return 404, _graph_error("NotFound", "Resource not found."), {}
+        conversation, messages = listed
+        after = query.get("$filter", "").removeprefix("createdDateTime gt ")
+        if after:
+            since = datetime.fromisoformat(after.replace("Z", "+00:00"))
+            messages = [m for m in messages if m.created > since]
+        top = int(query.get("$top", 20))
+        if top > 50:
+            return 400, _graph_error("BadRequest", "Invalid page size specified."), {}
+        start = int(query.get("$skiptoken", 0))
+        page = sorted(messages, key=lambda m: int(m.id), reverse=True)[start : start + top]
+        body: dict[str, Any] = {"value": [self._chat_message(m, conversation) for m in page]}
+        if start + top < len(messages):
+            path = "/".join(quote(p, safe=":@") for p in ["graph", "v1.0", *parts])
+            body["@odata.nextLink"] = f"{self.url}/{path}?$top={top}&$skiptoken={start + top}"
+        return 200, body, {}
+
+    def _listed(self, parts: list[str]) -> tuple[str, list[Activity]] | None:
+        with self._lock:
+            if parts[:1] == ["chats"] and len(parts) == 3 and parts[2] == "messages":
+                conversation = self.chats.get(parts[1])
+                if conversation is None:
+                    return None
+                return conversation, list(self.conversations.get(conversation, []))
+            if parts[:1] != ["teams"] or parts[1] != self.team_id or parts[2] != "channels":
+                return None
+            channel = parts[3]
+            everything = self.conversations.get(channel, [])
+            if parts[4:] == ["messages"]:
+                return channel, [a for a in everything if a.conversation == channel]
+            if len(parts) == 7 and parts[4] == "messages" and parts[6] == "replies":
+                thread = f"{channel};messageid={parts[5]}"
+                return channel, [a for a in everything if a.conversation == thread]
+        return None
+
+    def _where(self, conversation: str) -> dict[str, Any]:
+        if conversation.endswith("@thread.tacv2"):
+            return {
+                "chatId": None,
+                "channelIdentity": {"teamId": self.team_id, "channelId": conversation},
+            }
+        return {"chatId": self.graph_chat_id(conversation), "channelIdentity": None}
+
+    def _chat_message(self, activity: Activity, conversation: str) -> dict[str, Any]:
+        """An activity as Graph shows it: a chatMessage, the card as a JSON string."""
+        created = activity.created.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        changed = (activity.changed or activity.created).isoformat(timespec="milliseconds")
+        sender: dict[str, Any] = {"application": None, "device": None, "user": None}
+        if activity.sender == self.app_id:
+            sender["application"] = {
+                "id": self.app_id,
+                "displayName": "Baton",
+                "applicationIdentityType": "bot",
+            }
+        else:
+            sender["user"] = {"id": activity.sender, "userIdentityType": "aadUser"}
+        attachments = [
+            {
+                "id": secrets.token_hex(16),
+                "contentType": a.get("contentType"),
+                "contentUrl": None,
+                "content": json.dumps(a.get("content")),
+                "name": None,
+                "thumbnailUrl": None,
+            }
+            for a in activity.body.get("attachments") or []
+        ]
+        thread = activity.conversation.partition(";messageid=")[2]
+        return {
+            "id": activity.id,
+            "replyToId": thread or None,
+            "etag": activity.id,
+            "messageType": "message",
+            "createdDateTime": created,
+            "lastModifiedDateTime": changed.replace("+00:00", "Z"),
+            "from": sender,
+            "body": {
+                "contentType": "html",
+                "content": "".join(f'<attachment id="{a["id"]}"></attachment>' for a in attachments)
+                or activity.body.get("text", ""),
+            },
+            "attachments": attachments,
+            **(
+                {
+                    "chatId": None,
+                    "channelIdentity": {"teamId": self.team_id, "channelId": conversation},
+                }
+                if conversation.endswith("@thread.tacv2")
+                else {"chatId": self.graph_chat_id(conversation), "channelIdentity": None}
+            ),
+        }
+
+
+def _graph_error(code: str, message: str) -> dict[str, Any]:
+    """Microsoft Graph's error body."""
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "innerError": {
+                "date": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()),
+                "request-id": secrets.token_hex(16),
+            },
+        }
+    }
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

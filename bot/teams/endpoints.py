@@ -51,8 +51,8 @@ class TeamsEndpoints(BaseSettings):
             raise ValueError(f'"{value}" is not an http(s) URL')
         return value
 
-    @property
-    def token_url(self) -> str:
-        """The OAuth 2.0 token endpoint of the app's tenant (or Bot Framework's, multi-tenant)."""
-        tenant = self.teams_tenant_id or MULTI_TENANT
+    def token_url(self, tenant: str | None = None) -> str:
+        """The OAuth 2.0 token endpoint of `tenant`, else of the app's tenant (a single-tenant
+        app), else Bot Framework's (a multi-tenant app calling the connector)."""
+        tenant = tenant or self.teams_tenant_id or MULTI_TENANT
         return f"{self.teams_login_url.rstrip('/')}/{tenant}/oauth2/v2.0/token"

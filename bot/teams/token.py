@@ -42,13 +42,17 @@ class AppToken:
         http: httpx.AsyncClient,
         clock: Clock = utcnow,
         scope: str = BOT_SCOPE,
+        tenant: str | None = None,
     ) -> None:
+        """`scope` and `tenant`: the connector's token by default; Microsoft Graph's
+        (`GRAPH_SCOPE`) must come from the tenant whose messages it reads."""
         if not endpoints.teams_app_id or not endpoints.teams_app_password:
             raise ValueError("TEAMS_APP_ID and TEAMS_APP_PASSWORD are needed to call Teams")
         self.endpoints = endpoints
         self.http = http
         self.clock = clock
         self.scope = scope
+        self.tenant = tenant
         self._token: _Token | None = None
         self._lock = asyncio.Lock()
 
@@ -70,7 +74,7 @@ class AppToken:
         asked = self.clock()
         try:
             response = await self.http.post(
-                self.endpoints.token_url,
+                self.endpoints.token_url(self.tenant),
                 data={
                     "grant_type": "client_credentials",
                     "client_id": self.endpoints.teams_app_id,
