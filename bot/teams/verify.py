@@ -141,9 +141,11 @@ class ActivityVerifier:
             return known
         async with self._lock:
             fetched = self._keys.fetched_at  # another request may have fetched them meanwhile
-            stale = fetched is None or now - fetched >= self.keys_for
-            unknown = kid not in self._keys.by_kid
-            if stale or (unknown and now - fetched >= self.refresh_floor):  # type: ignore[operator]
+            if (
+                fetched is None
+                or now - fetched >= self.keys_for
+                or (kid not in self._keys.by_kid and now - fetched >= self.refresh_floor)
+            ):
                 await self._fetch(now)
         known = self._keys.by_kid.get(kid)
         if known is None:
