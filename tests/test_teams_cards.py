@@ -14,6 +14,7 @@ import pytest
 from bot.agreement import Agreement
 from bot.feedback import RULES
 from bot.ids import ActionId, BlockId, ViewId
+from bot.teams import answers
 from bot.teams.cards import ACTIONS, CARD_BYTES, CardRenderer, CardTooLarge, fit_card
 from bot.teams.connector import Connector, Conversation, card_message
 from bot.teams.text import WORD_JOINER, cut, markdown
@@ -297,3 +298,39 @@ def test_the_extreme_card_is_taken_by_a_connector_that_enforces_teams_limit(
         assert asyncio.run(post())
         (posted,) = teams.activities(CHANNEL)
         assert posted.body["attachments"][0]["content"] == card
+
+
+# answers to invokes ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stage", ["handed_over", "claimed"])
+def test_a_card_answer_carries_the_card_unchanged(renderer: CardRenderer, stage: str) -> None:
+    card = renderer.card(extreme(stage), clocks_for(stage))
+    expected = json.loads(json.dumps(card))
+    assert answers.card(card) == {
+        "statusCode": 200,
+        "type": "application/vnd.microsoft.card.adaptive",
+        "value": expected,
+    }
+
+
+def test_a_notice_is_shown_to_the_person_who_clicked() -> None:
+    assert answers.notice("Already claimed by Mads") == {
+        "statusCode": 200,
+        "type": "application/vnd.microsoft.activity.message",
+        "value": "Already claimed by Mads",
+    }
+
+
+def test_a_dialog_closes_quietly_or_with_a_line() -> None:
+    assert answers.closed() == {}
+    assert answers.closed("Feedback sent") == {
+        "task": {"type": "message", "value": "Feedback sent"}
+    }
+
+
+def test_a_dialog_title_is_cut_to_what_teams_shows() -> None:
+    card = {"type": "AdaptiveCard", "version": "1.5", "body": []}
+    value = answers.dialog("x" * 100, card, height="small")["task"]["value"]
+    assert len(value["title"]) == answers.TITLE and value["title"].endswith("…")
+    assert (value["width"], value["height"]) == ("medium", "small")

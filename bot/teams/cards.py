@@ -27,7 +27,8 @@ from bot import ids
 from bot.agreement import Agreement
 from bot.feedback import RULES
 from bot.rendering import compact
-from bot.teams.connector import CARD_TYPE
+from bot.teams import answers
+from bot.teams.answers import Size
 from bot.teams.text import cut, markdown
 from storage.models import Deadline, Feedback, Lead
 
@@ -179,23 +180,14 @@ class CardRenderer:
             "lead_card", lead=lead, clocks=open_clocks, overdue=overdue, feedback=feedback
         )
 
-    def dialog(self, template: str, *, title: str, **facts: Any) -> dict[str, Any]:
+    def dialog(self, template: str, *, title: str, height: Size, **facts: Any) -> dict[str, Any]:
         """The answer to `task/fetch` that opens a dialog showing the template's card."""
-        card = self.message(template, **facts)
-        return {
-            "task": {
-                "type": "continue",
-                "value": {
-                    "title": cut(title, 64),
-                    "width": "medium",
-                    "height": "large" if template == "feedback_dialog" else "small",
-                    "card": {"contentType": CARD_TYPE, "content": card},
-                },
-            }
-        }
+        return answers.dialog(title, self.message(template, **facts), height=height)
 
     def feedback_dialog(self, lead: Lead) -> dict[str, Any]:
-        return self.dialog("feedback_dialog", title="Give feedback", lead=lead, rules=RULES)
+        return self.dialog(
+            "feedback_dialog", title="Give feedback", height="large", lead=lead, rules=RULES
+        )
 
     def assign_dialog(self, lead: Lead) -> dict[str, Any]:
-        return self.dialog("assign_dialog", title="Assign lead", lead=lead)
+        return self.dialog("assign_dialog", title="Assign lead", height="small", lead=lead)
