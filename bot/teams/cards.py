@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
+from datetime import datetime, timedelta
 from enum import Enum
 from functools import partial
 from pathlib import Path
@@ -25,6 +26,7 @@ from markupsafe import Markup
 
 from bot import ids
 from bot.agreement import Agreement
+from bot.durations import humanize
 from bot.feedback import RULES
 from bot.rendering import compact
 from bot.teams import answers
@@ -137,13 +139,21 @@ class CardRenderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters.update(when=self.when, person=self.person, compact=compact, cut=cut)
+        self.env.filters.update(
+            when=self.when,
+            person=self.person,
+            compact=compact,
+            cut=cut,
+            seconds=lambda value: humanize(timedelta(seconds=value)),
+        )
         self.env.globals.update(agreement=agreement, ids=ids)
 
-    def when(self, moment: Any) -> str:
+    def when(self, moment: datetime | str | None) -> str:
         """A time as the agreement's people read it, in the agreement's timezone."""
         if moment is None:
             return "—"
+        if isinstance(moment, str):  # facts queued in the outbox carry times as ISO text
+            moment = datetime.fromisoformat(moment)
         local = moment.astimezone(self.agreement.tz)
         return f"{local:%a %d %b, %H:%M} ({local.tzname()})"
 
@@ -183,6 +193,10 @@ class CardRenderer:
     def dialog(self, template: str, *, title: str, height: Size, **facts: Any) -> dict[str, Any]:
         """The answer to `task/fetch` that opens a dialog showing the template's card."""
         return answers.dialog(title, self.message(template, **facts), height=height)
+
+    def notice(self, reason: str, **details: Any) -> str:
+        """The line only the person who clicked sees: a refusal, or what their click did."""
+        return str(self.render("notice", reason=reason, details=details)["text"])
 
     def feedback_dialog(self, lead: Lead) -> dict[str, Any]:
         return self.dialog(
