@@ -140,6 +140,13 @@ def test_the_token_service_unavailable_is_an_outage(teams: FakeTeams) -> None:
         run(teams, lambda connector: connector.token())
 
 
+def test_an_answer_without_a_token_is_an_outage_not_a_crash(teams: FakeTeams) -> None:
+    teams.fail("token", 200, "")
+    with pytest.raises(Unavailable) as outage:
+        run(teams, lambda connector: connector.token())
+    assert not outage.value.maybe_done
+
+
 # the connector ------------------------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ import httpx
 
 from bot.clock import Clock, utcnow
 from bot.teams.endpoints import BOT_SCOPE, TeamsEndpoints
-from bot.teams.errors import TeamsError, from_response, from_transport
+from bot.teams.errors import Unavailable, from_response, from_transport
 
 MARGIN = timedelta(minutes=5)
 OPERATION = "token"
@@ -33,7 +33,7 @@ class _Token:
 
 class AppToken:
     """The app's access token, cached; `await token()` gives a valid one or raises a
-    `TeamsError` (a wrong secret is `Refused`, permanent)."""
+    `bot.teams.errors.TeamsError` (a wrong secret is `Refused`, permanent)."""
 
     def __init__(
         self,
@@ -91,6 +91,8 @@ class AppToken:
             value = str(body["access_token"])
             lifetime = timedelta(seconds=float(body["expires_in"]))
         except (ValueError, KeyError, TypeError):
-            raise TeamsError(OPERATION, "the token endpoint answered without a token") from None
+            raise Unavailable(
+                OPERATION, "the token endpoint answered without a token", maybe_done=False
+            ) from None
         margin = min(MARGIN, lifetime / 2)
         return _Token(value, asked + lifetime - margin)
