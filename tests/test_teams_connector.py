@@ -163,6 +163,10 @@ def test_a_card_is_posted_to_a_channel_with_the_token(teams: FakeTeams) -> None:
     assert call.headers["authorization"].startswith("Bearer ")
 
 
+def test_a_long_summary_is_cut_for_notifications() -> None:
+    assert card_message(CARD, summary="x" * 1000).summary == "x" * 249 + "…"
+
+
 def test_a_reply_goes_into_the_posts_thread(teams: FakeTeams) -> None:
     async def work(connector: Connector) -> tuple[str, str]:
         root = await connector.post(channel(teams), message("card"))

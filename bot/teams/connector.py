@@ -27,9 +27,11 @@ from microsoft_teams.common import Client, ClientOptions
 
 from bot.teams.endpoints import TeamsEndpoints
 from bot.teams.errors import Refused, from_response, from_transport
+from bot.teams.text import cut
 from bot.teams.token import AppToken
 
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
+SUMMARY = 250  # characters of a message's summary: a notification's line
 T = TypeVar("T")
 
 
@@ -55,10 +57,11 @@ class Person:
 
 
 def card_message(card: dict[str, Any], summary: str) -> MessageActivityInput:
-    """A message carrying one Adaptive Card; `summary` is what notifications and the chat
-    list show."""
+    """A message carrying one Adaptive Card; `summary` (cut to `SUMMARY`) is what
+    notifications and the chat list show."""
     return MessageActivityInput(
-        summary=summary, attachments=[Attachment(content_type=CARD_TYPE, content=card)]
+        summary=cut(summary, SUMMARY),
+        attachments=[Attachment(content_type=CARD_TYPE, content=card)],
     )
 
 
