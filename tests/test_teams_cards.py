@@ -146,13 +146,13 @@ def test_the_unclaimed_card_offers_the_four_actions(renderer: CardRenderer) -> N
     for title, verb in (("Claim", ActionId.CLAIM), ("Mark contacted", ActionId.MARK_CONTACTED)):
         assert actions[title]["type"] == "Action.Execute"
         assert actions[title]["verb"] == verb
-        assert actions[title]["data"] == {"lead": lead.id}
+        assert actions[title]["data"] == {"value": lead.id}  # the Slack button's value
     for title, action in (("Assign", ActionId.ASSIGN), ("Give feedback", ActionId.GIVE_FEEDBACK)):
         assert actions[title]["type"] == "Action.Submit"  # Teams opens a dialog only from these
         assert actions[title]["data"] == {
             "msteams": {"type": "task/fetch"},
             "action": action,
-            "lead": lead.id,
+            "value": lead.id,
         }
     assert "claim by Thu 26 Nov, 13:00 (CET)" in card["body"][-1]["text"]
 
@@ -262,7 +262,7 @@ def test_the_feedback_dialog_asks_what_the_slack_modal_asks(
     assert inputs[BlockId.RECHECK]["type"] == "Input.Date"
     assert inputs[BlockId.NOTE]["isMultiline"] and inputs[BlockId.NOTE]["maxLength"] == 3000
     (send,) = card["actions"]
-    assert send["data"] == {"action": ViewId.FEEDBACK, "lead": lead.id}
+    assert send["data"] == {"action": ViewId.FEEDBACK, "value": lead.id}
 
 
 def test_the_assign_dialog_offers_the_agreements_sellers(
@@ -278,7 +278,19 @@ def test_the_assign_dialog_offers_the_agreements_sellers(
         (SELLERS.get(seller, seller), seller) for seller in agreement.people.sales
     ]
     assert picker["choices"][1]["title"] == "Sofie *Star* Jensen"  # a choice shows as typed
-    assert card["actions"][0]["data"] == {"action": ViewId.ASSIGN, "lead": lead.id}
+    assert card["actions"][0]["data"] == {"action": ViewId.ASSIGN, "value": lead.id}
+
+
+def test_the_extend_dialog_asks_why_as_the_slack_modal_does(
+    renderer: CardRenderer, validator: jsonschema.Draft6Validator
+) -> None:
+    lead = make_lead(stage="claimed", owner="U0SELLER1")
+    card = renderer.extend_dialog(lead, "contact")["task"]["value"]["card"]["content"]
+    assert_valid(card, validator)
+    assert "one more contact window of" in card["body"][0]["text"]
+    (why,) = [item for item in card["body"] if item["type"] == "Input.Text"]
+    assert (why["id"], why["maxLength"], why["isRequired"]) == (BlockId.REASON, 1000, True)
+    assert card["actions"][0]["data"] == {"action": ViewId.EXTEND, "value": f"{lead.id}:contact"}
 
 
 @pytest.mark.parametrize("stage", ["handed_over", "claimed"])

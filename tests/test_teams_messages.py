@@ -76,7 +76,7 @@ def renderer(agreement: Agreement) -> CardRenderer:
 
 def test_every_teams_message_has_a_slack_twin() -> None:
     teams = {path.name for path in TEAMS_TEMPLATES.glob("*.json.j2")}
-    dialogs = {"feedback_dialog.json.j2", "assign_dialog.json.j2"}
+    dialogs = {"feedback_dialog.json.j2", "assign_dialog.json.j2", "extend_dialog.json.j2"}
     assert teams - dialogs <= {path.name for path in SLACK_TEMPLATES.glob("*.json.j2")}
 
 
@@ -105,6 +105,7 @@ def test_a_reminder_offers_what_the_owner_can_do(renderer: CardRenderer) -> None
     card = renderer.message("reminder_owner", lead=lead, **facts("reminder_owner"))
     assert "by **Thu 26 Nov, 13:00 (CET)**" in card["body"][0]["text"]
     kinds = [(a["type"], a.get("verb") or a.get("data", {}).get("action")) for a in card["actions"]]
+    assert all(a["data"]["value"] == lead.id for a in card["actions"] if "data" in a)
     assert kinds == [
         ("Action.Execute", ActionId.MARK_CONTACTED),
         ("Action.Submit", ActionId.GIVE_FEEDBACK),
@@ -134,6 +135,12 @@ def test_the_sales_manager_can_reassign_or_extend_once(
         else ["Reassign", "Extend once", "Open the lead card"]
     )
     assert card["actions"][0]["data"]["msteams"] == {"type": "task/fetch"}
+    if not extended:
+        assert card["actions"][1]["data"] == {
+            "msteams": {"type": "task/fetch"},
+            "action": ActionId.EXTEND,
+            "value": f"{lead.id}:claim",
+        }
     owner = card["body"][1]["facts"][3]
     assert owner == {"title": "Owner", "value": "nobody has claimed it"}
     assert card["body"][1]["facts"][2]["value"] == "1h 30m (business time)"

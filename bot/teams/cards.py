@@ -203,5 +203,10 @@ class CardRenderer:
             "feedback_dialog", title="Give feedback", height="large", lead=lead, rules=RULES
         )
 
+    def extend_dialog(self, lead: Lead, kind: str) -> dict[str, Any]:
+        return self.dialog(
+            "extend_dialog", title="Extend the deadline", height="small", lead=lead, kind=kind
+        )
+
     def assign_dialog(self, lead: Lead) -> dict[str, Any]:
         return self.dialog("assign_dialog", title="Assign lead", height="small", lead=lead)
