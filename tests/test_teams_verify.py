@@ -241,3 +241,24 @@ def test_stale_keys_are_kept_when_a_refresh_fails(teams: FakeTeams) -> None:
     results = check(teams, token, a_day_later, clock=clock)
     assert all(isinstance(r, dict) for r in results)
     assert len(teams.calls_to("openid")) == 2
+
+
+def test_fifty_activities_at_once_fetch_the_keys_once(teams: FakeTeams) -> None:
+    tokens = [teams.sign() for _ in range(50)]
+
+    async def run() -> list[dict[str, Any]]:
+        verifier = ActivityVerifier(app_id=teams.app_id, metadata_url=teams.metadata_url)
+        try:
+            return await asyncio.gather(
+                *(
+                    verifier.verify(
+                        f"Bearer {token}", service_url=teams.service_url, channel_id="msteams"
+                    )
+                    for token in tokens
+                )
+            )
+        finally:
+            await verifier.aclose()
+
+    assert len(asyncio.run(run())) == 50
+    assert len(teams.calls_to("openid")) == len(teams.calls_to("keys")) == 1
