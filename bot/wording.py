@@ -44,3 +44,13 @@ def reason(stored: Any) -> str:
 
 def reasons(stored: Iterable[Any] | None) -> list[str]:
     return [reason(item) for item in stored or []]
+
+
+def compact(number: float | None) -> str:
+    """12500000 -> 12.5M: revenue at a glance, in whatever currency Marketing uses."""
+    if number is None:
+        return "—"
+    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(number) >= size:
+            return f"{number / size:.1f}".rstrip("0").rstrip(".") + unit
+    return f"{number:g}"

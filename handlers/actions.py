@@ -8,11 +8,11 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot import feedback, ownership
+from bot.actions import ActionId, parse_clock_ref, parse_digest_option
 from bot.permissions import Action, authorize
 from bot.pipeline import Move, next_stage
 from bot.refusals import Refused
 from bot.slack.baton import Baton
-from bot.slack.ids import ActionId, parse_clock_ref, parse_digest_option
 from handlers.home import publish_home
 from handlers.replies import refuse, tell, where, whisper
 

@@ -8,11 +8,11 @@ from pydantic import ValidationError
 from slack_bolt import Ack, App
 
 from bot import escalation, feedback, intake, ownership
+from bot.actions import BlockId, ViewId, parse_clock_ref
 from bot.permissions import Action, authorize
 from bot.refusals import Refused
 from bot.schemas import LeadIn
 from bot.slack.baton import Baton
-from bot.slack.ids import BlockId, ViewId, parse_clock_ref
 from handlers.replies import whisper
 
 

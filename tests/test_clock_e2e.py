@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import update
 
 from bot import intake
+from bot.actions import ActionId
 from bot.agreement import Agreement, parse_agreement
 from bot.schemas import LeadIn
-from bot.slack.ids import ActionId
 from storage import leads
 from storage.db import migrate, transaction
 from storage.models import Outbox

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from bot.actions import ActionId, BlockId, ViewId
 from bot.agreement import Agreement, parse_agreement
-from bot.slack.ids import ActionId, BlockId, ViewId
 from storage.db import transaction
 from storage.models import Deadline, Digest, DigestItem, Lead
 from tests.fakeslack import FakeSlack

@@ -9,9 +9,9 @@ import pytest
 from sqlmodel import select
 
 from bot import feedback, intake, ownership
+from bot.actions import ActionId, BlockId, ViewId
 from bot.refusals import Refused
 from bot.schemas import LeadIn
-from bot.slack.ids import ActionId, BlockId, ViewId
 from storage import leads as stored
 from storage.models import Feedback, Lead
 from tests.support import GOOD_LEAD, slack_headers, view_submission

@@ -22,11 +22,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
+from bot.actions import ActionId, BlockId, ViewId
 from bot.context import Context
 from bot.schemas import LeadIn
 from bot.service.runtime import Runtime
 from bot.service.web import create_app
-from bot.slack.ids import ActionId, BlockId, ViewId
 from storage import deadlines
 from storage.models import Event, Lead
 from tests.support import GOOD_LEAD, INTAKE_TOKEN, block_action, lead, slack_headers

@@ -7,12 +7,12 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from bot.actions import ActionId
 from bot.agreement import Agreement, AgreementError, parse_agreement
 from bot.people import Roster
 from bot.service.cli import cli
 from bot.service.runtime import build
 from bot.slack.client import SlackDirectory, make_client
-from bot.slack.ids import ActionId
 from storage.db import make_engine, migrate, session_factory
 from storage.models import DirectoryEntry, Lead
 from tests.fakeslack import FakeSlack

@@ -12,14 +12,15 @@ from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
+from bot.actions import ActionId
 from bot.agreement import Agreement
 from bot.digests import Row
 from bot.feedback import RULES
 from bot.overview import Item
 from bot.reports import Week
 from bot.slack import blockkit, digest_layout
-from bot.slack.ids import ActionId
-from bot.slack.render import TEMPLATES, Renderer, compact, mention
+from bot.slack.render import TEMPLATES, Renderer, mention
+from bot.wording import compact
 from storage.models import Deadline, Lead
 from tests.support import GOOD_LEAD
 

@@ -29,13 +29,13 @@ import pytest
 from fastapi.routing import APIRoute
 
 from bot import ownership
+from bot.actions import ActionId
 from bot.agreement import Agreement
 from bot.permissions import Action, allowed
 from bot.service import logs
 from bot.service.body_limit import MAX_BODY, BodyLimit
 from bot.service.settings import SettingsError, load_settings
 from bot.service.web import create_app
-from bot.slack.ids import ActionId
 from storage import leads
 from tests.support import (
     GOOD_LEAD,

@@ -5,8 +5,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from bot.actions import ActionId, BlockId, ViewId
 from bot.slack.app import slack_app
-from bot.slack.ids import ActionId, BlockId, ViewId
 from handlers.actions import acknowledged
 from storage import leads
 from tests.support import GOOD_LEAD, block_action, eventually, serve, view_submission

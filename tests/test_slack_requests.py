@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from bot.slack.ids import ActionId
+from bot.actions import ActionId
 from storage import leads
 from storage.db import make_engine
 from tests.support import GOOD_LEAD, block_action, slack_headers

@@ -17,10 +17,10 @@ from urllib.parse import urlencode
 import pytest
 from websockets.sync.server import ServerConnection, serve
 
+from bot.actions import ActionId
 from bot.service.runtime import build
 from bot.service.settings import SettingsError
 from bot.slack.app import connect_socket_mode, socket_mode
-from bot.slack.ids import ActionId
 from storage import leads
 from tests.support import (
     AGREEMENT,

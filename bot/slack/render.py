@@ -23,10 +23,12 @@ from typing import Any
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from bot import actions as ids
 from bot import rules, wording
 from bot.agreement import Agreement
 from bot.durations import humanize, wait
-from bot.slack import blockkit, ids
+from bot.slack import blockkit
+from bot.wording import compact
 from storage.models import Deadline, Feedback, Lead
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -107,16 +109,6 @@ def mention(user: str | None) -> Markup | str:
 def link(url: str | None) -> Markup:
     """A URL for `<url|text>`: entities only, so that a `_` in it is not taken for text."""
     return Markup(blockkit.escape(url or ""))
-
-
-def compact(number: float | None) -> str:
-    """12500000 -> 12.5M: revenue at a glance, in whatever currency Marketing uses."""
-    if number is None:
-        return "—"
-    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(number) >= size:
-            return f"{number / size:.1f}".rstrip("0").rstrip(".") + unit
-    return f"{number:g}"
 
 
 class Renderer:

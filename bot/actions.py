@@ -1,4 +1,8 @@
-"""Ids of the buttons, modals and commands Baton puts in Slack, parsed back in one place."""
+"""The actions on a lead every front end offers (claim, assign, feedback...), named once.
+
+Slack carries them as action, view and block ids, Teams as the verbs and data of its cards;
+both parse them back here, so a listener of either platform calls the same service.
+"""
 
 from enum import StrEnum
 

@@ -1,0 +1,1 @@
+"""The Microsoft Teams adapter: token checks, the Bot Connector client, Adaptive Cards."""

@@ -1,0 +1,212 @@
+"""Teams messages as jinja2 templates that render Adaptive Cards (1.5), within Teams' limits.
+
+The same facts as the Slack templates (`bot/slack/templates`), another shape. Each `{{ value }}`
+is written for the place it lands in, as `bot.rendering` does for Block Kit: a value that
+Markdown would read differently renders as a stand-in, and once the JSON is parsed it is
+replaced by the value written for its place: escaped (`bot.teams.text.markdown`) in a
+TextBlock's text or a fact, as it is anywhere else (a TextRun, an input, an action's data).
+
+Teams takes a message of about 28 KB at most (413 `MessageSizeTooBig` beyond), shows six
+actions on a card, and a card can carry user text of any length; `fit_card` cuts the longest
+texts until the card fits, with a visible "…", and refuses one that cannot.
+"""
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from datetime import datetime, timedelta
+from enum import Enum
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from bot import actions as ids
+from bot.agreement import Agreement
+from bot.durations import humanize
+from bot.feedback import RULES
+from bot.teams import answers
+from bot.teams.answers import Size
+from bot.teams.text import cut, markdown
+from bot.wording import compact
+from storage.models import Deadline, Feedback, Lead
+
+TEMPLATES = Path(__file__).parent / "templates"
+CARD_BYTES = 27 * 1024
+"""A card's JSON at most: Teams refuses a message over about 28 KB, the activity around the
+card (summary, addresses) included."""
+ACTIONS = 6
+"""Actions Teams shows on a card."""
+SHORTEST = 100
+"""`fit_card` cuts no text shorter than this."""
+
+_values: ContextVar[list[str] | None] = ContextVar("baton_card_values", default=None)
+_STAND_IN = re.compile(r"\ue000(\d+)\ue001")
+
+
+class CardTooLarge(ValueError):
+    """Even with every long text cut, the card is over Teams' limit."""
+
+
+def _json_text(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+def _finalize(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Markup | Enum):
+        return _json_text(str(value))
+    text = str(value)
+    values = _values.get()
+    if values is None or (markdown(text) == text and "\ue000" not in text):
+        return _json_text(text)
+    values.append(text)
+    return f"\ue000{len(values) - 1}\ue001"
+
+
+def _fill(node: Any, values: list[str], *, facts: bool = False) -> None:
+    """Put each value in place of its stand-in: escaped where Teams reads Markdown (the
+    `text` of a TextBlock, the title and value of a FactSet's fact), as it is elsewhere."""
+    if isinstance(node, list):
+        for item in node:
+            _fill(item, values, facts=facts)
+        return
+    if not isinstance(node, dict):
+        return
+    kind = node.get("type")
+    for key, child in node.items():
+        if isinstance(child, dict | list):
+            _fill(child, values, facts=kind == "FactSet" and key == "facts")
+        elif isinstance(child, str) and "\ue000" in child:
+            reads_markdown = (kind == "TextBlock" and key == "text") or facts
+            write = markdown if reads_markdown else str
+            node[key] = _STAND_IN.sub(partial(_written, write=write, values=values), child)
+
+
+def _written(found: re.Match[str], *, write: Callable[[str], str], values: list[str]) -> str:
+    return write(values[int(found[1])])
+
+
+def fit_card(card: dict[str, Any], limit: int = CARD_BYTES) -> dict[str, Any]:
+    """`card` within Teams' limits: six actions at most, and its JSON within `limit` bytes,
+    the longest texts cut first."""
+    if len(card.get("actions") or []) > ACTIONS:
+        raise ValueError(f"a card shows at most {ACTIONS} actions")
+    while (size := len(json.dumps(card, ensure_ascii=False).encode())) > limit:
+        texts = sorted(_texts(card), key=lambda owner: len(owner[0][owner[1]]), reverse=True)
+        if not texts or len(texts[0][0][texts[0][1]]) <= SHORTEST:
+            raise CardTooLarge(f"the card is {size} bytes, over Teams' {limit}")
+        owner, key = texts[0]
+        text = owner[key]
+        excess = size - limit
+        owner[key] = cut(text, max(SHORTEST, len(text) - max(excess, len(text) // 4)))
+    return card
+
+
+def _texts(node: Any) -> list[tuple[dict[str, Any], str]]:
+    """Every text a reader sees in `node`: a TextBlock's, a TextRun's, a fact's value."""
+    found: list[tuple[dict[str, Any], str]] = []
+    if isinstance(node, list):
+        for item in node:
+            found += _texts(item)
+    elif isinstance(node, dict):
+        if node.get("type") in ("TextBlock", "TextRun") and isinstance(node.get("text"), str):
+            found.append((node, "text"))
+        if node.get("type") == "FactSet":
+            found += [(fact, "value") for fact in node.get("facts") or []]
+        for child in node.values():
+            if isinstance(child, dict | list):
+                found += _texts(child)
+    return found
+
+
+class CardRenderer:
+    """Renders the Teams templates; `names` maps a person's id (Entra id or email) to the name
+    the card shows."""
+
+    def __init__(self, agreement: Agreement, names: Mapping[str, str] | None = None) -> None:
+        self.agreement = agreement
+        self.names = names or {}
+        self.env = Environment(
+            loader=FileSystemLoader(str(TEMPLATES)),
+            autoescape=False,
+            finalize=_finalize,
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters.update(
+            when=self.when,
+            person=self.person,
+            compact=compact,
+            cut=cut,
+            seconds=lambda value: humanize(timedelta(seconds=value)),
+        )
+        self.env.globals.update(agreement=agreement, ids=ids)
+
+    def when(self, moment: datetime | str | None) -> str:
+        """A time as the agreement's people read it, in the agreement's timezone."""
+        if moment is None:
+            return "—"
+        if isinstance(moment, str):  # facts queued in the outbox carry times as ISO text
+            moment = datetime.fromisoformat(moment)
+        local = moment.astimezone(self.agreement.tz)
+        return f"{local:%a %d %b, %H:%M} ({local.tzname()})"
+
+    def person(self, user: str | None) -> str:
+        return self.names.get(user, user) if user else "—"
+
+    def render(self, template: str, **facts: Any) -> dict[str, Any]:
+        """The template's JSON with every value in place; not yet fitted."""
+        values: list[str] = []
+        taken = _values.set(values)
+        try:
+            text = self.env.get_template(f"{template}.json.j2").render(**facts)
+        finally:
+            _values.reset(taken)
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"template {template} did not render JSON: {error}") from None
+        _fill(parsed, values)
+        return parsed
+
+    def message(self, template: str, **facts: Any) -> dict[str, Any]:
+        """An Adaptive Card within Teams' limits."""
+        return fit_card(self.render(template, **facts))
+
+    def card(
+        self, lead: Lead, clocks: list[Deadline], feedback: Feedback | None = None
+    ) -> dict[str, Any]:
+        """The lead's card as it stands: owner, next deadline, outcome, the actions its stage
+        allows."""
+        open_clocks = {clock.kind: clock for clock in clocks if clock.resolved_at is None}
+        overdue = any(clock.breached_at is not None for clock in open_clocks.values())
+        return self.message(
+            "lead_card", lead=lead, clocks=open_clocks, overdue=overdue, feedback=feedback
+        )
+
+    def dialog(self, template: str, *, title: str, height: Size, **facts: Any) -> dict[str, Any]:
+        """The answer to `task/fetch` that opens a dialog showing the template's card."""
+        return answers.dialog(title, self.message(template, **facts), height=height)
+
+    def notice(self, reason: str, **details: Any) -> str:
+        """The line only the person who clicked sees: a refusal, or what their click did."""
+        return str(self.render("notice", reason=reason, details=details)["text"])
+
+    def feedback_dialog(self, lead: Lead) -> dict[str, Any]:
+        return self.dialog(
+            "feedback_dialog", title="Give feedback", height="large", lead=lead, rules=RULES
+        )
+
+    def extend_dialog(self, lead: Lead, kind: str) -> dict[str, Any]:
+        return self.dialog(
+            "extend_dialog", title="Extend the deadline", height="small", lead=lead, kind=kind
+        )
+
+    def assign_dialog(self, lead: Lead) -> dict[str, Any]:
+        return self.dialog("assign_dialog", title="Assign lead", height="small", lead=lead)

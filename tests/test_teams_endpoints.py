@@ -1,0 +1,54 @@
+"""Every Microsoft address Baton calls comes from the environment, with the public cloud's as
+the default, so tests and sovereign clouds point Baton elsewhere as SLACK_API_URL does."""
+
+import pytest
+from pydantic import ValidationError
+
+from bot.teams.endpoints import TeamsEndpoints
+
+ADDRESSES = {
+    "TEAMS_LOGIN_URL": "http://127.0.0.1:9001",
+    "TEAMS_OPENID_METADATA_URL": "http://127.0.0.1:9001/v1/.well-known/openidconfiguration",
+    "TEAMS_SERVICE_URL": "http://127.0.0.1:9001/teams/",
+    "TEAMS_GRAPH_URL": "http://127.0.0.1:9001/graph/v1.0",
+}
+
+
+def read(monkeypatch: pytest.MonkeyPatch, **env: str) -> TeamsEndpoints:
+    for name in (*ADDRESSES, "TEAMS_APP_ID", "TEAMS_APP_PASSWORD", "TEAMS_TENANT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return TeamsEndpoints(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_the_public_cloud_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    endpoints = read(monkeypatch)
+    assert endpoints.teams_login_url == "https://login.microsoftonline.com"
+    assert endpoints.teams_openid_metadata_url == (
+        "https://login.botframework.com/v1/.well-known/openidconfiguration"
+    )
+    assert endpoints.teams_service_url == "https://smba.trafficmanager.net/teams/"
+    assert endpoints.teams_graph_url == "https://graph.microsoft.com/v1.0"
+    assert endpoints.token_url() == (
+        "https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token"
+    )
+
+
+def test_every_address_is_set_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    endpoints = read(monkeypatch, **ADDRESSES, TEAMS_TENANT_ID="contoso-tenant")
+    for name, value in ADDRESSES.items():
+        assert getattr(endpoints, name.lower()) == value
+    assert endpoints.token_url() == "http://127.0.0.1:9001/contoso-tenant/oauth2/v2.0/token"
+    assert endpoints.token_url("other") == "http://127.0.0.1:9001/other/oauth2/v2.0/token"
+
+
+def test_blank_credentials_are_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    endpoints = read(monkeypatch, TEAMS_APP_ID=" ", TEAMS_APP_PASSWORD="", TEAMS_TENANT_ID="")
+    assert (endpoints.teams_app_id, endpoints.teams_app_password) == (None, None)
+    assert endpoints.teams_tenant_id is None
+
+
+def test_an_address_that_is_not_a_url_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValidationError, match="teams_graph_url"):
+        read(monkeypatch, TEAMS_GRAPH_URL="graph.microsoft.com")
