@@ -62,7 +62,7 @@ INTRO = """\
 # Benchmarks
 
 `python -m bench` measures Baton as it runs: the real app (`bot.runtime.build` served by
-uvicorn on 127.0.0.1, as `tests/support.py` serves it), with `tests/fakeslack.FakeSlack` as
+uvicorn on 127.0.0.1, as `tests/support.py` serves it), with `bot/demo/slack_standin.FakeSlack` as
 Slack on 127.0.0.1, and Slack and the clients each in a process of its own, so they don't
 share the app's interpreter lock. The clients write ready-made HTTP/1.1 requests to
 connections opened before the clock starts (`bench/load.py`), so a figure is Baton's time,

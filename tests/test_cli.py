@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 from bot import cards
 from bot.agreement import parse_agreement
 from bot.cli import cli
+from bot.demo.slack_standin import FakeSlack
 from storage.db import make_engine, session_factory, transaction
 from storage.models import Lead, Outbox
-from tests.fakeslack import FakeSlack
 from tests.support import AGREEMENT
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -24,7 +24,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 from slack_sdk.webhook import WebhookClient
 
-from tests.fakeslack import FakeSlack
+from bot.demo.slack_standin import FakeSlack
 
 
 @pytest.fixture
