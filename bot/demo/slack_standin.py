@@ -14,6 +14,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import secrets
+import string
 import threading
 import time
 from collections.abc import Callable
@@ -34,11 +36,19 @@ BOT_ID = "BBATON"
 APP_ID = "A0BATON"
 DEFAULT_TZ = "Europe/Copenhagen"
 
+TRIGGER_LIFETIME = 3.0  # seconds a trigger id is good for, as in Slack
+_ID_CHARS = string.ascii_uppercase + string.digits
+
 MESSAGE_BLOCK_LIMIT = 50
 VIEW_BLOCK_LIMIT = 100
 MESSAGE_TEXT_LIMIT = 40_000
 HISTORY_LIMIT = 999  # the most conversations.history and .replies hand out in one page
 _RESPONSE_URL_PREFIX = f"/actions/{TEAM_ID}/"
+# Methods whose success changes what a person sees in Slack.
+_SEEN_CHANGES = frozenset(
+    {"chat.postMessage", "chat.update", "chat.postEphemeral", "views.open", "views.push"}
+    | {"views.update", "views.publish"}
+)
 
 
 @dataclass
@@ -137,8 +147,22 @@ class FakeSlack:
             (call,) = fake.wait_for("chat.postMessage")
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time, strict: bool = False) -> None:
+        """``clock`` gives Slack's time (seconds since the epoch) for every ``ts``: the demo's
+        runs faster, and Baton, reading when Slack took a card from its ``ts``, must agree.
+
+        ``strict`` refuses what Slack refuses and tests usually leave out: a trigger id this
+        server did not hand out (``issue_trigger``) or handed out over 3 s ago, or used once.
+        """
         self.calls: list[Call] = []
+        self._clock = clock
+        self._strict = strict
+        self._triggers: dict[str, tuple[str, float]] = {}  # id -> (user, monotonic issued)
+        self._spent: set[str] = set()
+        self._ephemeral: list[dict[str, Any]] = []
+        self._views: dict[str, dict[str, Any]] = {}  # open modals by view id
+        self._homes: dict[str, dict[str, Any]] = {}  # published App Home views by user
+        self.version = 0  # goes up with every change a person could see
         self.socket_url: str | None = None  # what apps.connections.open hands out, if set
         self._lock = threading.RLock()
         self._arrived = threading.Condition(self._lock)
@@ -395,7 +419,93 @@ class FakeSlack:
     def _record(self, call: Call) -> None:
         with self._arrived:
             self.calls.append(call)
+            if call.answered == "ok" and call.method in _SEEN_CHANGES:
+                self.version += 1
             self._arrived.notify_all()
+
+    # what a person sees (the demo's page) -------------------------------------------------
+
+    def issue_trigger(self, user_id: str) -> str:
+        """A trigger id as Slack puts in an interaction: good for one modal, for 3 s."""
+        with self._lock:
+            trigger = f"{int(self._clock())}.{secrets.randbelow(10**9):09d}.{secrets.token_hex(10)}"
+            self._triggers[trigger] = (user_id, time.monotonic())
+            return trigger
+
+    def _take_trigger(self, trigger: str) -> str | dict[str, Any]:
+        """The user a trigger was issued to, or Slack's error for it."""
+        issued = self._triggers.get(trigger)
+        if issued is None:
+            error = "exchanged_trigger_id" if trigger in self._spent else "invalid_trigger_id"
+            return {"ok": False, "error": error} if self._strict else ""
+        user, at = issued
+        if time.monotonic() - at > TRIGGER_LIFETIME:
+            return {"ok": False, "error": "expired_trigger_id"}
+        del self._triggers[trigger]
+        self._spent.add(trigger)
+        return user
+
+    def add_ephemeral(self, channel: str, user_id: str, message: dict[str, Any]) -> None:
+        """Show a message to one person only, as Slack does with a slash command's answer."""
+        with self._arrived:
+            self._ephemeral.append({**message, "channel": channel, "user": user_id})
+            self._ephemeral[-1]["ts"] = self._next_ts()
+            self.version += 1
+            self._arrived.notify_all()
+
+    def view(self, view_id: str) -> dict[str, Any] | None:
+        """An open modal or a published App Home by view id, as Slack holds it."""
+        with self._lock:
+            if view_id in self._views:
+                return dict(self._views[view_id])
+            for home in self._homes.values():
+                if home["id"] == view_id:
+                    return dict(home)
+            return None
+
+    def replace_view(self, view_id: str, view: dict[str, Any] | None) -> None:
+        """After a submission: Slack closes the modal (None) or shows the view it was given."""
+        with self._arrived:
+            if view is None:
+                self._views.pop(view_id, None)
+            elif view_id in self._views:
+                user = self._views[view_id]["user"]
+                self._views[view_id] = {**self._view_object(view, view_id), "user": user}
+            self.version += 1
+            self._arrived.notify_all()
+
+    def wait_change(self, after: int, timeout: float) -> int:
+        """Block until something a person could see changed past version ``after``."""
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while self.version <= after:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._arrived.wait(remaining)
+            return self.version
+
+    def snapshot(self, user_id: str) -> dict[str, Any]:
+        """What ``user_id`` sees: every conversation with its threads, their own ephemeral
+        messages, their open modal and their App Home."""
+        with self._lock:
+            conversations = {
+                channel: [
+                    {**m, "replies": [dict(r) for r in self._threads.get((channel, m["ts"]), [])]}
+                    for m in messages
+                ]
+                for channel, messages in self._history.items()
+            }
+            modal = next(
+                (dict(v) for v in reversed(self._views.values()) if v["user"] == user_id), None
+            )
+            return {
+                "version": self.version,
+                "conversations": conversations,
+                "ephemeral": [dict(m) for m in self._ephemeral if m["user"] == user_id],
+                "modal": modal,
+                "home": self._homes.get(user_id),
+            }
 
     # HTTP plumbing -----------------------------------------------------------------------
 
@@ -529,13 +639,14 @@ class FakeSlack:
 
     def _next_ts(self) -> str:
         """Slack's ts: the time the message was posted, in microseconds, unique and increasing."""
-        micros = max(time.time_ns() // 1000, self._last_ts + 1)
+        micros = max(int(self._clock() * 1_000_000), self._last_ts + 1)
         self._last_ts = micros
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     def _next_id(self, prefix: str) -> str:
+        """An id shaped like Slack's: its kind's letter, then ten capitals and digits."""
         self._id_counter += 1
-        return f"{prefix}{self._id_counter:08X}"
+        return prefix + "".join(secrets.choice(_ID_CHARS) for _ in range(10))
 
     def _dm_for(self, users: tuple[str, ...]) -> str:
         key = ",".join(sorted(users))
@@ -657,7 +768,10 @@ class FakeSlack:
         problem = self._message_problem(params)
         if problem:
             return problem
-        return {"ok": True, "message_ts": self._next_ts()}
+        ts = self._next_ts()
+        message = {**self._message(params, ts), "channel": params["channel"]}
+        self._ephemeral.append({**message, "user": params["user"]})
+        return {"ok": True, "message_ts": ts}
 
     def _chat_get_permalink(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = params.get("channel")
@@ -807,6 +921,9 @@ class FakeSlack:
             return _missing("trigger_id")
         if not params.get("view"):
             return _missing("view")
+        user = self._take_trigger(str(params.get("trigger_id") or ""))
+        if isinstance(user, dict):
+            return user
         view = _maybe_json(params["view"])
         problem = self._view_problem(view, home=False)
         if problem:
@@ -814,7 +931,10 @@ class FakeSlack:
         view_id = self._next_id("V")
         if view.get("external_id"):
             self._external_views[view["external_id"]] = view_id
-        return {"ok": True, "view": self._view_object(view, view_id)}
+        shown = self._view_object(view, view_id)
+        if user:
+            self._views[view_id] = {**shown, "user": user}
+        return {"ok": True, "view": shown}
 
     def _views_update(self, params: dict[str, Any]) -> dict[str, Any]:
         if not params.get("view"):
@@ -831,7 +951,10 @@ class FakeSlack:
         problem = self._view_problem(view, home=view.get("type") == "home")
         if problem:
             return problem
-        return {"ok": True, "view": self._view_object(view, view_id)}
+        shown = self._view_object(view, view_id)
+        if view_id in self._views:
+            self._views[view_id] = {**shown, "user": self._views[view_id]["user"]}
+        return {"ok": True, "view": shown}
 
     def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
         user_id = params.get("user_id")
@@ -845,7 +968,9 @@ class FakeSlack:
             return problem
         if user_id not in self._published_views:
             self._published_views[user_id] = self._next_id("V")
-        return {"ok": True, "view": self._view_object(view, self._published_views[user_id])}
+        shown = self._view_object(view, self._published_views[user_id])
+        self._homes[user_id] = shown
+        return {"ok": True, "view": shown}
 
     def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
         user_id = params.get("user")
