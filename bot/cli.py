@@ -168,6 +168,21 @@ def run(
 
 
 @cli.command()
+def demo(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="the page's port")] = 3000,
+    speed: Annotated[float, typer.Option(min=1, help="how many times faster the clock runs")] = 60,
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="only print the URL")] = False,
+) -> None:
+    """Try Baton without Slack: the real Baton, a Slack stand-in and a page to act in."""
+    from bot.demo.run import DemoFailed, demo
+
+    try:
+        demo(port=port, speed=speed, browser=not no_browser, say=lambda line: _say(out, line))
+    except DemoFailed as error:
+        raise _fail(str(error)) from None
+
+
+@cli.command()
 def check() -> None:
     """Check the environment, the agreement, the database and Slack; print the agreement."""
     try:
