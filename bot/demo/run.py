@@ -130,7 +130,10 @@ def demo(*, port: int, speed: float, browser: bool, say=print) -> None:
             access_log=False,
             timeout_graceful_shutdown=1,
         )
-        Server(config, on_start=ready).run(sockets=[page_socket])
+        try:
+            Server(config, on_start=ready).run(sockets=[page_socket])
+        except KeyboardInterrupt:  # uvicorn raises Ctrl-C again once it has stopped
+            pass
     finally:
         _stop(child)
         standin.stop()

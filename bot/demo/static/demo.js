@@ -189,8 +189,9 @@ function input(item) {
   field.dataset.options = JSON.stringify(e.options || []);
   const box = el("div", { className: "block input" }, label, field);
   if (item.hint) box.append(el("div", { className: "hint" }, item.hint.text));
-  box.append(el("div", { className: "error", dataset: {} }));
-  box.lastChild.dataset.errorFor = item.block_id;
+  const error = el("div", { className: "error" });
+  error.dataset.errorFor = item.block_id;
+  box.append(error);
   return box;
 }
 
@@ -327,6 +328,7 @@ async function follow() {
       render();
     } catch (error) {
       if (mine.signal.aborted) return;
+      console.error(error);
       notice("Lost the demo server; retrying…");
       await new Promise((r) => setTimeout(r, 1000));
     }
