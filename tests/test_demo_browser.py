@@ -45,10 +45,9 @@ def _free_port() -> int:
 
 @pytest.fixture
 def demo_url() -> Iterator[str]:
-    port = _free_port()
+    port, speed = str(_free_port()), str(SPEED)
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "demo", "--no-browser", "--port", str(port)]
-        + ["--speed", str(SPEED)],
+        [sys.executable, "-m", "bot", "demo", "--no-browser", "--port", port, "--speed", speed],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -73,7 +72,7 @@ def page(demo_url: str) -> Iterator[Page]:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox"]
         )
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page = browser.new_page(viewport={"width": 1200, "height": 720})
         page.goto(demo_url)
         try:
             yield page
@@ -149,3 +148,13 @@ def test_a_lead_from_hand_over_to_feedback_and_escalation(page: Page) -> None:
     expect(page.locator("#messages")).to_contain_text("Jonas Lund", timeout=90_000)
     page.screenshot(path=SHOTS / "4-escalation.png")
     assert time.monotonic() - began < 90
+
+    # The CEO asks for this week's scorecard; only the CEO sees the answer.
+    page.select_option("#persona", "U0CEO")
+    page.click("#channels >> text=# sales")
+    page.fill("#composer", "/baton stats")
+    page.press("#composer", "Enter")
+    answer = page.locator("#messages .message.ephemeral")
+    expect(answer).to_contain_text("This week", timeout=15_000)
+    expect(answer).to_contain_text("Only visible to you")
+    page.screenshot(path=SHOTS / "5-stats.png")

@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 import webbrowser
+from contextlib import suppress
 from pathlib import Path
 
 import uvicorn
@@ -130,10 +131,8 @@ def demo(*, port: int, speed: float, browser: bool, say=print) -> None:
             access_log=False,
             timeout_graceful_shutdown=1,
         )
-        try:
+        with suppress(KeyboardInterrupt):  # uvicorn raises Ctrl-C again once it has stopped
             Server(config, on_start=ready).run(sockets=[page_socket])
-        except KeyboardInterrupt:  # uvicorn raises Ctrl-C again once it has stopped
-            pass
     finally:
         _stop(child)
         standin.stop()
