@@ -381,6 +381,22 @@ async function handOver(event) {
   }
 }
 
+// A permalink to a message opens its conversation there, as Slack does.
+document.addEventListener("click", (event) => {
+  const link = event.target.closest("a[data-link]");
+  if (!link) return;
+  event.preventDefault();
+  const found = /\/archives\/([A-Z0-9]+)\/p(\d{10})(\d{6})/.exec(link.dataset.link);
+  if (!found) return;
+  const [, channel, seconds, micros] = found;
+  go(config.channels.some((c) => c.id === channel) ? { kind: "channel", id: channel } : { kind: "dm" });
+  const shown = document.querySelector(`#messages .message[data-ts="${seconds}.${micros}"]`);
+  if (shown) {
+    shown.scrollIntoView({ block: "center" });
+    shown.classList.add("linked");
+  }
+});
+
 async function start() {
   config = await (await fetch("/demo/config")).json();
   const persona = $("#persona");
