@@ -216,6 +216,17 @@ SECTIONS = {
         "rows per second of the import's own CPU time show what a busy machine hides. "
         "**Target: 2,000 rows a second on SQLite.**",
     ),
+    "demo": (
+        "14. `baton demo` start-up",
+        "The installed `baton demo --no-browser --port 0`, each run a process of its own, "
+        "timed from the command until `GET /` and `GET /demo/config` of the page it prints "
+        "answer 200 (it prints the page once Baton serves). The first start as after a "
+        "fresh install (Baton's own bytecode removed, the libraries' compiled by pip), then "
+        "warm runs, each ended with Ctrl-C and timed until every process of the demo has "
+        "stopped. In a full run, also the README's commands from a fresh clone (`git clone`, "
+        "a venv, `pip install -e .` with pip's cache as the machine has it, `baton demo`). "
+        "**Target: the page within 10 s of the command, within 60 s of a fresh clone.**",
+    ),
     "plans": (
         "Query plans on the largest database",
         "Every statement Baton ran for one hand-over, its card, a claim and a clock sweep, "

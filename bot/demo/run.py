@@ -24,8 +24,6 @@ import uvicorn
 
 from bot.agreement import load_agreement
 from bot.demo.clock import DemoClock, starting
-from bot.demo.page import create_page
-from bot.demo.payloads import Slack
 from bot.demo.slack_standin import FakeSlack
 from bot.server import CannotListen, Server, listening_socket
 
@@ -111,6 +109,10 @@ def demo(*, port: int, speed: float, browser: bool, say=print) -> None:
     standin.pace_posts(per_second=1.0, burst=3)
     child = _baton(folder, standin, clock, secret, token)
     try:
+        # Imported while Baton starts, on the other core.
+        from bot.demo.page import create_page
+        from bot.demo.payloads import Slack
+
         baton_port = _wait_listening(child, folder / "baton.log")
         slack = Slack(f"http://127.0.0.1:{baton_port}", secret, standin)
         page = create_page(
