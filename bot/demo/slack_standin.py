@@ -27,6 +27,13 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
+from bot.demo.block_rules import (
+    MESSAGE_BLOCK_LIMIT,
+    BlockError,
+    check_blocks,
+    check_view,
+)
+
 Answered = Literal["ok", "error", "429", "5xx", "dropped"]
 
 TEAM_ID = "T0TEAM"
@@ -39,8 +46,6 @@ DEFAULT_TZ = "Europe/Copenhagen"
 TRIGGER_LIFETIME = 3.0  # seconds a trigger id is good for, as in Slack
 _ID_CHARS = string.ascii_uppercase + string.digits
 
-MESSAGE_BLOCK_LIMIT = 50
-VIEW_BLOCK_LIMIT = 100
 MESSAGE_TEXT_LIMIT = 40_000
 HISTORY_LIMIT = 999  # the most conversations.history and .replies hand out in one page
 _RESPONSE_URL_PREFIX = f"/actions/{TEAM_ID}/"
@@ -122,18 +127,6 @@ class _Reply:
     body: dict[str, Any] | None
     answered: Answered
     headers: dict[str, str] = field(default_factory=dict)
-
-
-class _BlockError(ValueError):
-    """A Block Kit payload Slack would refuse, with a JSON pointer like Slack's messages."""
-
-    def __init__(self, message: str, pointer: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.pointer = pointer
-
-    def slack_message(self) -> str:
-        return f"[ERROR] {self.message} [json-pointer:{self.pointer}]"
 
 
 class FakeSlack:
@@ -628,8 +621,8 @@ class FakeSlack:
     def _answer_response_url(self, call: Call) -> _Reply:
         try:
             if "blocks" in call.params:
-                _check_blocks(_maybe_json(call.params["blocks"]), MESSAGE_BLOCK_LIMIT)
-        except _BlockError as e:
+                check_blocks(_maybe_json(call.params["blocks"]), MESSAGE_BLOCK_LIMIT)
+        except BlockError as e:
             return _Reply(
                 400, {"ok": False, "error": "invalid_blocks", "errors": [e.message]}, "error"
             )
@@ -693,8 +686,8 @@ class FakeSlack:
             return {"ok": False, "error": "msg_too_long"}
         if blocks:
             try:
-                _check_blocks(_maybe_json(blocks), MESSAGE_BLOCK_LIMIT)
-            except _BlockError as e:
+                check_blocks(_maybe_json(blocks), MESSAGE_BLOCK_LIMIT)
+            except BlockError as e:
                 return {
                     "ok": False,
                     "error": "invalid_blocks",
@@ -885,8 +878,8 @@ class FakeSlack:
 
     def _view_problem(self, view: Any, *, home: bool) -> dict[str, Any] | None:
         try:
-            _check_view(view, home=home)
-        except _BlockError as e:
+            check_view(view, home=home)
+        except BlockError as e:
             return {
                 "ok": False,
                 "error": "invalid_arguments",
@@ -1127,103 +1120,6 @@ def _tz_details(tz: str) -> tuple[str, int]:
         return tz, 0
     offset = now.utcoffset()
     return (now.tzname() or tz), int(offset.total_seconds()) if offset else 0
-
-
-def _check_text(obj: Any, pointer: str, *, limit: int, plain_only: bool = False) -> None:
-    if not isinstance(obj, dict) or obj.get("type") not in ("plain_text", "mrkdwn"):
-        raise _BlockError("must be a text object (plain_text or mrkdwn)", pointer)
-    if plain_only and obj["type"] != "plain_text":
-        raise _BlockError("must be a plain_text object", pointer + "/type")
-    text = obj.get("text")
-    if not isinstance(text, str) or not text:
-        raise _BlockError("must be more than 0 characters", pointer + "/text")
-    if len(text) > limit:
-        raise _BlockError(f"must be less than {limit + 1} characters", pointer + "/text")
-
-
-def _check_length(value: Any, limit: int, pointer: str) -> None:
-    if value is not None and len(str(value)) > limit:
-        raise _BlockError(f"must be less than {limit + 1} characters", pointer)
-
-
-def _check_element(element: Any, pointer: str) -> None:
-    if not isinstance(element, dict) or "type" not in element:
-        raise _BlockError("must be an element object with a type", pointer)
-    _check_length(element.get("action_id"), 255, pointer + "/action_id")
-    if element["type"] == "button":
-        _check_text(element.get("text"), pointer + "/text", limit=75, plain_only=True)
-        _check_length(element.get("value"), 2000, pointer + "/value")
-        _check_length(element.get("url"), 3000, pointer + "/url")
-
-
-def _check_blocks(blocks: Any, limit: int) -> None:
-    """Enforce the Block Kit limits Slack enforces, so a rejected layout fails in tests."""
-    if not isinstance(blocks, list):
-        raise _BlockError("must be an array of blocks", "/blocks")
-    if len(blocks) > limit:
-        raise _BlockError(f"no more than {limit} items allowed", "/blocks")
-    for i, block in enumerate(blocks):
-        at = f"/blocks/{i}"
-        if not isinstance(block, dict) or "type" not in block:
-            raise _BlockError("must be a block object with a type", at)
-        _check_length(block.get("block_id"), 255, at + "/block_id")
-        kind = block["type"]
-        if kind == "header":
-            _check_text(block.get("text"), at + "/text", limit=150, plain_only=True)
-        elif kind == "section":
-            if "text" not in block and "fields" not in block:
-                raise _BlockError("must provide either text or fields", at)
-            if "text" in block:
-                _check_text(block["text"], at + "/text", limit=3000)
-            fields = block.get("fields")
-            if fields is not None:
-                if not isinstance(fields, list) or len(fields) > 10:
-                    raise _BlockError("no more than 10 items allowed", at + "/fields")
-                for j, item in enumerate(fields):
-                    _check_text(item, f"{at}/fields/{j}", limit=2000)
-            if "accessory" in block:
-                _check_element(block["accessory"], at + "/accessory")
-        elif kind == "actions":
-            elements = block.get("elements")
-            if not isinstance(elements, list) or not elements:
-                raise _BlockError("must provide at least 1 element", at + "/elements")
-            if len(elements) > 25:
-                raise _BlockError("no more than 25 items allowed", at + "/elements")
-            for j, element in enumerate(elements):
-                _check_element(element, f"{at}/elements/{j}")
-        elif kind == "context":
-            elements = block.get("elements")
-            if not isinstance(elements, list) or not elements:
-                raise _BlockError("must provide at least 1 element", at + "/elements")
-            if len(elements) > 10:
-                raise _BlockError("no more than 10 items allowed", at + "/elements")
-        elif kind == "input":
-            _check_text(block.get("label"), at + "/label", limit=2000, plain_only=True)
-            _check_element(block.get("element"), at + "/element")
-            if "hint" in block:
-                _check_text(block["hint"], at + "/hint", limit=2000, plain_only=True)
-
-
-def _check_view(view: Any, *, home: bool) -> None:
-    if not isinstance(view, dict):
-        raise _BlockError("must be a view object", "/view")
-    kind = view.get("type")
-    if home and kind != "home":
-        raise _BlockError("must be a home view", "/view/type")
-    if not home and kind != "modal":
-        raise _BlockError("must be a modal view", "/view/type")
-    if kind == "modal":
-        _check_text(view.get("title"), "/view/title", limit=24, plain_only=True)
-        for name in ("submit", "close"):
-            if name in view:
-                _check_text(view[name], f"/view/{name}", limit=24, plain_only=True)
-    _check_length(view.get("private_metadata"), 3000, "/view/private_metadata")
-    _check_length(view.get("callback_id"), 255, "/view/callback_id")
-    _check_length(view.get("external_id"), 255, "/view/external_id")
-    try:
-        _check_blocks(view.get("blocks", []), VIEW_BLOCK_LIMIT)
-    except _BlockError as e:
-        raise _BlockError(e.message, "/view" + e.pointer) from None
 
 
 __all__ = ["BOT_ID", "BOT_USER_ID", "TEAM_ID", "Call", "FakeSlack"]
