@@ -289,7 +289,7 @@ function render() {
   if (view.kind === "home") {
     $("#nav-home").classList.add("active");
     $("#title").textContent = "Baton · Home";
-    list.replaceChildren(state.home ? blocks(state.home.blocks, { view_id: state.home.id })
+    list.replaceChildren(state.home ? el("div", { className: "home" }, blocks(state.home.blocks, { view_id: state.home.id }))
       : el("div", { className: "empty" }, "Opening App Home…"));
     $("#composer-form").hidden = true;
   } else {
