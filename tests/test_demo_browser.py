@@ -15,7 +15,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,6 +92,8 @@ def _card(page: Page, name: str):
 
 
 def test_a_lead_from_hand_over_to_feedback_and_escalation(page: Page) -> None:
+    expect.set_options(timeout=20_000)  # a shared machine may be slow; nothing is timed here
+    page.set_default_timeout(20_000)
     # A mistake in the form gets the API's own answer, field by field.
     _hand_over(page, employees="many", email="mette-at-nordlys")
     result = page.locator("#handover-result")
@@ -116,9 +117,9 @@ def test_a_lead_from_hand_over_to_feedback_and_escalation(page: Page) -> None:
     # A seller claims the first lead: the card changes in place.
     page.select_option("#persona", "U0SELLER1")
     card = _card(page, "Mette Hansen")
-    expect(card).to_contain_text("Unclaimed", timeout=15_000)
+    expect(card).to_contain_text("Unclaimed")
     card.get_by_role("button", name="Claim").click()
-    expect(card).to_contain_text("Owner @Sofie Madsen", timeout=15_000)
+    expect(card).to_contain_text("Owner @Sofie Madsen")
     page.screenshot(path=SHOTS / "2-claimed.png")
 
     # Feedback: a modal, then a reply in the card's thread and a post in #marketing.
@@ -130,7 +131,7 @@ def test_a_lead_from_hand_over_to_feedback_and_escalation(page: Page) -> None:
     modal.locator("textarea").fill("The CIO sent us to their IT manager.")
     modal.get_by_role("button", name="Send").click()
     expect(page.locator("#modal")).to_be_hidden()
-    card.get_by_role("button", name="1 reply").click(timeout=15_000)
+    card.get_by_role("button", name="1 reply").click()
     thread = page.locator("#thread")
     expect(thread).to_contain_text("Rejected by @Sofie Madsen")
     expect(thread).to_contain_text("wrong decision-maker")
@@ -138,16 +139,14 @@ def test_a_lead_from_hand_over_to_feedback_and_escalation(page: Page) -> None:
     if os.environ.get("BATON_README_SCREENSHOT"):
         page.screenshot(path=ROOT / "docs" / "demo.png")
     page.click("#channels >> text=# marketing")
-    expect(page.locator("#messages")).to_contain_text("Mette Hansen", timeout=15_000)
+    expect(page.locator("#messages")).to_contain_text("Mette Hansen")
     expect(page.locator("#messages")).to_contain_text("wrong decision-maker")
 
     # Nobody claims the second lead: the sped-up clock escalates it to the sales manager.
     page.select_option("#persona", "U0MANAGER")
     page.click("#nav-dm")
-    began = time.monotonic()
     expect(page.locator("#messages")).to_contain_text("Jonas Lund", timeout=90_000)
     page.screenshot(path=SHOTS / "4-escalation.png")
-    assert time.monotonic() - began < 90
 
     # The CEO asks for this week's scorecard; only the CEO sees the answer.
     page.select_option("#persona", "U0CEO")
@@ -155,6 +154,6 @@ def test_a_lead_from_hand_over_to_feedback_and_escalation(page: Page) -> None:
     page.fill("#composer", "/baton stats")
     page.press("#composer", "Enter")
     answer = page.locator("#messages .message.ephemeral")
-    expect(answer).to_contain_text("This week", timeout=15_000)
+    expect(answer).to_contain_text("This week")
     expect(answer).to_contain_text("Only visible to you")
     page.screenshot(path=SHOTS / "5-stats.png")
