@@ -14,13 +14,16 @@ from typer.testing import CliRunner
 from bot.agreement import load_agreement
 from bot.cli import cli
 from bot.demo import slack_standin
+from bot.demo.baton import _weekly_on_demo_time
 from bot.demo.clock import DemoClock, opening_after
 from bot.demo.payloads import Slack
 from bot.demo.run import AGREEMENT
 from bot.demo.samples import sample_leads
 from bot.demo.slack_standin import FakeSlack
 from bot.qualification import qualify
+from bot.runtime import build
 from bot.schemas import LeadIn
+from bot.settings import Settings
 from storage import leads as stored
 from tests.support import SIGNING_SECRET, Baton, eventually, lead
 
@@ -177,3 +180,22 @@ def test_a_port_in_use_is_one_line() -> None:
         result = CliRunner().invoke(cli, ["demo", "--no-browser", "--port", str(port)])
     assert result.exit_code == 2
     assert f"port {port} is in use" in result.output
+
+
+def test_the_scorecard_goes_out_when_the_demos_week_turns(
+    settings: Settings, slack: FakeSlack
+) -> None:
+    monday = datetime(2026, 11, 30, 7, 59, 59, tzinfo=UTC).astimezone(COPENHAGEN)
+    monday = monday.replace(hour=7, minute=59, second=59)  # a second before "mon 08:00"
+    clock = DemoClock(start=monday.astimezone(UTC), since=time.time(), speed=1)
+    runtime = build(settings, EXAMPLE, clock=clock.now)
+    runtime.start()
+    try:
+        _weekly_on_demo_time(runtime, clock)
+        (card,) = slack.wait_for(
+            "chat.postMessage", where=lambda c: c.params.get("channel") == "C0MKTG"
+        )
+        assert "week" in card.params["text"].lower()
+    finally:
+        runtime.stop()
+        runtime.engine.dispose()

@@ -44,7 +44,9 @@ def _weekly_on_demo_time(runtime: Runtime, clock: DemoClock) -> None:
     """The scorecard goes out when the demo's week turns, not the real one's.
 
     Baton's own job fires at the agreement's `reports.weekly` in real time; the demo's week
-    passes faster, so this looks each second whether the demo's clock has passed that moment.
+    passes faster, so this looks each second whether the demo's clock has passed that moment
+    (the first one at or after the demo's start: a demo that starts on Monday at 08:00 shows
+    last week's scorecard at once, as Baton would send it then).
     """
     weekly = runtime.agreement.reports.weekly if runtime.agreement.reports else None
     if weekly is None:
@@ -52,11 +54,12 @@ def _weekly_on_demo_time(runtime: Runtime, clock: DemoClock) -> None:
     day, at = weekly.split()
     hour, minute = at.split(":")
     trigger = CronTrigger(day_of_week=day, hour=hour, minute=minute, timezone=runtime.agreement.tz)
-    due: list[datetime | None] = [trigger.get_next_fire_time(None, clock.now())]
+    due = trigger.get_next_fire_time(None, clock.start)  # a demo starting then sends it
 
     def look() -> None:
-        if due[0] is not None and clock.now() >= due[0]:
-            due[0] = trigger.get_next_fire_time(due[0], clock.now())
+        nonlocal due
+        if due is not None and clock.now() >= due:
+            due = trigger.get_next_fire_time(due, clock.now())
             runtime.clockwork.send_scorecard()
 
     runtime.clockwork.scheduler.add_job(

@@ -66,6 +66,11 @@ class Submit(BaseModel):
     values: dict[str, Any]
 
 
+class Close(BaseModel):
+    user: str
+    view_id: str
+
+
 class Command(BaseModel):
     user: str
     channel: str
@@ -156,7 +161,7 @@ def create_page(
         return JSONResponse({})
 
     @page.post("/demo/close")
-    def close(body: Submit) -> JSONResponse:
+    def close(body: Close) -> JSONResponse:
         standin.replace_view(body.view_id, None)
         return JSONResponse({})
 

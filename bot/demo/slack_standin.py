@@ -6,6 +6,10 @@ mock would accept anything, this server enforces what Slack enforces (authentica
 required arguments, Block Kit limits), so a message Slack would reject fails the test
 instead of failing in front of a sales team.
 
+`baton demo` runs Baton against it too, strict (`strict=True`: trigger ids expire after 3 s
+and work once, as Slack's do) and at Slack's pace (`pace_posts`), on the demo's clock; the
+demo's page reads what each person sees from it (`snapshot`) instead of from Slack.
+
 Standard library only, bound to 127.0.0.1 on a free port, served from a daemon thread.
 """
 

@@ -233,7 +233,7 @@ function showModal(modal) {
   const buttons = el("div", { className: "buttons" }, close);
   if (modal.submit) buttons.append(el("button", { type: "submit", className: "primary" }, modal.submit.text));
   form.append(buttons);
-  close.onclick = () => send("/demo/close", { user, view_id: modal.id, values: {} });
+  close.onclick = () => send("/demo/close", { user, view_id: modal.id });
   form.onsubmit = async (event) => {
     event.preventDefault();
     form.querySelectorAll(".error").forEach((e) => { e.textContent = ""; });
