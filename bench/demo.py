@@ -115,6 +115,12 @@ def startup(results: Results, quick: bool) -> None:
         [cpu for _, _, cpu in warm],
     )
     results.add(SECTION, "Ctrl-C to every process stopped", None, "s", [s for _, s, _ in warm])
+    cores = os.cpu_count() or 1
+    results.note(
+        SECTION,
+        f"the load average when the warm runs ended: {os.getloadavg()[0]:.1f} on {cores} cores; "
+        f"the CPU time is what the start and stop cost whatever else the machine does",
+    )
     if not quick:
         from_clone(results)
 
@@ -142,5 +148,9 @@ def from_clone(results: Results) -> None:
         [installed + ready],
         target=CLONE_TARGET,
         tail=False,
-        note=f"install {installed:.0f} s, demo {ready:.1f} s",
+    )
+    results.note(
+        SECTION,
+        f"from a fresh clone: `git clone`, the venv and `pip install -e .` took {installed:.0f} s, "
+        f"then `baton demo` {ready:.1f} s to its page",
     )
