@@ -1,0 +1,74 @@
+"""A lead's card in the sales channel: the clocks run from the moment Sales can see the lead.
+
+Sales cannot act on a lead it cannot see, so the claim and contact clocks start when the
+card is first in the sales channel, not at hand-over: a card that waits its turn behind a
+burst of hand-overs, or for Slack to come back, takes nothing from Sales' time. That wait,
+from hand-over to card, is a figure of its own (the delivery delay: `/metrics` and the
+scorecard).
+
+Platform-neutral: whatever delivers the card says when it was shown, in the transaction
+that records the delivery.
+"""
+
+from collections.abc import Collection
+from datetime import datetime
+
+from sqlmodel import Session
+
+from bot import sla
+from bot.agreement import Agreement
+from bot.pipeline import Stage
+from storage import deadlines, leads
+from storage.models import Deadline, Lead
+
+_STARTS = {Stage.HANDED_OVER: (sla.CLAIM, sla.CONTACT), Stage.CLAIMED: (sla.CONTACT,)}
+
+
+def starting(lead: Lead, running: Collection[str] = ()) -> list[str]:
+    """The clocks that showing the lead's card starts: claim while nobody owns the lead,
+    contact until it is contacted; none that is already `running` (or ran)."""
+    if lead.forgotten_at is not None:
+        return []
+    return [kind for kind in _STARTS.get(Stage(lead.stage), ()) if kind not in running]
+
+
+def preview(
+    agreement: Agreement, lead: Lead, clocks: list[Deadline], at: datetime
+) -> list[Deadline]:
+    """The clocks as they will be if the card is shown at `at`, for the card's first post:
+    it is rendered before Slack has it, and should already say by when to claim."""
+    if lead.card_at is not None:
+        return clocks
+    kinds = starting(lead, {clock.kind for clock in clocks})
+    due = [
+        Deadline(lead_id=lead.id, kind=kind, opened_at=at, due_at=sla.deadline(agreement, at, kind))
+        for kind in kinds
+    ]
+    return [*clocks, *due]
+
+
+def shown(*, session: Session, agreement: Agreement, lead_id: str, at: datetime) -> bool:
+    """The lead's card is in the sales channel since `at`: its clocks start now, once.
+
+    Once whatever happens: a second report of the same card (a retried delivery that found
+    the card already posted) changes nothing. A lead claimed before its card was seen (from
+    `/baton open`) starts only its contact clock; a clock started before the card existed
+    (a lead handed over before this rule) is left as it is.
+    """
+    if not leads.card_shown(session=session, lead_id=lead_id, at=at):
+        return False
+    lead = leads.get(session=session, lead_id=lead_id)
+    assert lead is not None
+    running = {clock.kind for clock in deadlines.of_lead(session=session, lead_id=lead_id)}
+    kinds = starting(lead, running)
+    for kind in kinds:
+        sla.open_clock(session=session, agreement=agreement, lead_id=lead_id, kind=kind, start=at)
+    leads.record(
+        session=session,
+        lead_id=lead_id,
+        at=at,
+        actor="baton",
+        kind="card_posted",
+        data={"clocks": kinds, "delay_seconds": (at - lead.received_at).total_seconds()},
+    )
+    return True

@@ -1,0 +1,242 @@
+"""What happens as a clock runs: a reminder before the deadline, a breach when it passes,
+then the agreement's escalation ladder, one step at a time, until someone acts.
+
+Reminders and escalations are notices for a person (or the sales channel) that go out in
+digests (`bot.digests`): alone, each is its own message; in a storm, one per person.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from bot import digests, messages, metrics, sla
+from bot.context import Context
+from bot.leads import changed
+from bot.permissions import Action, authorize
+from bot.refusals import Refused
+from storage import deadlines, leads
+from storage.db import transaction
+from storage.models import Breach, Deadline, Lead
+
+
+@dataclass
+class Sweep:
+    """What one sweep writes besides its clocks, gathered so that its events and card updates
+    cost one statement each for the whole batch, not one per clock.
+
+    How many statements a clock costs decides how late the deadlines that fall due while a
+    sweep runs are seen: on PostgreSQL each is a round trip.
+    """
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    cards: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def changed(self, *, lead_id: str, at: datetime, kind: str, data: dict[str, Any]) -> None:
+        """`bot.leads.changed` for the whole batch: an event, and the card brought up to date."""
+        self.record(lead_id=lead_id, at=at, kind=kind, data=data)
+        self.cards.setdefault(lead_id, messages.card(lead_id=lead_id, at=at))
+
+    def record(self, *, lead_id: str, at: datetime, kind: str, data: dict[str, Any]) -> None:
+        self.events.append(leads.event(lead_id=lead_id, at=at, actor="baton", kind=kind, data=data))
+
+    def history(self, session: Session, lead_id: str) -> list[dict[str, str]]:
+        """What happened to the lead so far, this sweep included."""
+        stored = [
+            {"at": event.at.isoformat(), "actor": event.actor, "kind": event.kind}
+            for event in leads.history(session=session, lead_id=lead_id)
+        ]
+        return stored + [
+            {"at": event["at"].isoformat(), "actor": event["actor"], "kind": event["kind"]}
+            for event in self.events
+            if event["lead_id"] == lead_id
+        ]
+
+    def write(self, session: Session) -> None:
+        leads.record_all(session=session, events=self.events)
+        messages.queue(session=session, rows=list(self.cards.values()))
+
+
+def _notice(
+    clock: Deadline,
+    *,
+    to: str,
+    kind: str,
+    step: int,
+    planned: datetime,
+    now: datetime,
+    template: str,
+    threaded: bool = False,
+    **facts: object,
+) -> digests.Notice:
+    """`planned` is when the message was meant to go out, so delivery can measure its lag."""
+    assert clock.id is not None  # a clock the sweep took is stored
+    return digests.Notice(
+        conversation=to,
+        kind=kind,
+        lead_id=clock.lead_id,
+        deadline_id=clock.id,
+        clock=clock.kind,
+        step=step,
+        due_at=clock.due_at,
+        planned=planned,
+        at=now,
+        template=template,
+        threaded=threaded,
+        facts={
+            "kind": clock.kind,
+            "due_at": clock.due_at.isoformat(),
+            "planned": planned.isoformat(),
+            **facts,
+        },
+    )
+
+
+def remind(ctx: Context, session: Session, clock: Deadline, lead: Lead, now: datetime) -> None:
+    """The owner by DM; an unowned lead in its card's thread, naming the sellers."""
+    planned = clock.remind_at or now
+    if lead.owner:
+        notice = _notice(
+            clock,
+            to=lead.owner,
+            kind=digests.REMINDER,
+            step=0,
+            planned=planned,
+            now=now,
+            template="reminder_owner",
+            role="owner",
+        )
+    else:
+        notice = _notice(
+            clock,
+            to=ctx.agreement.channels.sales,
+            kind=digests.REMINDER,
+            step=0,
+            planned=planned,
+            now=now,
+            template="reminder_unclaimed",
+            threaded=True,
+            role="sellers",
+            sellers=ctx.agreement.people.sales,
+        )
+    digests.notify(session, notice)
+    metrics.REMINDERS.labels(kind=clock.kind).inc()
+
+
+def breach(session: Session, clock: Deadline, lead: Lead, now: datetime, sweep: Sweep) -> None:
+    clock.breached_at = now
+    session.add(
+        Breach(
+            deadline_id=clock.id,
+            lead_id=lead.id,
+            kind=clock.kind,
+            owner=lead.owner,
+            due_at=clock.due_at,
+            recorded_at=now,
+        )
+    )
+    sweep.changed(
+        lead_id=lead.id,
+        at=now,
+        kind="breached",
+        data={"clock": clock.kind, "due_at": clock.due_at.isoformat(), "owner": lead.owner},
+    )
+    metrics.BREACHES.labels(kind=clock.kind).inc()
+
+
+def escalate(
+    ctx: Context,
+    session: Session,
+    clock: Deadline,
+    lead: Lead,
+    step: int,
+    now: datetime,
+    sweep: Sweep,
+) -> None:
+    """Tell the person this step names, once; a step naming an absent owner is passed over."""
+    notify = ctx.agreement.sla.escalation[step].notify
+    people = ctx.agreement.people
+    user = {"sales_manager": people.sales_manager, "ceo": people.ceo, "owner": lead.owner}[notify]
+    if user:
+        late = ctx.agreement.calendar.elapsed(clock.due_at, now)
+        # The CEO sees what happened to the lead so far.
+        history = sweep.history(session, lead.id) if notify == "ceo" else []
+        notice = _notice(
+            clock,
+            to=user,
+            kind=digests.ESCALATION,
+            step=step,
+            planned=sla.step_at(ctx.agreement, clock.due_at, step),
+            now=now,
+            template="escalation",
+            role=notify,
+            late_seconds=late.total_seconds(),
+            extended=clock.extended_at is not None,
+            history=history[-10:],
+        )
+        digests.notify(session, notice)
+        metrics.ESCALATIONS.labels(notify=notify).inc()
+    sweep.record(
+        lead_id=lead.id,
+        at=now,
+        kind="escalated",
+        data={"clock": clock.kind, "step": step, "notify": notify, "user": user},
+    )
+
+
+def advance(ctx: Context, session: Session, clock: Deadline, now: datetime, sweep: Sweep) -> None:
+    """Do everything this clock is owed at `now`, exactly once, in the caller's transaction;
+    `sweep.write` then writes what the batch gathered."""
+    lead = leads.get(session=session, lead_id=clock.lead_id)
+    if lead is None or clock.resolved_at is not None:
+        clock.next_at = None
+        return
+    reminder = clock.remind_at
+    if clock.breached_at is None and clock.reminded_at is None and reminder and reminder <= now:
+        if now < clock.due_at:  # a reminder that comes after the deadline helps nobody
+            remind(ctx, session, clock, lead, now)
+        clock.reminded_at = now
+    if clock.breached_at is None and now >= clock.due_at:
+        breach(session, clock, lead, now, sweep)
+    steps = len(ctx.agreement.sla.escalation)
+    while (
+        clock.breached_at is not None
+        and clock.steps_done < steps
+        and sla.step_at(ctx.agreement, clock.due_at, clock.steps_done) <= now
+    ):
+        escalate(ctx, session, clock, lead, clock.steps_done, now, sweep)
+        clock.steps_done += 1
+    clock.next_at = sla.next_moment(ctx.agreement, clock)
+
+
+def extend(ctx: Context, *, lead_id: str, kind: str, by: str, reason: str) -> Deadline:
+    """The sales manager gives a clock one more window, once, with a reason on record."""
+    authorize(ctx.agreement, by, Action.ASSIGN)
+    reason = reason.strip()
+    if not reason:
+        raise Refused("reason_required")
+    now = ctx.clock()
+    with transaction(ctx.sessions) as session:
+        clock = deadlines.open_clock_of(session=session, lead_id=lead_id, kind=kind)
+        if clock is None:
+            raise Refused("clock_closed", clock=kind)
+        if clock.extended_at is not None:
+            raise Refused("extended_before", clock=kind)
+        clock.due_at = sla.deadline(ctx.agreement, now, kind)
+        clock.remind_at = None
+        clock.breached_at = None
+        clock.steps_done = 0
+        clock.extended_at = now
+        clock.extension_reason = reason[:1000]
+        clock.next_at = sla.next_moment(ctx.agreement, clock)
+        changed(
+            session,
+            lead_id=lead_id,
+            at=now,
+            actor=by,
+            kind="extended",
+            data={"clock": kind, "due_at": clock.due_at.isoformat(), "reason": reason[:1000]},
+        )
+    ctx.wake()
+    return clock

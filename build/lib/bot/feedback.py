@@ -1,0 +1,223 @@
+"""Sales tells Marketing what became of each lead, in a form Marketing can act on."""
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from bot import messages, sla
+from bot.context import Context
+from bot.leads import changed, find
+from bot.permissions import Action, allowed, authorize
+from bot.pipeline import Move, Stage, next_stage
+from bot.refusals import Refused
+from storage import deadlines, leads
+from storage.db import transaction
+from storage.models import Feedback, Lead
+
+OUTCOMES = {"accepted": Move.ACCEPT, "rejected": Move.REJECT, "nurture": Move.NURTURE}
+RULES = (
+    "country",
+    "industry",
+    "company size",
+    "contact role",
+    "budget",
+    "challenges",
+    "buying stage",
+)
+NOTE_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A seller's feedback as typed into the modal, before it is checked."""
+
+    outcome: str | None
+    reason: str | None = None
+    missed_rules: list[str] = field(default_factory=list)
+    note: str | None = None
+    recheck_on: date | None = None
+
+
+def problems(ctx: Context, verdict: Verdict) -> dict[str, str]:
+    """Field -> what is wrong, so the modal can show each next to its field."""
+    found: dict[str, str] = {}
+    if verdict.outcome not in OUTCOMES:
+        found["outcome"] = "Choose accepted, rejected or back to nurture."
+    if verdict.outcome == "rejected" and not verdict.reason:
+        found["reason"] = "Say why the lead was rejected: Marketing learns from it."
+    if verdict.reason and verdict.reason not in ctx.agreement.feedback_reasons:
+        found["reason"] = "Choose one of the agreed feedback reasons."
+    unknown = [rule for rule in verdict.missed_rules if rule not in RULES]
+    if unknown:
+        found["missed_rules"] = f"Unknown rule: {', '.join(unknown)}."
+    if verdict.outcome == "nurture":
+        today = ctx.clock().astimezone(ctx.agreement.tz).date()
+        if verdict.recheck_on is None:
+            found["recheck_on"] = "Pick the day Marketing should look at this lead again."
+        elif verdict.recheck_on <= today:
+            found["recheck_on"] = "Pick a day after today."
+    return found
+
+
+def give(ctx: Context, *, lead_id: str, by: str, verdict: Verdict) -> Lead:
+    """Record the outcome, stop the clocks it meets, tell the thread and Marketing."""
+    if found := problems(ctx, verdict):
+        raise Refused("invalid_feedback", problems=found)
+    now = ctx.clock()
+    note = (verdict.note or "").strip()[:NOTE_LIMIT] or None
+    with transaction(ctx.sessions) as session:
+        lead = find(session, lead_id)
+        authorize(ctx.agreement, by, Action.GIVE_FEEDBACK, owner=lead.owner)
+        stage = next_stage(lead.stage, OUTCOMES[verdict.outcome])
+        recheck = verdict.recheck_on if stage == Stage.NURTURE else None
+        if not leads.move(
+            session=session,
+            lead_id=lead_id,
+            from_stage=lead.stage,
+            to_stage=stage,
+            recheck_on=recheck,
+        ):
+            raise Refused("changed_meanwhile")
+        session.add(
+            Feedback(
+                lead_id=lead_id,
+                by=by,
+                at=now,
+                outcome=verdict.outcome,
+                reason=verdict.reason,
+                missed_rules=verdict.missed_rules,
+                note=note,
+                recheck_on=recheck,
+            )
+        )
+        changed(
+            session,
+            lead_id=lead_id,
+            at=now,
+            actor=by,
+            kind="feedback",
+            data={
+                "outcome": verdict.outcome,
+                "reason": verdict.reason,
+                "missed_rules": verdict.missed_rules,
+            },
+        )
+        kinds = (sla.CLAIM, sla.CONTACT, sla.FEEDBACK)
+        deadlines.resolve(session=session, lead_id=lead_id, kinds=kinds, at=now)
+        facts = {
+            "by": by,
+            "outcome": verdict.outcome,
+            "reason": verdict.reason,
+            "missed_rules": verdict.missed_rules,
+            "note": note,
+            "recheck_on": recheck.isoformat() if recheck else None,
+        }
+        messages.reply_in_thread(
+            session=session, lead_id=lead_id, template="feedback_thread", at=now, **facts
+        )
+        messages.post(
+            session=session,
+            channel=ctx.agreement.channels.marketing,
+            template="feedback_marketing",
+            lead_id=lead_id,
+            at=now,
+            **facts,
+        )
+        session.refresh(lead)
+    ctx.wake()
+    return lead
+
+
+def close(ctx: Context, *, lead_id: str, by: str, won: bool) -> Lead:
+    """An accepted lead ends as won or lost; the owner or the sales manager says which."""
+    now = ctx.clock()
+    with transaction(ctx.sessions) as session:
+        lead = find(session, lead_id)
+        authorize(ctx.agreement, by, Action.GIVE_FEEDBACK, owner=lead.owner)
+        stage = next_stage(lead.stage, Move.WIN if won else Move.LOSE)
+        if not leads.move(session=session, lead_id=lead_id, from_stage=lead.stage, to_stage=stage):
+            raise Refused("changed_meanwhile")
+        changed(session, lead_id=lead_id, at=now, actor=by, kind=stage.value)
+        messages.post(
+            session=session,
+            channel=ctx.agreement.channels.marketing,
+            template="closed",
+            lead_id=lead_id,
+            at=now,
+            by=by,
+            won=won,
+        )
+        session.refresh(lead)
+    ctx.wake()
+    return lead
+
+
+def recheck_due(ctx: Context) -> int:
+    """Nurture leads whose re-check day has come go back to Marketing's channel, once."""
+    now = ctx.clock()
+    today = now.astimezone(ctx.agreement.tz).date()
+    with transaction(ctx.sessions) as session:
+        due = leads.due_for_recheck(session=session, today=today)
+        for lead in due:
+            lead.recheck_on = None
+            leads.record(session=session, lead_id=lead.id, at=now, actor="baton", kind="recheck")
+            messages.post(
+                session=session,
+                channel=ctx.agreement.channels.marketing,
+                template="recheck",
+                lead_id=lead.id,
+                at=now,
+            )
+    if due:
+        ctx.wake()
+    return len(due)
+
+
+def next_seller(ctx: Context, *, previous: str | None, taken: dict[str, int]) -> str:
+    """A different seller than the one who returned the lead when there is one; the least
+    busy first, so re-checked leads spread over the team."""
+    sellers = [s for s in ctx.agreement.people.sales if s != previous] or list(
+        ctx.agreement.people.sales
+    )
+    return min(sellers, key=lambda seller: (taken.get(seller, 0), sellers.index(seller)))
+
+
+def hand_over_again(ctx: Context, *, lead_id: str, by: str) -> Lead:
+    """Marketing sends a nurtured lead back to Sales, to a seller who has not seen it yet."""
+    authorize(ctx.agreement, by, Action.HAND_OVER)
+    now = ctx.clock()
+    with transaction(ctx.sessions) as session:
+        lead = find(session, lead_id)
+        stage = next_stage(lead.stage, Move.HAND_OVER_AGAIN)
+        seller = next_seller(ctx, previous=lead.owner, taken=leads.open_counts(session=session))
+        if not allowed(ctx.agreement, seller, Action.CLAIM):
+            raise Refused("cannot_own", user=seller)
+        if not leads.move(
+            session=session,
+            lead_id=lead_id,
+            from_stage=lead.stage,
+            to_stage=stage,
+            owner=seller,
+        ):
+            raise Refused("changed_meanwhile")
+        sla.open_clock(
+            session=session, agreement=ctx.agreement, lead_id=lead_id, kind=sla.CONTACT, start=now
+        )
+        changed(
+            session,
+            lead_id=lead_id,
+            at=now,
+            actor=by,
+            kind="handed_over_again",
+            data={"from": lead.owner, "to": seller},
+        )
+        messages.direct(
+            session=session,
+            user=seller,
+            template="assigned_to_you",
+            lead_id=lead_id,
+            at=now,
+            by=by,
+        )
+        session.refresh(lead)
+    ctx.wake()
+    return lead

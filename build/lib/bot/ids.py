@@ -1,0 +1,57 @@
+"""Ids of the buttons, modals and commands Baton puts in Slack, parsed back in one place."""
+
+from enum import StrEnum
+
+
+class ActionId(StrEnum):
+    CLAIM = "baton.claim"
+    ASSIGN = "baton.assign"
+    RELEASE = "baton.release"
+    MARK_CONTACTED = "baton.mark_contacted"
+    GIVE_FEEDBACK = "baton.give_feedback"
+    REASSIGN = "baton.reassign"
+    EXTEND = "baton.extend"
+    CONTACTED_HOW = "baton.contacted_how"
+    WON = "baton.won"
+    LOST = "baton.lost"
+    HAND_OVER_AGAIN = "baton.hand_over_again"
+    HOME_REFRESH = "baton.home_refresh"
+    DIGEST = "baton.digest"
+    """The overflow menu of a lead in a digest; each option names the action it stands for."""
+
+
+class ViewId(StrEnum):
+    ASSIGN = "baton.assign_view"
+    EXTEND = "baton.extend_view"
+    FEEDBACK = "baton.feedback_view"
+    HAND_OVER = "baton.hand_over_view"
+
+
+class BlockId(StrEnum):
+    ASSIGNEE = "assignee"
+    REASON = "reason"
+    OUTCOME = "outcome"
+    MISSED = "missed_rules"
+    RECHECK = "recheck_on"
+    NOTE = "note"
+
+
+def clock_ref(lead_id: str, kind: str) -> str:
+    """One clock of one lead, as a button value or a modal's private metadata."""
+    return f"{lead_id}:{kind}"
+
+
+def parse_clock_ref(value: str) -> tuple[str, str]:
+    """One clock of one lead (`<lead id>:<kind>`), from a button value or a modal's metadata."""
+    lead_id, _, kind = value.partition(":")
+    return lead_id, kind
+
+
+def digest_option(action: str, value: str) -> str:
+    """A lead's action in a digest's overflow menu: `<action id>|<the button's value>`."""
+    return f"{action}|{value}"
+
+
+def parse_digest_option(value: str) -> tuple[str, str]:
+    action, _, argument = value.partition("|")
+    return action, argument

@@ -1,0 +1,170 @@
+"""Ownership of a lead: claim, assign, release, mark contacted. One transaction each, with
+its event; the pipeline decides which moves are legal."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from bot import digests, messages, metrics, sla
+from bot.context import Context
+from bot.permissions import Action, allowed, authorize
+from bot.pipeline import Move, next_stage
+from bot.refusals import Refused
+from storage import deadlines, leads
+from storage.db import transaction
+from storage.models import Lead
+
+
+def find(session: Session, lead_id: str) -> Lead:
+    """The lead to act on; an erased one is gone for every purpose but the statistics."""
+    lead = leads.get(session=session, lead_id=lead_id)
+    if lead is None or lead.forgotten_at is not None:
+        raise Refused("lead_gone")
+    return lead
+
+
+def changed(
+    session: Session,
+    *,
+    lead_id: str,
+    at: datetime,
+    actor: str,
+    kind: str,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Every change of a lead: one event in its history, and its card and the digests that
+    name it brought up to date."""
+    leads.record(session=session, lead_id=lead_id, at=at, actor=actor, kind=kind, data=data)
+    messages.refresh_card(session=session, lead_id=lead_id, at=at)
+    if kind != "breached":  # a breach shows in its own notice, not in earlier digests
+        digests.touched(session, lead_id=lead_id, at=at)
+
+
+def claim(ctx: Context, *, lead_id: str, user: str) -> Lead:
+    """First come, first served: of many simultaneous claims the database lets one through."""
+    authorize(ctx.agreement, user, Action.CLAIM)
+    now = ctx.clock()
+    with transaction(ctx.sessions) as session:
+        if not leads.claim(session=session, lead_id=lead_id, user=user, at=now):
+            lead = find(session, lead_id)
+            if lead.owner:
+                raise Refused("already_claimed", owner=lead.owner, you=lead.owner == user)
+            next_stage(lead.stage, Move.CLAIM)
+            raise Refused("changed_meanwhile")
+        deadlines.resolve(session=session, lead_id=lead_id, kinds=(sla.CLAIM,), at=now)
+        changed(session, lead_id=lead_id, at=now, actor=user, kind="claimed")
+        lead = find(session, lead_id)
+    metrics.LEADS_CLAIMED.inc()
+    ctx.wake()
+    return lead
+
+
+def assign(ctx: Context, *, lead_id: str, by: str, to: str) -> Lead:
+    """The sales manager gives a lead to a seller, whoever had it before."""
+    authorize(ctx.agreement, by, Action.ASSIGN)
+    if not allowed(ctx.agreement, to, Action.CLAIM):
+        raise Refused("cannot_own", user=to)
+    now = ctx.clock()
+    with transaction(ctx.sessions) as session:
+        lead = find(session, lead_id)
+        stage = next_stage(lead.stage, Move.ASSIGN)
+        if lead.owner == to:
+            raise Refused("already_owner", owner=to)
+        previous = lead.owner
+        if not leads.set_owner(
+            session=session,
+            lead_id=lead_id,
+            owner=to,
+            stage=stage,
+            expected_owner=previous,
+            at=now if previous is None else None,
+        ):
+            raise Refused("changed_meanwhile")
+        deadlines.resolve(session=session, lead_id=lead_id, kinds=(sla.CLAIM,), at=now)
+        changed(
+            session,
+            lead_id=lead_id,
+            at=now,
+            actor=by,
+            kind="assigned",
+            data={"from": previous, "to": to},
+        )
+        messages.direct(
+            session=session, user=to, template="assigned_to_you", lead_id=lead_id, at=now, by=by
+        )
+        session.refresh(lead)
+    metrics.LEADS_CLAIMED.inc()
+    ctx.wake()
+    return lead
+
+
+def release(ctx: Context, *, lead_id: str, user: str) -> Lead:
+    """The owner hands a claimed lead back to the channel; its clocks keep running."""
+    now = ctx.clock()
+    with transaction(ctx.sessions) as session:
+        lead = find(session, lead_id)
+        authorize(ctx.agreement, user, Action.RELEASE, owner=lead.owner)
+        stage = next_stage(lead.stage, Move.RELEASE)
+        if not leads.set_owner(
+            session=session, lead_id=lead_id, owner=None, stage=stage, expected_owner=lead.owner
+        ):
+            raise Refused("changed_meanwhile")
+        changed(
+            session,
+            lead_id=lead_id,
+            at=now,
+            actor=user,
+            kind="released",
+            data={"owner": lead.owner},
+        )
+        messages.reply_in_thread(
+            session=session, lead_id=lead_id, template="released", at=now, by=user
+        )
+        session.refresh(lead)
+    ctx.wake()
+    return lead
+
+
+def mark_contacted(ctx: Context, *, lead_id: str, user: str, how: str | None = None) -> Lead:
+    """The owner reached the lead: the contact clock stops and the feedback clock starts."""
+    now = ctx.clock()
+    with transaction(ctx.sessions) as session:
+        lead = find(session, lead_id)
+        authorize(ctx.agreement, user, Action.MARK_CONTACTED, owner=lead.owner)
+        next_stage(lead.stage, Move.MARK_CONTACTED)
+        if not leads.mark_contacted(session=session, lead_id=lead_id, owner=lead.owner, at=now):
+            raise Refused("changed_meanwhile")
+        deadlines.resolve(session=session, lead_id=lead_id, kinds=(sla.CLAIM, sla.CONTACT), at=now)
+        sla.open_clock(
+            session=session, agreement=ctx.agreement, lead_id=lead_id, kind=sla.FEEDBACK, start=now
+        )
+        changed(
+            session,
+            lead_id=lead_id,
+            at=now,
+            actor=user,
+            kind="contacted",
+            data={"how": how} if how else None,
+        )
+        session.refresh(lead)
+    ctx.wake()
+    return lead
+
+
+def note_contact_method(ctx: Context, *, lead_id: str, user: str, how: str) -> None:
+    """How the owner reached the lead (call, email, meeting), for the record and the reports."""
+    if how not in ("call", "email", "meeting"):
+        raise Refused("changed_meanwhile")
+    now = ctx.clock()
+    with transaction(ctx.sessions) as session:
+        lead = find(session, lead_id)
+        authorize(ctx.agreement, user, Action.MARK_CONTACTED, owner=lead.owner)
+        leads.record(
+            session=session,
+            lead_id=lead_id,
+            at=now,
+            actor=user,
+            kind="contact_method",
+            data={"how": how},
+        )

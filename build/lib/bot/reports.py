@@ -1,0 +1,184 @@
+"""The scorecard, computed from stored leads and their events."""
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from statistics import median
+
+from sqlalchemy import case, func, or_
+from sqlmodel import Session, col, select
+
+from bot import messages
+from bot.agreement import Agreement
+from bot.context import Context
+from bot.inbox import first_delivery
+from storage.db import transaction
+from storage.models import Breach, Deadline, Feedback, Lead
+
+
+@dataclass
+class Scorecard:
+    since: datetime
+    handed_over: int = 0
+    qualified: int = 0
+    claimed: int = 0
+    by_stage: dict[str, int] = field(default_factory=dict)
+    unqualified_reasons: dict[str, int] = field(default_factory=dict)
+    median_time_to_claim: timedelta | None = None
+    committed_per_month: int | None = None
+
+
+def _rule(reason: str) -> str:
+    """`country US is not one of DK, SE` -> `country`: reasons grouped by the rule they break."""
+    for rule in ("company size", "buying stage", "country", "industry", "title", "budget"):
+        if reason.startswith(rule):
+            return rule
+    return reason
+
+
+def scorecard(*, session: Session, agreement: Agreement, since: datetime) -> Scorecard:
+    """Counts in the database; only the few columns that need Python (business time, the
+    reasons' wording) are read row by row, so a million leads stay a matter of seconds."""
+    card = Scorecard(since=since)
+    if agreement.marketing_commitment:
+        card.committed_per_month = agreement.marketing_commitment.qualified_leads_per_month
+    recent = col(Lead.received_at) >= since
+    # Grouped by `qualified` first: grouped by `stage` first, SQLite walks the whole table in
+    # ix_lead_stage's order instead of the window in ix_lead_received_at_report.
+    for stage, qualified, count in session.exec(
+        select(Lead.stage, Lead.qualified, func.count())
+        .where(recent)
+        .group_by(Lead.qualified, Lead.stage)
+    ):
+        card.handed_over += count
+        card.qualified += count if qualified else 0
+        card.by_stage[stage] = card.by_stage.get(stage, 0) + count
+    for reasons in session.exec(select(Lead.reasons).where(recent, ~col(Lead.qualified))):
+        for reason in reasons or []:
+            rule = _rule(reason)
+            card.unqualified_reasons[rule] = card.unqualified_reasons.get(rule, 0) + 1
+    waits = [
+        agreement.calendar.elapsed(received, claimed)
+        for received, claimed in session.exec(
+            select(Lead.received_at, Lead.claimed_at).where(
+                recent, col(Lead.claimed_at).is_not(None)
+            )
+        )
+    ]
+    card.claimed = len(waits)
+    if waits:
+        card.median_time_to_claim = median(waits)
+    return card
+
+
+def week_start(agreement: Agreement, now: datetime) -> datetime:
+    """Monday 00:00 of this week in the agreement's timezone."""
+    local = now.astimezone(agreement.tz)
+    monday = (local - timedelta(days=local.weekday())).date()
+    return datetime.combine(monday, datetime.min.time(), tzinfo=agreement.tz)
+
+
+def month_start(agreement: Agreement, now: datetime) -> datetime:
+    local = now.astimezone(agreement.tz)
+    return datetime.combine(local.date().replace(day=1), datetime.min.time(), tzinfo=agreement.tz)
+
+
+@dataclass
+class Week:
+    """This week's figures of both sides of the agreement, for `/baton stats` and App Home."""
+
+    since: datetime
+    handed_over: int = 0
+    qualified: int = 0
+    in_time: dict[str, int] = field(default_factory=dict)
+    late: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    committed_per_month: int | None = None
+    card_delay_median_seconds: float | None = None
+    """From hand-over to the card in the sales channel (when the clocks start), the median."""
+    card_delay_p95_seconds: float | None = None
+    cards_posted: int = 0
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The nearest-rank percentile: the smallest value that `share` of them do not exceed."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def week(
+    *, session: Session, agreement: Agreement, since: datetime, until: datetime | None = None
+) -> Week:
+    """Aggregates in the database, so the figures stay fast with millions of leads."""
+    until = until or datetime.max.replace(tzinfo=since.tzinfo)
+    figures = Week(since=since)
+    if agreement.marketing_commitment:
+        figures.committed_per_month = agreement.marketing_commitment.qualified_leads_per_month
+    total, qualified = session.exec(
+        select(func.count(), func.coalesce(func.sum(case((col(Lead.qualified), 1), else_=0)), 0))
+        .select_from(Lead)
+        .where(col(Lead.received_at) >= since, col(Lead.received_at) < until)
+    ).one()
+    figures.handed_over, figures.qualified = total, qualified
+    breached = select(Breach.id).where(Breach.deadline_id == Deadline.id).exists()
+    for kind, late, count in session.exec(
+        select(Deadline.kind, breached, func.count())
+        .where(col(Deadline.opened_at) >= since, col(Deadline.opened_at) < until)
+        .where(or_(col(Deadline.resolved_at).is_not(None), breached))
+        .group_by(Deadline.kind, breached)
+    ).all():
+        (figures.late if late else figures.in_time)[kind] = count
+    for outcome, reason, count in session.exec(
+        select(Feedback.outcome, Feedback.reason, func.count())
+        .where(col(Feedback.at) >= since, col(Feedback.at) < until)
+        .group_by(Feedback.outcome, Feedback.reason)
+    ).all():
+        figures.outcomes[outcome] = figures.outcomes.get(outcome, 0) + count
+        if outcome == "rejected":
+            key = reason or "no reason given"
+            figures.rejected_by_reason[key] = figures.rejected_by_reason.get(key, 0) + count
+    # Wall-clock seconds: Slack's pace and outages keep no business hours.
+    delays = [
+        (card_at - received).total_seconds()
+        for received, card_at in session.exec(
+            select(Lead.received_at, Lead.card_at).where(
+                col(Lead.received_at) >= since,
+                col(Lead.received_at) < until,
+                col(Lead.card_at).is_not(None),
+            )
+        )
+    ]
+    if delays:
+        figures.cards_posted = len(delays)
+        figures.card_delay_median_seconds = median(delays)
+        figures.card_delay_p95_seconds = percentile(delays, 0.95)
+    return figures
+
+
+def send_weekly(ctx: Context) -> bool:
+    """Last week's scorecard to Marketing's channel and to the CEO, once across replicas."""
+    now = ctx.clock()
+    until = week_start(ctx.agreement, now)
+    since = until - timedelta(days=7)
+    if not first_delivery(ctx, f"scorecard:{since.date().isoformat()}"):
+        return False
+    with transaction(ctx.sessions) as session:
+        figures = week(session=session, agreement=ctx.agreement, since=since, until=until)
+        facts = asdict(figures) | {"since": since.isoformat(), "until": until.isoformat()}
+        messages.post(
+            session=session,
+            channel=ctx.agreement.channels.marketing,
+            template="scorecard",
+            at=now,
+            week=facts,
+        )
+        messages.direct(
+            session=session,
+            user=ctx.agreement.people.ceo,
+            template="scorecard",
+            at=now,
+            week=facts,
+        )
+    ctx.wake()
+    return True

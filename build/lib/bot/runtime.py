@@ -1,0 +1,135 @@
+"""Everything one Baton process runs, built from the settings and the agreement."""
+
+import gc
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from slack_sdk import WebClient
+from sqlalchemy import Engine
+
+from bot.agreement import Agreement, load_agreement
+from bot.clock import Clock, utcnow
+from bot.context import Context
+from bot.courier import Courier
+from bot.intake import Intake
+from bot.rendering import Renderer
+from bot.scheduler import Clockwork
+from bot.settings import Settings
+from bot.slack import make_client
+from storage import leads
+from storage.db import make_engine, migrate, session_factory, transaction
+
+log = logging.getLogger(__name__)
+
+# Threads for the work a click causes after Slack has had its answer. Few on purpose: they
+# share one interpreter lock with the threads answering Slack, so each extra thread doing
+# database work makes every waiting answer slower, and the database serialises writes anyway.
+WORKERS = 4
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    agreement: Agreement
+    engine: Engine
+    ctx: Context
+    client: WebClient
+    renderer: Renderer
+    courier: Courier
+    clockwork: Clockwork
+    intake: Intake
+    started: bool = field(default=False)
+    workers: ThreadPoolExecutor | None = field(default=None)
+
+    def start(self) -> None:
+        """Migrate, mirror the agreement's people, then start delivering."""
+        migrate(self.engine)
+        people = self.agreement.people
+        roles = [(people.sales_manager, "sales_manager"), (people.ceo, "ceo")]
+        roles += [(user, "sales") for user in people.sales]
+        roles += [(user, "marketing") for user in people.marketing]
+        with transaction(self.ctx.sessions) as session:
+            leads.sync_people(session=session, roles=roles)
+        self.workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="baton-work")
+        self.intake.start()
+        self.courier.start()
+        self.clockwork.start()
+        self.started = True
+
+    def stop(self) -> None:
+        """Finish the work already acknowledged to Slack, then stop the clock and the courier."""
+        self.intake.stop()
+        if self.workers:
+            self.workers.shutdown(wait=True)
+            self.workers = None
+        self.clockwork.stop()
+        self.courier.stop()
+        self.started = False
+
+    def later(self, work: Callable[..., None], *args: Any) -> None:
+        """Do `work` after Slack has had its answer: Slack waits for nothing else, and an answer
+        never waits for another click's database work."""
+        if self.workers is None:
+            raise RuntimeError("Baton is not running: start() it before handling Slack requests")
+        self.workers.submit(self._after_answers, work, *args)
+
+    def _after_answers(self, work: Callable[..., None], *args: Any) -> None:
+        self.ctx.answers.let_through()
+        _logged(work, *args)
+
+    def wake(self) -> None:
+        """Something changed: deliver new messages now and re-arm the clock."""
+        self.courier.wake()
+        self.clockwork.arm_soon()
+
+
+def build(
+    settings: Settings,
+    agreement: Agreement | None = None,
+    *,
+    clock: Clock = utcnow,
+    templates: Path | None = None,
+) -> Runtime:
+    agreement = agreement or load_agreement(settings.baton_agreement)
+    engine = make_engine(settings.database_url)
+    ctx = Context(agreement=agreement, sessions=session_factory(engine), clock=clock)
+    client = make_client(settings)
+    renderer = Renderer(agreement, templates)
+    courier = Courier(ctx, client, renderer)
+    runtime = Runtime(
+        settings=settings,
+        agreement=agreement,
+        engine=engine,
+        ctx=ctx,
+        client=client,
+        renderer=renderer,
+        courier=courier,
+        clockwork=Clockwork(ctx, on_work=courier.wake),
+        intake=Intake(ctx),
+    )
+    ctx.wake = runtime.wake
+    return runtime
+
+
+def settle() -> None:
+    """Take everything built so far out of the garbage collector's sight, once it is all built.
+
+    The modules, templates, agreement and caches live as long as the process. A full
+    collection walks every object it tracks and stops every thread meanwhile: with all of
+    that in sight, tens of milliseconds in the middle of the answers to a burst of clicks.
+    Collected first, so nothing already garbage is kept.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def _logged(work: Callable[..., None], *args: Any) -> None:
+    """A worker's failure goes to the log; a future nobody reads would swallow it."""
+    try:
+        work(*args)
+    except Exception:
+        log.exception("%s failed after it was acknowledged", getattr(work, "__name__", work))

@@ -1,0 +1,154 @@
+"""Modal submissions. Problems go back into the modal, so nothing typed is lost."""
+
+import json
+from datetime import date
+from typing import Any
+
+from pydantic import ValidationError
+from slack_bolt import Ack, App
+
+from bot import escalation, feedback, intake, leads
+from bot.ids import BlockId, ViewId, parse_clock_ref
+from bot.permissions import Action, authorize
+from bot.refusals import Refused
+from bot.runtime import Runtime
+from bot.schemas import LeadIn
+from handlers.replies import whisper
+
+
+def values(view: dict[str, Any]) -> dict[str, Any]:
+    """Each input block's value by block id, whatever element it holds."""
+    found: dict[str, Any] = {}
+    for block_id, elements in view["state"]["values"].items():
+        for element in elements.values():
+            kind = element.get("type")
+            if kind in ("static_select", "radio_buttons"):
+                found[block_id] = (element.get("selected_option") or {}).get("value")
+            elif kind == "multi_static_select":
+                found[block_id] = [o["value"] for o in element.get("selected_options") or []]
+            elif kind == "users_select":
+                found[block_id] = element.get("selected_user")
+            elif kind == "datepicker":
+                found[block_id] = element.get("selected_date")
+            else:
+                found[block_id] = element.get("value")
+    return found
+
+
+def _errors(ack: Ack, baton: Runtime, block: str, refusal: Refused) -> None:
+    text = baton.renderer.notice(refusal.reason, **refusal.details)["text"]
+    ack(response_action="errors", errors={block: text})
+
+
+def assign_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], baton: Runtime) -> None:
+    chosen = values(view).get(BlockId.ASSIGNEE)
+    try:
+        leads.assign(baton.ctx, lead_id=view["private_metadata"], by=body["user"]["id"], to=chosen)
+    except Refused as refusal:
+        _errors(ack, baton, BlockId.ASSIGNEE.value, refusal)
+        return
+    ack()
+
+
+def extend_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], baton: Runtime) -> None:
+    lead_id, kind = parse_clock_ref(view["private_metadata"])
+    reason = values(view).get(BlockId.REASON) or ""
+    try:
+        escalation.extend(
+            baton.ctx, lead_id=lead_id, kind=kind, by=body["user"]["id"], reason=reason
+        )
+    except Refused as refusal:
+        _errors(ack, baton, BlockId.REASON.value, refusal)
+        return
+    ack()
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _day(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _verdict(view: dict[str, Any]) -> feedback.Verdict:
+    given = values(view)
+    missed = given.get(BlockId.MISSED)
+    return feedback.Verdict(
+        outcome=_text(given.get(BlockId.OUTCOME)),
+        reason=_text(given.get(BlockId.REASON)),
+        missed_rules=[rule for rule in missed if isinstance(rule, str)]
+        if isinstance(missed, list)
+        else [],
+        note=_text(given.get(BlockId.NOTE)),
+        recheck_on=_day(given.get(BlockId.RECHECK)),
+    )
+
+
+def feedback_submitted(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], baton: Runtime
+) -> None:
+    """Field problems stay in the modal; a lead that changed meanwhile is explained aside."""
+    user = body["user"]["id"]
+    try:
+        meta = json.loads(view["private_metadata"])
+    except (ValueError, TypeError):
+        meta = {"lead": view.get("private_metadata"), "channel": None}
+    verdict = _verdict(view)
+    if found := feedback.problems(baton.ctx, verdict):
+        ack(response_action="errors", errors=found)
+        return
+    try:
+        feedback.give(baton.ctx, lead_id=meta.get("lead"), by=user, verdict=verdict)
+    except Refused as refusal:
+        ack()
+        whisper(
+            baton,
+            user,
+            meta.get("channel"),
+            baton.renderer.notice(refusal.reason, **refusal.details),
+        )
+        return
+    ack()
+
+
+def hand_over_submitted(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], baton: Runtime
+) -> None:
+    """The Slack form goes through the same intake, qualification and idempotency as the API."""
+    user = body["user"]["id"]
+    try:
+        authorize(baton.agreement, user, Action.HAND_OVER)
+    except Refused as refusal:
+        _errors(ack, baton, "name", refusal)
+        return
+    fields = {key: value for key, value in values(view).items() if value not in (None, "")}
+    fields["external_id"] = f"slack-{view['id']}"
+    fields["source"] = fields.get("source") or "slack"
+    try:
+        lead_in = LeadIn.model_validate(fields)
+    except ValidationError as error:
+        problems: dict[str, str] = {}
+        for problem in error.errors():
+            block = str(problem["loc"][0]) if problem["loc"] else "name"
+            problems.setdefault(block, problem["msg"].removeprefix("Value error, "))
+        ack(response_action="errors", errors=problems)
+        return
+    try:
+        result = intake.hand_over(baton.ctx, lead_in, by=user)
+    except intake.Unstorable as refused:
+        ack(response_action="errors", errors={refused.field or "name": refused.reason})
+        return
+    ack()
+    message = baton.renderer.message("handover_verdict", lead=result.lead, created=result.created)
+    whisper(baton, user, None, message)
+
+
+def register(app: App) -> None:
+    app.view(ViewId.ASSIGN.value)(assign_submitted)
+    app.view(ViewId.EXTEND.value)(extend_submitted)
+    app.view(ViewId.FEEDBACK.value)(feedback_submitted)
+    app.view(ViewId.HAND_OVER.value)(hand_over_submitted)

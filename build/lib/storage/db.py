@@ -1,0 +1,131 @@
+"""Engine, sessions and migrations for SQLite (default) and PostgreSQL."""
+
+import fcntl
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from weakref import WeakKeyDictionary
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).parent / "migrations"
+WRITES = "baton_writes"
+
+# One writer at a time per SQLite database, queued in this process. SQLite lets one write
+# transaction in and makes the others poll, sleeping up to 100 ms between tries, so a writer
+# could sleep long after the lock was free; here the next one is woken the moment it is.
+_writers: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()
+
+
+def make_engine(url: str) -> Engine:
+    """SQLite gets WAL and write transactions that queue instead of failing under contention."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record) -> None:
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection) -> None:
+            # A deferred transaction that reads, then writes, fails at once with SQLITE_BUSY
+            # when another writer got in between; a unit of work begins IMMEDIATE and waits its
+            # turn instead. Reads stay deferred, so in WAL mode they never wait for a writer.
+            writes = connection.get_execution_options().get(WRITES, False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+        _writers[engine] = threading.Lock()
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, class_=Session, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work: committed when the block ends, rolled back when it raises."""
+    writer = _writers.get(sessions.kw["bind"])
+    with writer or nullcontext(), sessions() as session, session.begin():
+        session.connection(execution_options={WRITES: True})
+        yield session
+
+
+def _alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["engine"] = engine
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema up to date; safe to run on every start and from several replicas.
+
+    One line says so when the schema changed (Alembic's own lines are kept out of the log)."""
+    with _one_migrator(engine):
+        before, head, _ = schema_state(engine)
+        command.upgrade(_alembic_config(engine), "head")
+    if before != head:
+        log.info("the database schema was at %s and is now at %s", before or "nothing", head)
+
+
+@contextmanager
+def _one_migrator(engine: Engine) -> Iterator[None]:
+    """Of several processes starting at once on one SQLite file, one migrates at a time.
+
+    SQLite's own locks do not order them: two that read the version before either wrote it
+    both create the tables, and one fails. A lock file beside the database does. PostgreSQL
+    is ordered by an advisory lock in the migration environment.
+    """
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.migrate-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def schema_is_current(engine: Engine) -> bool:
+    current, head, _ = schema_state(engine)
+    return current == head
+
+
+def schema_state(engine: Engine) -> tuple[str | None, str, bool]:
+    """The database's schema revision (None before the first migration), the one this Baton
+    needs, and whether this Baton knows the database's (a newer Baton may have migrated it)."""
+    script = ScriptDirectory.from_config(_alembic_config(engine))
+    head = script.get_current_head()
+    assert head is not None
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    try:
+        known = current is None or script.get_revision(current) is not None
+    except CommandError:
+        known = False
+    return current, head, known
+
+
+def ping(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))

@@ -1,0 +1,147 @@
+"""Digests and the notices they name. Callers own the transaction; nothing here commits.
+
+A digest is found or made by its key (conversation, bucket) with an insert that does nothing
+on a conflict, so two replicas that add notices for one person at once converge on one row.
+Every change of a digest starts with `touch`, an UPDATE that locks the row: the changes of one
+digest (new notices, a lead resolved, Slack showing a version) thereby happen one at a time.
+"""
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from storage.models import Deadline, Digest, DigestItem, Lead
+
+_INSERT_ITEM = insert(DigestItem.__table__)
+
+
+def open_digest(*, session: Session, conversation: str, bucket: datetime, at: datetime) -> int:
+    """The id of the digest for this conversation and bucket, made if there is none yet."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.execute(
+        dialect.insert(Digest.__table__)
+        .values(
+            conversation=conversation,
+            bucket=bucket,
+            opened_at=at,
+            version=0,
+            shown=0,
+            queued=False,
+        )
+        .on_conflict_do_nothing(index_elements=["conversation", "bucket"])
+    )
+    return session.execute(
+        select(Digest.id).where(Digest.conversation == conversation, Digest.bucket == bucket)
+    ).scalar_one()
+
+
+def touch(*, session: Session, digest_id: int) -> Digest:
+    """One more change: lock the digest, count the change, and return it as it now stands."""
+    session.execute(
+        update(Digest)
+        .where(col(Digest.id) == digest_id)
+        .values(version=Digest.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return _fresh(session, digest_id)
+
+
+def _fresh(session: Session, digest_id: int) -> Digest:
+    return session.exec(
+        select(Digest).where(Digest.id == digest_id).execution_options(populate_existing=True)
+    ).one()
+
+
+def add_items(*, session: Session, items: list[dict[str, Any]]) -> None:
+    if items:
+        session.execute(_INSERT_ITEM, items)
+
+
+def count_items(*, session: Session, digest_id: int) -> int:
+    return session.exec(
+        select(func.count()).select_from(DigestItem).where(DigestItem.digest_id == digest_id)
+    ).one()
+
+
+def set_queued(*, session: Session, digest_id: int, queued: bool) -> None:
+    session.execute(
+        update(Digest)
+        .where(col(Digest.id) == digest_id)
+        .values(queued=queued)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def naming(
+    *, session: Session, lead_ids: Collection[str], since: datetime
+) -> list[tuple[int, str, datetime]]:
+    """The digests opened since `since` that name any of these leads: (id, conversation,
+    bucket), in the order every transaction locks digests in."""
+    if not lead_ids:
+        return []
+    rows = session.execute(
+        select(Digest.id, Digest.conversation, Digest.bucket)
+        .where(
+            col(Digest.id).in_(
+                select(DigestItem.digest_id).where(col(DigestItem.lead_id).in_(lead_ids))
+            ),
+            col(Digest.opened_at) >= since,
+        )
+        .order_by(col(Digest.conversation), col(Digest.bucket))
+    ).all()
+    return [(digest_id, conversation, bucket) for digest_id, conversation, bucket in rows]
+
+
+def shown(
+    *,
+    session: Session,
+    digest_id: int,
+    version: int,
+    at: datetime,
+    item_ids: Collection[int],
+    channel: str | None = None,
+    ts: str | None = None,
+) -> Digest:
+    """Slack shows `version` (and, after the post, where): record it; return the digest."""
+    if ts is not None:
+        session.execute(
+            update(Digest)
+            .where(col(Digest.id) == digest_id)
+            .values(channel=channel, ts=ts)
+            .execution_options(synchronize_session=False)
+        )
+    session.execute(
+        update(Digest)
+        .where(col(Digest.id) == digest_id, col(Digest.shown) <= version)
+        .values(updated_at=at, shown=version)
+        .execution_options(synchronize_session=False)
+    )
+    if item_ids:
+        session.execute(
+            update(DigestItem)
+            .where(col(DigestItem.id).in_(item_ids), col(DigestItem.shown_at).is_(None))
+            .values(shown_at=at)
+            .execution_options(synchronize_session=False)
+        )
+    return _fresh(session, digest_id)
+
+
+def get(*, session: Session, digest_id: int) -> Digest | None:
+    return session.get(Digest, digest_id)
+
+
+def items_of(*, session: Session, digest_id: int) -> list[tuple[DigestItem, Lead, Deadline]]:
+    """What the digest names, in the order the notices came, with each lead and clock as they
+    stand now."""
+    rows = session.exec(
+        select(DigestItem, Lead, Deadline)
+        .join(Lead, col(Lead.id) == DigestItem.lead_id)
+        .join(Deadline, col(Deadline.id) == DigestItem.deadline_id)
+        .where(DigestItem.digest_id == digest_id)
+        .order_by(col(DigestItem.id))
+    ).all()
+    return [(item, lead, clock) for item, lead, clock in rows]

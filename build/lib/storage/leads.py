@@ -1,0 +1,304 @@
+"""Queries on leads and their history. Callers own the transaction; nothing here commits."""
+
+from collections.abc import Collection
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, insert, inspect, update
+from sqlalchemy.orm import configure_mappers
+from sqlmodel import Session, col, select
+
+from storage.models import Deadline, Event, Feedback, Lead, Person, external_key
+
+# Built once: a statement made per call would be compiled (and its values coerced) each time.
+_INSERT_EVENT = insert(Event.__table__)
+_INSERT_LEAD = insert(Lead.__table__)
+_LEAD_MAPPER = inspect(Lead)
+
+
+def get(*, session: Session, lead_id: str) -> Lead | None:
+    return session.get(Lead, lead_id)
+
+
+def get_all(*, session: Session, lead_ids: Collection[str]) -> list[Lead]:
+    """Load leads into the session in one query; `get` then finds them without another."""
+    if not lead_ids:
+        return []
+    return list(session.exec(select(Lead).where(col(Lead.id).in_(lead_ids))).all())
+
+
+def insert_all(*, session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert leads (their column values, `id` included) in one statement: an ORM object per
+    lead costs several times its row, which a bulk import of thousands would feel."""
+    if rows:
+        session.execute(_INSERT_LEAD, rows)
+
+
+def as_inserted(row: dict[str, Any]) -> Lead:
+    """A lead from the values `insert_all` was given: it reads like any lead, belongs to no
+    session, and costs a fraction of an ORM object."""
+    if not _LEAD_MAPPER.configured:  # its fields read through the mapper
+        configure_mappers()
+    return Lead.model_construct(**row)
+
+
+def by_external_id(*, session: Session, external_id: str) -> Lead | None:
+    """Found by the indexed key; the id itself is compared too, so only the same id matches."""
+    return session.exec(
+        select(Lead).where(
+            Lead.external_key == external_key(external_id), Lead.external_id == external_id
+        )
+    ).first()
+
+
+# A lead in one of these stages is over: the same person coming again is a new lead.
+CLOSED = ("rejected", "won", "lost")
+
+
+def known_external_ids(*, session: Session, external_ids: Collection[str]) -> set[str]:
+    """Which of these `external_id`s a lead already has, in one query (the unique index)."""
+    if not external_ids:
+        return set()
+    found = session.execute(
+        select(Lead.external_id).where(col(Lead.external_id).in_(external_ids))
+    ).scalars()
+    return {external_id for external_id in found if external_id is not None}
+
+
+def open_by_email(*, session: Session, emails: Collection[str]) -> list[tuple[str, str, str]]:
+    """(email, company, id) of the open leads (not closed, not forgotten) whose email may be
+    one of these in another letter case, in one query through the index on `lower(email)`.
+
+    The database lowers ASCII only (SQLite) or all of Unicode (PostgreSQL, by its locale), so
+    each email is asked for both ways and the caller compares what comes back."""
+    if not emails:
+        return []
+    spellings = {spelling for email in emails for spelling in (email.lower(), _ascii_lower(email))}
+    rows = session.execute(
+        select(Lead.email, Lead.company, Lead.id).where(
+            func.lower(Lead.email).in_(spellings),
+            col(Lead.stage).not_in(CLOSED),
+            col(Lead.forgotten_at).is_(None),
+        )
+    ).all()
+    return [(email, company, lead_id) for email, company, lead_id in rows]
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _ascii_lower(text: str) -> str:
+    return text.translate(_ASCII_LOWER)
+
+
+def record(
+    *,
+    session: Session,
+    lead_id: str | None,
+    at: datetime,
+    actor: str,
+    kind: str,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Append one event; every state change of a lead writes exactly one in its transaction.
+
+    An INSERT rather than an object in the session, which would cost more than the row."""
+    session.execute(_INSERT_EVENT, event(lead_id=lead_id, at=at, actor=actor, kind=kind, data=data))
+
+
+def record_all(*, session: Session, events: list[dict[str, Any]]) -> None:
+    """Append `event()`s in one statement."""
+    if events:
+        session.execute(_INSERT_EVENT, events)
+
+
+def event(
+    *, lead_id: str | None, at: datetime, actor: str, kind: str, data: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {"lead_id": lead_id, "at": at, "actor": actor, "kind": kind, "data": data or {}}
+
+
+def claim(*, session: Session, lead_id: str, user: str, at: datetime) -> bool:
+    """Compare and set: only the first of many simultaneous claims finds the lead unowned."""
+    result = session.execute(
+        update(Lead)
+        .where(
+            col(Lead.id) == lead_id,
+            col(Lead.owner).is_(None),
+            Lead.stage == "handed_over",
+            col(Lead.forgotten_at).is_(None),
+        )
+        .values(owner=user, stage="claimed", claimed_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def set_owner(
+    *,
+    session: Session,
+    lead_id: str,
+    owner: str | None,
+    stage: str,
+    expected_owner: str | None,
+    at: datetime | None = None,
+) -> bool:
+    """Move ownership only if nobody changed it since it was read (assign, release)."""
+    condition = (
+        col(Lead.owner).is_(None) if expected_owner is None else Lead.owner == expected_owner
+    )
+    values: dict[str, Any] = {"owner": owner, "stage": stage}
+    if at is not None:
+        values["claimed_at"] = at
+    result = session.execute(
+        update(Lead)
+        .where(col(Lead.id) == lead_id, condition)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def mark_contacted(*, session: Session, lead_id: str, owner: str | None, at: datetime) -> bool:
+    result = session.execute(
+        update(Lead)
+        .where(col(Lead.id) == lead_id, Lead.owner == owner, Lead.stage == "claimed")
+        .values(stage="contacted", contacted_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def move(*, session: Session, lead_id: str, from_stage: str, to_stage: str, **values: Any) -> bool:
+    """Change stage only if nobody moved the lead since it was read."""
+    result = session.execute(
+        update(Lead)
+        .where(col(Lead.id) == lead_id, Lead.stage == from_stage)
+        .values(stage=to_stage, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def due_for_recheck(*, session: Session, today: date) -> list[Lead]:
+    return list(
+        session.exec(
+            select(Lead)
+            .where(Lead.stage == "nurture", col(Lead.recheck_on) <= today)
+            .with_for_update(skip_locked=True)
+        ).all()
+    )
+
+
+def open_counts(*, session: Session) -> dict[str, int]:
+    """Open leads per owner, to spread new work over the team."""
+    rows = session.exec(
+        select(Lead.owner, func.count())
+        .where(col(Lead.stage).in_(("claimed", "contacted")), col(Lead.owner).is_not(None))
+        .group_by(Lead.owner)
+    ).all()
+    return {owner: count for owner, count in rows}
+
+
+def cards_of(
+    *, session: Session, lead_ids: Collection[str]
+) -> dict[str, tuple[str | None, str | None]]:
+    """Where each lead's card is (channel, ts), both None before it is posted; a lead that
+    does not exist is missing. Two columns, not the leads, in one query for a whole batch:
+    the courier asks this of every message it paces."""
+    if not lead_ids:
+        return {}
+    rows = session.execute(
+        select(Lead.id, Lead.card_channel, Lead.card_ts).where(col(Lead.id).in_(lead_ids))
+    ).all()
+    return {lead_id: (channel, ts) for lead_id, channel, ts in rows}
+
+
+def set_card(*, session: Session, lead_id: str, channel: str, ts: str) -> None:
+    session.execute(
+        update(Lead).where(col(Lead.id) == lead_id).values(card_channel=channel, card_ts=ts)
+    )
+
+
+def card_shown(*, session: Session, lead_id: str, at: datetime) -> bool:
+    """Compare and set: only the first report that the card is shown records when."""
+    result = session.execute(
+        update(Lead)
+        .where(col(Lead.id) == lead_id, col(Lead.card_at).is_(None))
+        .values(card_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def history(*, session: Session, lead_id: str) -> list[Event]:
+    return list(
+        session.exec(select(Event).where(Event.lead_id == lead_id).order_by(col(Event.id))).all()
+    )
+
+
+def sync_people(*, session: Session, roles: list[tuple[str, str]]) -> None:
+    """Make the person table say exactly what the agreement says, for reports and joins."""
+    wanted = set(roles)
+    present = {(p.user_id, p.role) for p in session.exec(select(Person)).all()}
+    for user_id, role in present - wanted:
+        person = session.get(Person, (user_id, role))
+        if person is not None:
+            session.delete(person)
+    for user_id, role in wanted - present:
+        session.add(Person(user_id=user_id, role=role))
+
+
+def latest_feedback(*, session: Session, lead_id: str) -> Feedback | None:
+    return session.exec(
+        select(Feedback).where(Feedback.lead_id == lead_id).order_by(col(Feedback.id).desc())
+    ).first()
+
+
+def open_leads(
+    *, session: Session, stages: tuple[str, ...], owner: str | None = None, limit: int = 200
+) -> list[Lead]:
+    query = select(Lead).where(col(Lead.stage).in_(stages))
+    if owner is not None:
+        query = query.where(Lead.owner == owner)
+    return list(session.exec(query.order_by(col(Lead.received_at)).limit(limit)).all())
+
+
+def overdue_leads(*, session: Session, limit: int = 200) -> list[Lead]:
+    """Leads with a clock that passed its deadline and is still running."""
+    breached = (
+        select(Deadline.lead_id)
+        .where(col(Deadline.breached_at).is_not(None), col(Deadline.resolved_at).is_(None))
+        .distinct()
+    )
+    return list(
+        session.exec(
+            select(Lead)
+            .where(col(Lead.id).in_(breached))
+            .order_by(col(Lead.received_at))
+            .limit(limit)
+        ).all()
+    )
+
+
+def received_since(*, session: Session, since: datetime, limit: int = 500) -> list[Lead]:
+    return list(
+        session.exec(
+            select(Lead)
+            .where(col(Lead.received_at) >= since)
+            .order_by(col(Lead.received_at).desc())
+            .limit(limit)
+        ).all()
+    )
+
+
+def open_clocks(*, session: Session, lead_ids: list[str]) -> list[Deadline]:
+    if not lead_ids:
+        return []
+    return list(
+        session.exec(
+            select(Deadline).where(
+                col(Deadline.lead_id).in_(lead_ids), col(Deadline.resolved_at).is_(None)
+            )
+        ).all()
+    )

@@ -1,0 +1,34 @@
+"""Alembic environment: runs on the engine Baton hands over, or on DATABASE_URL."""
+
+import os
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import storage.models  # noqa: F401 - registers the tables on SQLModel.metadata
+from storage.db import make_engine
+
+target_metadata = SQLModel.metadata
+
+
+def run() -> None:
+    config = context.config
+    engine = config.attributes.get("engine") or make_engine(
+        os.environ.get("DATABASE_URL", "sqlite:///baton.db")
+    )
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            # Several replicas may start at once: one migrates, the others wait for it. The
+            # lock ends with the transaction, committed or not, so a failed start can't keep it.
+            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(74126)")
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=engine.dialect.name == "sqlite",
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()  # the lock goes with it, and a waiting replica sees the new schema
+
+
+run()
