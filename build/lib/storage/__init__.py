@@ -1,1 +1,0 @@
-"""Persistence: tables, engine and sessions, queries, migrations."""
