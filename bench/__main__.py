@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bench import (
     delivery,
+    demo,
     importing,
     intake,
     interaction,
@@ -51,6 +52,7 @@ NAMES = [
     "outage",
     "backlog",
     "import",
+    "demo",
 ]
 SCALE = ("clock", "stats", "memory")
 
@@ -247,6 +249,8 @@ class Run:
         if "import" in names:
             self.each("import", lambda b: importing.throughput(r, dbs, quick, b))
             self.step("import", self.why_import, SQLITE)
+        if "demo" in names:
+            self.step("demo", lambda: demo.startup(r, quick))
         self.intake_at_scale()
         if self.restarts:
             r.note(

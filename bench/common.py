@@ -29,10 +29,10 @@ from urllib.parse import urlencode
 from sqlalchemy import create_engine, text
 
 from bot.agreement import Agreement, parse_agreement
+from bot.demo.slack_standin import Call, FakeSlack
 from bot.service.runtime import Runtime, build, settle
 from bot.service.settings import Settings
 from storage.db import make_engine, migrate
-from tests.fakeslack import Call, FakeSlack
 from tests.support import AGREEMENT, INTAKE_TOKEN, SIGNING_SECRET, Baton, serve, slack_headers
 
 # Slack takes many connections at once; socketserver's default listen backlog of 5 would make

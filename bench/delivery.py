@@ -30,11 +30,11 @@ from bench.common import (
 from bench.intake import _pace
 from bot import intake
 from bot.context import Context
+from bot.demo.slack_standin import Call, FakeSlack
 from bot.schemas import LeadIn
 from bot.slack.client import posting_time
 from storage.db import make_engine, session_factory
 from storage.models import Outbox
-from tests.fakeslack import Call, FakeSlack
 
 SLACK_PACE = "1"  # BATON_SLACK_CHANNEL_RATE: Slack's own, one message a second per channel
 RESUME_TARGET = Target("median", "<", 2.0, "< 2 s")

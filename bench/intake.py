@@ -31,7 +31,7 @@ from bench.common import (
     wait_healthy,
     wait_until,
 )
-from tests.fakeslack import FakeSlack
+from bot.demo.slack_standin import FakeSlack
 
 CONCURRENCY = 8
 REPLICAS = 2

@@ -417,7 +417,7 @@ def _baton_twins(dbs, backend: str, count: int) -> tuple[int, int, int]:
         wait_healthy,
         wait_until,
     )
-    from tests.fakeslack import FakeSlack
+    from bot.demo.slack_standin import FakeSlack
 
     url = dbs.create(backend, "twins_baton")
     try:

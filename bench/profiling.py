@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from bench.common import OUT, ROOT, SELLERS, Databases, agreement, seed_waiting, settings
-from tests.fakeslack import FakeSlack
+from bot.demo.slack_standin import FakeSlack
 
 BATON = tuple(str(ROOT / name) + "/" for name in ("bot", "handlers", "storage"))
 

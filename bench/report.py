@@ -62,7 +62,7 @@ INTRO = """\
 # Benchmarks
 
 `python -m bench` measures Baton as it runs: the real app (`bot.service.runtime.build` served by
-uvicorn on 127.0.0.1, as `tests/support.py` serves it), with `tests/fakeslack.FakeSlack` as
+uvicorn on 127.0.0.1, as `tests/support.py` serves it), with `bot/demo/slack_standin.FakeSlack` as
 Slack on 127.0.0.1, and Slack and the clients each in a process of its own, so they don't
 share the app's interpreter lock. The clients write ready-made HTTP/1.1 requests to
 connections opened before the clock starts (`bench/load.py`), so a figure is Baton's time,
@@ -215,6 +215,17 @@ SECTIONS = {
         "The rate is the one the command reports for its rows (its start-up left out); the "
         "rows per second of the import's own CPU time show what a busy machine hides. "
         "**Target: 2,000 rows a second on SQLite.**",
+    ),
+    "demo": (
+        "14. `baton demo` start-up",
+        "The installed `baton demo --no-browser --port 0`, each run a process of its own, "
+        "timed from the command until `GET /` and `GET /demo/config` of the page it prints "
+        "answer 200 (it prints the page once Baton serves). The first start as after a "
+        "fresh install (Baton's own bytecode removed, the libraries' compiled by pip), then "
+        "warm runs, each ended with Ctrl-C and timed until every process of the demo has "
+        "stopped. In a full run, also the README's commands from a fresh clone (`git clone`, "
+        "a venv, `pip install -e .` with pip's cache as the machine has it, `baton demo`). "
+        "**Target: the page within 10 s of the command, within 60 s of a fresh clone.**",
     ),
     "plans": (
         "Query plans on the largest database",

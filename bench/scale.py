@@ -34,10 +34,10 @@ from bench.common import (
     wait_until,
 )
 from bot.agreement import parse_agreement
+from bot.demo.slack_standin import FakeSlack
 from storage import deadlines
 from storage.db import make_engine, session_factory
 from storage.models import Deadline, DigestItem, Lead
-from tests.fakeslack import FakeSlack
 
 QUERY_TARGET = Target("p99", "<", 10, "p99 < 10 ms")
 FLAT_TARGET = Target("median", "<=", 2, "≤ 2× (flat)")

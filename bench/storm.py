@@ -40,9 +40,9 @@ from bench.common import (
     wait_healthy,
     wait_until,
 )
+from bot.demo.slack_standin import Call
 from storage.db import make_engine, session_factory
 from storage.models import Deadline, DigestItem, Lead
-from tests.fakeslack import Call
 
 OWNERS = SELLERS[:5]
 SHOWN_P99 = Target("p99", "<", 3, "p99 < 3 s")

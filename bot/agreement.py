@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 import yaml
-from phonenumbers.geodata.locale import LOCALE_DATA
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -98,7 +97,12 @@ Window = Annotated[Duration, AfterValidator(_window)]
 @cache
 def _country_names() -> dict[str, str]:
     """Country names in the languages phonenumbers knows (English, Danish, Swedish, …) to
-    their codes, to suggest `DK` for `Denmark` or `Danmark`."""
+    their codes, to suggest `DK` for `Denmark` or `Danmark`.
+
+    Imported here, when an agreement names a country wrongly: the table takes most of a
+    second of CPU to load, which every command's start would otherwise pay."""
+    from phonenumbers.geodata.locale import LOCALE_DATA
+
     names = {"uk": "GB", "england": "GB", "great britain": "GB"}
     for code, by_language in LOCALE_DATA.items():
         for name in by_language.values():

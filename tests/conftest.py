@@ -13,10 +13,10 @@ from sqlalchemy import create_engine, text
 
 from bot.agreement import Agreement, parse_agreement
 from bot.context import Context
+from bot.demo.slack_standin import FakeSlack
 from bot.service.runtime import Runtime, build
 from bot.service.settings import Settings
 from storage.db import make_engine, migrate, session_factory
-from tests.fakeslack import FakeSlack
 from tests.support import AGREEMENT, INTAKE_TOKEN, SIGNING_SECRET, Baton, serve
 
 POSTGRES = os.environ.get("BATON_TEST_POSTGRES_URL")

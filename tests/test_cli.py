@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 from bot import cards
 from bot.agreement import parse_agreement
+from bot.demo.slack_standin import FakeSlack
 from bot.service.cli import cli
 from storage.db import make_engine, session_factory, transaction
 from storage.models import Lead, Outbox
-from tests.fakeslack import FakeSlack
 from tests.support import AGREEMENT
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,6 +16,7 @@ from sqlmodel import select
 
 from bot import cards, intake, metrics
 from bot.agreement import Agreement
+from bot.demo.slack_standin import Call, FakeSlack
 from bot.schemas import LeadIn
 from bot.service.runtime import Runtime, build
 from bot.service.settings import Settings
@@ -23,7 +24,6 @@ from bot.slack.client import Limits, posting_time
 from storage import deadlines, leads, outbox
 from storage.db import migrate, transaction
 from storage.models import Event, Outbox
-from tests.fakeslack import Call, FakeSlack
 from tests.support import lead
 
 START = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # a Tuesday; the test agreement runs 24/7

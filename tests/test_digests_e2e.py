@@ -11,9 +11,9 @@ from sqlmodel import col, select
 
 from bot.actions import ActionId, BlockId, ViewId
 from bot.agreement import Agreement, parse_agreement
+from bot.demo.slack_standin import FakeSlack
 from storage.db import transaction
 from storage.models import Deadline, Digest, DigestItem, Lead
-from tests.fakeslack import FakeSlack
 from tests.support import AGREEMENT, Baton, block_action, eventually, lead, view_submission
 
 SECONDS = (

@@ -18,6 +18,7 @@ from sqlmodel import select
 
 from bot import intake, messages
 from bot.agreement import Agreement
+from bot.demo.slack_standin import Call, FakeSlack
 from bot.schemas import LeadIn
 from bot.service.runtime import Runtime, build
 from bot.service.settings import Settings
@@ -25,7 +26,6 @@ from bot.slack.client import POST_MESSAGE, Limits
 from storage import leads, outbox
 from storage.db import migrate, transaction
 from storage.models import Outbox
-from tests.fakeslack import Call, FakeSlack
 from tests.support import Baton, eventually, lead, serve
 
 

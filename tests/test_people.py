@@ -9,13 +9,13 @@ from typer.testing import CliRunner
 
 from bot.actions import ActionId
 from bot.agreement import Agreement, AgreementError, parse_agreement
+from bot.demo.slack_standin import FakeSlack
 from bot.people import Roster
 from bot.service.cli import cli
 from bot.service.runtime import build
 from bot.slack.client import SlackDirectory, make_client
 from storage.db import make_engine, migrate, session_factory
 from storage.models import DirectoryEntry, Lead
-from tests.fakeslack import FakeSlack
 from tests.support import AGREEMENT, GOOD_LEAD, eventually, serve
 
 BY_EMAIL = AGREEMENT.replace("ceo: U0CEO", "ceo: Anna@Example.dk").replace(

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakeslack import Call, FakeSlack
+from bot.demo.slack_standin import Call, FakeSlack
 from tests.private_postgres import PrivatePostgres
 from tests.support import AGREEMENT, INTAKE_TOKEN, SIGNING_SECRET, lead
 

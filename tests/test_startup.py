@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fakeslack import FakeSlack
+from bot.demo.slack_standin import FakeSlack
 from tests.support import AGREEMENT, INTAKE_TOKEN, SIGNING_SECRET, lead
 
 pytestmark = pytest.mark.slow

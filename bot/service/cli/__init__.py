@@ -1,12 +1,12 @@
 """`baton`: run the bot, check the setup, import leads, show the scorecard, forget a person.
 
-One module a command (`run`, `check`, `import_csv`, `report`, `forget`, `dead_letters`);
+One module a command (`run`, `demo`, `check`, `import_csv`, `report`, `forget`, `dead_letters`);
 `common` holds what they share.
 """
 
 import typer
 
-from bot.service.cli import check, dead_letters, forget, import_csv, report, run
+from bot.service.cli import check, dead_letters, demo, forget, import_csv, report, run
 
 cli = typer.Typer(
     name="baton",
@@ -17,6 +17,7 @@ cli = typer.Typer(
 outbox_cli = typer.Typer(help="Look after Slack messages Baton could not deliver.")
 cli.add_typer(outbox_cli, name="outbox")
 cli.command()(run.run)
+cli.command()(demo.demo)
 cli.command()(check.check)
 cli.command(name="import")(import_csv.import_csv)
 cli.command()(report.report)

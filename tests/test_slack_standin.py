@@ -24,7 +24,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 from slack_sdk.webhook import WebhookClient
 
-from tests.fakeslack import FakeSlack
+from bot.demo.slack_standin import FakeSlack
 
 
 @pytest.fixture
@@ -415,8 +415,29 @@ def test_a_stopped_server_refuses_connections() -> None:
                 "elements": [{"type": "button", "text": {"type": "plain_text", "text": "b" * 76}}],
             }
         ],
+        [
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "static_select",
+                        "action_id": "pick",
+                        "options": [
+                            {"text": {"type": "plain_text", "text": str(i)}, "value": str(i)}
+                            for i in range(101)
+                        ],
+                    }
+                ],
+            }
+        ],
+        [{"type": "image", "image_url": "https://example.com/a.png"}],
+        [{"type": "context", "elements": [{"type": "button", "text": "x"}]}],
+        [{"type": "table", "rows": []}],
     ],
-    ids=["51-blocks", "long-header", "mrkdwn-header", "long-section", "empty-section", "button"],
+    ids=[
+        *("51-blocks", "long-header", "mrkdwn-header", "long-section", "empty-section"),
+        *("button", "101-options", "image-without-alt-text", "button-in-context", "unknown"),
+    ],
 )
 def test_blocks_slack_would_reject_are_rejected(
     client: WebClient, fake: FakeSlack, blocks: list[dict[str, Any]]

@@ -6,6 +6,10 @@ mock would accept anything, this server enforces what Slack enforces (authentica
 required arguments, Block Kit limits), so a message Slack would reject fails the test
 instead of failing in front of a sales team.
 
+`baton demo` runs Baton against it too, strict (`strict=True`: trigger ids expire after 3 s
+and work once, as Slack's do) and at Slack's pace (`pace_posts`), on the demo's clock; the
+demo's page reads what each person sees from it (`snapshot`) instead of from Slack.
+
 Standard library only, bound to 127.0.0.1 on a free port, served from a daemon thread.
 """
 
@@ -14,6 +18,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import secrets
+import string
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +31,13 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
+from bot.demo.block_rules import (
+    MESSAGE_BLOCK_LIMIT,
+    BlockError,
+    check_blocks,
+    check_view,
+)
+
 Answered = Literal["ok", "error", "429", "5xx", "dropped"]
 
 TEAM_ID = "T0TEAM"
@@ -34,11 +47,17 @@ BOT_ID = "BBATON"
 APP_ID = "A0BATON"
 DEFAULT_TZ = "Europe/Copenhagen"
 
-MESSAGE_BLOCK_LIMIT = 50
-VIEW_BLOCK_LIMIT = 100
+TRIGGER_LIFETIME = 3.0  # seconds a trigger id is good for, as in Slack
+_ID_CHARS = string.ascii_uppercase + string.digits
+
 MESSAGE_TEXT_LIMIT = 40_000
 HISTORY_LIMIT = 999  # the most conversations.history and .replies hand out in one page
 _RESPONSE_URL_PREFIX = f"/actions/{TEAM_ID}/"
+# Methods whose success changes what a person sees in Slack.
+_SEEN_CHANGES = frozenset(
+    {"chat.postMessage", "chat.update", "chat.postEphemeral", "views.open", "views.push"}
+    | {"views.update", "views.publish"}
+)
 
 
 @dataclass
@@ -114,18 +133,6 @@ class _Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class _BlockError(ValueError):
-    """A Block Kit payload Slack would refuse, with a JSON pointer like Slack's messages."""
-
-    def __init__(self, message: str, pointer: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.pointer = pointer
-
-    def slack_message(self) -> str:
-        return f"[ERROR] {self.message} [json-pointer:{self.pointer}]"
-
-
 class FakeSlack:
     """A Slack Web API double that the real ``WebClient`` can talk to.
 
@@ -137,8 +144,22 @@ class FakeSlack:
             (call,) = fake.wait_for("chat.postMessage")
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time, strict: bool = False) -> None:
+        """``clock`` gives Slack's time (seconds since the epoch) for every ``ts``: the demo's
+        runs faster, and Baton, reading when Slack took a card from its ``ts``, must agree.
+
+        ``strict`` refuses what Slack refuses and tests usually leave out: a trigger id this
+        server did not hand out (``issue_trigger``) or handed out over 3 s ago, or used once.
+        """
         self.calls: list[Call] = []
+        self._clock = clock
+        self._strict = strict
+        self._triggers: dict[str, tuple[str, float]] = {}  # id -> (user, monotonic issued)
+        self._spent: set[str] = set()
+        self._ephemeral: list[dict[str, Any]] = []
+        self._views: dict[str, dict[str, Any]] = {}  # open modals by view id
+        self._homes: dict[str, dict[str, Any]] = {}  # published App Home views by user
+        self.version = 0  # goes up with every change a person could see
         self.socket_url: str | None = None  # what apps.connections.open hands out, if set
         self._lock = threading.RLock()
         self._arrived = threading.Condition(self._lock)
@@ -396,7 +417,93 @@ class FakeSlack:
     def _record(self, call: Call) -> None:
         with self._arrived:
             self.calls.append(call)
+            if call.answered == "ok" and call.method in _SEEN_CHANGES:
+                self.version += 1
             self._arrived.notify_all()
+
+    # what a person sees (the demo's page) -------------------------------------------------
+
+    def issue_trigger(self, user_id: str) -> str:
+        """A trigger id as Slack puts in an interaction: good for one modal, for 3 s."""
+        with self._lock:
+            trigger = f"{int(self._clock())}.{secrets.randbelow(10**9):09d}.{secrets.token_hex(10)}"
+            self._triggers[trigger] = (user_id, time.monotonic())
+            return trigger
+
+    def _take_trigger(self, trigger: str) -> str | dict[str, Any]:
+        """The user a trigger was issued to, or Slack's error for it."""
+        issued = self._triggers.get(trigger)
+        if issued is None:
+            error = "exchanged_trigger_id" if trigger in self._spent else "invalid_trigger_id"
+            return {"ok": False, "error": error} if self._strict else ""
+        user, at = issued
+        if time.monotonic() - at > TRIGGER_LIFETIME:
+            return {"ok": False, "error": "expired_trigger_id"}
+        del self._triggers[trigger]
+        self._spent.add(trigger)
+        return user
+
+    def add_ephemeral(self, channel: str, user_id: str, message: dict[str, Any]) -> None:
+        """Show a message to one person only, as Slack does with a slash command's answer."""
+        with self._arrived:
+            self._ephemeral.append({**message, "channel": channel, "user": user_id})
+            self._ephemeral[-1]["ts"] = self._next_ts()
+            self.version += 1
+            self._arrived.notify_all()
+
+    def view(self, view_id: str) -> dict[str, Any] | None:
+        """An open modal or a published App Home by view id, as Slack holds it."""
+        with self._lock:
+            if view_id in self._views:
+                return dict(self._views[view_id])
+            for home in self._homes.values():
+                if home["id"] == view_id:
+                    return dict(home)
+            return None
+
+    def replace_view(self, view_id: str, view: dict[str, Any] | None) -> None:
+        """After a submission: Slack closes the modal (None) or shows the view it was given."""
+        with self._arrived:
+            if view is None:
+                self._views.pop(view_id, None)
+            elif view_id in self._views:
+                user = self._views[view_id]["user"]
+                self._views[view_id] = {**self._view_object(view, view_id), "user": user}
+            self.version += 1
+            self._arrived.notify_all()
+
+    def wait_change(self, after: int, timeout: float) -> int:
+        """Block until something a person could see changed past version ``after``."""
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while self.version <= after:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._arrived.wait(remaining)
+            return self.version
+
+    def snapshot(self, user_id: str) -> dict[str, Any]:
+        """What ``user_id`` sees: every conversation with its threads, their own ephemeral
+        messages, their open modal and their App Home."""
+        with self._lock:
+            conversations = {
+                channel: [
+                    {**m, "replies": [dict(r) for r in self._threads.get((channel, m["ts"]), [])]}
+                    for m in messages
+                ]
+                for channel, messages in self._history.items()
+            }
+            modal = next(
+                (dict(v) for v in reversed(self._views.values()) if v["user"] == user_id), None
+            )
+            return {
+                "version": self.version,
+                "conversations": conversations,
+                "ephemeral": [dict(m) for m in self._ephemeral if m["user"] == user_id],
+                "modal": modal,
+                "home": self._homes.get(user_id),
+            }
 
     # HTTP plumbing -----------------------------------------------------------------------
 
@@ -520,8 +627,8 @@ class FakeSlack:
     def _answer_response_url(self, call: Call) -> _Reply:
         try:
             if "blocks" in call.params:
-                _check_blocks(_maybe_json(call.params["blocks"]), MESSAGE_BLOCK_LIMIT)
-        except _BlockError as e:
+                check_blocks(_maybe_json(call.params["blocks"]), MESSAGE_BLOCK_LIMIT)
+        except BlockError as e:
             return _Reply(
                 400, {"ok": False, "error": "invalid_blocks", "errors": [e.message]}, "error"
             )
@@ -531,13 +638,14 @@ class FakeSlack:
 
     def _next_ts(self) -> str:
         """Slack's ts: the time the message was posted, in microseconds, unique and increasing."""
-        micros = max(time.time_ns() // 1000, self._last_ts + 1)
+        micros = max(int(self._clock() * 1_000_000), self._last_ts + 1)
         self._last_ts = micros
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     def _next_id(self, prefix: str) -> str:
+        """An id shaped like Slack's: its kind's letter, then ten capitals and digits."""
         self._id_counter += 1
-        return f"{prefix}{self._id_counter:08X}"
+        return prefix + "".join(secrets.choice(_ID_CHARS) for _ in range(10))
 
     def _dm_for(self, users: tuple[str, ...]) -> str:
         key = ",".join(sorted(users))
@@ -584,8 +692,8 @@ class FakeSlack:
             return {"ok": False, "error": "msg_too_long"}
         if blocks:
             try:
-                _check_blocks(_maybe_json(blocks), MESSAGE_BLOCK_LIMIT)
-            except _BlockError as e:
+                check_blocks(_maybe_json(blocks), MESSAGE_BLOCK_LIMIT)
+            except BlockError as e:
                 return {
                     "ok": False,
                     "error": "invalid_blocks",
@@ -659,7 +767,10 @@ class FakeSlack:
         problem = self._message_problem(params)
         if problem:
             return problem
-        return {"ok": True, "message_ts": self._next_ts()}
+        ts = self._next_ts()
+        message = {**self._message(params, ts), "channel": params["channel"]}
+        self._ephemeral.append({**message, "user": params["user"]})
+        return {"ok": True, "message_ts": ts}
 
     def _chat_get_permalink(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = params.get("channel")
@@ -773,8 +884,8 @@ class FakeSlack:
 
     def _view_problem(self, view: Any, *, home: bool) -> dict[str, Any] | None:
         try:
-            _check_view(view, home=home)
-        except _BlockError as e:
+            check_view(view, home=home)
+        except BlockError as e:
             return {
                 "ok": False,
                 "error": "invalid_arguments",
@@ -809,6 +920,9 @@ class FakeSlack:
             return _missing("trigger_id")
         if not params.get("view"):
             return _missing("view")
+        user = self._take_trigger(str(params.get("trigger_id") or ""))
+        if isinstance(user, dict):
+            return user
         view = _maybe_json(params["view"])
         problem = self._view_problem(view, home=False)
         if problem:
@@ -816,7 +930,10 @@ class FakeSlack:
         view_id = self._next_id("V")
         if view.get("external_id"):
             self._external_views[view["external_id"]] = view_id
-        return {"ok": True, "view": self._view_object(view, view_id)}
+        shown = self._view_object(view, view_id)
+        if user:
+            self._views[view_id] = {**shown, "user": user}
+        return {"ok": True, "view": shown}
 
     def _views_update(self, params: dict[str, Any]) -> dict[str, Any]:
         if not params.get("view"):
@@ -833,7 +950,10 @@ class FakeSlack:
         problem = self._view_problem(view, home=view.get("type") == "home")
         if problem:
             return problem
-        return {"ok": True, "view": self._view_object(view, view_id)}
+        shown = self._view_object(view, view_id)
+        if view_id in self._views:
+            self._views[view_id] = {**shown, "user": self._views[view_id]["user"]}
+        return {"ok": True, "view": shown}
 
     def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
         user_id = params.get("user_id")
@@ -847,7 +967,9 @@ class FakeSlack:
             return problem
         if user_id not in self._published_views:
             self._published_views[user_id] = self._next_id("V")
-        return {"ok": True, "view": self._view_object(view, self._published_views[user_id])}
+        shown = self._view_object(view, self._published_views[user_id])
+        self._homes[user_id] = shown
+        return {"ok": True, "view": shown}
 
     def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
         user_id = params.get("user")
@@ -1013,103 +1135,6 @@ def _tz_details(tz: str) -> tuple[str, int]:
         return tz, 0
     offset = now.utcoffset()
     return (now.tzname() or tz), int(offset.total_seconds()) if offset else 0
-
-
-def _check_text(obj: Any, pointer: str, *, limit: int, plain_only: bool = False) -> None:
-    if not isinstance(obj, dict) or obj.get("type") not in ("plain_text", "mrkdwn"):
-        raise _BlockError("must be a text object (plain_text or mrkdwn)", pointer)
-    if plain_only and obj["type"] != "plain_text":
-        raise _BlockError("must be a plain_text object", pointer + "/type")
-    text = obj.get("text")
-    if not isinstance(text, str) or not text:
-        raise _BlockError("must be more than 0 characters", pointer + "/text")
-    if len(text) > limit:
-        raise _BlockError(f"must be less than {limit + 1} characters", pointer + "/text")
-
-
-def _check_length(value: Any, limit: int, pointer: str) -> None:
-    if value is not None and len(str(value)) > limit:
-        raise _BlockError(f"must be less than {limit + 1} characters", pointer)
-
-
-def _check_element(element: Any, pointer: str) -> None:
-    if not isinstance(element, dict) or "type" not in element:
-        raise _BlockError("must be an element object with a type", pointer)
-    _check_length(element.get("action_id"), 255, pointer + "/action_id")
-    if element["type"] == "button":
-        _check_text(element.get("text"), pointer + "/text", limit=75, plain_only=True)
-        _check_length(element.get("value"), 2000, pointer + "/value")
-        _check_length(element.get("url"), 3000, pointer + "/url")
-
-
-def _check_blocks(blocks: Any, limit: int) -> None:
-    """Enforce the Block Kit limits Slack enforces, so a rejected layout fails in tests."""
-    if not isinstance(blocks, list):
-        raise _BlockError("must be an array of blocks", "/blocks")
-    if len(blocks) > limit:
-        raise _BlockError(f"no more than {limit} items allowed", "/blocks")
-    for i, block in enumerate(blocks):
-        at = f"/blocks/{i}"
-        if not isinstance(block, dict) or "type" not in block:
-            raise _BlockError("must be a block object with a type", at)
-        _check_length(block.get("block_id"), 255, at + "/block_id")
-        kind = block["type"]
-        if kind == "header":
-            _check_text(block.get("text"), at + "/text", limit=150, plain_only=True)
-        elif kind == "section":
-            if "text" not in block and "fields" not in block:
-                raise _BlockError("must provide either text or fields", at)
-            if "text" in block:
-                _check_text(block["text"], at + "/text", limit=3000)
-            fields = block.get("fields")
-            if fields is not None:
-                if not isinstance(fields, list) or len(fields) > 10:
-                    raise _BlockError("no more than 10 items allowed", at + "/fields")
-                for j, item in enumerate(fields):
-                    _check_text(item, f"{at}/fields/{j}", limit=2000)
-            if "accessory" in block:
-                _check_element(block["accessory"], at + "/accessory")
-        elif kind == "actions":
-            elements = block.get("elements")
-            if not isinstance(elements, list) or not elements:
-                raise _BlockError("must provide at least 1 element", at + "/elements")
-            if len(elements) > 25:
-                raise _BlockError("no more than 25 items allowed", at + "/elements")
-            for j, element in enumerate(elements):
-                _check_element(element, f"{at}/elements/{j}")
-        elif kind == "context":
-            elements = block.get("elements")
-            if not isinstance(elements, list) or not elements:
-                raise _BlockError("must provide at least 1 element", at + "/elements")
-            if len(elements) > 10:
-                raise _BlockError("no more than 10 items allowed", at + "/elements")
-        elif kind == "input":
-            _check_text(block.get("label"), at + "/label", limit=2000, plain_only=True)
-            _check_element(block.get("element"), at + "/element")
-            if "hint" in block:
-                _check_text(block["hint"], at + "/hint", limit=2000, plain_only=True)
-
-
-def _check_view(view: Any, *, home: bool) -> None:
-    if not isinstance(view, dict):
-        raise _BlockError("must be a view object", "/view")
-    kind = view.get("type")
-    if home and kind != "home":
-        raise _BlockError("must be a home view", "/view/type")
-    if not home and kind != "modal":
-        raise _BlockError("must be a modal view", "/view/type")
-    if kind == "modal":
-        _check_text(view.get("title"), "/view/title", limit=24, plain_only=True)
-        for name in ("submit", "close"):
-            if name in view:
-                _check_text(view[name], f"/view/{name}", limit=24, plain_only=True)
-    _check_length(view.get("private_metadata"), 3000, "/view/private_metadata")
-    _check_length(view.get("callback_id"), 255, "/view/callback_id")
-    _check_length(view.get("external_id"), 255, "/view/external_id")
-    try:
-        _check_blocks(view.get("blocks", []), VIEW_BLOCK_LIMIT)
-    except _BlockError as e:
-        raise _BlockError(e.message, "/view" + e.pointer) from None
 
 
 __all__ = ["BOT_ID", "BOT_USER_ID", "TEAM_ID", "Call", "FakeSlack"]
