@@ -113,7 +113,7 @@ def test_a_modal_opens_on_the_demos_trigger_and_submits(baton: Baton, slack: Fak
     rejected = {
         "outcome": {"value": {"type": "radio_buttons", "selected_option": {"value": "rejected"}}},
         "reason": {
-            "value": {"type": "static_select", "selected_option": {"value": "no relevant need"}}
+            "value": {"type": "static_select", "selected_option": {"value": "no_relevant_need"}}
         },
     }
     assert demo.view_submission("U0SELLER1", modal["id"], rejected).status == 200
