@@ -11,6 +11,7 @@ import hmac
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,15 +19,24 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
+from bot import reports
 from bot.agreement import Agreement, parse_agreement
 from bot.service.runtime import build
 from bot.service.settings import Settings
-from storage import leads
+from storage import deadlines, leads
 from storage.models import Lead
 from tests import fake_hubspot, fake_pipedrive
-from tests.crm_examples import PERSON_ADDED, WORKFLOW
+from tests.crm_examples import DEAL_WON, PERSON_ADDED, WORKFLOW
 from tests.fakeslack import FakeSlack
-from tests.support import AGREEMENT, INTAKE_TOKEN, SIGNING_SECRET, Baton, serve
+from tests.support import (
+    AGREEMENT,
+    GOOD_LEAD,
+    INTAKE_TOKEN,
+    SIGNING_SECRET,
+    Baton,
+    eventually,
+    serve,
+)
 
 CLIENT_SECRET = "hubspot-app-client-secret"
 USER, PASSWORD = "baton", "pipedrive-webhook-password"
@@ -258,3 +268,75 @@ def test_without_their_credentials_the_crm_routes_do_not_exist(settings, agreeme
             assert send_pipedrive(baton, PERSON_ADDED).status_code == 404
     finally:
         runtime.engine.dispose()
+
+
+def deal_stage_changed(deal_id: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "subscriptionType": "deal.propertyChange",
+            "objectId": deal_id,
+            "propertyName": "dealstage",
+            "propertyValue": "closedwon",
+            "eventId": 3,
+        }
+    ]
+
+
+def history(baton: Baton, lead_id: str) -> list[Any]:
+    with baton.runtime.ctx.sessions() as session:
+        return leads.history(session=session, lead_id=lead_id)
+
+
+def test_a_deal_won_in_hubspot_marks_its_lead_won_once_for_the_scorecard(baton, slack, hubspot):
+    lead_id = send_hubspot(baton, SIGNED_UP).json()["leads"][0]["id"]
+    assert eventually(lambda: stored(baton)[0].card_at)  # its claim and contact clocks run
+    hubspot.add_deal(
+        "7001", ["81723"], amount="240000", deal_currency_code="DKK", hs_is_closed_won="true"
+    )
+    answer = send_hubspot(baton, deal_stage_changed(7001))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["won"] == [{"deal": "7001", "lead": lead_id}]
+    again = send_hubspot(baton, deal_stage_changed(7001))
+    assert again.json()["won"] == [{"deal": "7001", "lead": lead_id}]
+    (lead,) = stored(baton)
+    assert lead.stage == "won"
+    (won,) = [event for event in history(baton, lead_id) if event.kind == "deal_won"]
+    assert won.actor == "hubspot"
+    assert won.data == {"crm": "hubspot", "deal": "7001", "value": 240000.0, "currency": "DKK"}
+    with baton.runtime.ctx.sessions() as session:
+        clocks = deadlines.of_lead(session=session, lead_id=lead_id)
+        assert clocks and all(clock.resolved_at is not None for clock in clocks)
+        since = datetime.now(UTC) - timedelta(days=1)
+        figures = reports.won_deals(session=session, since=since)
+    assert figures == [reports.WonDeals("PAID_SOCIAL", "DKK", 1, 240000.0)]
+
+
+def test_a_deal_not_won_marks_nothing(baton, hubspot):
+    send_hubspot(baton, SIGNED_UP)
+    hubspot.add_deal("7002", ["81723"], amount="1000", hs_is_closed_won="false")
+    assert send_hubspot(baton, deal_stage_changed(7002)).json()["won"] == []
+    assert stored(baton)[0].stage != "won"
+
+
+def test_a_deal_won_in_pipedrive_finds_its_lead_by_person_then_by_email(baton, pipedrive):
+    by_person = send_pipedrive(baton, PERSON_ADDED).json()["leads"][0]["id"]
+    answer = send_pipedrive(baton, DEAL_WON)
+    assert answer.json()["won"] == [{"deal": "31", "lead": by_person}]
+    by_email = baton.hand_over(GOOD_LEAD).json()["id"]
+    pipedrive.add_person(77, "Mette Hansen", "Mette@Nordlys.dk")
+    other = copy.deepcopy(DEAL_WON)
+    other["data"].update(id=32, person_id=77, value=90000, currency="DKK")
+    assert send_pipedrive(baton, other).json()["won"] == [{"deal": "32", "lead": by_email}]
+    with baton.runtime.ctx.sessions() as session:
+        since = datetime.now(UTC) - timedelta(days=1)
+        figures = reports.won_deals(session=session, since=since)
+    assert figures == [
+        reports.WonDeals("pipedrive", "SEK", 1, 240000.0),
+        reports.WonDeals("webinar", "DKK", 1, 90000.0),
+    ]
+
+
+def test_a_deal_won_for_no_lead_of_batons_is_acknowledged(baton, pipedrive):
+    pipedrive.add_person(45, "Sven Berg", "sven@elsewhere.se")
+    answer = send_pipedrive(baton, DEAL_WON)
+    assert answer.status_code == 200 and answer.json()["won"] == [{"deal": "31", "lead": None}]

@@ -4,7 +4,8 @@ Each route exists only when its credentials are set (`HUBSPOT_CLIENT_SECRET`;
 `PIPEDRIVE_WEBHOOK_USER` and `PIPEDRIVE_WEBHOOK_PASSWORD`), so nobody can hand over in a
 CRM's name where none is connected. `bot.crm.inbound` checks and reads the request, in a
 worker thread since it may call the CRM's API; the leads it finds go through the same
-`Intake` as `POST /api/leads`, each taken once by its CRM object id (`external_id`).
+`Intake` as `POST /api/leads`, each taken once by its CRM object id (`external_id`), and
+the deals it says are won mark their leads won (`bot.wins`).
 """
 
 import logging
@@ -15,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from bot import metrics
+from bot import metrics, wins
 from bot.crm import inbound
 from bot.intake import Unstorable
 from bot.service.runtime import Runtime
@@ -23,7 +24,10 @@ from bot.service.runtime import Runtime
 log = logging.getLogger(__name__)
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "the leads handed over (`created` false for one seen before)"},
+    200: {
+        "description": "the leads handed over (`created` false for one seen before), and the "
+        "deals won with the lead each marked won (null when no lead is the deal's)"
+    },
     401: {"description": "not signed by the CRM, or signed too long ago: nothing stored"},
     422: {"description": "a payload that cannot become a lead, naming what is missing"},
     503: {"description": "the CRM's API could not be read: send the webhook again"},
@@ -110,5 +114,17 @@ async def _hand_over(runtime: Runtime, crm: str, answer: inbound.Answer) -> JSON
                 "created": result.created,
             }
         )
-    log.info("crm: %s handed over %d lead(s), refused %d", crm, len(taken), len(refused))
-    return JSONResponse({"leads": taken, "refused": refused})
+    won = []
+    for deal in received.won:
+        found = wins.Deal(crm, deal.deal, deal.external_ids, deal.emails, deal.value, deal.currency)
+        won.append(
+            {"deal": deal.deal, "lead": await run_in_threadpool(wins.deal_won, runtime.ctx, found)}
+        )
+    log.info(
+        "crm: %s handed over %d lead(s), refused %d, %d deal(s) won",
+        crm,
+        len(taken),
+        len(refused),
+        len(won),
+    )
+    return JSONResponse({"leads": taken, "won": won, "refused": refused})
