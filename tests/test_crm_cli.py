@@ -1,5 +1,6 @@
-"""`baton check` tries each CRM token it is given, against the local HubSpot and Pipedrive
-fakes, and says in one line each whether it works."""
+"""The CRMs on the command line: `baton check` tries each CRM token it is given, against the
+local HubSpot and Pipedrive fakes, and says in one line each whether it works; `baton report`
+shows the deals won from Marketing's leads."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -7,11 +8,17 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from bot import wins
+from bot.agreement import parse_agreement
+from bot.context import Context
+from bot.intake import hand_over
+from bot.schemas import LeadIn
 from bot.service.cli import cli
 from bot.service.settings import Settings
+from storage.db import make_engine, migrate, session_factory
 from tests import fake_hubspot, fake_pipedrive
 from tests.fakeslack import FakeSlack
-from tests.support import AGREEMENT
+from tests.support import AGREEMENT, lead
 
 
 @pytest.fixture
@@ -86,3 +93,19 @@ def test_check_wants_both_halves_of_pipedrives_basic_auth(runner, env):
     result = runner.invoke(cli, ["check"], env=env)
     assert result.exit_code == 2
     assert "set both PIPEDRIVE_WEBHOOK_USER and PIPEDRIVE_WEBHOOK_PASSWORD" in result.stderr
+
+
+def test_report_shows_the_deals_won_by_source(runner, env):
+    engine = make_engine(env["DATABASE_URL"])
+    migrate(engine)
+    ctx = Context(agreement=parse_agreement(AGREEMENT), sessions=session_factory(engine))
+    for n, (source, value) in enumerate([("webinar", 240000), ("webinar", 60000), ("ads", 5)]):
+        handed = hand_over(ctx, LeadIn(**lead(external_id=f"e{n}", source=source)), by="api")
+        deal = wins.Deal("hubspot", str(n), (f"e{n}",), (), float(value), "DKK")
+        assert wins.deal_won(ctx, deal) == handed.lead.id
+    engine.dispose()
+    result = runner.invoke(cli, ["report"], env=env)
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.stdout.replace("│", " ").split())
+    assert "Deals won in the CRM, by the source of their lead" in output
+    assert "webinar 2 300,000 DKK" in output and "ads 1 5 DKK" in output
