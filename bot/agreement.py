@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from bot.calendar import BusinessCalendar
+from bot.crm_section import CrmSection
 from bot.durations import Span, parse_duration
 from bot.schemas import COUNTRIES
 
@@ -299,6 +300,7 @@ class Agreement(Section):
     marketing_commitment: MarketingCommitment | None = None
     reports: Reports | None = None
     retention: Retention | None = None
+    crm: CrmSection = Field(default_factory=CrmSection)
 
     model_config = ConfigDict(extra="forbid", ignored_types=(cached_property,))
 

@@ -32,6 +32,8 @@ class Move(StrEnum):
     WIN = "win"
     LOSE = "lose"
     HAND_OVER_AGAIN = "hand_over_again"
+    DEAL_WON = "deal_won"
+    """The CRM says a deal of the lead is won (`bot.wins`): the CRM is the record of deals."""
 
 
 S = Stage
@@ -46,6 +48,7 @@ MOVES: dict[Move, dict[Stage, Stage]] = {
     Move.WIN: {S.ACCEPTED: S.WON},
     Move.LOSE: {S.ACCEPTED: S.LOST},
     Move.HAND_OVER_AGAIN: {S.NURTURE: S.CLAIMED},
+    Move.DEAL_WON: {stage: S.WON for stage in Stage if stage != S.WON},
 }
 
 OWNED_BY = {
@@ -80,6 +83,7 @@ def _refusal(stage: Stage, move: Move) -> Refused:
         Move.MARK_CONTACTED: "not_contactable",
         Move.WIN: "not_closable",
         Move.LOSE: "not_closable",
+        Move.DEAL_WON: "not_closable",
         Move.HAND_OVER_AGAIN: "not_in_nurture",
     }[move]
     return Refused(reason, stage=stage.value)

@@ -12,8 +12,9 @@ from bot import messages
 from bot.agreement import Agreement
 from bot.context import Context
 from bot.deduplication import first_delivery
+from bot.wins import EVENT as DEAL_WON
 from storage.db import transaction
-from storage.models import Breach, Deadline, Feedback, Lead
+from storage.models import Breach, Deadline, Event, Feedback, Lead
 
 
 @dataclass
@@ -62,6 +63,35 @@ def scorecard(*, session: Session, agreement: Agreement, since: datetime) -> Sco
     if waits:
         card.median_time_to_claim = median(waits)
     return card
+
+
+@dataclass(frozen=True)
+class WonDeals:
+    """Deals won in the CRM from the leads of one source, in one currency."""
+
+    source: str | None
+    currency: str | None
+    deals: int
+    value: float
+
+
+def won_deals(
+    *, session: Session, since: datetime, until: datetime | None = None
+) -> list[WonDeals]:
+    """What Marketing's leads became: the deals won in the CRM (`bot.wins`) in the window and
+    their value, by the source of the lead each came from, the largest first. Values in
+    different currencies are not added up: each currency has its own line."""
+    value = col(Event.data)["value"].as_float()
+    currency = col(Event.data)["currency"].as_string()
+    until = until or datetime.max.replace(tzinfo=since.tzinfo)
+    rows = session.exec(
+        select(Lead.source, currency, func.count(), func.coalesce(func.sum(value), 0.0))
+        .join(Lead, col(Lead.id) == col(Event.lead_id))
+        .where(Event.kind == DEAL_WON, col(Event.at) >= since, col(Event.at) < until)
+        .group_by(Lead.source, currency)
+    ).all()
+    found = [WonDeals(source, money, deals, float(total)) for source, money, deals, total in rows]
+    return sorted(found, key=lambda row: (-row.value, -row.deals, row.source or ""))
 
 
 def week_start(agreement: Agreement, now: datetime) -> datetime:

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.crm import inbound
-from bot.crm.config import parse_crm
 from bot.crm.hubspot import HubSpot
 from bot.crm.pipedrive import Pipedrive
+from bot.crm_section import parse_crm
 from tests import fake_hubspot, fake_pipedrive
 from tests.crm_examples import PERSON_ADDED, WORKFLOW
 

@@ -2,8 +2,10 @@
 
 import pytest
 
-from bot.crm.config import CrmConfigError, parse_crm
+from bot.agreement import AgreementError, parse_agreement
 from bot.crm.mapping import ObjectRef, Unmappable, employees, flatten, plain, to_lead
+from bot.crm_section import HUBSPOT_FIELDS, CrmConfigError, parse_crm
+from tests.support import AGREEMENT
 
 CONTACT = ObjectRef("hubspot", "contact", "81723")
 PERSON = ObjectRef("pipedrive", "person", "45")
@@ -167,7 +169,7 @@ def test_crm_section_errors_name_their_place():
         )
     problems = "\n".join(raised.value.problems)
     assert "crm.hubspot.fields: employes: not a field Baton takes" in problems
-    assert "crm.hubspot.status.rejectd" in problems
+    assert "crm.hubspot.status: rejectd: not a step Baton writes back" in problems
     assert "crm.pipedrive.fields.email: " in problems
     assert "crm.pipedrive.labels: is not a key of the crm section" in problems
     assert "crm.salesforce: is not a key of the crm section" in problems
@@ -181,3 +183,13 @@ def test_statuses_default_for_hubspot_and_only_where_named_for_pipedrive():
     assert crm.status_of("hubspot", "rejected") == "UNQUALIFIED"
     assert crm.status_of("pipedrive", "contacted") == "Warm"
     assert crm.status_of("pipedrive", "rejected") is None
+
+
+def test_the_agreement_holds_the_crm_section_and_names_its_problems_by_line():
+    assert parse_agreement(AGREEMENT).crm.fields_of("hubspot") == HUBSPOT_FIELDS
+    text = AGREEMENT + "crm:\n  hubspot:\n    fields: {employes: numemployees}\n  salesforce: {}\n"
+    with pytest.raises(AgreementError) as raised:
+        parse_agreement(text)
+    first, second = raised.value.problems
+    assert first.startswith("agreement.yml:") and "crm.hubspot.fields: employes:" in first
+    assert second.endswith("crm.salesforce: is not a key of the agreement")

@@ -6,12 +6,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.crm.config import parse_crm
 from bot.crm.errors import Permanent, Transient
 from bot.crm.hubspot import HubSpot
 from bot.crm.notes import stamp
 from bot.crm.pipedrive import Pipedrive
 from bot.crm.writeback import Change, Transport
+from bot.crm_section import parse_crm
 from tests import fake_hubspot, fake_pipedrive
 
 AT = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)

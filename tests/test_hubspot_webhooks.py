@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.crm.config import parse_crm
 from bot.crm.hubspot import HubSpot
 from bot.crm.hubspot_in import BadSignature, receive, signing_uri, verify
 from bot.crm.mapping import Unmappable
+from bot.crm_section import parse_crm
 from tests.crm_examples import WORKFLOW
 from tests.fake_hubspot import TOKEN, FakeHubSpot
 

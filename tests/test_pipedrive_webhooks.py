@@ -6,10 +6,10 @@ import copy
 
 import pytest
 
-from bot.crm.config import parse_crm
 from bot.crm.mapping import Unmappable
 from bot.crm.pipedrive import Pipedrive
 from bot.crm.pipedrive_in import BadCredentials, check_basic, receive
+from bot.crm_section import parse_crm
 from tests.crm_examples import DEAL_WON, PERSON_ADDED
 from tests.fake_pipedrive import TOKEN, FakePipedrive
 

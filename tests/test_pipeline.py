@@ -21,6 +21,7 @@ ALLOWED = {
     (Stage.ACCEPTED, Move.WIN): Stage.WON,
     (Stage.ACCEPTED, Move.LOSE): Stage.LOST,
     (Stage.NURTURE, Move.HAND_OVER_AGAIN): Stage.CLAIMED,
+    **{(stage, Move.DEAL_WON): Stage.WON for stage in Stage if stage != Stage.WON},
 }
 
 REFUSALS = {
@@ -34,6 +35,7 @@ REFUSALS = {
     Move.WIN: {"not_closable"},
     Move.LOSE: {"not_closable"},
     Move.HAND_OVER_AGAIN: {"not_in_nurture"},
+    Move.DEAL_WON: {"not_closable"},
 }
 
 

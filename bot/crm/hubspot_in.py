@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.crm.config import CrmSection
 from bot.crm.hubspot import HubSpot
 from bot.crm.mapping import ObjectRef, Received, Unmappable, plain, to_lead
+from bot.crm_section import CrmSection
 
 WINDOW = timedelta(minutes=5)
 """How old (or how far ahead of Baton's clock) a request's timestamp may be."""

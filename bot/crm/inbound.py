@@ -17,11 +17,11 @@ from datetime import datetime
 from typing import Any
 
 from bot.crm import hubspot_in, pipedrive_in
-from bot.crm.config import CrmSection
 from bot.crm.errors import CrmError, RateLimited
 from bot.crm.hubspot import HubSpot
 from bot.crm.mapping import Received, Unmappable
 from bot.crm.pipedrive import Pipedrive
+from bot.crm_section import CrmSection
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ import hmac
 from dataclasses import replace
 from typing import Any
 
-from bot.crm.config import CrmSection
 from bot.crm.mapping import ObjectRef, Received, Unmappable, Won, flatten, plain, to_lead
 from bot.crm.pipedrive import Pipedrive
+from bot.crm_section import CrmSection
 
 HANDED_OVER = {"create", "change"}
 

@@ -25,10 +25,10 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from bot.crm.config import STEPS, CrmSection, Step
 from bot.crm.errors import Permanent
 from bot.crm.mapping import ObjectRef
 from bot.crm.notes import note
+from bot.crm_section import STEPS, CrmSection, Step
 
 OWNING = ("claimed", "assigned")
 

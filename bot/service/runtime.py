@@ -13,6 +13,8 @@ from sqlalchemy import Engine
 from bot.agreement import Agreement, AgreementError, load_agreement
 from bot.clock import Clock, utcnow
 from bot.context import Context
+from bot.crm.hubspot import HubSpot
+from bot.crm.pipedrive import Pipedrive
 from bot.delivery.worker import Courier
 from bot.intake import Intake
 from bot.people import Roster
@@ -44,6 +46,10 @@ class Runtime:
     clockwork: Clockwork
     intake: Intake
     roster: Roster
+    hubspot: HubSpot | None = None
+    """HubSpot's API, with `HUBSPOT_TOKEN`: reads what app webhooks name."""
+    pipedrive: Pipedrive | None = None
+    """Pipedrive's API, with `PIPEDRIVE_API_TOKEN`: reads what webhooks name."""
     started: bool = field(default=False)
     workers: ThreadPoolExecutor | None = field(default=None)
 
@@ -76,6 +82,9 @@ class Runtime:
             self.workers = None
         self.clockwork.stop()
         self.courier.stop()
+        for client in (self.hubspot, self.pipedrive):
+            if client is not None:
+                client.close()
         self.started = False
 
     def later(self, work: Callable[..., None], *args: Any) -> None:
@@ -119,6 +128,12 @@ def build(
         clockwork=Clockwork(ctx, on_work=courier.wake),
         intake=Intake(ctx),
         roster=Roster(SlackDirectory(client), ctx.sessions, clock),
+        hubspot=HubSpot(settings.hubspot_token, settings.hubspot_api_url)
+        if settings.hubspot_token
+        else None,
+        pipedrive=Pipedrive(settings.pipedrive_api_token, settings.pipedrive_api_url)
+        if settings.pipedrive_api_token
+        else None,
     )
     ctx.wake = runtime.wake
     return runtime

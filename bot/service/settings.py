@@ -34,6 +34,14 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///baton.db"
     baton_agreement: Path = Path("agreement.yml")
     baton_intake_token: str | None = None
+    baton_public_url: str | None = None
+    hubspot_client_secret: str | None = None
+    hubspot_token: str | None = None
+    hubspot_api_url: str = "https://api.hubapi.com"
+    pipedrive_webhook_user: str | None = None
+    pipedrive_webhook_password: str | None = None
+    pipedrive_api_token: str | None = None
+    pipedrive_api_url: str = "https://api.pipedrive.com"
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -53,10 +61,46 @@ class Settings(BaseSettings):
             raise ValueError("is not an app-level token (xapp-…)")
         return value or None
 
-    @field_validator("slack_signing_secret", "baton_intake_token")
+    @field_validator(
+        "slack_signing_secret",
+        "baton_intake_token",
+        "hubspot_client_secret",
+        "hubspot_token",
+        "pipedrive_webhook_user",
+        "pipedrive_webhook_password",
+        "pipedrive_api_token",
+    )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("baton_public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        """The address the CRMs are given for Baton, without a trailing slash; HubSpot signs
+        the URL it calls, so behind a proxy Baton must know it to check the signature."""
+        if not value:
+            return None
+        if not value.startswith(("https://", "http://")):
+            raise ValueError(
+                "is not a URL: give Baton's public address, like https://baton.example.com"
+            )
+        return value.rstrip("/")
+
+    def crm_problems(self) -> list[str]:
+        """Settings of a CRM given by halves: a webhook Baton could not check or answer."""
+        problems = []
+        if bool(self.pipedrive_webhook_user) != bool(self.pipedrive_webhook_password):
+            problems.append(
+                "set both PIPEDRIVE_WEBHOOK_USER and PIPEDRIVE_WEBHOOK_PASSWORD (the HTTP Basic "
+                "auth of Pipedrive's webhook), or neither"
+            )
+        if self.pipedrive_webhook_user and not self.pipedrive_api_token:
+            problems.append(
+                "set PIPEDRIVE_API_TOKEN: Baton reads the organization of each person Pipedrive "
+                "sends"
+            )
+        return problems
 
     @field_validator("slack_api_url")
     @classmethod
@@ -142,13 +186,15 @@ def slack_problems(settings: Settings) -> list[str]:
 def check_settings(*, slack: bool = True, **overrides: object) -> tuple[Settings, list[str]]:
     """The settings (wrong ones at their defaults) and every problem with them, one line each.
 
-    `slack=False` is for commands that only touch the database (import, report).
+    `slack=False` is for commands that only touch the database (import, report); the CRMs'
+    settings are checked with Slack's, for the commands that serve their webhooks.
     """
     settings, problems = read_settings(**overrides)
     if slack:
         # A wrong token is already named ("SLACK_BOT_TOKEN is not …"); not also as missing.
         named = {problem.split()[0] for problem in problems}
         problems += [p for p in slack_problems(settings) if p.split()[1] not in named]
+        problems += settings.crm_problems()
     return settings, problems
 
 

@@ -1,8 +1,8 @@
 """The HTTP app, composed: middleware, error answers, and the routes, one module each.
 
 This is the composition root of Baton's HTTP side: the one place that puts the intake API,
-Slack's Request URL (`bot.slack.events`), health and metrics on one port. Each route lives in
-a module of its own (`bot.service.endpoints`, `bot.slack.events`).
+the CRMs' webhooks, Slack's Request URL (`bot.slack.events`), health and metrics on one
+port. Each route lives in a module of its own (`bot.service.endpoints`, `bot.slack.events`).
 """
 
 import logging
@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.intake import Unstorable
 from bot.service.body_limit import MAX_BODY, BodyLimit
-from bot.service.endpoints import handover, health, prometheus
+from bot.service.endpoints import crm, handover, health, prometheus
 from bot.service.logs import RequestContext
 from bot.service.runtime import Runtime
 from bot.slack import events
@@ -52,6 +52,7 @@ def create_app(runtime: Runtime, bolt: SlackApp | None = None) -> FastAPI:
     api.add_exception_handler(OperationalError, _database_down)
 
     handover.mount(api, runtime)
+    crm.mount(api, runtime)
     secret = runtime.settings.slack_signing_secret
     if secret:
         events.mount(api, runtime, bolt or slack_app(runtime), secret)

@@ -1,9 +1,10 @@
-"""`baton check`: the environment, the agreement, the database and Slack, before a start."""
+"""`baton check`: the environment, the agreement, the database, Slack and the CRMs, before a
+start."""
 
 import yaml
 
 from bot.agreement import AgreementError, load_agreement
-from bot.service import database_check
+from bot.service import crm_check, database_check
 from bot.service.cli.common import (
     err,
     fail,
@@ -17,7 +18,8 @@ from bot.slack.client import SlackDirectory, channel_rate, make_client
 
 
 def check() -> None:
-    """Check the environment, the agreement, the database and Slack; print the agreement."""
+    """Check the environment, the agreement, the database, Slack and the CRMs' tokens; print
+    the agreement."""
     try:
         settings, problems = check_settings(slack=True)
     except SettingsError as error:
@@ -53,6 +55,7 @@ def check() -> None:
         findings.append(
             channel_check.people(SlackDirectory(client), agreement, settings.baton_agreement)
         )
+    findings.append(crm_check.crms(settings))
     for found in findings:
         for note in found.notes:
             say(out, note)

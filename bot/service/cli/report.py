@@ -1,4 +1,5 @@
-"""`baton report`: the SLA scorecard and lead-quality report in a terminal."""
+"""`baton report`: the SLA scorecard, the lead-quality report and the deals won from
+Marketing's leads, in a terminal."""
 
 from datetime import timedelta
 from typing import Annotated
@@ -9,7 +10,7 @@ from rich.table import Table
 from bot import rules
 from bot.clock import utcnow
 from bot.durations import humanize, wait
-from bot.reports import scorecard, week
+from bot.reports import scorecard, week, won_deals
 from bot.service.cli.common import (
     open_context,
     out,
@@ -29,6 +30,7 @@ def report(
     with ctx.sessions() as session:
         card = scorecard(session=session, agreement=agreement, since=since)
         sla = week(session=session, agreement=agreement, since=since)
+        won = won_deals(session=session, since=since)
     table = Table(title=f"Baton scorecard, last {days} days", show_header=False)
     table.add_row("Leads handed over", str(card.handed_over))
     table.add_row("Qualified", str(card.qualified))
@@ -59,3 +61,12 @@ def report(
         for rule, count in sorted(card.unqualified_reasons.items(), key=lambda item: -item[1]):
             reasons.add_row(rules.label(rule), str(count))
         out.print(reasons)
+    if won:
+        deals = Table(title="Deals won in the CRM, by the source of their lead")
+        deals.add_column("source")
+        deals.add_column("deals", justify="right")
+        deals.add_column("value", justify="right")
+        for row in won:
+            value = f"{row.value:,.0f} {row.currency or ''}".strip()
+            deals.add_row(row.source or "unknown", str(row.deals), value)
+        out.print(deals)

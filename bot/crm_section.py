@@ -1,5 +1,6 @@
-"""The agreement's `crm:` section: which CRM property fills which of Baton's fields, and what
-the CRM's lead status becomes at each step.
+"""The agreement's `crm:` section (`Agreement.crm`): which CRM property fills which of
+Baton's fields, and what the CRM's lead status becomes at each step. A domain module, not
+part of the `bot.crm` adapter, because the agreement holds it.
 
 ```yaml
 crm:
@@ -109,6 +110,18 @@ def _fields(value: object) -> object:
     return value
 
 
+def _steps(value: object) -> object:
+    if not isinstance(value, dict):
+        return value
+    wrong = [key for key in value if key not in STEPS]
+    if wrong:
+        raise ValueError(
+            f"{', '.join(map(str, wrong))}: not a step Baton writes back; "
+            f"use one of {', '.join(STEPS)}"
+        )
+    return value
+
+
 Properties = Annotated[tuple[str, ...], BeforeValidator(_names)]
 Status = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -121,7 +134,7 @@ class Connector(_Section):
     """One CRM's mapping, as written in the agreement (defaults applied by `fields_of`)."""
 
     fields: Annotated[dict[str, Properties], BeforeValidator(_fields)] = Field(default_factory=dict)
-    status: dict[Step, Status] = Field(default_factory=dict)
+    status: Annotated[dict[Step, Status], BeforeValidator(_steps)] = Field(default_factory=dict)
 
 
 class CrmSection(_Section):
