@@ -21,13 +21,13 @@ from sqlmodel import select
 
 from bot import reports
 from bot.agreement import Agreement, parse_agreement
+from bot.demo.slack_standin import FakeSlack
 from bot.service.runtime import build
 from bot.service.settings import Settings
 from storage import deadlines, leads
 from storage.models import Lead
 from tests import fake_hubspot, fake_pipedrive
 from tests.crm_examples import DEAL_WON, PERSON_ADDED, WORKFLOW
-from tests.fakeslack import FakeSlack
 from tests.support import (
     AGREEMENT,
     GOOD_LEAD,

@@ -11,13 +11,13 @@ from typer.testing import CliRunner
 from bot import wins
 from bot.agreement import parse_agreement
 from bot.context import Context
+from bot.demo.slack_standin import FakeSlack
 from bot.intake import hand_over
 from bot.schemas import LeadIn
 from bot.service.cli import cli
 from bot.service.settings import Settings
 from storage.db import make_engine, migrate, session_factory
 from tests import fake_hubspot, fake_pipedrive
-from tests.fakeslack import FakeSlack
 from tests.support import AGREEMENT, lead
 
 

@@ -1,7 +1,7 @@
 """Teams messages as jinja2 templates that render Adaptive Cards (1.5), within Teams' limits.
 
 The same facts as the Slack templates (`bot/slack/templates`), another shape. Each `{{ value }}`
-is written for the place it lands in, as `bot.rendering` does for Block Kit: a value that
+is written for the place it lands in, as `bot.slack.render` does for Block Kit: a value that
 Markdown would read differently renders as a stand-in, and once the JSON is parsed it is
 replaced by the value written for its place: escaped (`bot.teams.text.markdown`) in a
 TextBlock's text or a fact, as it is anywhere else (a TextRun, an input, an action's data).
