@@ -74,7 +74,7 @@ def _notice(
     """`planned` is when the message was meant to go out, so delivery can measure its lag."""
     assert clock.id is not None  # a clock the sweep took is stored
     return digests.Notice(
-        conversation=to,
+        recipient=to,
         kind=kind,
         lead_id=clock.lead_id,
         deadline_id=clock.id,

@@ -66,7 +66,7 @@ def direct(
         session=session,
         kind=DIRECT,
         lead_id=lead_id,
-        channel=user,
+        recipient=user,
         at=at,
         payload={"template": template, "facts": facts},
     )
@@ -75,7 +75,7 @@ def direct(
 def post(
     *,
     session: Session,
-    channel: str,
+    conversation: str,
     template: str,
     at: datetime,
     lead_id: str | None = None,
@@ -83,13 +83,15 @@ def post(
 ) -> None:
     queue(
         session=session,
-        rows=[posting(channel=channel, template=template, at=at, lead_id=lead_id, **facts)],
+        rows=[
+            posting(conversation=conversation, template=template, at=at, lead_id=lead_id, **facts)
+        ],
     )
 
 
 def posting(
     *,
-    channel: str,
+    conversation: str,
     template: str,
     at: datetime,
     lead_id: str | None = None,
@@ -100,23 +102,29 @@ def posting(
     return outbox.row(
         kind=POST,
         lead_id=lead_id,
-        channel=channel,
+        recipient=conversation,
         at=at,
         payload={"template": template, "facts": facts},
         priority=priority,
     )
 
 
-def erase(*, session: Session, channel: str, ts: str, at: datetime) -> None:
+def erase(*, session: Session, conversation: str, message_id: str, at: datetime) -> None:
     """Rewrite a message already posted to "removed on request"; it names no lead, on purpose."""
-    outbox.enqueue(session=session, kind=ERASE, channel=channel, at=at, payload={"ts": ts})
+    outbox.enqueue(
+        session=session,
+        kind=ERASE,
+        recipient=conversation,
+        at=at,
+        payload={"message_id": message_id},
+    )
 
 
 def digest(
     *,
     session: Session,
     digest_id: int,
-    conversation: str,
+    recipient: str,
     at: datetime,
     update: bool,
     not_before: datetime | None = None,
@@ -128,7 +136,7 @@ def digest(
     """
     row = outbox.row(
         kind=DIGEST_UPDATE if update else DIGEST,
-        channel=conversation,
+        recipient=recipient,
         at=at,
         payload={"digest": digest_id},
     )

@@ -57,4 +57,7 @@ def forget(
             highlight=False,
         )
         for message in erased.left:
-            out.print(f"  {message.kind:<6} {message.channel or '?'} {message.ts}", highlight=False)
+            out.print(
+                f"  {message.kind:<6} {message.recipient or '?'} {message.message_id}",
+                highlight=False,
+            )
