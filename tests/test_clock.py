@@ -7,7 +7,7 @@ import pytest
 from sqlmodel import select
 
 from bot import escalation, intake, ownership
-from bot.agreement import parse_agreement
+from bot.agreement_file import parse_agreement
 from bot.context import Context
 from bot.refusals import Refused
 from bot.scheduler import Clockwork

@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy import update
 
 from bot import intake
-from bot.agreement import Agreement, parse_agreement
+from bot.agreement import Agreement
+from bot.agreement_file import parse_agreement
 from bot.schemas import LeadIn
 from bot.slack.ids import ActionId
 from storage import leads

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from bot.agreement import Agreement, parse_agreement
+from bot.agreement import Agreement
+from bot.agreement_file import parse_agreement
 from bot.slack.ids import ActionId, BlockId, ViewId
 from storage.db import transaction
 from storage.models import Deadline, Digest, DigestItem, Lead

@@ -7,7 +7,8 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from bot.agreement import Agreement, AgreementError, parse_agreement
+from bot.agreement import Agreement
+from bot.agreement_file import AgreementError, parse_agreement
 from bot.people import Roster
 from bot.service.cli import cli
 from bot.service.runtime import build

@@ -16,7 +16,7 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from bot import cards, intake, messages, ownership, privacy, wording
-from bot.agreement import parse_agreement
+from bot.agreement_file import parse_agreement
 from bot.context import Context
 from bot.privacy import REMOVED
 from bot.refusals import Refused

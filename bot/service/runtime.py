@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from bot.agreement import Agreement, AgreementError, load_agreement
+from bot.agreement import Agreement
+from bot.agreement_file import AgreementError, load_agreement
 from bot.clock import Clock, utcnow
 from bot.context import Context
 from bot.delivery.worker import Courier
@@ -18,6 +19,7 @@ from bot.intake import Intake
 from bot.people import Roster
 from bot.scheduler import Clockwork
 from bot.service.settings import Settings
+from bot.slack.addresses import check_address
 from bot.slack.client import SlackClient, SlackDirectory, make_client
 from bot.slack.render import Renderer
 from bot.slack.transport import SlackTransport
@@ -102,7 +104,7 @@ def build(
     clock: Clock = utcnow,
     templates: Path | None = None,
 ) -> Runtime:
-    agreement = agreement or load_agreement(settings.baton_agreement)
+    agreement = agreement or load_agreement(settings.baton_agreement, addresses=check_address)
     engine = make_engine(settings.database_url)
     ctx = Context(agreement=agreement, sessions=session_factory(engine), clock=clock)
     client = make_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)

@@ -2,7 +2,7 @@
 
 import yaml
 
-from bot.agreement import AgreementError, load_agreement
+from bot.agreement_file import AgreementError, load_agreement
 from bot.service import database_check
 from bot.service.cli.common import (
     err,
@@ -13,6 +13,7 @@ from bot.service.cli.common import (
 )
 from bot.service.settings import SettingsError, check_settings
 from bot.slack import channel_check
+from bot.slack.addresses import check_address
 from bot.slack.client import SlackDirectory, channel_rate, make_client
 
 
@@ -28,7 +29,7 @@ def check() -> None:
         problems += error.problems
     agreement = None
     try:
-        agreement = load_agreement(settings.baton_agreement)
+        agreement = load_agreement(settings.baton_agreement, addresses=check_address)
     except AgreementError as error:
         problems.extend(error.problems)
     else:

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.agreement import AgreementError
+from bot.agreement_file import AgreementError
 from bot.service import logs
 from bot.service.cli.common import (
     database_error,
