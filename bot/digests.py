@@ -272,7 +272,7 @@ def view(
         for found in store.items_of(session=session, digest_id=digest_id)
         if not found[0].facts.get("in_thread")
     ]
-    rows = [_row(agreement, now, item, lead, clock, link) for item, lead, clock in named]
+    rows = [_row(agreement, now, item, lead, deadline, link) for item, lead, deadline in named]
     in_channel = digest.recipient == agreement.channels.sales
     lines = pack(rows[RICH:])
     shown_count = RICH + sum(len(block) for block in lines)
@@ -315,16 +315,16 @@ def _row(
     now: datetime,
     item: DigestItem,
     lead: Lead,
-    clock: Deadline,
+    deadline: Deadline,
     link: Callable[[Lead], str | None],
 ) -> Row:
     until = None
     if lead.forgotten_at is not None:
         state = "removed"
-    elif clock.resolved_at is not None:
+    elif deadline.resolved_at is not None:
         state = DONE.get(item.clock, "claimed")
-    elif clock.due_at != item.due_at:
-        state, until = "extended", clock.due_at
+    elif deadline.due_at != item.due_at:
+        state, until = "extended", deadline.due_at
     else:
         state = "open"
     late = agreement.calendar.elapsed(item.due_at, now) if now > item.due_at else timedelta(0)
@@ -337,19 +337,19 @@ def _row(
         state=state,
         owner=lead.owner,
         until=until,
-        actions=_actions(item, lead, clock) if state == "open" else [],
+        actions=_actions(item, lead, deadline) if state == "open" else [],
         link=link(lead),
     )
 
 
-def _actions(item: DigestItem, lead: Lead, clock: Deadline) -> list[dict[str, str]]:
+def _actions(item: DigestItem, lead: Lead, deadline: Deadline) -> list[dict[str, str]]:
     """What the reader may do about the lead from the digest, as its role allows: the domain's
     action names, each with its lead (and for an extension its clock); the front end's
     template turns them into its buttons."""
     role = item.facts.get("role")
     if role == "sales_manager":
         found = [{"id": "assign", "lead": lead.id}]
-        if clock.extended_at is None:
+        if deadline.extended_at is None:
             found.append({"id": "extend", "lead": lead.id, "clock": item.clock})
         return found
     if role == "owner":

@@ -157,11 +157,11 @@ def _erase(
     done = Erasure(lead_ids=[lead.id])
     # Clocks first: a sweep advancing one holds its lock, and must not queue a reminder
     # after the outbox below was read.
-    for clock in store.clocks_of(session=session, lead_id=lead.id):
-        if clock.extension_reason:
-            clock.extension_reason = REMOVED
-        if clock.resolved_at is None:
-            clock.next_at = None  # stopped, not met: nobody can contact a forgotten lead
+    for deadline in store.clocks_of(session=session, lead_id=lead.id):
+        if deadline.extension_reason:
+            deadline.extension_reason = REMOVED
+        if deadline.resolved_at is None:
+            deadline.next_at = None  # stopped, not met: nobody can contact a forgotten lead
     card_in_flight = False
     for row in store.outbox_of(session=session, lead_id=lead.id):
         if row.sent_at is not None:

@@ -9,7 +9,7 @@ from sqlmodel import col, select
 
 from bot import digests, escalation, intake, ownership
 from bot.context import Context
-from bot.scheduler import Clockwork
+from bot.scheduler import DeadlineScheduler
 from bot.schemas import LeadIn
 from bot.slack import digest_layout
 from bot.slack.render import Renderer
@@ -50,7 +50,7 @@ def hand_over(ctx: Context, number: int) -> str:
 
 def tick(ctx: Context, clock: FakeClock, at: datetime) -> None:
     clock.now = at
-    Clockwork(ctx).run_once()
+    DeadlineScheduler(ctx).run_once()
 
 
 def rows(ctx: Context, kind: str) -> list[Outbox]:

@@ -430,14 +430,14 @@ def test_the_clock_forgets_expired_leads_at_start_and_daily(settings, agreement)
     runtime.start()
     try:
         old = handed_over(at(datetime.now(UTC) - timedelta(days=31), runtime.ctx))
-        job = runtime.clockwork.scheduler.get_job(RETENTION)
+        job = runtime.scheduler.jobs.get_job(RETENTION)
         assert job.trigger.interval == timedelta(days=1)
         deadline = time.monotonic() + 30  # a wait for the job, not a speed limit
         while stored(runtime.ctx, old.id).forgotten_at is None:
             assert time.monotonic() < deadline, "retention did not run"
             # Asked again until it runs: on a busy machine the start-up run may still be going,
             # and APScheduler skips a run that would overlap it.
-            runtime.clockwork.scheduler.modify_job(RETENTION, next_run_time=datetime.now(UTC))
+            runtime.scheduler.jobs.modify_job(RETENTION, next_run_time=datetime.now(UTC))
             time.sleep(0.2)
     finally:
         runtime.stop()

@@ -17,7 +17,7 @@ from bot.context import Context
 from bot.delivery.worker import Courier
 from bot.intake import Intake
 from bot.people import Roster
-from bot.scheduler import Clockwork
+from bot.scheduler import DeadlineScheduler
 from bot.service.settings import Settings
 from bot.slack.addresses import check_address
 from bot.slack.client import SlackClient, SlackDirectory, make_client
@@ -43,7 +43,7 @@ class Runtime:
     client: SlackClient
     renderer: Renderer
     courier: Courier
-    clockwork: Clockwork
+    scheduler: DeadlineScheduler
     intake: Intake
     roster: Roster
     started: bool = field(default=False)
@@ -67,7 +67,7 @@ class Runtime:
         self.workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="baton-work")
         self.intake.start()
         self.courier.start()
-        self.clockwork.start()
+        self.scheduler.start()
         self.started = True
 
     def stop(self) -> None:
@@ -76,7 +76,7 @@ class Runtime:
         if self.workers:
             self.workers.shutdown(wait=True)
             self.workers = None
-        self.clockwork.stop()
+        self.scheduler.stop()
         self.courier.stop()
         self.started = False
 
@@ -94,7 +94,7 @@ class Runtime:
     def wake(self) -> None:
         """Something changed: deliver new messages now and re-arm the clock."""
         self.courier.wake()
-        self.clockwork.arm_soon()
+        self.scheduler.arm_soon()
 
 
 def build(
@@ -118,7 +118,7 @@ def build(
         client=client,
         renderer=renderer,
         courier=courier,
-        clockwork=Clockwork(ctx, on_work=courier.wake),
+        scheduler=DeadlineScheduler(ctx, on_work=courier.wake),
         intake=Intake(ctx),
         roster=Roster(SlackDirectory(client), ctx.sessions, clock),
     )

@@ -72,7 +72,7 @@ def run(
 
     def listens() -> None:
         out.print(f"Baton listens on http://{host}:{port} (Slack: {slack}, intake: /api/leads)")
-        waiting = runtime.clockwork.next_clock()
+        waiting = runtime.scheduler.next_deadline()
         if waiting is None or waiting.next_at is None:
             out.print("No deadlines pending.")
         else:
