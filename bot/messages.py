@@ -41,15 +41,32 @@ def queue(*, session: Session, rows: list[dict[str, Any]]) -> None:
     outbox.enqueue_all(session=session, rows=rows)
 
 
+def _said(
+    kind: str,
+    *,
+    template: str,
+    at: datetime,
+    lead_id: str | None = None,
+    recipient: str | None = None,
+    priority: int = URGENT,
+    facts: dict[str, Any],
+) -> dict[str, Any]:
+    """A row that says `template` with its `facts`: a reply, a DM or a post."""
+    return outbox.row(
+        kind=kind,
+        lead_id=lead_id,
+        recipient=recipient,
+        at=at,
+        payload={"template": template, "facts": facts},
+        priority=priority,
+    )
+
+
 def reply_in_thread(
     *, session: Session, lead_id: str, template: str, at: datetime, **facts: Any
 ) -> None:
-    outbox.enqueue(
-        session=session,
-        kind=REPLY,
-        lead_id=lead_id,
-        at=at,
-        payload={"template": template, "facts": facts},
+    queue(
+        session=session, rows=[_said(REPLY, template=template, at=at, lead_id=lead_id, facts=facts)]
     )
 
 
@@ -62,14 +79,8 @@ def direct(
     lead_id: str | None = None,
     **facts: Any,
 ) -> None:
-    outbox.enqueue(
-        session=session,
-        kind=DIRECT,
-        lead_id=lead_id,
-        recipient=user,
-        at=at,
-        payload={"template": template, "facts": facts},
-    )
+    said = _said(DIRECT, template=template, at=at, lead_id=lead_id, recipient=user, facts=facts)
+    queue(session=session, rows=[said])
 
 
 def post(
@@ -99,25 +110,21 @@ def posting(
     **facts: Any,
 ) -> dict[str, Any]:
     """`post` as a row, for `queue`."""
-    return outbox.row(
-        kind=POST,
+    return _said(
+        POST,
+        template=template,
+        at=at,
         lead_id=lead_id,
         recipient=conversation,
-        at=at,
-        payload={"template": template, "facts": facts},
         priority=priority,
+        facts=facts,
     )
 
 
 def erase(*, session: Session, conversation: str, message_id: str, at: datetime) -> None:
     """Rewrite a message already posted to "removed on request"; it names no lead, on purpose."""
-    outbox.enqueue(
-        session=session,
-        kind=ERASE,
-        recipient=conversation,
-        at=at,
-        payload={"message_id": message_id},
-    )
+    row = outbox.row(kind=ERASE, recipient=conversation, at=at, payload={"message_id": message_id})
+    queue(session=session, rows=[row])
 
 
 def digest(

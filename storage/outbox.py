@@ -11,33 +11,9 @@ from sqlmodel import Session, col, select
 
 from storage.models import Outbox
 
-# Built once: a statement made per call would be compiled (and its values coerced) each time.
+# Built once: a statement made per call would be compiled (and its values coerced) each time;
+# every change of a lead queues rows, as an INSERT: no caller needs them as objects.
 _INSERT_OUTBOX = insert(Outbox.__table__)
-
-
-def enqueue(
-    *,
-    session: Session,
-    kind: str,
-    at: datetime,
-    lead_id: str | None = None,
-    recipient: str | None = None,
-    payload: dict[str, Any] | None = None,
-    priority: int = 0,
-) -> None:
-    """An INSERT rather than an object in the session: every change of a lead queues one, and
-    no caller needs it as an object."""
-    session.execute(
-        _INSERT_OUTBOX,
-        row(
-            kind=kind,
-            at=at,
-            lead_id=lead_id,
-            recipient=recipient,
-            payload=payload,
-            priority=priority,
-        ),
-    )
 
 
 def enqueue_all(*, session: Session, rows: list[dict[str, Any]]) -> None:
