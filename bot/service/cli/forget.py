@@ -53,7 +53,7 @@ def forget(
     if erased.left:
         out.print(
             f"{len(erased.left)} message(s) Baton posted about them still show their data in "
-            "Slack; delete them there by hand (channel, or user for a DM, and message ts):",
+            "Slack; delete them there by hand (whom it was for and the message's ts):",
             highlight=False,
         )
         for message in erased.left:
