@@ -67,8 +67,8 @@ def _address(kind: str) -> BeforeValidator:
     return BeforeValidator(check)
 
 
-UserId = Annotated[str, _address("person")]
-ChannelId = Annotated[str, _address("conversation")]
+PersonId = Annotated[str, _address("person")]
+ConversationId = Annotated[str, _address("conversation")]
 
 
 def _window(value: Span) -> Span:
@@ -138,18 +138,18 @@ class BusinessHours(Section):
 
 
 class Channels(Section):
-    sales: ChannelId
-    marketing: ChannelId
+    sales: ConversationId
+    marketing: ConversationId
 
 
 class People(Section):
     """Who holds each role: a platform user id, or an email address until `bot.people`
     has resolved it."""
 
-    sales_manager: UserId
-    ceo: UserId
-    sales: list[UserId] = Field(min_length=1)
-    marketing: list[UserId] = Field(default_factory=list)
+    sales_manager: PersonId
+    ceo: PersonId
+    sales: list[PersonId] = Field(min_length=1)
+    marketing: list[PersonId] = Field(default_factory=list)
 
 
 class QualifiedLead(Section):
@@ -360,7 +360,7 @@ class Agreement(Section):
         return ZoneInfo(self.timezone)
 
     def roles_of(self, user: str) -> set[str]:
-        """Every role the agreement gives a Slack user; one person may hold several."""
+        """Every role the agreement gives a person (by platform id); one may hold several."""
         people = self.people
         roles = set()
         if user == people.sales_manager:
