@@ -28,7 +28,8 @@ from urllib.parse import urlencode
 
 from sqlalchemy import create_engine, text
 
-from bot.agreement import Agreement, parse_agreement
+from bot.agreement import Agreement
+from bot.agreement_file import parse_agreement
 from bot.demo.slack_standin import Call, FakeSlack
 from bot.service.runtime import Runtime, build, settle
 from bot.service.settings import Settings

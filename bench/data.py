@@ -451,8 +451,9 @@ class _Chunk:
                 "claimed_at": None,
                 "contacted_at": None,
                 "owner": None,
-                "card_channel": None,
-                "card_ts": None,
+                "card_platform": None,
+                "card_conversation": None,
+                "card_message_id": None,
                 "card_at": None,
                 "recheck_on": None,
                 "forgotten_at": None,
@@ -468,7 +469,7 @@ class _Chunk:
              "kind": kind, "data": data}
         )  # fmt: skip
 
-    def _message(self, lead_id: str, kind: str, at: datetime, channel: str | None, **payload):
+    def _message(self, lead_id: str, kind: str, at: datetime, recipient: str | None, **payload):
         self.ts += 1
         sent = at + timedelta(seconds=self.rng.uniform(0.05, 0.6))
         self.rows.outbox.append(
@@ -476,7 +477,7 @@ class _Chunk:
                 "id": self.ids("outbox"),
                 "lead_id": lead_id,
                 "kind": kind,
-                "channel": channel,
+                "recipient": recipient,
                 "priority": 0,
                 "payload": payload,
                 "created_at": at,
@@ -484,7 +485,10 @@ class _Chunk:
                 "taken_until": None,
                 "attempts": 1,
                 "sent_at": sent,
-                "ts": f"{self.ts}.{self.index % 1000:03d}{self.ts % 1000:03d}",
+                "platform": "slack",
+                # a card and its thread are in the sales channel; a DM in the person's own
+                "conversation": "D" + recipient[1:] if kind == "dm" else recipient or SALES_CHANNEL,
+                "message_id": f"{self.ts}.{self.index % 1000:03d}{self.ts % 1000:03d}",
                 "error": None,
             }
         )
@@ -492,8 +496,13 @@ class _Chunk:
 
     def _card(self, lead_id: str, at: datetime) -> dict[str, Any]:
         sent = self._message(lead_id, "card", at, None)
-        ts = self.rows.outbox[-1]["ts"]
-        return {"card_channel": SALES_CHANNEL, "card_ts": ts, "card_at": sent}
+        message_id = self.rows.outbox[-1]["message_id"]
+        return {
+            "card_platform": "slack",
+            "card_conversation": SALES_CHANNEL,
+            "card_message_id": message_id,
+            "card_at": sent,
+        }
 
     def _clock(
         self,
@@ -565,7 +574,11 @@ class _Chunk:
         rng = self.rng
         roll = rng.random() if roll is None else roll
         owner = rng.choice(SELLERS)
-        card = {"card_channel": SALES_CHANNEL, "card_ts": None}
+        card = {
+            "card_platform": "slack",
+            "card_conversation": SALES_CHANNEL,
+            "card_message_id": None,
+        }
         if roll < 0.25:
             lead_id = self._lead(body, [], received, stage="handed_over", **card)
             self._clock(lead_id, "claim", received, CLAIM_WINDOW, met=None, owner=None)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench import data, profiling
 from bench.common import ROOT, SQLITE, Databases, Results, Target
-from bot.agreement import parse_agreement
+from bot.agreement_file import parse_agreement
 from bot.context import Context
 from bot.csvfile import open_csv
 from bot.importing import Import

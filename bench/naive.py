@@ -149,15 +149,15 @@ def baton_start(url: str) -> dict[str, Any]:
 
     from bench.common import agreement
     from bot.context import Context
-    from bot.scheduler import Clockwork
+    from bot.scheduler import DeadlineScheduler
     from storage.db import make_engine, session_factory
     from storage.models import Deadline
 
     base = _rss()
     ctx = Context(agreement=agreement(), sessions=session_factory(make_engine(url)))
-    clock = Clockwork(ctx)
+    clock = DeadlineScheduler(ctx)
     began = time.perf_counter()
-    clock.scheduler.start()
+    clock.jobs.start()
     clock.run_once()
     clock.arm()
     started = time.perf_counter() - began

@@ -63,8 +63,8 @@ def audit(results: Results, backend: str, url: str, size_label: str) -> None:
             ownership.claim(runtime.ctx, lead_id=made.lead.id, user=SELLERS[0])
             while runtime.courier.run_once():
                 pass
-            runtime.clockwork.run_once()
-            runtime.clockwork.next_clock()
+            runtime.scheduler.run_once()
+            runtime.scheduler.next_deadline()
         finally:
             event.remove(runtime.engine, "before_cursor_execute", capture)
         explain = "EXPLAIN QUERY PLAN " if backend == SQLITE else "EXPLAIN "

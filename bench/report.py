@@ -150,7 +150,8 @@ SECTIONS = {
         "8. The obvious alternative: one APScheduler job per deadline",
         "The same pending deadlines (their due times copied from Baton's table) as one "
         "APScheduler 3.x job each in an `SQLAlchemyJobStore`, against Baton's deadline table "
-        "and its `Clockwork`. Each side in a subprocess of its own: time to start the clock "
+        "and its `DeadlineScheduler`. Each side in a subprocess of its own: time to start the "
+        "clock "
         "(APScheduler: `start()` until its first look at the job store; Baton: "
         "`run_once()` and `arm()`), its RSS, and what loading every pending deadline costs "
         "(`get_jobs()`, or one `SELECT` of the open clocks). Baton's process imports the "

@@ -33,7 +33,7 @@ from bench.common import (
     wait_healthy,
     wait_until,
 )
-from bot.agreement import parse_agreement
+from bot.agreement_file import parse_agreement
 from bot.demo.slack_standin import FakeSlack
 from storage import deadlines
 from storage.db import make_engine, session_factory

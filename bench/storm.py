@@ -119,8 +119,9 @@ def seed(url: str, count: int, *, start: datetime, spacing: timedelta, kind: str
                 "handed_over_by": "api",
                 "received_at": now - timedelta(hours=4),
                 "claimed_at": now - timedelta(hours=3) if owner else None,
-                "card_channel": "C0SALES",
-                "card_ts": ts,
+                "card_platform": "slack",
+                "card_conversation": "C0SALES",
+                "card_message_id": ts,
             }
         )
         clocks.append(

@@ -1,20 +1,16 @@
-"""The agreement between Sales and Marketing, loaded from YAML and validated on load.
-
-Errors name the key and its line in the file, because the people who edit the
-agreement are sales and marketing leads, not the engineers who run Baton.
-"""
+"""The agreement between Sales and Marketing: its sections, what each key may hold, and
+what the agreement as a whole must keep. Read from the file by `bot.agreement_file`."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, time, timedelta
 from functools import cache, cached_property
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -22,7 +18,6 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -38,49 +33,42 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 ROLES = ("sales_manager", "ceo", "owner")
 CLOCKS = ("claim", "contact", "feedback")
-_SLACK_ID = re.compile(r"^[A-Z0-9]{2,64}$")
-# Slack's ids say what they name: U/W a person, C a channel, G a private channel or group, D a DM.
-_PERSON, _CONVERSATION = "UW", "CGD"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_WHERE_IDS = {
-    "user": "their Slack member ID (U…): in Slack, their profile → ⋮ → Copy member ID",
-    "channel": "its channel ID (C…): channel details → the bottom of the About tab",
-}
+
+AddressCheck = Callable[[str, object], str]
+"""A platform's check of an id the agreement names: `(kind, value) -> id`, kind "person" or
+"conversation"; it raises ValueError with what the value is instead (`bot.slack.addresses`)."""
+CHECK = "addresses"
+"""The validation context's key for the platform's `AddressCheck`."""
 
 
 def is_email(value: str) -> bool:
     return bool(_EMAIL.match(value))
 
 
-def _slack_id(kind: str):
-    """A Slack id of the right kind, with a message that says what the value is instead.
+def _address(kind: str) -> BeforeValidator:
+    """An id of the platform the agreement is loaded for, as its `AddressCheck` accepts it.
 
     A person may be named by email address as well (in lower case: addresses are matched
-    without regard to case); `bot.people` resolves it on the platform before Baton starts."""
-    wanted, other = (_PERSON, _CONVERSATION) if kind == "user" else (_CONVERSATION, _PERSON)
+    without regard to case); `bot.people` resolves it on the platform before Baton starts.
+    Without a platform's check, any text is taken as an id."""
 
-    def check(value: object) -> str:
-        text = value if isinstance(value, str) else ""
-        if _SLACK_ID.match(text) and text[0] in wanted:
-            return text
-        if _SLACK_ID.match(text) and text[0] in other:
-            named = "a person's" if kind == "channel" else "a channel's"
-            raise ValueError(f'"{text}" is {named} ID, not a {kind}\'s: use {_WHERE_IDS[kind]}')
-        if kind == "user" and _EMAIL.match(text.strip()):
-            return text.strip().casefold()  # resolved on the platform: `bot.people`
-        if kind == "channel" and text.startswith("#"):
-            raise ValueError(
-                f'"{text}" is a channel name, not a Slack channel ID: use {_WHERE_IDS["channel"]}'
-            )
-        raise ValueError(
-            f'"{value}" is not a Slack {kind} ID (like {wanted[0]}0123ABC): use {_WHERE_IDS[kind]}'
-        )
+    def check(value: object, info: ValidationInfo) -> object:
+        text = value.strip() if isinstance(value, str) else ""
+        if kind == "person" and _EMAIL.match(text):
+            return text.casefold()  # resolved on the platform: `bot.people`
+        platform: AddressCheck | None = (info.context or {}).get(CHECK)
+        if platform is not None:
+            return platform(kind, value)
+        if isinstance(value, str) and not text:
+            raise ValueError("is empty: give an id or an email address")
+        return value
 
     return BeforeValidator(check)
 
 
-UserId = Annotated[str, _slack_id("user")]
-ChannelId = Annotated[str, _slack_id("channel")]
+PersonId = Annotated[str, _address("person")]
+ConversationId = Annotated[str, _address("conversation")]
 
 
 def _window(value: Span) -> Span:
@@ -155,18 +143,18 @@ class BusinessHours(Section):
 
 
 class Channels(Section):
-    sales: ChannelId
-    marketing: ChannelId
+    sales: ConversationId
+    marketing: ConversationId
 
 
 class People(Section):
     """Who holds each role: a platform user id, or an email address until `bot.people`
     has resolved it."""
 
-    sales_manager: UserId
-    ceo: UserId
-    sales: list[UserId] = Field(min_length=1)
-    marketing: list[UserId] = Field(default_factory=list)
+    sales_manager: PersonId
+    ceo: PersonId
+    sales: list[PersonId] = Field(min_length=1)
+    marketing: list[PersonId] = Field(default_factory=list)
 
 
 class QualifiedLead(Section):
@@ -378,7 +366,7 @@ class Agreement(Section):
         return ZoneInfo(self.timezone)
 
     def roles_of(self, user: str) -> set[str]:
-        """Every role the agreement gives a Slack user; one person may hold several."""
+        """Every role the agreement gives a person (by platform id); one may hold several."""
         people = self.people
         roles = set()
         if user == people.sales_manager:
@@ -390,105 +378,3 @@ class Agreement(Section):
         if user in people.marketing:
             roles.add("marketing")
         return roles
-
-
-class AgreementError(Exception):
-    """The agreement file cannot be used; `problems` has one line per error with its place."""
-
-    def __init__(self, path: Path, problems: list[str]) -> None:
-        self.path = path
-        self.problems = problems
-        super().__init__(f"{path}: " + "; ".join(problems))
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML 1.2 booleans only, so `countries: [DK, SE, NO]` keeps Norway."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-
-
-def _lines(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
-    """Map every key path of the document to its 1-based line, for error messages."""
-    found = {path: node.start_mark.line + 1}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            child = (*path, key.value)
-            found[child] = key.start_mark.line + 1
-            found.update({k: v for k, v in _lines(value, child).items() if k != child})
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            found.update(_lines(item, (*path, index)))
-    return found
-
-
-def _describe(error: dict[str, Any], lines: dict[tuple[Any, ...], int], file: str) -> str:
-    loc = tuple(part for part in error["loc"] if not str(part).startswith("function-"))
-    loc = tuple(part for part in loc if part not in ("literal['sales_manager','ceo','owner']",))
-    place = ".".join(str(part) for part in loc) or "(top level)"
-    line = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), None)
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "missing":
-        message = "is required"
-    elif error["type"] == "extra_forbidden":
-        message = "is not a key of the agreement"
-    elif error["type"] == "literal_error" and loc and loc[-1] == "notify":
-        message = f'"{error["input"]}" names nobody: use one of {", ".join(ROLES)}'
-    where = f"{file}:{line}: " if line else f"{file}: "
-    return f"{where}{place}: {message}"
-
-
-def parse_agreement(text: str, source: str = "agreement.yml") -> Agreement:
-    """Validate agreement text; raise AgreementError with every problem and its line."""
-    try:
-        node = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise AgreementError(Path(source), [f"{source}{line}: not valid YAML: {problem}"]) from None
-    if not isinstance(data, dict):
-        raise AgreementError(Path(source), [f"{source}: the agreement must be a YAML mapping"])
-    lines = _lines(node) if node is not None else {}
-    try:
-        agreement = Agreement.model_validate(data)
-    except ValidationError as error:
-        problems = [_describe(e, lines, source) for e in error.errors()]
-        raise AgreementError(Path(source), problems) from None
-    contradictions = agreement.contradictions()
-    if contradictions:
-        problems = [
-            _describe({"loc": loc, "msg": message, "type": "contradiction"}, lines, source)
-            for loc, message in contradictions
-        ]
-        raise AgreementError(Path(source), problems)
-    return agreement
-
-
-def place(path: Path, *keys: str | int) -> str:
-    """`file:line: key.path` for a key of the agreement file, to name it in a message."""
-    try:
-        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=_Loader)
-    except (OSError, yaml.YAMLError):
-        node = None
-    line = _lines(node).get(keys) if node is not None else None
-    named = ".".join(str(key) for key in keys)
-    return f"{path}:{line}: {named}" if line else f"{path}: {named}"
-
-
-def load_agreement(path: Path) -> Agreement:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise AgreementError(
-            path,
-            [f"{path}: not found; set BATON_AGREEMENT or copy agreement.example.yml there"],
-        ) from None
-    return parse_agreement(text, str(path))

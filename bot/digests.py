@@ -51,7 +51,7 @@ _PENDING = "baton.digests"
 class Notice:
     """A reminder or an escalation step for one person (or the sales channel), as a fact."""
 
-    conversation: str
+    recipient: str
     kind: str
     lead_id: str
     deadline_id: int
@@ -108,21 +108,21 @@ def _settle(session: Session, pending: _Pending) -> None:
     """Write the transaction's notices into their digests and queue what Slack must be told."""
     new: dict[tuple[str, datetime], list[Notice]] = {}
     for notice in pending.notices:
-        new.setdefault((notice.conversation, bucket_of(notice.at)), []).append(notice)
+        new.setdefault((notice.recipient, bucket_of(notice.at)), []).append(notice)
     old: dict[tuple[str, datetime], int] = {}
     if pending.touched:
         since = min(pending.touched.values()) - KEPT
-        for digest_id, conversation, bucket in store.naming(
+        for digest_id, recipient, bucket in store.naming(
             session=session, lead_ids=list(pending.touched), since=since
         ):
-            old[(conversation, bucket)] = digest_id
+            old[(recipient, bucket)] = digest_id
     now = max([n.at for n in pending.notices] + list(pending.touched.values()))
     for key in sorted(set(new) | set(old)):
-        conversation, bucket = key
+        recipient, bucket = key
         notices = new.get(key, [])
         if notices:
             digest_id = store.open_digest(
-                session=session, conversation=conversation, bucket=bucket, at=notices[0].at
+                session=session, recipient=recipient, bucket=bucket, at=notices[0].at
             )
         else:
             digest_id = old[key]
@@ -139,16 +139,16 @@ def _settle(session: Session, pending: _Pending) -> None:
             if alone:
                 _reply_alone(session, notices[0])
                 continue
-        elif digest.ts is None and not digest.queued:
+        elif digest.message_id is None and not digest.queued:
             continue  # a lone reminder, a reply in its card's thread: nothing to update
         if digest.queued:
             continue  # the row pending shows this change too
         store.set_queued(session=session, digest_id=digest_id, queued=True)
-        posted = digest.ts is not None
+        posted = digest.message_id is not None
         messages.digest(
             session=session,
             digest_id=digest_id,
-            conversation=conversation,
+            recipient=recipient,
             at=now,
             update=posted,
             not_before=digest.updated_at + UPDATE_EVERY if posted and digest.updated_at else None,
@@ -183,18 +183,30 @@ def _reply_alone(session: Session, notice: Notice) -> None:
 
 
 def shown(
-    session: Session, *, digest_id: int, version: int, at: datetime, item_ids: list[int], **where
+    session: Session,
+    *,
+    digest_id: int,
+    version: int,
+    at: datetime,
+    item_ids: list[int],
+    posted: tuple[str, str, str] | None = None,
 ) -> None:
-    """Slack shows `version` of the digest: record it, and if it changed meanwhile, queue the
+    """The platform shows `version` of the digest (`posted`: just posted, at its platform,
+    conversation and message id): record it, and if it changed meanwhile, queue the
     next update (a second from now), else nothing is pending for it any more."""
     digest = store.shown(
-        session=session, digest_id=digest_id, version=version, at=at, item_ids=item_ids, **where
+        session=session,
+        digest_id=digest_id,
+        version=version,
+        at=at,
+        item_ids=item_ids,
+        posted=posted,
     )
     if digest.version > version:
         messages.digest(
             session=session,
             digest_id=digest_id,
-            conversation=digest.conversation,
+            recipient=digest.recipient,
             at=at,
             update=True,
             not_before=at + UPDATE_EVERY,
@@ -228,9 +240,10 @@ class Shown:
     """A digest ready to render: the message, where it goes, and what it covers."""
 
     digest_id: int
-    conversation: str
-    channel: str | None
-    ts: str | None
+    recipient: str
+    conversation: str | None
+    message_id: str | None
+    """Where it is posted, once it is."""
     version: int
     template: str
     facts: dict[str, Any]
@@ -259,8 +272,8 @@ def view(
         for found in store.items_of(session=session, digest_id=digest_id)
         if not found[0].facts.get("in_thread")
     ]
-    rows = [_row(agreement, now, item, lead, clock, link) for item, lead, clock in named]
-    in_channel = digest.conversation == agreement.channels.sales
+    rows = [_row(agreement, now, item, lead, deadline, link) for item, lead, deadline in named]
+    in_channel = digest.recipient == agreement.channels.sales
     lines = pack(rows[RICH:])
     shown_count = RICH + sum(len(block) for block in lines)
     covered = named[:shown_count]
@@ -283,9 +296,9 @@ def view(
         }
     return Shown(
         digest_id=digest_id,
+        recipient=digest.recipient,
         conversation=digest.conversation,
-        channel=digest.channel,
-        ts=digest.ts,
+        message_id=digest.message_id,
         version=digest.version,
         template=template,
         facts=facts,
@@ -302,16 +315,16 @@ def _row(
     now: datetime,
     item: DigestItem,
     lead: Lead,
-    clock: Deadline,
+    deadline: Deadline,
     link: Callable[[Lead], str | None],
 ) -> Row:
     until = None
     if lead.forgotten_at is not None:
         state = "removed"
-    elif clock.resolved_at is not None:
+    elif deadline.resolved_at is not None:
         state = DONE.get(item.clock, "claimed")
-    elif clock.due_at != item.due_at:
-        state, until = "extended", clock.due_at
+    elif deadline.due_at != item.due_at:
+        state, until = "extended", deadline.due_at
     else:
         state = "open"
     late = agreement.calendar.elapsed(item.due_at, now) if now > item.due_at else timedelta(0)
@@ -324,19 +337,19 @@ def _row(
         state=state,
         owner=lead.owner,
         until=until,
-        actions=_actions(item, lead, clock) if state == "open" else [],
+        actions=_actions(item, lead, deadline) if state == "open" else [],
         link=link(lead),
     )
 
 
-def _actions(item: DigestItem, lead: Lead, clock: Deadline) -> list[dict[str, str]]:
+def _actions(item: DigestItem, lead: Lead, deadline: Deadline) -> list[dict[str, str]]:
     """What the reader may do about the lead from the digest, as its role allows: the domain's
     action names, each with its lead (and for an extension its clock); the front end's
     template turns them into its buttons."""
     role = item.facts.get("role")
     if role == "sales_manager":
         found = [{"id": "assign", "lead": lead.id}]
-        if clock.extended_at is None:
+        if deadline.extended_at is None:
             found.append({"id": "extend", "lead": lead.id, "clock": item.clock})
         return found
     if role == "owner":

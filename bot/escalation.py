@@ -60,7 +60,7 @@ class Sweep:
 
 
 def _notice(
-    clock: Deadline,
+    deadline: Deadline,
     *,
     to: str,
     kind: str,
@@ -72,34 +72,34 @@ def _notice(
     **facts: object,
 ) -> digests.Notice:
     """`planned` is when the message was meant to go out, so delivery can measure its lag."""
-    assert clock.id is not None  # a clock the sweep took is stored
+    assert deadline.id is not None  # a clock the sweep took is stored
     return digests.Notice(
-        conversation=to,
+        recipient=to,
         kind=kind,
-        lead_id=clock.lead_id,
-        deadline_id=clock.id,
-        clock=clock.kind,
+        lead_id=deadline.lead_id,
+        deadline_id=deadline.id,
+        clock=deadline.kind,
         step=step,
-        due_at=clock.due_at,
+        due_at=deadline.due_at,
         planned=planned,
         at=now,
         template=template,
         threaded=threaded,
         facts={
-            "kind": clock.kind,
-            "due_at": clock.due_at.isoformat(),
+            "kind": deadline.kind,
+            "due_at": deadline.due_at.isoformat(),
             "planned": planned.isoformat(),
             **facts,
         },
     )
 
 
-def remind(ctx: Context, session: Session, clock: Deadline, lead: Lead, now: datetime) -> None:
+def remind(ctx: Context, session: Session, deadline: Deadline, lead: Lead, now: datetime) -> None:
     """The owner by DM; an unowned lead in its card's thread, naming the sellers."""
-    planned = clock.remind_at or now
+    planned = deadline.remind_at or now
     if lead.owner:
         notice = _notice(
-            clock,
+            deadline,
             to=lead.owner,
             kind=digests.REMINDER,
             step=0,
@@ -110,7 +110,7 @@ def remind(ctx: Context, session: Session, clock: Deadline, lead: Lead, now: dat
         )
     else:
         notice = _notice(
-            clock,
+            deadline,
             to=ctx.agreement.channels.sales,
             kind=digests.REMINDER,
             step=0,
@@ -122,18 +122,18 @@ def remind(ctx: Context, session: Session, clock: Deadline, lead: Lead, now: dat
             sellers=ctx.agreement.people.sales,
         )
     digests.notify(session, notice)
-    metrics.REMINDERS.labels(kind=clock.kind).inc()
+    metrics.REMINDERS.labels(kind=deadline.kind).inc()
 
 
-def breach(session: Session, clock: Deadline, lead: Lead, now: datetime, sweep: Sweep) -> None:
-    clock.breached_at = now
+def breach(session: Session, deadline: Deadline, lead: Lead, now: datetime, sweep: Sweep) -> None:
+    deadline.breached_at = now
     session.add(
         Breach(
-            deadline_id=clock.id,
+            deadline_id=deadline.id,
             lead_id=lead.id,
-            kind=clock.kind,
+            kind=deadline.kind,
             owner=lead.owner,
-            due_at=clock.due_at,
+            due_at=deadline.due_at,
             recorded_at=now,
         )
     )
@@ -141,15 +141,15 @@ def breach(session: Session, clock: Deadline, lead: Lead, now: datetime, sweep: 
         lead_id=lead.id,
         at=now,
         kind="breached",
-        data={"clock": clock.kind, "due_at": clock.due_at.isoformat(), "owner": lead.owner},
+        data={"clock": deadline.kind, "due_at": deadline.due_at.isoformat(), "owner": lead.owner},
     )
-    metrics.BREACHES.labels(kind=clock.kind).inc()
+    metrics.BREACHES.labels(kind=deadline.kind).inc()
 
 
 def escalate(
     ctx: Context,
     session: Session,
-    clock: Deadline,
+    deadline: Deadline,
     lead: Lead,
     step: int,
     now: datetime,
@@ -160,20 +160,20 @@ def escalate(
     people = ctx.agreement.people
     user = {"sales_manager": people.sales_manager, "ceo": people.ceo, "owner": lead.owner}[notify]
     if user:
-        late = ctx.agreement.calendar.elapsed(clock.due_at, now)
+        late = ctx.agreement.calendar.elapsed(deadline.due_at, now)
         # The CEO sees what happened to the lead so far.
         history = sweep.history(session, lead.id) if notify == "ceo" else []
         notice = _notice(
-            clock,
+            deadline,
             to=user,
             kind=digests.ESCALATION,
             step=step,
-            planned=sla.step_at(ctx.agreement, clock.due_at, step),
+            planned=sla.step_at(ctx.agreement, deadline.due_at, step),
             now=now,
             template="escalation",
             role=notify,
             late_seconds=late.total_seconds(),
-            extended=clock.extended_at is not None,
+            extended=deadline.extended_at is not None,
             history=history[-10:],
         )
         digests.notify(session, notice)
@@ -182,33 +182,40 @@ def escalate(
         lead_id=lead.id,
         at=now,
         kind="escalated",
-        data={"clock": clock.kind, "step": step, "notify": notify, "user": user},
+        data={"clock": deadline.kind, "step": step, "notify": notify, "user": user},
     )
 
 
-def advance(ctx: Context, session: Session, clock: Deadline, now: datetime, sweep: Sweep) -> None:
+def advance(
+    ctx: Context, session: Session, deadline: Deadline, now: datetime, sweep: Sweep
+) -> None:
     """Do everything this clock is owed at `now`, exactly once, in the caller's transaction;
     `sweep.write` then writes what the batch gathered."""
-    lead = leads.get(session=session, lead_id=clock.lead_id)
-    if lead is None or clock.resolved_at is not None:
-        clock.next_at = None
+    lead = leads.get(session=session, lead_id=deadline.lead_id)
+    if lead is None or deadline.resolved_at is not None:
+        deadline.next_at = None
         return
-    reminder = clock.remind_at
-    if clock.breached_at is None and clock.reminded_at is None and reminder and reminder <= now:
-        if now < clock.due_at:  # a reminder that comes after the deadline helps nobody
-            remind(ctx, session, clock, lead, now)
-        clock.reminded_at = now
-    if clock.breached_at is None and now >= clock.due_at:
-        breach(session, clock, lead, now, sweep)
+    reminder = deadline.remind_at
+    if (
+        deadline.breached_at is None
+        and deadline.reminded_at is None
+        and reminder
+        and reminder <= now
+    ):
+        if now < deadline.due_at:  # a reminder that comes after the deadline helps nobody
+            remind(ctx, session, deadline, lead, now)
+        deadline.reminded_at = now
+    if deadline.breached_at is None and now >= deadline.due_at:
+        breach(session, deadline, lead, now, sweep)
     steps = len(ctx.agreement.sla.escalation)
     while (
-        clock.breached_at is not None
-        and clock.steps_done < steps
-        and sla.step_at(ctx.agreement, clock.due_at, clock.steps_done) <= now
+        deadline.breached_at is not None
+        and deadline.steps_done < steps
+        and sla.step_at(ctx.agreement, deadline.due_at, deadline.steps_done) <= now
     ):
-        escalate(ctx, session, clock, lead, clock.steps_done, now, sweep)
-        clock.steps_done += 1
-    clock.next_at = sla.next_moment(ctx.agreement, clock)
+        escalate(ctx, session, deadline, lead, deadline.steps_done, now, sweep)
+        deadline.steps_done += 1
+    deadline.next_at = sla.next_moment(ctx.agreement, deadline)
 
 
 def extend(ctx: Context, *, lead_id: str, kind: str, by: str, reason: str) -> Deadline:
@@ -219,25 +226,25 @@ def extend(ctx: Context, *, lead_id: str, kind: str, by: str, reason: str) -> De
         raise Refused("reason_required")
     now = ctx.clock()
     with transaction(ctx.sessions) as session:
-        clock = deadlines.open_clock_of(session=session, lead_id=lead_id, kind=kind)
-        if clock is None:
+        deadline = deadlines.open_clock_of(session=session, lead_id=lead_id, kind=kind)
+        if deadline is None:
             raise Refused("clock_closed", clock=kind)
-        if clock.extended_at is not None:
+        if deadline.extended_at is not None:
             raise Refused("extended_before", clock=kind)
-        clock.due_at = sla.deadline(ctx.agreement, now, kind)
-        clock.remind_at = None
-        clock.breached_at = None
-        clock.steps_done = 0
-        clock.extended_at = now
-        clock.extension_reason = reason[:1000]
-        clock.next_at = sla.next_moment(ctx.agreement, clock)
+        deadline.due_at = sla.deadline(ctx.agreement, now, kind)
+        deadline.remind_at = None
+        deadline.breached_at = None
+        deadline.steps_done = 0
+        deadline.extended_at = now
+        deadline.extension_reason = reason[:1000]
+        deadline.next_at = sla.next_moment(ctx.agreement, deadline)
         changed(
             session,
             lead_id=lead_id,
             at=now,
             actor=by,
             kind="extended",
-            data={"clock": kind, "due_at": clock.due_at.isoformat(), "reason": reason[:1000]},
+            data={"clock": kind, "due_at": deadline.due_at.isoformat(), "reason": reason[:1000]},
         )
     ctx.wake()
-    return clock
+    return deadline

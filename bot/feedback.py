@@ -111,7 +111,7 @@ def give(ctx: Context, *, lead_id: str, by: str, verdict: Verdict) -> Lead:
         )
         messages.post(
             session=session,
-            channel=ctx.agreement.channels.marketing,
+            conversation=ctx.agreement.channels.marketing,
             template="feedback_marketing",
             lead_id=lead_id,
             at=now,
@@ -134,7 +134,7 @@ def close(ctx: Context, *, lead_id: str, by: str, won: bool) -> Lead:
         changed(session, lead_id=lead_id, at=now, actor=by, kind=stage.value)
         messages.post(
             session=session,
-            channel=ctx.agreement.channels.marketing,
+            conversation=ctx.agreement.channels.marketing,
             template="closed",
             lead_id=lead_id,
             at=now,
@@ -157,7 +157,7 @@ def recheck_due(ctx: Context) -> int:
             leads.record(session=session, lead_id=lead.id, at=now, actor="baton", kind="recheck")
             messages.post(
                 session=session,
-                channel=ctx.agreement.channels.marketing,
+                conversation=ctx.agreement.channels.marketing,
                 template="recheck",
                 lead_id=lead.id,
                 at=now,

@@ -130,7 +130,7 @@ def _store(session: Session, ctx: Context, group: list[tuple[LeadIn, str]]) -> l
         else:
             queued.append(
                 messages.posting(
-                    channel=ctx.agreement.channels.marketing,
+                    conversation=ctx.agreement.channels.marketing,
                     template="returned_to_nurture",
                     lead_id=lead.id,
                     at=now,

@@ -41,15 +41,32 @@ def queue(*, session: Session, rows: list[dict[str, Any]]) -> None:
     outbox.enqueue_all(session=session, rows=rows)
 
 
+def _said(
+    kind: str,
+    *,
+    template: str,
+    at: datetime,
+    lead_id: str | None = None,
+    recipient: str | None = None,
+    priority: int = URGENT,
+    facts: dict[str, Any],
+) -> dict[str, Any]:
+    """A row that says `template` with its `facts`: a reply, a DM or a post."""
+    return outbox.row(
+        kind=kind,
+        lead_id=lead_id,
+        recipient=recipient,
+        at=at,
+        payload={"template": template, "facts": facts},
+        priority=priority,
+    )
+
+
 def reply_in_thread(
     *, session: Session, lead_id: str, template: str, at: datetime, **facts: Any
 ) -> None:
-    outbox.enqueue(
-        session=session,
-        kind=REPLY,
-        lead_id=lead_id,
-        at=at,
-        payload={"template": template, "facts": facts},
+    queue(
+        session=session, rows=[_said(REPLY, template=template, at=at, lead_id=lead_id, facts=facts)]
     )
 
 
@@ -62,20 +79,14 @@ def direct(
     lead_id: str | None = None,
     **facts: Any,
 ) -> None:
-    outbox.enqueue(
-        session=session,
-        kind=DIRECT,
-        lead_id=lead_id,
-        channel=user,
-        at=at,
-        payload={"template": template, "facts": facts},
-    )
+    said = _said(DIRECT, template=template, at=at, lead_id=lead_id, recipient=user, facts=facts)
+    queue(session=session, rows=[said])
 
 
 def post(
     *,
     session: Session,
-    channel: str,
+    conversation: str,
     template: str,
     at: datetime,
     lead_id: str | None = None,
@@ -83,13 +94,15 @@ def post(
 ) -> None:
     queue(
         session=session,
-        rows=[posting(channel=channel, template=template, at=at, lead_id=lead_id, **facts)],
+        rows=[
+            posting(conversation=conversation, template=template, at=at, lead_id=lead_id, **facts)
+        ],
     )
 
 
 def posting(
     *,
-    channel: str,
+    conversation: str,
     template: str,
     at: datetime,
     lead_id: str | None = None,
@@ -97,26 +110,28 @@ def posting(
     **facts: Any,
 ) -> dict[str, Any]:
     """`post` as a row, for `queue`."""
-    return outbox.row(
-        kind=POST,
-        lead_id=lead_id,
-        channel=channel,
+    return _said(
+        POST,
+        template=template,
         at=at,
-        payload={"template": template, "facts": facts},
+        lead_id=lead_id,
+        recipient=conversation,
         priority=priority,
+        facts=facts,
     )
 
 
-def erase(*, session: Session, channel: str, ts: str, at: datetime) -> None:
+def erase(*, session: Session, conversation: str, message_id: str, at: datetime) -> None:
     """Rewrite a message already posted to "removed on request"; it names no lead, on purpose."""
-    outbox.enqueue(session=session, kind=ERASE, channel=channel, at=at, payload={"ts": ts})
+    row = outbox.row(kind=ERASE, recipient=conversation, at=at, payload={"message_id": message_id})
+    queue(session=session, rows=[row])
 
 
 def digest(
     *,
     session: Session,
     digest_id: int,
-    conversation: str,
+    recipient: str,
     at: datetime,
     update: bool,
     not_before: datetime | None = None,
@@ -128,7 +143,7 @@ def digest(
     """
     row = outbox.row(
         kind=DIGEST_UPDATE if update else DIGEST,
-        channel=conversation,
+        recipient=recipient,
         at=at,
         payload={"digest": digest_id},
     )

@@ -16,7 +16,8 @@ from typing import Protocol
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-from bot.agreement import Agreement, People, is_email, place
+from bot.agreement import Agreement, People, is_email
+from bot.agreement_file import place
 from bot.clock import Clock
 from storage import directory
 from storage.db import transaction

@@ -6,12 +6,12 @@ Slack messages already posted. Erasure rewrites all of them in one transaction, 
 never left half erased, and keeps the row itself, anonymised, so the scorecard still counts
 what Marketing handed over and how fast Sales answered.
 
-What Slack already shows is rewritten through the outbox like every other Slack write: the
-lead card is updated to a "removed on request" card, every other message Baton posted
-about the lead (thread replies, channel posts, DMs) to "removed on request", by the channel
-and ts Slack gave it, and the digests that name it show it as removed. A message whose
-channel is not known (a DM recorded only by its user) is returned in `Erasure.left`, to be
-deleted by hand.
+What the chat platform already shows is rewritten through the outbox like every other
+message: the lead card is updated to a "removed on request" card, every other message Baton
+posted about the lead (thread replies, channel posts, DMs) to "removed on request", by the
+conversation and message id the platform gave it, and the digests that name it show it as
+removed. A message whose conversation was never recorded (a DM sent before Baton kept the
+conversation a platform opened for it) is returned in `Erasure.left`, to be deleted by hand.
 """
 
 import logging
@@ -61,16 +61,12 @@ STRUCTURED = frozenset(
 
 @dataclass(frozen=True)
 class PostedMessage:
-    """A Slack message Baton posted about a lead, still showing what it showed then.
-
-    `channel` is where it went: a channel id for thread replies and posts, but the user id
-    for a DM, because the outbox keeps the address it was sent to, not the DM channel Slack
-    opened for it (and `chat.update` needs the latter).
-    """
+    """A message Baton posted about a lead, still showing what it showed then, whose
+    conversation is not known: `recipient` is whom it was for (a person, for a DM)."""
 
     kind: str
-    channel: str | None
-    ts: str
+    recipient: str | None
+    message_id: str
 
 
 @dataclass
@@ -161,23 +157,31 @@ def _erase(
     done = Erasure(lead_ids=[lead.id])
     # Clocks first: a sweep advancing one holds its lock, and must not queue a reminder
     # after the outbox below was read.
-    for clock in store.clocks_of(session=session, lead_id=lead.id):
-        if clock.extension_reason:
-            clock.extension_reason = REMOVED
-        if clock.resolved_at is None:
-            clock.next_at = None  # stopped, not met: nobody can contact a forgotten lead
+    for deadline in store.clocks_of(session=session, lead_id=lead.id):
+        if deadline.extension_reason:
+            deadline.extension_reason = REMOVED
+        if deadline.resolved_at is None:
+            deadline.next_at = None  # stopped, not met: nobody can contact a forgotten lead
     card_in_flight = False
     for row in store.outbox_of(session=session, lead_id=lead.id):
         if row.sent_at is not None:
             template = row.payload.get("template")
             row.payload = {"template": template} if template else {}
-            if row.ts and row.kind != messages.CARD:
-                channel = row.channel or lead.card_channel
-                if channel and not channel.startswith(("U", "W")):
-                    messages.erase(session=session, channel=channel, ts=row.ts, at=now)
+            if row.message_id and row.kind != messages.CARD:
+                if row.conversation:
+                    messages.erase(
+                        session=session,
+                        conversation=row.conversation,
+                        message_id=row.message_id,
+                        at=now,
+                    )
                     done.rewritten += 1
-                else:  # a DM recorded by its user id only: its channel is unknown
-                    done.left.append(PostedMessage(kind=row.kind, channel=channel, ts=row.ts))
+                else:
+                    done.left.append(
+                        PostedMessage(
+                            kind=row.kind, recipient=row.recipient, message_id=row.message_id
+                        )
+                    )
         elif row.taken_until is not None and row.taken_until > now:
             # A courier is sending it right now; the card update queued below waits for it.
             card_in_flight = card_in_flight or row.kind == messages.CARD
@@ -190,7 +194,7 @@ def _erase(
         feedback.note = None
     anonymise(lead, now)
     digests.touched(session, lead_id=lead.id, at=now)  # they show the lead as removed
-    if lead.card_ts or card_in_flight:
+    if lead.card_message_id or card_in_flight:
         messages.refresh_card(session=session, lead_id=lead.id, at=now)
         done.cards = 1
     leads.record(

@@ -192,7 +192,7 @@ def send_weekly(ctx: Context) -> bool:
         facts = asdict(figures) | {"since": since.isoformat(), "until": until.isoformat()}
         messages.post(
             session=session,
-            channel=ctx.agreement.channels.marketing,
+            conversation=ctx.agreement.channels.marketing,
             template="scorecard",
             at=now,
             week=facts,

@@ -34,7 +34,7 @@ WAKE, SWEEP, NURTURE = "baton.wake", "baton.sweep", "baton.nurture"
 SCORECARD = "baton.scorecard"
 RETENTION = "baton.retention"
 REARM = "baton.rearm"
-CLOCK = "baton.clock"
+SWEEPS = "baton.sweeps"
 """The executor of the jobs that wake the clock: one thread runs the sweep, the other takes
 the wake-ups that arrive meanwhile (each returns at once), so none waits behind a sweep."""
 # How soon after a change the clock looks again; changes within it share one look.
@@ -48,7 +48,7 @@ AFTER_FAILURE = timedelta(seconds=1)
 WAKE_INSTANCES = 1000
 
 
-class Clockwork:
+class DeadlineScheduler:
     def __init__(
         self,
         ctx: Context,
@@ -68,13 +68,13 @@ class Clockwork:
         self._lock = threading.Lock()
         self._again = threading.Event()
         self._sweeping = threading.Lock()
-        self.scheduler = BackgroundScheduler(
+        self.jobs = BackgroundScheduler(
             timezone=UTC,
             # Retention has a thread of its own: a first run over years of leads must not hold
-            # up the deadlines that are due meanwhile. So do the wake-ups (`CLOCK`).
+            # up the deadlines that are due meanwhile. So do the wake-ups (`SWEEPS`).
             executors={
                 "default": ThreadPoolExecutor(max_workers=1),
-                CLOCK: ThreadPoolExecutor(max_workers=2),
+                SWEEPS: ThreadPoolExecutor(max_workers=2),
                 RETENTION: ThreadPoolExecutor(max_workers=1),
             },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -82,22 +82,22 @@ class Clockwork:
 
     @property
     def running(self) -> bool:
-        return self.scheduler.running
+        return self.jobs.running
 
     def start(self) -> None:
-        self.scheduler.start()
+        self.jobs.start()
         self._weekly()
-        self.scheduler.add_job(
+        self.jobs.add_job(
             self.wake_up,
             "interval",
             seconds=self.sweep_every.total_seconds(),
             id=SWEEP,
             next_run_time=datetime.now(UTC),
             replace_existing=True,
-            executor=CLOCK,
+            executor=SWEEPS,
             max_instances=WAKE_INSTANCES,
         )
-        self.scheduler.add_job(
+        self.jobs.add_job(
             self.recheck_nurture,
             "interval",
             minutes=10,
@@ -105,7 +105,7 @@ class Clockwork:
             next_run_time=datetime.now(UTC),
             replace_existing=True,
         )
-        self.scheduler.add_job(
+        self.jobs.add_job(
             self.retain,
             "interval",
             days=1,
@@ -127,9 +127,9 @@ class Clockwork:
         reports_at = self.ctx.agreement.reports
         if reports_at is None or reports_at.weekly is None:
             return
-        day, clock = reports_at.weekly.split()
-        hour, minute = clock.split(":")
-        self.scheduler.add_job(
+        day, time_of_day = reports_at.weekly.split()
+        hour, minute = time_of_day.split(":")
+        self.jobs.add_job(
             self.send_scorecard,
             CronTrigger(day_of_week=day, hour=hour, minute=minute, timezone=self.ctx.agreement.tz),
             id=SCORECARD,
@@ -152,8 +152,8 @@ class Clockwork:
             log.exception("clock: could not post nurture re-checks; trying again later")
 
     def stop(self) -> None:
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=True)
+        if self.jobs.running:
+            self.jobs.shutdown(wait=True)
 
     def wake_up(self) -> None:
         """Look at the deadlines now; if a sweep is running, make it look once more instead.
@@ -195,37 +195,37 @@ class Clockwork:
             # The batch's leads in one query, and its changes written together at the end: a
             # sweep's cost per clock decides how late the deadlines falling due during it are
             # seen.
-            batch = leads.get_all(session=session, lead_ids={clock.lead_id for clock in due})
+            batch = leads.get_all(session=session, lead_ids={deadline.lead_id for deadline in due})
             sweep = Sweep()
             with session.no_autoflush:
-                for clock in due:
-                    advance(self.ctx, session, clock, now, sweep)
+                for deadline in due:
+                    advance(self.ctx, session, deadline, now, sweep)
             sweep.write(session)
             del batch  # held until here: the session keeps its objects only while in use
         if due and self.on_work:
             self.on_work()
         return len(due)
 
-    def next_clock(self) -> Deadline | None:
+    def next_deadline(self) -> Deadline | None:
         with self.ctx.sessions() as session:
             return deadlines.earliest(session=session)
 
     def arm_soon(self) -> None:
         """Look again shortly, on the clock's own thread: a burst of hand-overs costs one look
         at the deadlines, not one each, and no request waits for it."""
-        if not self.scheduler.running:
+        if not self.jobs.running:
             return
         with self._lock:
             if self._rearm_pending:
                 return
             self._rearm_pending = True
-        self.scheduler.add_job(
+        self.jobs.add_job(
             self._rearm,
             "date",
             run_date=datetime.now(UTC) + REARM_AFTER,
             id=REARM,
             replace_existing=True,
-            executor=CLOCK,
+            executor=SWEEPS,
             max_instances=WAKE_INSTANCES,
         )
 
@@ -241,27 +241,27 @@ class Clockwork:
         by another replica (its row was locked): look again shortly, not in a tight loop.
         """
         try:
-            clock = self.next_clock()
+            deadline = self.next_deadline()
         except Exception:
             log.warning("clock: could not read the next deadline", exc_info=True)
             return
-        if clock is None or clock.next_at is None or not self.scheduler.running:
+        if deadline is None or deadline.next_at is None or not self.jobs.running:
             return
-        at = clock.next_at
+        at = deadline.next_at
         if self._looked_at is not None and at <= self._looked_at:
             at = datetime.now(UTC) + HELD_ELSEWHERE
         if not_before is not None:
             at = max(at, not_before)
         with self._lock:
-            if self._armed_for == at and self.scheduler.get_job(WAKE):
+            if self._armed_for == at and self.jobs.get_job(WAKE):
                 return
             self._armed_for = at
-            self.scheduler.add_job(
+            self.jobs.add_job(
                 self.wake_up,
                 "date",
                 run_date=at,
                 id=WAKE,
                 replace_existing=True,
-                executor=CLOCK,
+                executor=SWEEPS,
                 max_instances=WAKE_INSTANCES,
             )

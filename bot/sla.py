@@ -50,14 +50,14 @@ def step_at(agreement: Agreement, due_at: datetime, step: int) -> datetime:
     return due_at if not after else agreement.calendar.add(due_at, after)
 
 
-def next_moment(agreement: Agreement, clock: Deadline) -> datetime | None:
+def next_moment(agreement: Agreement, deadline: Deadline) -> datetime | None:
     """When this clock next needs work: its reminder, its deadline, or its next escalation."""
-    if clock.resolved_at is not None:
+    if deadline.resolved_at is not None:
         return None
-    if clock.breached_at is None:
-        if clock.remind_at is not None and clock.reminded_at is None:
-            return clock.remind_at
-        return clock.due_at
-    if clock.steps_done < len(agreement.sla.escalation):
-        return step_at(agreement, clock.due_at, clock.steps_done)
+    if deadline.breached_at is None:
+        if deadline.remind_at is not None and deadline.reminded_at is None:
+            return deadline.remind_at
+        return deadline.due_at
+    if deadline.steps_done < len(agreement.sla.escalation):
+        return step_at(agreement, deadline.due_at, deadline.steps_done)
     return None

@@ -19,7 +19,11 @@ def register(app: App, runtime: Baton) -> None:
     def once_per_event(body: dict[str, Any], next) -> BoltResponse | None:
         """Slack retries an event it thinks was missed; the same event id is handled once."""
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if isinstance(event_id, str) and event_id and not first_delivery(runtime.ctx, event_id):
+        if (
+            isinstance(event_id, str)
+            and event_id
+            and not first_delivery(runtime.ctx, event_id, platform="slack")
+        ):
             return BoltResponse(status=200, body="")
         return next()
 

@@ -1,6 +1,6 @@
 """Digests and the notices they name. Callers own the transaction; nothing here commits.
 
-A digest is found or made by its key (conversation, bucket) with an insert that does nothing
+A digest is found or made by its key (recipient, bucket) with an insert that does nothing
 on a conflict, so two replicas that add notices for one person at once converge on one row.
 Every change of a digest starts with `touch`, an UPDATE that locks the row: the changes of one
 digest (new notices, a lead resolved, Slack showing a version) thereby happen one at a time.
@@ -19,23 +19,23 @@ from storage.models import Deadline, Digest, DigestItem, Lead
 _INSERT_ITEM = insert(DigestItem.__table__)
 
 
-def open_digest(*, session: Session, conversation: str, bucket: datetime, at: datetime) -> int:
-    """The id of the digest for this conversation and bucket, made if there is none yet."""
+def open_digest(*, session: Session, recipient: str, bucket: datetime, at: datetime) -> int:
+    """The id of the digest for this recipient and bucket, made if there is none yet."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     session.execute(
         dialect.insert(Digest.__table__)
         .values(
-            conversation=conversation,
+            recipient=recipient,
             bucket=bucket,
             opened_at=at,
             version=0,
             shown=0,
             queued=False,
         )
-        .on_conflict_do_nothing(index_elements=["conversation", "bucket"])
+        .on_conflict_do_nothing(index_elements=["recipient", "bucket"])
     )
     return session.execute(
-        select(Digest.id).where(Digest.conversation == conversation, Digest.bucket == bucket)
+        select(Digest.id).where(Digest.recipient == recipient, Digest.bucket == bucket)
     ).scalar_one()
 
 
@@ -79,21 +79,21 @@ def set_queued(*, session: Session, digest_id: int, queued: bool) -> None:
 def naming(
     *, session: Session, lead_ids: Collection[str], since: datetime
 ) -> list[tuple[int, str, datetime]]:
-    """The digests opened since `since` that name any of these leads: (id, conversation,
+    """The digests opened since `since` that name any of these leads: (id, recipient,
     bucket), in the order every transaction locks digests in."""
     if not lead_ids:
         return []
     rows = session.execute(
-        select(Digest.id, Digest.conversation, Digest.bucket)
+        select(Digest.id, Digest.recipient, Digest.bucket)
         .where(
             col(Digest.id).in_(
                 select(DigestItem.digest_id).where(col(DigestItem.lead_id).in_(lead_ids))
             ),
             col(Digest.opened_at) >= since,
         )
-        .order_by(col(Digest.conversation), col(Digest.bucket))
+        .order_by(col(Digest.recipient), col(Digest.bucket))
     ).all()
-    return [(digest_id, conversation, bucket) for digest_id, conversation, bucket in rows]
+    return [(digest_id, recipient, bucket) for digest_id, recipient, bucket in rows]
 
 
 def shown(
@@ -103,15 +103,16 @@ def shown(
     version: int,
     at: datetime,
     item_ids: Collection[int],
-    channel: str | None = None,
-    ts: str | None = None,
+    posted: tuple[str, str, str] | None = None,
 ) -> Digest:
-    """Slack shows `version` (and, after the post, where): record it; return the digest."""
-    if ts is not None:
+    """The platform shows `version` (and, after the post, where: `posted` is the platform,
+    the conversation and the message id): record it; return the digest."""
+    if posted is not None:
+        platform, conversation, message_id = posted
         session.execute(
             update(Digest)
             .where(col(Digest.id) == digest_id)
-            .values(channel=channel, ts=ts)
+            .values(platform=platform, conversation=conversation, message_id=message_id)
             .execution_options(synchronize_session=False)
         )
     session.execute(

@@ -203,20 +203,27 @@ def open_counts(*, session: Session) -> dict[str, int]:
 def cards_of(
     *, session: Session, lead_ids: Collection[str]
 ) -> dict[str, tuple[str | None, str | None]]:
-    """Where each lead's card is (channel, ts), both None before it is posted; a lead that
+    """Where each lead's card is (conversation, message id), both None before it is posted;
+    a lead that
     does not exist is missing. Two columns, not the leads, in one query for a whole batch:
     the courier asks this of every message it paces."""
     if not lead_ids:
         return {}
     rows = session.execute(
-        select(Lead.id, Lead.card_channel, Lead.card_ts).where(col(Lead.id).in_(lead_ids))
+        select(Lead.id, Lead.card_conversation, Lead.card_message_id).where(
+            col(Lead.id).in_(lead_ids)
+        )
     ).all()
-    return {lead_id: (channel, ts) for lead_id, channel, ts in rows}
+    return {lead_id: (conversation, message) for lead_id, conversation, message in rows}
 
 
-def set_card(*, session: Session, lead_id: str, channel: str, ts: str) -> None:
+def set_card(
+    *, session: Session, lead_id: str, platform: str, conversation: str, message_id: str
+) -> None:
     session.execute(
-        update(Lead).where(col(Lead.id) == lead_id).values(card_channel=channel, card_ts=ts)
+        update(Lead)
+        .where(col(Lead.id) == lead_id)
+        .values(card_platform=platform, card_conversation=conversation, card_message_id=message_id)
     )
 
 

@@ -62,8 +62,10 @@ class Lead(LeadFields, table=True):
     received_at: datetime = _utc(index=True)
     claimed_at: datetime | None = _utc(default=None)
     contacted_at: datetime | None = _utc(default=None)
-    card_channel: str | None = Field(default=None, max_length=32)
-    card_ts: str | None = Field(default=None, max_length=32)
+    card_platform: str | None = Field(default=None, max_length=16)
+    card_conversation: str | None = Field(default=None, max_length=32)
+    card_message_id: str | None = Field(default=None, max_length=32)
+    """Where the lead's card is: the platform, its conversation, its message id there."""
     card_at: datetime | None = _utc(default=None)
     """When the card was first in the sales channel: the claim and contact clocks start then."""
     recheck_on: date | None = Field(default=None, index=True)
@@ -87,7 +89,8 @@ class Lead(LeadFields, table=True):
 
 
 class Person(SQLModel, table=True):
-    """A Slack user and a role the agreement gives them (kept in step with agreement.yml)."""
+    """A person on the chat platform and a role the agreement gives them (kept in step with
+    agreement.yml)."""
 
     user_id: str = Field(primary_key=True, max_length=32)
     role: str = Field(primary_key=True, max_length=32)
@@ -138,12 +141,17 @@ class Breach(SQLModel, table=True):
 
 
 class Outbox(SQLModel, table=True):
-    """A Slack write stored with the change that causes it, delivered once by a worker."""
+    """A message stored with the change that causes it, delivered once by a worker.
+
+    `recipient` is whom it is for as queued: a person or a conversation, or None for a
+    lead's card and thread. Once delivered, `platform`, `conversation` and `message_id` say
+    where it landed (a DM's conversation is the one the platform opened for the person).
+    """
 
     id: int | None = Field(default=None, primary_key=True)
     lead_id: str | None = Field(default=None, foreign_key="lead.id", index=True, max_length=32)
     kind: str = Field(max_length=16)
-    channel: str | None = Field(default=None, max_length=32)
+    recipient: str | None = Field(default=None, max_length=32)
     priority: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     """Smaller goes first: a lead handed over now before a bulk import (`bot.messages`)."""
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
@@ -152,7 +160,9 @@ class Outbox(SQLModel, table=True):
     taken_until: datetime | None = _utc(default=None)
     attempts: int = 0
     sent_at: datetime | None = _utc(default=None)
-    ts: str | None = Field(default=None, max_length=32)
+    platform: str | None = Field(default=None, max_length=16)
+    conversation: str | None = Field(default=None, max_length=32)
+    message_id: str | None = Field(default=None, max_length=32)
     error: str | None = Field(default=None, max_length=1000)
 
     __table_args__ = (Index("ix_outbox_next_attempt_at", "next_attempt_at"),)
@@ -160,26 +170,28 @@ class Outbox(SQLModel, table=True):
 
 class Digest(SQLModel, table=True):
     """One message that names several leads for one person (or the sales channel), kept up to
-    date in place: the notices for one conversation within one bucket of time.
+    date in place: the notices for one recipient within one bucket of time, posted as one
+    message (`platform`, `conversation`, `message_id` once it is posted).
 
-    `version` counts the changes to what it names; `shown` is the version Slack shows. While
+    `version` counts the changes to what it names; `shown` is the version the platform shows. While
     `queued`, one outbox row (its post, or its next update) is pending and will show the
     latest version, so a change never queues a second row: updates of one digest go out one
     at a time, in order.
     """
 
     id: int | None = Field(default=None, primary_key=True)
-    conversation: str = Field(max_length=32)
+    recipient: str = Field(max_length=32)
     bucket: datetime = _utc()
     opened_at: datetime = _utc(index=True)
-    channel: str | None = Field(default=None, max_length=32)
-    ts: str | None = Field(default=None, max_length=32)
+    platform: str | None = Field(default=None, max_length=16)
+    conversation: str | None = Field(default=None, max_length=32)
+    message_id: str | None = Field(default=None, max_length=32)
     version: int = 0
     shown: int = 0
     queued: bool = False
     updated_at: datetime | None = _utc(default=None)
 
-    __table_args__ = (UniqueConstraint("conversation", "bucket", name="uq_digest_bucket"),)
+    __table_args__ = (UniqueConstraint("recipient", "bucket", name="uq_digest_bucket"),)
 
 
 class DigestItem(SQLModel, table=True):
@@ -217,9 +229,11 @@ class Feedback(SQLModel, table=True):
     recheck_on: date | None = None
 
 
-class SlackEvent(SQLModel, table=True):
-    """Slack event ids already handled, so a retried delivery is acknowledged and skipped."""
+class InboundEvent(SQLModel, table=True):
+    """Event ids a chat platform delivered and Baton handled, so a retried delivery is
+    acknowledged and skipped."""
 
+    platform: str = Field(primary_key=True, max_length=16)
     event_id: str = Field(primary_key=True, max_length=64)
     received_at: datetime = _utc(index=True)
 

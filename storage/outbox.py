@@ -1,4 +1,4 @@
-"""The outbox: Slack writes stored with the change that causes them, taken by one worker each."""
+"""The outbox: messages stored with the change that causes them, taken by one worker each."""
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -11,26 +11,9 @@ from sqlmodel import Session, col, select
 
 from storage.models import Outbox
 
-# Built once: a statement made per call would be compiled (and its values coerced) each time.
+# Built once: a statement made per call would be compiled (and its values coerced) each time;
+# every change of a lead queues rows, as an INSERT: no caller needs them as objects.
 _INSERT_OUTBOX = insert(Outbox.__table__)
-
-
-def enqueue(
-    *,
-    session: Session,
-    kind: str,
-    at: datetime,
-    lead_id: str | None = None,
-    channel: str | None = None,
-    payload: dict[str, Any] | None = None,
-    priority: int = 0,
-) -> None:
-    """An INSERT rather than an object in the session: every change of a lead queues one, and
-    no caller needs it as an object."""
-    session.execute(
-        _INSERT_OUTBOX,
-        row(kind=kind, at=at, lead_id=lead_id, channel=channel, payload=payload, priority=priority),
-    )
 
 
 def enqueue_all(*, session: Session, rows: list[dict[str, Any]]) -> None:
@@ -45,7 +28,7 @@ def row(
     kind: str,
     at: datetime,
     lead_id: str | None = None,
-    channel: str | None = None,
+    recipient: str | None = None,
     payload: dict[str, Any] | None = None,
     priority: int = 0,
 ) -> dict[str, Any]:
@@ -54,7 +37,7 @@ def row(
     return {
         "kind": kind,
         "lead_id": lead_id,
-        "channel": channel,
+        "recipient": recipient,
         "priority": priority,
         "payload": payload or {},
         "created_at": at,
@@ -133,13 +116,25 @@ def _due(in_order: tuple[str, ...]) -> Select:
 
 
 def delivered(
-    *, session: Session, row_id: int, at: datetime, ts: str | None, channel: str | None = None
+    *,
+    session: Session,
+    row_id: int,
+    at: datetime,
+    platform: str,
+    message_id: str | None,
+    conversation: str | None = None,
 ) -> None:
-    """Record what Slack accepted; `channel` is where it landed (a DM's D… id, not the user's),
-    which is what a later `chat.update` of the message needs."""
-    values = {"sent_at": at, "ts": ts, "next_attempt_at": None, "taken_until": None, "error": None}
-    if channel:
-        values["channel"] = channel
+    """Record what the platform accepted: the message's id and the conversation it landed in
+    (a DM's own conversation, not the person's id), which a later update of it needs."""
+    values = {
+        "sent_at": at,
+        "platform": platform,
+        "conversation": conversation,
+        "message_id": message_id,
+        "next_attempt_at": None,
+        "taken_until": None,
+        "error": None,
+    }
     session.execute(update(Outbox).where(col(Outbox.id) == row_id).values(**values))
 
 

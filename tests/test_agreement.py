@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.agreement import AgreementError, load_agreement, parse_agreement
+from bot.agreement_file import AgreementError, load_agreement, parse_agreement
 from bot.durations import Span, parse_duration
+from bot.slack.addresses import check_address
 from tests.support import AGREEMENT
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "agreement.example.yml"
@@ -20,8 +21,9 @@ business_hours:
 
 
 def problems_of(text: str) -> list[str]:
+    """The problems `baton check` reports: Slack's ids checked as the adapter checks them."""
     with pytest.raises(AgreementError) as caught:
-        parse_agreement(text)
+        parse_agreement(text, addresses=check_address)
     assert caught.value.problems
     return caught.value.problems
 
@@ -30,6 +32,13 @@ def only_problem(text: str) -> str:
     problems = problems_of(text)
     assert len(problems) == 1, problems
     return problems[0]
+
+
+def only_problem_without_platform(text: str) -> str:
+    with pytest.raises(AgreementError) as caught:
+        parse_agreement(text)
+    (problem,) = caught.value.problems
+    return problem
 
 
 def line_of(text: str, needle: str) -> int:
@@ -303,7 +312,23 @@ def test_an_agreement_that_cannot_work_is_refused_with_its_line(
 
 @pytest.mark.parametrize("ids", ["U0CEO", "W0CEO"])
 def test_user_ids_may_start_with_u_or_w(ids: str):
-    assert parse_agreement(AGREEMENT.replace("ceo: U0CEO", f"ceo: {ids}")).people.ceo == ids
+    text = AGREEMENT.replace("ceo: U0CEO", f"ceo: {ids}")
+    assert parse_agreement(text, addresses=check_address).people.ceo == ids
+
+
+def test_without_a_platform_any_id_names_a_person_or_a_conversation_but_not_nothing():
+    """The domain leaves the shape of ids to the chat platform's adapter."""
+    teams = "29:1a2b3c4d5e6f-user"
+    text = AGREEMENT.replace("ceo: U0CEO", f'ceo: "{teams}"').replace(
+        "sales: C0SALES", 'sales: "19:abc@thread.tacv2"'
+    )
+    agreement = parse_agreement(text)
+    assert (agreement.people.ceo, agreement.channels.sales) == (teams, "19:abc@thread.tacv2")
+    empty = AGREEMENT.replace("ceo: U0CEO", 'ceo: ""')
+    assert only_problem_without_platform(empty) == (
+        f"agreement.yml:{line_of(empty, 'ceo:')}: people.ceo: is empty: give an id or an email "
+        "address"
+    )
 
 
 def test_people_may_be_named_by_email_address():

@@ -15,7 +15,7 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from bot import cards
-from bot.agreement import parse_agreement
+from bot.agreement_file import parse_agreement
 from bot.demo.slack_standin import FakeSlack
 from bot.service.cli import cli
 from storage.db import make_engine, session_factory, transaction

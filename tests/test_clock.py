@@ -7,10 +7,10 @@ import pytest
 from sqlmodel import select
 
 from bot import escalation, intake, ownership
-from bot.agreement import parse_agreement
+from bot.agreement_file import parse_agreement
 from bot.context import Context
 from bot.refusals import Refused
-from bot.scheduler import Clockwork
+from bot.scheduler import DeadlineScheduler
 from bot.schemas import LeadIn
 from storage import deadlines
 from storage.models import Breach, Digest, DigestItem, Outbox
@@ -69,7 +69,7 @@ def dms_to(ctx: Context, user: str) -> list[DigestItem]:
             session.exec(
                 select(DigestItem)
                 .join(Digest)
-                .where(Digest.conversation == user)
+                .where(Digest.recipient == user)
                 .order_by(DigestItem.id)
             ).all()
         )
@@ -79,7 +79,7 @@ def tick(ctx: Context, clock: FakeClock, moment: datetime, times: int = 2) -> No
     """Run the clock at `moment`, more than once: repeats must change nothing."""
     clock.at(moment)
     for _ in range(times):
-        Clockwork(ctx).run_once()
+        DeadlineScheduler(ctx).run_once()
 
 
 def test_an_unclaimed_lead_is_reminded_in_its_thread_once(timed, clock):
@@ -246,7 +246,7 @@ def test_clocks_count_business_time(ctx, clock):
 
 def test_the_next_clock_is_the_earliest_pending_moment(timed, clock):
     hand_over(timed)
-    clockwork = Clockwork(timed)
-    assert clockwork.next_clock().next_at == START + timedelta(minutes=30)
+    scheduler = DeadlineScheduler(timed)
+    assert scheduler.next_deadline().next_at == START + timedelta(minutes=30)
     tick(timed, clock, START + timedelta(minutes=30))
-    assert clockwork.next_clock().next_at == START + timedelta(hours=1)
+    assert scheduler.next_deadline().next_at == START + timedelta(hours=1)

@@ -19,7 +19,8 @@ from sqlalchemy import update
 
 from bot import intake
 from bot.actions import ActionId
-from bot.agreement import Agreement, parse_agreement
+from bot.agreement import Agreement
+from bot.agreement_file import parse_agreement
 from bot.schemas import LeadIn
 from storage import leads
 from storage.db import migrate, transaction
@@ -108,7 +109,13 @@ def test_a_deadline_that_passed_while_baton_was_down_escalates_once_after_start(
     migrate(runtime.engine)
     handed = intake.hand_over(runtime.ctx, LeadIn.model_validate(GOOD_LEAD), by="api")
     with transaction(runtime.ctx.sessions) as session:  # its card went out, then Baton stopped
-        leads.set_card(session=session, lead_id=handed.lead.id, channel="C0SALES", ts="1.000001")
+        leads.set_card(
+            session=session,
+            lead_id=handed.lead.id,
+            platform="slack",
+            conversation="C0SALES",
+            message_id="1.000001",
+        )
         session.execute(update(Outbox).values(sent_at=runtime.ctx.clock(), next_attempt_at=None))
     show_card(runtime.ctx, handed.lead.id)
     time.sleep(2.5)

@@ -22,7 +22,7 @@ from sqlmodel import col, select
 from bot import intake
 from bot.agreement import Agreement
 from bot.context import Context
-from bot.scheduler import WAKE, Clockwork
+from bot.scheduler import WAKE, DeadlineScheduler
 from bot.schemas import LeadIn
 from bot.service.runtime import Runtime, build
 from bot.service.settings import Settings
@@ -63,7 +63,7 @@ def escalations(ctx: Context) -> Counter[str]:
     )
 
 
-class HeldOpen(Clockwork):
+class HeldOpen(DeadlineScheduler):
     """Holds its first sweep open right after that sweep armed the wake-up, until the wake-up
     has fired and been run (or skipped): a wake-up arriving while a sweep still runs.
 
@@ -79,7 +79,7 @@ class HeldOpen(Clockwork):
         self.interleaved = False
         self.fired = threading.Event()
         self.released = threading.Event()
-        self.scheduler.add_listener(
+        self.jobs.add_listener(
             self._fired, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES
         )
 
@@ -103,17 +103,17 @@ class HeldOpen(Clockwork):
 def test_a_wake_up_during_a_sweep_leads_to_another_look(ctx: Context):
     first, second = hand_over(ctx, 1), hand_over(ctx, 2)
     set_claim_due(ctx, {first: datetime.now(UTC) - timedelta(seconds=1)})
-    clockwork = HeldOpen(
+    scheduler = HeldOpen(
         ctx, lambda: set_claim_due(ctx, {second: datetime.now(UTC) + timedelta(seconds=0.3)})
     )
-    clockwork.scheduler.start()
+    scheduler.jobs.start()
     try:
-        clockwork.arm()  # the first wake-up: the sweep it runs is held open
-        assert clockwork.released.wait(timeout=60)
-        assert clockwork.interleaved  # the second wake-up fired while the first sweep ran
+        scheduler.arm()  # the first wake-up: the sweep it runs is held open
+        assert scheduler.released.wait(timeout=60)
+        assert scheduler.interleaved  # the second wake-up fired while the first sweep ran
         eventually(lambda: escalations(ctx)[second], timeout=10)
     finally:
-        clockwork.stop()
+        scheduler.stop()
     assert escalations(ctx) == {first: 1, second: 1}
 
 
@@ -124,7 +124,7 @@ def replicas(settings: Settings, agreement: Agreement) -> Iterator[Callable[[int
     def start(count: int) -> list[Runtime]:
         for _ in range(count):
             runtime = build(settings, agreement)
-            runtime.clockwork.sweep_every = LONG
+            runtime.scheduler.sweep_every = LONG
             runtime.start()
             started.append(runtime)
         return started

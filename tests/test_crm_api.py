@@ -20,7 +20,8 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from bot import reports
-from bot.agreement import Agreement, parse_agreement
+from bot.agreement import Agreement
+from bot.agreement_file import parse_agreement
 from bot.demo.slack_standin import FakeSlack
 from bot.service.runtime import build
 from bot.service.settings import Settings

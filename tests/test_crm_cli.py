@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot import wins
-from bot.agreement import parse_agreement
+from bot.agreement_file import parse_agreement
 from bot.context import Context
 from bot.demo.slack_standin import FakeSlack
 from bot.intake import hand_over

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.agreement import AgreementError, parse_agreement
+from bot.agreement_file import AgreementError, parse_agreement
 from bot.crm.mapping import ObjectRef, Unmappable, employees, flatten, plain, to_lead
 from bot.crm_section import HUBSPOT_FIELDS, CrmConfigError, parse_crm
 from tests.support import AGREEMENT

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.agreement import load_agreement
+from bot.agreement_file import load_agreement
 from bot.demo import slack_standin
 from bot.demo.baton import _weekly_on_demo_time
 from bot.demo.clock import DemoClock, opening_after

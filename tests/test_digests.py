@@ -9,7 +9,7 @@ from sqlmodel import col, select
 
 from bot import digests, escalation, intake, ownership
 from bot.context import Context
-from bot.scheduler import Clockwork
+from bot.scheduler import DeadlineScheduler
 from bot.schemas import LeadIn
 from bot.slack import digest_layout
 from bot.slack.render import Renderer
@@ -50,7 +50,7 @@ def hand_over(ctx: Context, number: int) -> str:
 
 def tick(ctx: Context, clock: FakeClock, at: datetime) -> None:
     clock.now = at
-    Clockwork(ctx).run_once()
+    DeadlineScheduler(ctx).run_once()
 
 
 def rows(ctx: Context, kind: str) -> list[Outbox]:
@@ -58,10 +58,10 @@ def rows(ctx: Context, kind: str) -> list[Outbox]:
         return list(session.exec(select(Outbox).where(Outbox.kind == kind)).all())
 
 
-def digests_of(ctx: Context, conversation: str) -> list[tuple[Digest, list[DigestItem]]]:
+def digests_of(ctx: Context, recipient: str) -> list[tuple[Digest, list[DigestItem]]]:
     with ctx.sessions() as session:
         found = session.exec(
-            select(Digest).where(Digest.conversation == conversation).order_by(col(Digest.id))
+            select(Digest).where(Digest.recipient == recipient).order_by(col(Digest.id))
         ).all()
         return [
             (
@@ -96,14 +96,14 @@ def deliver(ctx: Context, kind: str) -> None:
             digest = session.get(Digest, digest_id)
             assert digest is not None
             row.sent_at, row.next_attempt_at = ctx.clock(), None
-            where = {"channel": "D0MANAGER", "ts": "1.000001"} if kind == "digest" else {}
+            posted = ("slack", "D0MANAGER", "1.000001") if kind == "digest" else None
             digests.shown(
                 session,
                 digest_id=digest_id,
                 version=digest.version,
                 at=ctx.clock(),
                 item_ids=[],
-                **where,
+                posted=posted,
             )
 
 
@@ -189,7 +189,7 @@ def test_unclaimed_reminders_alone_in_the_thread_together_in_the_channel(
     tick(timed, clock, START + timedelta(minutes=30, seconds=10))
     assert len(rows(timed, "reply")) == 1  # no thread reply for leads that go in the digest
     [post] = rows(timed, "digest")
-    assert post.channel == "C0SALES"
+    assert post.recipient == "C0SALES"
     shown = view(timed, post.payload["digest"])
     assert shown.template == "digest" and shown.facts["in_channel"]
     named = [row.lead.id for row in shown.facts["rich"]]
@@ -253,7 +253,7 @@ def test_notices_from_many_transactions_at_once_converge_on_one_digest(ctx: Cont
                 digests.notify(
                     session,
                     digests.Notice(
-                        conversation="U0MANAGER",
+                        recipient="U0MANAGER",
                         kind=digests.ESCALATION,
                         lead_id=lead_id,
                         deadline_id=clock.id,

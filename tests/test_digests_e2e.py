@@ -10,7 +10,8 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from bot.actions import ActionId, BlockId, ViewId
-from bot.agreement import Agreement, parse_agreement
+from bot.agreement import Agreement
+from bot.agreement_file import parse_agreement
 from bot.demo.slack_standin import FakeSlack
 from storage.db import transaction
 from storage.models import Deadline, Digest, DigestItem, Lead
@@ -177,9 +178,9 @@ def test_a_digest_whose_post_was_taken_but_its_answer_lost_is_found_not_posted_a
         with baton.runtime.ctx.sessions() as session:
             return session.exec(select(Digest)).one()
 
-    assert eventually(lambda: digest().ts is not None, timeout=15)
+    assert eventually(lambda: digest().message_id is not None, timeout=15)
     messages = slack.messages(slack.dm_channel("U0MANAGER"))
-    assert [m["ts"] for m in messages] == [digest().ts]  # in Slack once, and found there
+    assert [m["ts"] for m in messages] == [digest().message_id]  # in Slack once, and found there
     posts = slack.calls_to("chat.postMessage", include_failed=True)
     assert [c.answered for c in posts if to_manager(c)] == ["dropped"]
     assert "conversations.history" in [c.method for c in slack.calls]

@@ -485,7 +485,7 @@ def test_a_big_file_is_checked_in_a_second_process(
 FRESH = """
 import sys
 from bot import intake
-from bot.agreement import parse_agreement
+from bot.agreement_file import parse_agreement
 from bot.context import Context
 from bot.schemas import LeadIn
 from storage.db import make_engine, migrate, session_factory

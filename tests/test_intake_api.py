@@ -32,7 +32,7 @@ def test_a_qualified_lead_is_stored_and_its_card_posted(baton, slack):
         assert stored.phone == "+4532123456"
         assert stored.revenue == 48000000
         assert stored.activity[0]["kind"] == "webinar"
-        assert stored.card_ts is not None or slack.wait_for("chat.postMessage")
+        assert stored.card_message_id is not None or slack.wait_for("chat.postMessage")
 
 
 def test_an_unqualified_lead_gets_reasons_and_no_claim_button(baton, slack):

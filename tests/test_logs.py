@@ -204,7 +204,7 @@ def test_baton_run_logs_json_lines_without_secrets(tmp_path, monkeypatch):
     fake = SimpleNamespace(
         start=lambda: None,
         engine=SimpleNamespace(url="sqlite://"),
-        clockwork=SimpleNamespace(next_clock=lambda: None),
+        scheduler=SimpleNamespace(next_deadline=lambda: None),
     )
     monkeypatch.setattr(bot.service.runtime, "build", lambda settings, agreement: fake)
     monkeypatch.setattr(bot.service.web, "create_app", lambda runtime: "the app")

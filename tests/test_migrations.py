@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlmodel import select
 
 from bot import reports, wording
-from bot.agreement import parse_agreement
+from bot.agreement_file import parse_agreement
 from storage import leads
 from storage.db import _alembic_config, make_engine, migrate, schema_is_current, session_factory
 from storage.models import Event, Feedback, Lead, Outbox

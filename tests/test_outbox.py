@@ -53,10 +53,8 @@ def rows(runtime: Runtime) -> list[Outbox]:
 
 def queue(runtime: Runtime) -> list[tuple[Any, ...]]:
     """The outbox as a list of tuples, for assertion messages."""
-    return [
-        (r.id, r.kind, r.channel, r.next_attempt_at, r.taken_until, r.sent_at, r.attempts, r.error)
-        for r in rows(runtime)
-    ]
+    fields = ("id", "kind", "recipient", "next_attempt_at", "taken_until", "sent_at", "attempts")
+    return [tuple(getattr(r, name) for name in (*fields, "error")) for r in rows(runtime)]
 
 
 def refresh_card(runtime: Runtime, lead_id: str) -> None:
@@ -191,7 +189,7 @@ def test_a_card_that_failed_in_transit_is_delivered_once(
     assert [c.answered for c in attempts] in (["5xx", "ok"], ["dropped", "ok"])
     assert attempts[1].at - attempts[0].at >= 0.2  # backed off, not hammered
     (row,) = [r for r in rows(baton.runtime) if r.lead_id == lead_id]
-    assert row.sent_at is not None and row.ts == attempts[1].response["ts"]
+    assert row.sent_at is not None and row.message_id == attempts[1].response["ts"]
     assert row.attempts == 2
     assert eventually(lambda: counts(baton.runtime) == (0, 0)), queue(baton.runtime)
     (lookup,) = lookups(slack)  # not in Slack after all: looked for once, then posted
@@ -266,7 +264,7 @@ def test_a_post_slack_took_whose_answer_was_lost_is_recorded_not_posted_again(
     channel, (message,) = where[kind]  # in Slack once, and once only
     row = rows(baton.runtime)[-1]
     assert message["metadata"] == stamp(row)
-    assert (row.channel if kind != "card" else "C0SALES", row.ts) == (channel, message["ts"])
+    assert (row.platform, row.conversation, row.message_id) == ("slack", channel, message["ts"])
     assert (row.attempts, row.error) == (2, None)
     posts = [c.answered for c in slack.calls_to("chat.postMessage", include_failed=True)]
     assert posts == (["dropped"] if kind == "card" else ["ok", "dropped"])  # never again
@@ -279,7 +277,7 @@ def test_a_post_slack_took_whose_answer_was_lost_is_recorded_not_posted_again(
     if kind == "card":  # the card is the lead's: it is updated in place, never posted again
         with baton.runtime.ctx.sessions() as session:
             found = leads.get(session=session, lead_id=lead_id)
-        assert (found.card_channel, found.card_ts) == ("C0SALES", message["ts"])
+        assert (found.card_conversation, found.card_message_id) == ("C0SALES", message["ts"])
         refresh_card(baton.runtime, lead_id)
         assert slack.wait_for("chat.update")[0].params["ts"] == message["ts"]
         assert len(slack.messages("C0SALES")) == 1
@@ -296,7 +294,7 @@ def test_a_first_send_asks_slack_nothing_and_names_its_row(baton: Baton, slack: 
     assert lookups(slack) == []
     card, reply, dm = rows(baton.runtime)
     assert slack.messages("C0SALES")[0]["metadata"] == stamp(card)
-    assert slack.replies("C0SALES", card.ts)[0]["metadata"] == stamp(reply)
+    assert slack.replies("C0SALES", card.message_id)[0]["metadata"] == stamp(reply)
     assert slack.messages(slack.dm_channel("U0SELLER1"))[0]["metadata"] == stamp(dm)
     assert all(r.attempts == 1 for r in (card, reply, dm))
     shown = re.search(
@@ -328,7 +326,7 @@ def test_a_lookup_that_fails_is_retried_and_never_posts_blind(
     reads = slack.calls_to("conversations.history", include_failed=True)
     assert [c.answered for c in reads][-1] == "ok" and len(reads) >= 2
     (row,) = rows(baton.runtime)
-    assert row.ts == slack.messages("C0SALES")[0]["ts"]
+    assert row.message_id == slack.messages("C0SALES")[0]["ts"]
 
 
 def test_a_lookup_slack_refuses_is_a_dead_letter_until_retried_not_a_second_post(
@@ -350,7 +348,7 @@ def test_a_lookup_slack_refuses_is_a_dead_letter_until_retried_not_a_second_post
     assert len(slack.messages("C0SALES")) == 1
     assert len(slack.calls_to("chat.postMessage", include_failed=True)) == 1
     (row,) = rows(baton.runtime)
-    assert row.ts == slack.messages("C0SALES")[0]["ts"]
+    assert row.message_id == slack.messages("C0SALES")[0]["ts"]
 
 
 # Dead letters ----------------------------------------------------------------------------------
@@ -495,8 +493,8 @@ def test_a_worker_that_died_after_slack_took_its_card_leaves_it_posted_once(
             time.sleep(1)
         assert len(slack.messages("C0SALES")) == 1
         (row,) = rows(runtime)
-        assert (row.ts, row.attempts) == (posted["ts"], 2)
+        assert (row.message_id, row.attempts) == (posted["ts"], 2)
         with runtime.ctx.sessions() as session:
-            assert leads.get(session=session, lead_id=row.lead_id).card_ts == posted["ts"]
+            assert leads.get(session=session, lead_id=row.lead_id).card_message_id == posted["ts"]
     finally:
         runtime.engine.dispose()

@@ -8,7 +8,8 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from bot.actions import ActionId
-from bot.agreement import Agreement, AgreementError, parse_agreement
+from bot.agreement import Agreement
+from bot.agreement_file import AgreementError, parse_agreement
 from bot.demo.slack_standin import FakeSlack
 from bot.people import Roster
 from bot.service.cli import cli

@@ -16,7 +16,7 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from bot import cards, intake, messages, ownership, privacy, wording
-from bot.agreement import parse_agreement
+from bot.agreement_file import parse_agreement
 from bot.context import Context
 from bot.privacy import REMOVED
 from bot.refusals import Refused
@@ -57,7 +57,13 @@ def with_history(ctx: Context, lead_id: str) -> None:
     """What a lead gathers in its life: a posted card, replies, DMs, notes, an extension."""
     now = ctx.clock()
     with transaction(ctx.sessions) as session:
-        leads.set_card(session=session, lead_id=lead_id, channel="C0SALES", ts="1700000000.000100")
+        leads.set_card(
+            session=session,
+            lead_id=lead_id,
+            platform="slack",
+            conversation="C0SALES",
+            message_id="1700000000.000100",
+        )
         cards.shown(session=session, agreement=ctx.agreement, lead_id=lead_id, at=now)
         leads.record(
             session=session,
@@ -101,16 +107,19 @@ def with_history(ctx: Context, lead_id: str) -> None:
         session.add_all(
             [
                 Outbox(kind="reply", lead_id=lead_id, payload=sent, created_at=now, sent_at=now,
-                       ts="1700000000.000200"),
-                Outbox(kind="post", lead_id=lead_id, channel="C0MKTG", payload=sent,
-                       created_at=now, sent_at=now, ts="1700000000.000300"),
-                Outbox(kind="dm", lead_id=lead_id, channel="U0SELLER1", payload=sent,
-                       created_at=now, sent_at=now, ts="1700000000.000400"),
+                       platform="slack", conversation="C0SALES", message_id="1700000000.000200"),
+                Outbox(kind="post", lead_id=lead_id, recipient="C0MKTG", payload=sent,
+                       created_at=now, sent_at=now, platform="slack", conversation="C0MKTG",
+                       message_id="1700000000.000300"),
+                # a DM from before its conversation was recorded: only its person is known
+                Outbox(kind="dm", lead_id=lead_id, recipient="U0SELLER1", payload=sent,
+                       created_at=now, sent_at=now, platform="slack",
+                       message_id="1700000000.000400"),
                 # queued, not yet sent: it must never go out
-                Outbox(kind="dm", lead_id=lead_id, channel="U0CEO", payload=sent,
+                Outbox(kind="dm", lead_id=lead_id, recipient="U0CEO", payload=sent,
                        created_at=now, next_attempt_at=now),
                 # given up on: `baton outbox retry` must not bring it back
-                Outbox(kind="post", lead_id=lead_id, channel="C0MKTG", payload=sent,
+                Outbox(kind="post", lead_id=lead_id, recipient="C0MKTG", payload=sent,
                        created_at=now, next_attempt_at=None, error="not_in_channel"),
             ]
         )  # fmt: skip
@@ -165,7 +174,7 @@ def test_forget_erases_the_person_everywhere_and_keeps_the_statistics(ctx: Conte
         kept.received_at,
         kept.qualified,
     )
-    assert after.card_ts == "1700000000.000100"  # to rewrite the card
+    assert after.card_message_id == "1700000000.000100"  # to rewrite the card
 
 
 def test_the_history_keeps_what_happened_but_not_what_was_written(ctx: Context):
@@ -223,12 +232,12 @@ def test_queued_messages_are_cancelled_and_posted_ones_rewritten(ctx: Context):
     assert erased.cancelled == 2
     assert erased.cards == 1
     assert erased.rewritten == 2
-    assert sorted((m.kind, m.channel, m.ts) for m in erased.left) == [
-        ("dm", "U0SELLER1", "1700000000.000400"),  # known by its user only: deleted by hand
+    assert sorted((m.kind, m.recipient, m.message_id) for m in erased.left) == [
+        ("dm", "U0SELLER1", "1700000000.000400"),  # known by its person only: deleted by hand
     ]
     with ctx.sessions() as session:
         erasing = session.exec(select(Outbox).where(Outbox.kind == messages.ERASE)).all()
-    assert sorted((row.channel, row.payload["ts"]) for row in erasing) == [
+    assert sorted((row.recipient, row.payload["message_id"]) for row in erasing) == [
         ("C0MKTG", "1700000000.000300"),
         ("C0SALES", "1700000000.000200"),
     ]
@@ -421,14 +430,14 @@ def test_the_clock_forgets_expired_leads_at_start_and_daily(settings, agreement)
     runtime.start()
     try:
         old = handed_over(at(datetime.now(UTC) - timedelta(days=31), runtime.ctx))
-        job = runtime.clockwork.scheduler.get_job(RETENTION)
+        job = runtime.scheduler.jobs.get_job(RETENTION)
         assert job.trigger.interval == timedelta(days=1)
         deadline = time.monotonic() + 30  # a wait for the job, not a speed limit
         while stored(runtime.ctx, old.id).forgotten_at is None:
             assert time.monotonic() < deadline, "retention did not run"
             # Asked again until it runs: on a busy machine the start-up run may still be going,
             # and APScheduler skips a run that would overlap it.
-            runtime.clockwork.scheduler.modify_job(RETENTION, next_run_time=datetime.now(UTC))
+            runtime.scheduler.jobs.modify_job(RETENTION, next_run_time=datetime.now(UTC))
             time.sleep(0.2)
     finally:
         runtime.stop()

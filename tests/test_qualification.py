@@ -5,7 +5,8 @@ from typing import Any
 import pytest
 
 from bot import wording
-from bot.agreement import QualifiedLead, parse_agreement
+from bot.agreement import QualifiedLead
+from bot.agreement_file import parse_agreement
 from bot.qualification import matches_role, qualify
 from bot.rules import Rule
 from bot.schemas import LeadIn

@@ -54,11 +54,11 @@ def busy_outbox(database_url: str) -> Iterator[Engine]:
     migrate(engine)
     long_ago = datetime.now(UTC) - timedelta(days=300)
     sent = [
-        {**outbox.row(kind="dm", at=long_ago, channel="U0SELLER1"), "next_attempt_at": None}
+        {**outbox.row(kind="dm", at=long_ago, recipient="U0SELLER1"), "next_attempt_at": None}
         for _ in range(20_000)
     ]
     due = [
-        outbox.row(kind="dm", at=long_ago, channel="U0SELLER1", priority=n % 2) for n in range(50)
+        outbox.row(kind="dm", at=long_ago, recipient="U0SELLER1", priority=n % 2) for n in range(50)
     ]
     with engine.begin() as connection:
         connection.execute(insert(Outbox.__table__), sent)

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import select
 
 from bot import cards, feedback, intake, ownership, reports
-from bot.scheduler import Clockwork
+from bot.scheduler import DeadlineScheduler
 from bot.schemas import LeadIn
 from storage.db import transaction
 from storage.models import Outbox
@@ -39,7 +39,7 @@ def test_the_week_counts_both_sides(ctx):
     hand_over(ctx, 3, country="US")
     ownership.claim(ctx, lead_id=on_time, user="U0SELLER1")
     clock.now = MONDAY + timedelta(hours=2)
-    Clockwork(ctx).run_once()  # the second lead's claim deadline passes unmet
+    DeadlineScheduler(ctx).run_once()  # the second lead's claim deadline passes unmet
     ownership.claim(ctx, lead_id=late, user="U0SELLER2")
     for lead_id, user in ((on_time, "U0SELLER1"), (late, "U0SELLER2")):
         verdict = feedback.Verdict(outcome="rejected", reason="wrong_decision_maker")
@@ -92,7 +92,7 @@ def test_the_weekly_scorecard_goes_out_once(ctx):
     with ctx.sessions() as session:
         rows = session.exec(select(Outbox).where(Outbox.kind.in_(("post", "dm")))).all()
     scorecards = [row for row in rows if row.payload["template"] == "scorecard"]
-    assert {row.channel for row in scorecards} == {"C0MKTG", "U0CEO"}
+    assert {row.recipient for row in scorecards} == {"C0MKTG", "U0CEO"}
     assert scorecards[0].payload["facts"]["week"]["handed_over"] == 1
 
 

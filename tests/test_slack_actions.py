@@ -37,7 +37,7 @@ def test_a_seller_claims_and_the_card_shows_the_owner(baton, slack):
     assert "<@U0SELLER1>" in card
     assert "Release" in card
     assert "baton.claim" not in card
-    assert update.params["ts"] == stored(baton, lead_id).card_ts
+    assert update.params["ts"] == stored(baton, lead_id).card_message_id
     lead = stored(baton, lead_id)
     assert lead.owner == "U0SELLER1"
     assert lead.stage == "claimed"

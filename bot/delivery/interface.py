@@ -24,10 +24,10 @@ class Answer:
 class Sent:
     """What the platform took for a row, to record with it in one transaction."""
 
-    ts: str | None = None
-    """The message's id where it landed (Slack's ts), if a message was posted or updated."""
-    channel: str | None = None
-    """Where a post landed, when the row did not name it (a DM opened by user id)."""
+    message_id: str | None = None
+    """The message's id where it landed, if a message was posted or updated."""
+    conversation: str | None = None
+    """The conversation it landed in (for a DM, the one the platform opened for the person)."""
     at: datetime | None = None
     """When the platform took it, if the transport knows better than the worker."""
     record: Callable[[Session], None] | None = None
@@ -41,7 +41,7 @@ class Sent:
 class Limits(Protocol):
     """The transport's pace per conversation and its holds per method (`bot.slack.client`)."""
 
-    def reserve(self, channel: str, now: datetime) -> datetime: ...
+    def reserve(self, conversation: str, now: datetime) -> datetime: ...
     def not_before(self, method: str, now: datetime) -> datetime | None: ...
     def hold(self, method: str, until: datetime) -> None: ...
     def release(self, method: str) -> None: ...
@@ -52,13 +52,15 @@ class Call(Protocol):
     """The worker's gate around one platform call: held methods wait, failures are sorted."""
 
     def __call__(
-        self, row: Outbox, method: str, send: Callable[[], Any], channel: str | None = None
+        self, row: Outbox, method: str, send: Callable[[], Any], conversation: str | None = None
     ) -> Any: ...
 
 
 class Transport(Protocol):
     """What a platform gives the outbox: where a row goes, how to send it, how it fails."""
 
+    platform: str
+    """Its name, recorded with every message it delivers ("slack")."""
     paced: str
     """The method paced per conversation (Slack's chat.postMessage)."""
     permanent: frozenset[str]

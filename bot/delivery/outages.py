@@ -85,7 +85,7 @@ class Outages(Pacing):
         else:
             self._waking, self._woken = True, woken
 
-    def _answered(self, method: str, channel: str | None = None) -> None:
+    def _answered(self, method: str, conversation: str | None = None) -> None:
         """Slack answers `method` again: every row parked for it is due now."""
         outage = self._outages.pop(method, None)
         if outage is None:
@@ -94,8 +94,8 @@ class Outages(Pacing):
             self._try_at = None
         now = self.ctx.clock()
         self.limits.release(method)
-        if method == self.transport.paced and channel:
-            self.limits.reserve(channel, now)  # the post that found Slack back
+        if method == self.transport.paced and conversation:
+            self.limits.reserve(conversation, now)  # the post that found Slack back
         self._write(lambda s: outbox.resume(session=s, parked=outage.parked, now=now))
         self._due_at(now)
         log.info(

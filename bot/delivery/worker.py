@@ -166,7 +166,7 @@ class Courier(Outages):
     def run_once(self) -> int:
         """Take a batch of due rows and deliver them; return how many due rows were looked at.
 
-        Rows that have to wait for their channel or method are handed back with their time
+        Rows that have to wait for their conversation or method are handed back with their time
         in the same transaction, so a full batch means there may be more due rows right now.
         """
         self._write_unwritten()
@@ -217,11 +217,11 @@ class Courier(Outages):
         row: Outbox,
         method: str,
         send: Callable[[], Any],
-        channel: str | None = None,
+        conversation: str | None = None,
     ) -> Any:
         """Send, unless the method is held or the lease could run out during the request.
 
-        `channel` is where a paced call goes, so a post that finds the platform back after an
+        `conversation` is where a paced call goes, so a post that finds the platform back after an
         outage counts towards its conversation's pace."""
         now = self.ctx.clock()
         held = self.limits.not_before(method, now)
@@ -236,9 +236,9 @@ class Courier(Outages):
             if answer is None:
                 raise
             if 0 < answer.status < 500:
-                self._answered(method, channel)
+                self._answered(method, conversation)
             raise _Failed(method, answer, error) from error
-        self._answered(method, channel)
+        self._answered(method, conversation)
         return response
 
     # outcomes --------------------------------------------------------------------------
@@ -322,7 +322,12 @@ class Courier(Outages):
             if sent.record is not None:
                 sent.record(session)
             outbox.delivered(
-                session=session, row_id=row.id, at=now, ts=sent.ts, channel=sent.channel
+                session=session,
+                row_id=row.id,
+                at=now,
+                platform=self.transport.platform,
+                message_id=sent.message_id,
+                conversation=sent.conversation,
             )
 
         self._write(record)

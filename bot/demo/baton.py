@@ -21,9 +21,9 @@ from datetime import datetime, timedelta
 import uvicorn
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.agreement import load_agreement
+from bot.agreement_file import load_agreement
 from bot.demo.clock import DemoClock
-from bot.scheduler import CLOCK
+from bot.scheduler import SWEEPS
 from bot.service import logs
 from bot.service.runtime import Runtime, build, settle
 from bot.service.server import Server, listening_socket
@@ -60,10 +60,10 @@ def _weekly_on_demo_time(runtime: Runtime, clock: DemoClock) -> None:
         nonlocal due
         if due is not None and clock.now() >= due:
             due = trigger.get_next_fire_time(due, clock.now())
-            runtime.clockwork.send_scorecard()
+            runtime.scheduler.send_scorecard()
 
-    runtime.clockwork.scheduler.add_job(
-        look, "interval", seconds=1, id=WEEKLY, executor=CLOCK, replace_existing=True
+    runtime.scheduler.jobs.add_job(
+        look, "interval", seconds=1, id=WEEKLY, executor=SWEEPS, replace_existing=True
     )
 
 
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     listening = listening_socket("127.0.0.1", 0)
     runtime = build(settings, load_agreement(settings.baton_agreement), clock=clock.now)
-    runtime.clockwork.sweep_every = SWEEP_EVERY
+    runtime.scheduler.sweep_every = SWEEP_EVERY
     runtime.start()
     _weekly_on_demo_time(runtime, clock)
     app = create_app(runtime)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import uvicorn
 
-from bot.agreement import load_agreement
+from bot.agreement_file import load_agreement
 from bot.demo.clock import DemoClock, starting
 from bot.demo.slack_standin import FakeSlack
 from bot.service.server import CannotListen, Server, listening_socket

@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from bot.agreement import Agreement, AgreementError, load_agreement
+from bot.agreement import Agreement
+from bot.agreement_file import AgreementError, load_agreement
 from bot.clock import Clock, utcnow
 from bot.context import Context
 from bot.crm.hubspot import HubSpot
@@ -18,8 +19,9 @@ from bot.crm.pipedrive import Pipedrive
 from bot.delivery.worker import Courier
 from bot.intake import Intake
 from bot.people import Roster
-from bot.scheduler import Clockwork
+from bot.scheduler import DeadlineScheduler
 from bot.service.settings import Settings
+from bot.slack.addresses import check_address
 from bot.slack.client import SlackClient, SlackDirectory, make_client
 from bot.slack.render import Renderer
 from bot.slack.transport import SlackTransport
@@ -43,7 +45,7 @@ class Runtime:
     client: SlackClient
     renderer: Renderer
     courier: Courier
-    clockwork: Clockwork
+    scheduler: DeadlineScheduler
     intake: Intake
     roster: Roster
     hubspot: HubSpot | None = None
@@ -71,7 +73,7 @@ class Runtime:
         self.workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="baton-work")
         self.intake.start()
         self.courier.start()
-        self.clockwork.start()
+        self.scheduler.start()
         self.started = True
 
     def stop(self) -> None:
@@ -80,7 +82,7 @@ class Runtime:
         if self.workers:
             self.workers.shutdown(wait=True)
             self.workers = None
-        self.clockwork.stop()
+        self.scheduler.stop()
         self.courier.stop()
         for client in (self.hubspot, self.pipedrive):
             if client is not None:
@@ -101,7 +103,7 @@ class Runtime:
     def wake(self) -> None:
         """Something changed: deliver new messages now and re-arm the clock."""
         self.courier.wake()
-        self.clockwork.arm_soon()
+        self.scheduler.arm_soon()
 
 
 def build(
@@ -111,7 +113,7 @@ def build(
     clock: Clock = utcnow,
     templates: Path | None = None,
 ) -> Runtime:
-    agreement = agreement or load_agreement(settings.baton_agreement)
+    agreement = agreement or load_agreement(settings.baton_agreement, addresses=check_address)
     engine = make_engine(settings.database_url)
     ctx = Context(agreement=agreement, sessions=session_factory(engine), clock=clock)
     client = make_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
@@ -125,7 +127,7 @@ def build(
         client=client,
         renderer=renderer,
         courier=courier,
-        clockwork=Clockwork(ctx, on_work=courier.wake),
+        scheduler=DeadlineScheduler(ctx, on_work=courier.wake),
         intake=Intake(ctx),
         roster=Roster(SlackDirectory(client), ctx.sessions, clock),
         hubspot=HubSpot(settings.hubspot_token, settings.hubspot_api_url)

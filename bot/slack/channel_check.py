@@ -7,7 +7,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import people as roster
-from bot.agreement import Agreement, place
+from bot.agreement import Agreement
+from bot.agreement_file import place
 from bot.findings import Findings, one_line
 
 # Slack's answers that say the token itself is no good, whatever the channel.

@@ -63,6 +63,7 @@ class _Posted(NamedTuple):
 class SlackTransport:
     """Renders and sends outbox rows to Slack through a client that never sleeps on a retry."""
 
+    platform = "slack"
     paced = POST_MESSAGE
     """The method Slack paces per channel; the worker keeps `limits` for it."""
     permanent = PERMANENT
@@ -116,8 +117,8 @@ class SlackTransport:
         if row.kind == messages.REPLY:
             return POST_MESSAGE, card[0] if card else None
         if row.kind in (messages.ERASE, messages.DIGEST_UPDATE):
-            return UPDATE, row.channel
-        return POST_MESSAGE, row.channel
+            return UPDATE, row.recipient
+        return POST_MESSAGE, row.recipient
 
     def deliver(self, row: Outbox, call: Call) -> Sent:
         """Send `row` (every Slack call through `call`); what Slack took, to record."""
@@ -134,11 +135,11 @@ class SlackTransport:
                 row,
                 UPDATE,
                 lambda: self.client.chat_update(
-                    channel=row.channel, ts=row.payload["ts"], **removed
+                    channel=row.recipient, ts=row.payload["message_id"], **removed
                 ),
             )
-            return Sent(ts=response.get("ts"))
-        if row.kind == messages.REPLY and (lead is None or not lead.card_ts):
+            return Sent(message_id=response.get("ts"), conversation=row.recipient)
+        if row.kind == messages.REPLY and (lead is None or not lead.card_message_id):
             # The card is posted before any reply (they are taken in order); no card means
             # it was given up on, and `baton outbox retry` queues both again.
             raise Undeliverable("the lead's card was never posted")
@@ -146,14 +147,16 @@ class SlackTransport:
         facts.update(lead=lead, card_link=self._permalink(lead))
         message = self.renderer.message(row.payload["template"], **facts)
         if row.kind == messages.REPLY:
-            assert lead is not None and lead.card_channel is not None
-            posted = self._post(row, message, lead.card_channel, call, thread_ts=lead.card_ts)
+            assert lead is not None and lead.card_conversation is not None
+            posted = self._post(
+                row, message, lead.card_conversation, call, thread_ts=lead.card_message_id
+            )
         else:
-            assert row.channel is not None  # a DM or a post always names where it goes
-            posted = self._post(row, message, row.channel, call)
+            assert row.recipient is not None  # a DM or a post always names where it goes
+            posted = self._post(row, message, row.recipient, call)
         planned = row.payload.get("facts", {}).get("planned")
         lags = [datetime.fromisoformat(planned)] if planned else []
-        return Sent(ts=posted.ts, channel=posted.channel, planned=lags)
+        return Sent(message_id=posted.ts, conversation=posted.channel, planned=lags)
 
     def _digest(self, row: Outbox, call: Call) -> Sent:
         """Post a digest, or bring the posted one up to date, as it stands now.
@@ -174,19 +177,19 @@ class SlackTransport:
         if shown is None:
             return Sent()
         message = self.renderer.message(shown.template, **shown.facts)
-        where: dict[str, str] = {}
+        where: tuple[str, str, str] | None = None
         version = shown.version
         if row.kind == messages.DIGEST:
-            posted = self._post(row, message, shown.conversation, call)
-            where = {"channel": posted.channel, "ts": posted.ts}
+            posted = self._post(row, message, shown.recipient, call)
+            where = (self.platform, posted.channel, posted.ts)
             if posted.found:
                 # Found in Slack as an earlier attempt rendered it, not as it is now: count
                 # it as showing nothing, so an update follows with the digest as it is.
                 version = 0
-        elif shown.ts is None or shown.channel is None:
+        elif shown.message_id is None or shown.conversation is None:
             raise Undeliverable("a digest update without its post")
         else:
-            channel, ts = shown.channel, shown.ts
+            channel, ts = shown.conversation, shown.message_id
             call(row, UPDATE, lambda: self.client.chat_update(channel=channel, ts=ts, **message))
         accepted = self.ctx.clock()
 
@@ -197,12 +200,12 @@ class SlackTransport:
                 version=version,
                 at=accepted,
                 item_ids=shown.item_ids,
-                **where,
+                posted=where,
             )
 
         return Sent(
-            ts=where.get("ts"),
-            channel=where.get("channel"),
+            message_id=where[2] if where else None,
+            conversation=where[1] if where else None,
             at=accepted,
             record=record,
             planned=list(shown.first_shown),
@@ -213,16 +216,13 @@ class SlackTransport:
             return Sent()
         with self.ctx.sessions() as session:
             latest = leads.latest_feedback(session=session, lead_id=lead.id)
-        if lead.card_ts and lead.card_channel:
+        if lead.card_message_id and lead.card_conversation:
             message = self.renderer.card(lead, clocks, latest)
+            channel, ts = lead.card_conversation, lead.card_message_id
             response = call(
-                row,
-                UPDATE,
-                lambda: self.client.chat_update(
-                    channel=lead.card_channel, ts=lead.card_ts, **message
-                ),
+                row, UPDATE, lambda: self.client.chat_update(channel=channel, ts=ts, **message)
             )
-            return Sent(ts=response.get("ts"))
+            return Sent(message_id=response.get("ts"), conversation=channel)
         # The first post says by when to claim, as the clocks will start once Slack has it.
         now = self.ctx.clock()
         message = self.renderer.card(
@@ -237,11 +237,17 @@ class SlackTransport:
 
         def record(session: Session) -> None:
             """The card is where it is, and the clocks start: Sales can see the lead."""
-            leads.set_card(session=session, lead_id=lead_id, channel=channel, ts=ts)
+            leads.set_card(
+                session=session,
+                lead_id=lead_id,
+                platform=self.platform,
+                conversation=channel,
+                message_id=ts,
+            )
             cards.shown(session=session, agreement=self.ctx.agreement, lead_id=lead_id, at=at)
 
         metrics.CARD_DELAY.observe(max(0.0, (at - lead.received_at).total_seconds()))
-        return Sent(ts=ts, record=record, started_clocks=True)
+        return Sent(message_id=ts, conversation=channel, record=record, started_clocks=True)
 
     def _post(
         self,
@@ -314,14 +320,14 @@ class SlackTransport:
 
     def _permalink(self, lead: Lead | None) -> str | None:
         """A link to the lead's card, asked of Slack once per card; None if Slack won't say."""
-        if lead is None or not lead.card_ts or not lead.card_channel:
+        if lead is None or not lead.card_message_id or not lead.card_conversation:
             return None
-        key = (lead.card_channel, lead.card_ts)
+        key = (lead.card_conversation, lead.card_message_id)
         if key in self._links:
             return self._links[key]
         try:
             response = self.client.chat_getPermalink(
-                channel=lead.card_channel, message_ts=lead.card_ts
+                channel=lead.card_conversation, message_ts=lead.card_message_id
             )
         except (SlackApiError, OSError, HTTPException):
             return None
@@ -333,7 +339,7 @@ class SlackTransport:
     def _card_link(self, lead: Lead) -> str | None:
         """A link to the lead's card, made from the workspace's address, which Slack gives once
         (`auth.test`): a digest links dozens of cards, and asking for each would cost a call."""
-        if not lead.card_ts or not lead.card_channel:
+        if not lead.card_message_id or not lead.card_conversation:
             return None
         if self._workspace is None:
             try:
@@ -342,8 +348,8 @@ class SlackTransport:
                 return None
         if not self._workspace:
             return None
-        stamp = lead.card_ts.replace(".", "")
-        return f"{self._workspace.rstrip('/')}/archives/{lead.card_channel}/p{stamp}"
+        stamp = lead.card_message_id.replace(".", "")
+        return f"{self._workspace.rstrip('/')}/archives/{lead.card_conversation}/p{stamp}"
 
 
 def _stamp(row: Outbox) -> Metadata:

@@ -3,7 +3,7 @@ start."""
 
 import yaml
 
-from bot.agreement import AgreementError, load_agreement
+from bot.agreement_file import AgreementError, load_agreement
 from bot.service import crm_check, database_check
 from bot.service.cli.common import (
     err,
@@ -14,6 +14,7 @@ from bot.service.cli.common import (
 )
 from bot.service.settings import SettingsError, check_settings
 from bot.slack import channel_check
+from bot.slack.addresses import check_address
 from bot.slack.client import SlackDirectory, channel_rate, make_client
 
 
@@ -30,7 +31,7 @@ def check() -> None:
         problems += error.problems
     agreement = None
     try:
-        agreement = load_agreement(settings.baton_agreement)
+        agreement = load_agreement(settings.baton_agreement, addresses=check_address)
     except AgreementError as error:
         problems.extend(error.problems)
     else:

@@ -53,8 +53,11 @@ def forget(
     if erased.left:
         out.print(
             f"{len(erased.left)} message(s) Baton posted about them still show their data in "
-            "Slack; delete them there by hand (channel, or user for a DM, and message ts):",
+            "Slack; delete them there by hand (whom it was for and the message's ts):",
             highlight=False,
         )
         for message in erased.left:
-            out.print(f"  {message.kind:<6} {message.channel or '?'} {message.ts}", highlight=False)
+            out.print(
+                f"  {message.kind:<6} {message.recipient or '?'} {message.message_id}",
+                highlight=False,
+            )

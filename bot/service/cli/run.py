@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.agreement import AgreementError
+from bot.agreement_file import AgreementError
 from bot.service import logs
 from bot.service.cli.common import (
     database_error,
@@ -72,7 +72,7 @@ def run(
 
     def listens() -> None:
         out.print(f"Baton listens on http://{host}:{port} (Slack: {slack}, intake: /api/leads)")
-        waiting = runtime.clockwork.next_clock()
+        waiting = runtime.scheduler.next_deadline()
         if waiting is None or waiting.next_at is None:
             out.print("No deadlines pending.")
         else:

@@ -30,7 +30,7 @@ def mount(api: FastAPI, runtime: Runtime) -> None:
             problems.append(f"database unreachable: {type(error).__name__}")
         if not runtime.started:
             problems.append("workers are not running")
-        clock = runtime.clockwork
+        clock = runtime.scheduler
         swept = clock.last_sweep
         age = (datetime.now(UTC) - swept).total_seconds() if swept else None
         if not clock.running:
