@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from statistics import median
 
-from sqlalchemy import case, func, or_
+from sqlalchemy import and_, case, func, or_
 from sqlmodel import Session, col, select
 
 from bot import messages
@@ -18,24 +18,26 @@ from storage.models import Breach, Deadline, Feedback, Lead
 
 @dataclass
 class Scorecard:
+    """Lead quality: where the period's leads stand now, and why some missed the definition
+    (the two-sided figures are `bot.scorecard`'s)."""
+
     since: datetime
     handed_over: int = 0
     qualified: int = 0
-    claimed: int = 0
     by_stage: dict[str, int] = field(default_factory=dict)
     unqualified_reasons: dict[str, int] = field(default_factory=dict)
     """Leads returned to nurture per rule they failed, by the rule's code (`bot.rules`)."""
-    median_time_to_claim: timedelta | None = None
-    committed_per_month: int | None = None
 
 
-def scorecard(*, session: Session, agreement: Agreement, since: datetime) -> Scorecard:
-    """Counts in the database; only the few columns that need Python (business time, the
-    reasons' codes in JSON) are read row by row, so a million leads stay a matter of seconds."""
+def scorecard(
+    *, session: Session, agreement: Agreement, since: datetime, until: datetime | None = None
+) -> Scorecard:
+    """Counts in the database; only the reasons' codes (in JSON) are read row by row, for the
+    leads that failed the definition."""
     card = Scorecard(since=since)
-    if agreement.marketing_commitment:
-        card.committed_per_month = agreement.marketing_commitment.qualified_leads_per_month
     recent = col(Lead.received_at) >= since
+    if until is not None:
+        recent = and_(recent, col(Lead.received_at) < until)
     # Grouped by `qualified` first: grouped by `stage` first, SQLite walks the whole table in
     # ix_lead_stage's order instead of the window in ix_lead_received_at_report.
     for stage, qualified, count in session.exec(
@@ -50,17 +52,6 @@ def scorecard(*, session: Session, agreement: Agreement, since: datetime) -> Sco
         for reason in reasons or []:
             code = reason.get("code", "") if isinstance(reason, dict) else str(reason)
             card.unqualified_reasons[code] = card.unqualified_reasons.get(code, 0) + 1
-    waits = [
-        agreement.calendar.elapsed(received, claimed)
-        for received, claimed in session.exec(
-            select(Lead.received_at, Lead.claimed_at).where(
-                recent, col(Lead.claimed_at).is_not(None)
-            )
-        )
-    ]
-    card.claimed = len(waits)
-    if waits:
-        card.median_time_to_claim = median(waits)
     return card
 
 

@@ -226,22 +226,66 @@ def test_report_prints_the_scorecard(runner: CliRunner, env: dict[str, str], tmp
     result = runner.invoke(cli, ["report"], env=env)
     assert result.exit_code == 0, result.output
     output = flat(result.stdout.replace("│", " ").replace("┃", " "))
-    assert "Leads handed over 3" in output
-    assert "Qualified 2" in output
-    assert "Claimed 0" in output
-    assert "now handed over 2" in output
-    assert "now unqualified 1" in output
-    assert "8 qualified a month" in output
+    assert "handed over all 3" in output
+    assert "qualified all 2" in output
+    assert "share meeting the definition all 67%" in output
+    assert "commitment this month all 8" in output
     assert "country 1" in output
-    assert "Hand-over to card, median / 95% 15s / 30s" in output
+    assert "claim share in time all no leads" in output  # both clocks still run
+
+    as_json = runner.invoke(cli, ["report", "--format", "json"], env=env)
+    assert as_json.exit_code == 0, as_json.output
+    body = json.loads(as_json.stdout)
+    assert (body["handed_over"], body["qualified"]) == (3, 2)
+    assert body["commitment"]["committed"] == 8
+    assert body["unqualified_reasons"] == {"geography": 1}
+    assert body["clocks"]["claim"] == {
+        "in_time": 0,
+        "late": 0,
+        "running": 2,
+        "share_in_time": None,
+    }
+
+    as_csv = runner.invoke(cli, ["report", "--format", "csv"], env=env)
+    assert as_csv.exit_code == 0, as_csv.output
+    table = list(csv.reader(as_csv.stdout.splitlines()))
+    assert table[0] == ["side", "figure", "group", "value"]
+    assert ["marketing", "qualified", "all", "2"] in table
+    assert ["funnel", "handed over", "unknown", "3"] in table
 
 
-def test_report_on_an_empty_database(runner: CliRunner, env: dict[str, str]):
-    result = runner.invoke(cli, ["report", "--days", "30"], env=env)
+def test_report_on_an_empty_period_says_no_leads(runner: CliRunner, env: dict[str, str]):
+    period = ["--since", "2026-01-01", "--until", "2026-01-31"]
+    result = runner.invoke(cli, ["report", *period], env=env)
     assert result.exit_code == 0, result.output
     output = flat(result.stdout.replace("│", " "))
-    assert "last 30 days" in output
-    assert "Leads handed over 0" in output
+    assert "2026-01-01 to 2026-01-31" in output
+    assert "handed over all 0" in output
+    assert "share meeting the definition all no leads" in output
+    assert "No leads were handed over" in output
+    body = json.loads(runner.invoke(cli, ["report", *period, "--format", "json"], env=env).stdout)
+    assert body["empty"] is True
+    assert body["definition_share"] is None
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        (["--since", "2026-13-01"], "--since '2026-13-01' is not a date like 2026-11-23"),
+        (["--until", "yesterday"], "--until 'yesterday' is not a date like 2026-11-23"),
+        (
+            ["--since", "2026-11-30", "--until", "2026-11-01"],
+            "--since 2026-11-30 is after --until 2026-11-01",
+        ),
+        (["--format", "xml"], "--format 'xml' is not one of table, csv, json"),
+    ],
+)
+def test_report_refuses_a_bad_option_in_one_line(
+    runner: CliRunner, env: dict[str, str], options: list[str], says: str
+):
+    result = runner.invoke(cli, ["report", *options], env=env)
+    assert result.exit_code == 2
+    assert flat(result.stderr) == f"baton: {says}"
 
 
 def test_outbox_retry_on_an_empty_database(runner: CliRunner, env: dict[str, str]):
