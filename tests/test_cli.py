@@ -288,6 +288,31 @@ def test_report_refuses_a_bad_option_in_one_line(
     assert flat(result.stderr) == f"baton: {says}"
 
 
+def test_history_shows_every_event_of_a_lead(runner: CliRunner, env: dict[str, str], tmp_path):
+    leads_csv = write_csv(tmp_path / "leads.csv", ROWS[:1])
+    assert runner.invoke(cli, ["import", str(leads_csv)], env=env).exit_code == 0
+    (lead,) = stored_leads(env)
+    engine = make_engine(env["DATABASE_URL"])
+    with transaction(session_factory(engine)) as session:
+        at = lead.received_at + timedelta(seconds=3)
+        cards.shown(session=session, agreement=parse_agreement(AGREEMENT), lead_id=lead.id, at=at)
+    engine.dispose()
+    by_email = runner.invoke(cli, ["history", "METTE@nordlys.dk"], env=env)
+    assert by_email.exit_code == 0, by_email.output
+    output = flat(by_email.stdout.replace("│", " "))
+    assert f"Mette Hansen, Nordlys ({lead.id}), now handed_over" in output
+    assert output.index("handed over") < output.index("card posted")
+    assert "qualified: True" in output
+    by_id = runner.invoke(cli, ["history", lead.id], env=env)
+    assert flat(by_id.stdout.replace("│", " ")) == output
+
+
+def test_history_of_no_lead_is_one_line(runner: CliRunner, env: dict[str, str]):
+    result = runner.invoke(cli, ["history", "nobody@example.com"], env=env)
+    assert result.exit_code == 2
+    assert flat(result.stderr) == "baton: no lead has the email address or id 'nobody@example.com'"
+
+
 def test_outbox_retry_on_an_empty_database(runner: CliRunner, env: dict[str, str]):
     result = runner.invoke(cli, ["outbox", "retry"], env=env)
     assert result.exit_code == 0, result.output

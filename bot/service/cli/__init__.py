@@ -1,12 +1,14 @@
-"""`baton`: run the bot, check the setup, import leads, show the scorecard, forget a person.
+"""`baton`: run the bot, check the setup, import leads, show the scorecard and a lead's history,
+forget a person.
 
-One module a command (`run`, `check`, `import_csv`, `report`, `forget`, `dead_letters`);
+One module a command (`run`, `check`, `import_csv`, `report`, `history`, `forget`,
+`dead_letters`);
 `common` holds what they share.
 """
 
 import typer
 
-from bot.service.cli import check, dead_letters, forget, import_csv, report, run
+from bot.service.cli import check, dead_letters, forget, history, import_csv, report, run
 
 cli = typer.Typer(
     name="baton",
@@ -20,6 +22,7 @@ cli.command()(run.run)
 cli.command()(check.check)
 cli.command(name="import")(import_csv.import_csv)
 cli.command()(report.report)
+cli.command()(history.history)
 cli.command()(forget.forget)
 outbox_cli.command("retry")(dead_letters.outbox_retry)
 
