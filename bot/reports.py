@@ -1,7 +1,7 @@
 """The scorecard, computed from stored leads and their events."""
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from statistics import median
 
@@ -12,6 +12,8 @@ from bot import messages
 from bot.agreement import Agreement
 from bot.context import Context
 from bot.deduplication import first_delivery
+from bot.scorecard import Scorecard as TwoSided
+from bot.scorecard import compute as two_sided
 from storage.db import transaction
 from storage.models import Breach, Deadline, Feedback, Lead
 
@@ -141,6 +143,19 @@ def week(
     return figures
 
 
+def this_week(ctx: Context) -> TwoSided:
+    """The two-sided scorecard of the leads handed over this week so far (`/baton stats`)."""
+    now = ctx.clock()
+    with ctx.sessions() as session:
+        return two_sided(
+            session=session,
+            agreement=ctx.agreement,
+            since=week_start(ctx.agreement, now),
+            until=now,
+            now=now,
+        )
+
+
 def send_weekly(ctx: Context) -> bool:
     """Last week's scorecard to Marketing's channel and to the CEO, once across replicas."""
     now = ctx.clock()
@@ -149,21 +164,22 @@ def send_weekly(ctx: Context) -> bool:
     if not first_delivery(ctx, f"scorecard:{since.date().isoformat()}"):
         return False
     with transaction(ctx.sessions) as session:
-        figures = week(session=session, agreement=ctx.agreement, since=since, until=until)
-        facts = asdict(figures) | {"since": since.isoformat(), "until": until.isoformat()}
+        card = two_sided(
+            session=session, agreement=ctx.agreement, since=since, until=until, now=now
+        ).as_json()
         messages.post(
             session=session,
             channel=ctx.agreement.channels.marketing,
             template="scorecard",
             at=now,
-            week=facts,
+            card=card,
         )
         messages.direct(
             session=session,
             user=ctx.agreement.people.ceo,
             template="scorecard",
             at=now,
-            week=facts,
+            card=card,
         )
     ctx.wake()
     return True
