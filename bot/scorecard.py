@@ -92,6 +92,9 @@ class Scorecard:
     breaches_last_week: dict[str, int] = field(default_factory=dict)
     waiting_for_feedback: int = 0
     feedback_overdue: int = 0
+    card_delay: Spread | None = None
+    """From hand-over to the card in the sales channel (when the clocks start), by the wall
+    clock: Slack's pace and outages keep no business hours."""
 
     @property
     def empty(self) -> bool:
@@ -253,6 +256,16 @@ def compute(
                 )
                 spreads |= _spreads(measured, None if per_owner else ALL)
             setattr(card, name, spreads)
+    delays = rows.spreads(
+        session=session,
+        since=since,
+        until=until,
+        start=col(Lead.received_at),
+        end=col(Lead.card_at),
+        clock=None,
+        per_owner=False,
+    )
+    card.card_delay = _spreads(delays, ALL).get(ALL)
     week_start, _ = week_bounds(agreement, min(until, now) - timedelta(microseconds=1))
     end = min(until, now)
     card.breaches_this_week = rows.breaches_by_owner(session=session, since=week_start, until=end)

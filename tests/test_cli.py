@@ -232,6 +232,8 @@ def test_report_prints_the_scorecard(runner: CliRunner, env: dict[str, str], tmp
     assert "commitment this month all 8" in output
     assert "country 1" in output
     assert "claim share in time all no leads" in output  # both clocks still run
+    assert "hand-over to card, median all 15s" in output
+    assert "hand-over to card, 95th percentile all 30s" in output
 
     as_json = runner.invoke(cli, ["report", "--format", "json"], env=env)
     assert as_json.exit_code == 0, as_json.output

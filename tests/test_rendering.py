@@ -460,6 +460,7 @@ def extreme_scorecard() -> dict[str, Any]:
     card.breaches_this_week = dict.fromkeys(sellers, 4)
     card.breaches_last_week = dict.fromkeys(sellers, 2)
     card.waiting_for_feedback, card.feedback_overdue = 40, 7
+    card.card_delay = Spread(count=9000, median_seconds=0.4, p95_seconds=997.0)
     return card.as_json()
 
 

@@ -78,6 +78,9 @@ def figures(card: Scorecard, agreement: Agreement) -> Iterator[tuple[str, str, s
     for seller in sorted(set(card.breaches_this_week) | set(card.breaches_last_week)):
         yield "sales", "breaches this week", seller, card.breaches_this_week.get(seller, 0)
         yield "sales", "breaches last week", seller, card.breaches_last_week.get(seller, 0)
+    if card.card_delay is not None:
+        yield "sales", "hand-over to card, median (s)", ALL, card.card_delay.median_seconds
+        yield "sales", "hand-over to card, 95th percentile (s)", ALL, card.card_delay.p95_seconds
     yield "sales", "waiting for feedback", ALL, card.waiting_for_feedback
     yield "sales", "feedback overdue", ALL, card.feedback_overdue
     for name, source in sorted(card.sources.items()):
