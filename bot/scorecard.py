@@ -6,17 +6,15 @@ show this one computation.
 An empty period has no rates and no medians (None), never a NaN: the messages say "no leads".
 """
 
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from bot.agreement import Agreement
 from bot.calendar import BusinessCalendar
 from storage import scorecard_rows as rows
-from storage.models import Lead
 
 ALL = "all"
 """The group name of a figure over every seller."""
@@ -171,15 +169,6 @@ def _commitment(
     return Commitment(start, following, qualified, committed, round(pro_rata, 2), verdict)
 
 
-def _spreads(found: Sequence[rows.Spread], group: str | None = None) -> dict[str, Spread]:
-    """Rounded to the millisecond: the database's clock arithmetic is in floating point."""
-    return {
-        group or spread.group: Spread(spread.count, round(spread.median, 3), round(spread.p95, 3))
-        for spread in found
-        if group or spread.group is not None
-    }
-
-
 def _sources(session: Session, since: datetime, until: datetime) -> dict[str, Source]:
     sources: dict[str, Source] = {}
     for name, handed, qualified, claimed, contacted, accepted, won in rows.funnel(
@@ -239,33 +228,15 @@ def compute(
     card.clocks = _clocks(session, since, until)
     days = business_days(agreement.calendar, since, max(until, now))
     with rows.business_clock(session=session, days=days) as clock:
-        for name, end in (
-            ("time_to_claim", Lead.claimed_at),
-            ("time_to_contact", Lead.contacted_at),
-        ):
-            spreads: dict[str, Spread] = {}
-            for per_owner in (False, True):
-                measured = rows.spreads(
-                    session=session,
-                    since=since,
-                    until=until,
-                    start=col(Lead.card_at),
-                    end=col(end),
-                    clock=clock,
-                    per_owner=per_owner,
-                )
-                spreads |= _spreads(measured, None if per_owner else ALL)
-            setattr(card, name, spreads)
-    delays = rows.spreads(
-        session=session,
-        since=since,
-        until=until,
-        start=col(Lead.received_at),
-        end=col(Lead.card_at),
-        clock=None,
-        per_owner=False,
-    )
-    card.card_delay = _spreads(delays, ALL).get(ALL)
+        measured = rows.spreads(session=session, since=since, until=until, clock=clock)
+    for spread in measured:
+        wait, _, seller = (spread.group or "").partition(":")
+        figure = Spread(spread.count, round(spread.median, 3), round(spread.p95, 3))
+        if wait == rows.CARD:
+            card.card_delay = figure
+        else:
+            field_ = card.time_to_claim if wait == rows.CLAIM else card.time_to_contact
+            field_[seller or ALL] = figure
     week_start, _ = week_bounds(agreement, min(until, now) - timedelta(microseconds=1))
     end = min(until, now)
     card.breaches_this_week = rows.breaches_by_owner(session=session, since=week_start, until=end)

@@ -13,7 +13,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Float, Integer, MetaData, Table, case, func, insert, literal, select
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    Table,
+    case,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 from sqlmodel import Session, col
@@ -143,44 +155,72 @@ def _cohort(since: datetime, until: datetime) -> list[ColumnElement[bool]]:
     return [col(Lead.received_at) >= since, col(Lead.received_at) < until]
 
 
-def spreads(
-    *,
-    session: Session,
-    since: datetime,
-    until: datetime,
-    start: Any,
-    end: Any,
-    clock: Any,
-    per_owner: bool,
-) -> list[Spread]:
-    """Median and 95th percentile of the waits from column `start` to column `end` of the
-    cohort's leads, per owner or for all, on the `business_clock` table (None: wall clock)."""
-    where = [*_cohort(since, until), col(start).is_not(None), col(end).is_not(None)]
-    group = col(Lead.owner) if per_owner else literal(None)
+CLAIM, CONTACT, CARD = "claim", "contact", "card"
+"""The waits `spreads` measures: card to claim and card to first contact (business time),
+hand-over to card (wall clock)."""
+
+
+def spreads(*, session: Session, since: datetime, until: datetime, clock: Any) -> list[Spread]:
+    """Median and 95th percentile of each wait of the cohort's leads, for all and per owner,
+    in one pass over the leads: each lead's waits once, then ranked per (wait, owner).
+
+    `clock` is the `business_clock` table, or None to measure claims and contacts by the
+    wall clock too. A `Spread`'s group is `"<wait>"` or `"<wait>:<owner>"`."""
     if clock is None:
-        seconds = epoch(end) - epoch(start)
-        waits = select(group.label("grp"), seconds.label("secs")).where(*where)
-    else:
-        first, last = clock.alias("d_start"), clock.alias("d_end")
-        seconds = _clock(end, last) - _clock(start, first)
-        waits = (
-            select(group.label("grp"), seconds.label("secs"))
-            .select_from(Lead)
-            .join(first, first.c.n == utc_day(start))
-            .join(last, last.c.n == utc_day(end))
-            .where(*where)
+        card, claimed, contacted = (
+            epoch(Lead.card_at),
+            epoch(Lead.claimed_at),
+            epoch(Lead.contacted_at),
         )
-    waits_cte = waits.cte("waits")
+        base = select(Lead).where(*_cohort(since, until), col(Lead.card_at).is_not(None))
+        joined = base.with_only_columns(
+            col(Lead.owner).label("owner"),
+            (claimed - card).label(CLAIM),
+            (contacted - card).label(CONTACT),
+            (card - epoch(Lead.received_at)).label(CARD),
+        )
+    else:
+        at_card, at_claim, at_contact = (
+            clock.alias(f"d_{name}") for name in (CARD, CLAIM, CONTACT)
+        )
+        card = _clock(Lead.card_at, at_card)
+        joined = (
+            select(
+                col(Lead.owner).label("owner"),
+                (_clock(Lead.claimed_at, at_claim) - card).label(CLAIM),
+                (_clock(Lead.contacted_at, at_contact) - card).label(CONTACT),
+                (epoch(Lead.card_at) - epoch(Lead.received_at)).label(CARD),
+            )
+            .select_from(Lead)
+            .join(at_card, at_card.c.n == utc_day(Lead.card_at))
+            .outerjoin(at_claim, at_claim.c.n == utc_day(Lead.claimed_at))
+            .outerjoin(at_contact, at_contact.c.n == utc_day(Lead.contacted_at))
+            .where(*_cohort(since, until), col(Lead.card_at).is_not(None))
+        )
+    per_lead = joined.cte("per_lead")
+    parts = []
+    for wait in (CLAIM, CONTACT, CARD):
+        value = per_lead.c[wait]
+        parts.append(
+            select(literal(wait).label("grp"), value.label("secs")).where(value.is_not(None))
+        )
+        if wait != CARD:
+            parts.append(
+                select(
+                    (literal(wait + ":") + per_lead.c.owner).label("grp"), value.label("secs")
+                ).where(value.is_not(None), per_lead.c.owner.is_not(None))
+            )
+    samples = union_all(*parts).cte("samples")
     ranked = select(
-        waits_cte.c.grp,
-        waits_cte.c.secs,
-        func.row_number().over(partition_by=waits_cte.c.grp, order_by=waits_cte.c.secs).label("rn"),
-        func.count().over(partition_by=waits_cte.c.grp).label("n"),
+        samples.c.grp,
+        samples.c.secs,
+        func.row_number().over(partition_by=samples.c.grp, order_by=samples.c.secs).label("rn"),
+        func.count().over(partition_by=samples.c.grp).label("n"),
     ).cte("ranked")
     n, rn, secs = ranked.c.n, ranked.c.rn, ranked.c.secs
     middle = case((rn.in_([(n + 1) // 2, (n + 2) // 2]), secs))
     nearest = case((rn == (95 * n + 99) // 100, secs))
-    rows = session.exec(  # type: ignore[call-overload]
+    rows = session.execute(
         select(ranked.c.grp, n, func.avg(middle), func.max(nearest)).group_by(ranked.c.grp, n)
     ).all()
     return [
@@ -249,13 +289,21 @@ def clocks_kept(*, session: Session, since: datetime, until: datetime) -> list[t
     """(kind, breached, met, count) of the cohort's clocks: breached if a deadline of it passed,
     met if it was resolved; neither means it still runs."""
     breached = select(Breach.id).where(col(Breach.deadline_id) == col(Deadline.id)).exists()
-    met = col(Deadline.resolved_at).is_not(None)
+    clocks = (
+        select(
+            col(Deadline.kind).label("kind"),
+            breached.label("breached"),
+            col(Deadline.resolved_at).is_not(None).label("met"),
+        )
+        .join(Lead, col(Lead.id) == col(Deadline.lead_id))
+        .where(*_cohort(since, until))
+        .subquery()  # so that each clock's breach is looked up once, not again to group it
+    )
     return list(
-        session.exec(  # type: ignore[call-overload]
-            select(Deadline.kind, breached, met, func.count())
-            .join(Lead, col(Lead.id) == col(Deadline.lead_id))
-            .where(*_cohort(since, until))
-            .group_by(Deadline.kind, breached, met)
+        session.execute(
+            select(clocks.c.kind, clocks.c.breached, clocks.c.met, func.count()).group_by(
+                clocks.c.kind, clocks.c.breached, clocks.c.met
+            )
         ).all()
     )
 
