@@ -11,7 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlmodel import select
+from sqlalchemy import update
+from sqlmodel import col, select
 from typer.testing import CliRunner
 
 from bot import cards
@@ -222,10 +223,14 @@ def test_report_prints_the_scorecard(runner: CliRunner, env: dict[str, str], tmp
             cards.shown(
                 session=session, agreement=parse_agreement(AGREEMENT), lead_id=lead.id, at=at
             )
+        session.execute(  # Marketing's own words, never read as markup
+            update(Lead).where(col(Lead.id) == qualified[0].id).values(source="[/oops] fair")
+        )
     engine.dispose()
     result = runner.invoke(cli, ["report"], env=env)
     assert result.exit_code == 0, result.output
     output = flat(result.stdout.replace("│", " ").replace("┃", " "))
+    assert "acceptance rate [/oops] fair no leads" in output
     assert "handed over all 3" in output
     assert "qualified all 2" in output
     assert "share meeting the definition all 67%" in output
@@ -253,7 +258,8 @@ def test_report_prints_the_scorecard(runner: CliRunner, env: dict[str, str], tmp
     table = list(csv.reader(as_csv.stdout.splitlines()))
     assert table[0] == ["side", "figure", "group", "value"]
     assert ["marketing", "qualified", "all", "2"] in table
-    assert ["funnel", "handed over", "unknown", "3"] in table
+    assert ["funnel", "handed over", "unknown", "2"] in table
+    assert ["funnel", "handed over", "[/oops] fair", "1"] in table
 
 
 def test_report_on_an_empty_period_says_no_leads(runner: CliRunner, env: dict[str, str]):

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from bot import rules
 from bot.agreement import Agreement
@@ -104,7 +105,10 @@ def _table(card: Scorecard, agreement: Agreement, title: str, unqualified: dict[
             table.add_column(name, justify="right" if name == "value" else "left")
         for row_side, figure, group, value in figures(card, agreement):
             if row_side == side:
-                table.add_row(figure.removesuffix(" (s)"), group, _shown(figure, value))
+                # Text, never markup: a source or a reason is Marketing's own words.
+                table.add_row(
+                    Text(figure.removesuffix(" (s)")), Text(group), Text(_shown(figure, value))
+                )
         out.print(table)
     if card.empty:
         out.print(f"No leads were handed over {title}.")
@@ -113,7 +117,7 @@ def _table(card: Scorecard, agreement: Agreement, title: str, unqualified: dict[
         reasons.add_column("rule")
         reasons.add_column("leads", justify="right")
         for rule, count in sorted(unqualified.items(), key=lambda item: -item[1]):
-            reasons.add_row(rules.label(rule), str(count))
+            reasons.add_row(Text(rules.label(rule)), str(count))
         out.print(reasons)
 
 
