@@ -31,9 +31,23 @@ def details(event: Event) -> str:
     return "; ".join(shown)
 
 
+def _storable(key: str) -> bool:
+    """Text no lead can have (a NUL, a lone surrogate, longer than a column) names none, and
+    PostgreSQL would refuse to compare it."""
+    if not key or "\x00" in key or len(key) > 1000:
+        return False
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def find(ctx: Context, key: str) -> list[History]:
     """The histories of the leads `key` names: an email address in any letter case, or an id."""
     key = key.strip()
+    if not _storable(key):
+        return []
     with ctx.sessions() as session:
         if "@" in key:
             found = personal_data.leads_with_email(session=session, address=key, lock=False)

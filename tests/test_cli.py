@@ -640,3 +640,12 @@ def test_an_option_out_of_range_is_refused(
     assert f"Invalid value for {option}" in result.output
     assert "listens" not in result.output
     assert "scorecard" not in result.output
+
+
+@pytest.mark.parametrize("key", ["a\x00b@x.dk", "\udaba@x.dk", "x" * 1001])
+def test_history_of_text_no_lead_can_have_is_one_line(
+    runner: CliRunner, env: dict[str, str], key: str
+):
+    result = runner.invoke(cli, ["history", key], env=env)
+    assert result.exit_code == 2
+    assert "no lead has the email address or id" in result.stderr
