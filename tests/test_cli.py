@@ -628,8 +628,6 @@ def test_check_notes_a_clock_without_a_reminder(runner: CliRunner, env: dict[str
     [
         (["run", "--port", "99999"], "'--port'"),
         (["run", "--port", "0"], "'--port'"),
-        (["report", "--days", "-5"], "'--days'"),
-        (["report", "--days", "0"], "'--days'"),
     ],
 )
 def test_an_option_out_of_range_is_refused(
