@@ -136,10 +136,13 @@ SECTIONS = {
         "digest it joined), **target: p99 under 2 s**. The leads are handed over 1.1 s apart.",
     ),
     "stats": (
-        "6. Weekly figures at scale",
-        "The functions of `bot/reports.py` behind `/baton stats` (`week`) and `baton report` "
-        "(`scorecard`), for the last 7 days, on the same databases, with Copenhagen business "
-        "hours. **Target: under 1 s at 1M leads** (judged at 1M only).",
+        "6. The scorecard at scale",
+        "The full two-sided scorecard (`bot.scorecard.compute`: both sides, the funnel by "
+        "source, medians and 95th percentiles to claim and to first contact per seller in "
+        "business time, all in SQL) behind `/baton stats`, the weekly message (7 days) and "
+        "`baton report` (30 days), and the functions of `bot/reports.py` beside it (App Home's "
+        "`week`, the lead-quality `scorecard` of `baton report`), on the same databases, with "
+        "Copenhagen business hours. **Target: under 1 s at 1M leads** (judged at 1M only).",
     ),
     "memory": (
         "7. Memory",

@@ -278,14 +278,20 @@ def _reports() -> list[tuple[str, Callable[..., Any]]]:
     return found
 
 
-USES = {"scorecard": "baton report", "week": "/baton stats"}
+USES = {"scorecard": "baton report (lead quality)", "week": "App Home"}
+WINDOWS = {"last 7 days": 7, "last 30 days": 30}
+"""The two-sided scorecard over a week (`/baton stats`, the weekly message) and a month (the
+default of `baton report`)."""
 
 
 def stats(results: Results, backend: str, url: str, size: int, repeat: int, judged: bool) -> None:
+    from bot import scorecard
+
     agreement = business_agreement()
     engine = make_engine(url)
     sessions = session_factory(engine)
-    since = datetime.now(UTC) - timedelta(days=7)
+    now = datetime.now(UTC)
+    since = now - timedelta(days=7)
     try:
         with sessions() as session:
             window = session.exec(
@@ -294,17 +300,34 @@ def stats(results: Results, backend: str, url: str, size: int, repeat: int, judg
         results.note(
             "stats", f"{backend}, {label(size)} leads: {window:,} leads in the last 7 days"
         )
+        timed: list[tuple[str, Callable[[], None]]] = []
         for name, function in _reports():
 
             def call(function: Callable[..., Any] = function) -> None:
                 with sessions() as session:
                     function(session=session, agreement=agreement, since=since)
 
-            samples = [ms / 1000 for ms in _timed(call, repeat)]
             use = f"{USES[name]}: " if name in USES else ""
+            timed.append((f"{use}reports.{name}(), last 7 days", call))
+        for words, days in WINDOWS.items():
+
+            def full(days: int = days) -> None:
+                with sessions() as session:
+                    scorecard.compute(
+                        session=session,
+                        agreement=agreement,
+                        since=now - timedelta(days=days),
+                        until=now,
+                        now=now,
+                    )
+
+            use = "/baton stats, weekly message" if days == 7 else "baton report"
+            timed.append((f"{use}: the full scorecard, scorecard.compute(), {words}", full))
+        for title, call in timed:
+            samples = [ms / 1000 for ms in _timed(call, repeat)]
             results.add(
                 "stats",
-                f"{use}reports.{name}(), last 7 days, {label(size)} leads",
+                f"{title}, {label(size)} leads",
                 backend,
                 "s",
                 samples,

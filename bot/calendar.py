@@ -161,6 +161,23 @@ class BusinessCalendar:
             day += _DAY
         return total
 
+    def intervals(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        """The open intervals within ``[start, end)``, clipped to it: what the scorecard hands
+        the database so that it can measure business time itself, row by row."""
+        start, end = _utc(start, "start"), _utc(end, "end")
+        if end <= start:
+            return []
+        if self.is_24_7:
+            return [(start, end)]
+        found = []
+        day, last = start.astimezone(self.tz).date() - _DAY, end.astimezone(self.tz).date()
+        while day <= last:
+            hours = self._hours(day)
+            if hours is not None and hours[0] < end and hours[1] > start:
+                found.append((max(hours[0], start), min(hours[1], end)))
+            day += _DAY
+        return found
+
     def _open_intervals(self, day: date) -> Iterator[tuple[datetime, datetime]]:
         """Opening intervals from ``day`` on, failing if the calendar never opens again."""
         closed_run = 0

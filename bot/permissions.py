@@ -13,6 +13,7 @@ class Action(StrEnum):
     MARK_CONTACTED = "mark_contacted"
     GIVE_FEEDBACK = "give_feedback"
     HAND_OVER = "hand_over"
+    READ_HISTORY = "read_history"
 
 
 OWNER = "owner"
@@ -23,6 +24,7 @@ RULES: dict[Action, set[str]] = {
     Action.MARK_CONTACTED: {OWNER, "sales_manager"},
     Action.GIVE_FEEDBACK: {OWNER, "sales_manager"},
     Action.HAND_OVER: {"marketing", "sales_manager"},
+    Action.READ_HISTORY: {"sales", "sales_manager", "marketing", "ceo"},
 }
 
 

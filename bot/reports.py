@@ -1,17 +1,19 @@
 """The scorecard, computed from stored leads and their events."""
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from statistics import median
 
-from sqlalchemy import case, func, or_
+from sqlalchemy import and_, case, func, or_
 from sqlmodel import Session, col, select
 
 from bot import messages
 from bot.agreement import Agreement
 from bot.context import Context
 from bot.deduplication import first_delivery
+from bot.scorecard import Scorecard as TwoSided
+from bot.scorecard import compute as two_sided
 from bot.wins import EVENT as DEAL_WON
 from storage.db import transaction
 from storage.models import Breach, Deadline, Event, Feedback, Lead
@@ -19,24 +21,26 @@ from storage.models import Breach, Deadline, Event, Feedback, Lead
 
 @dataclass
 class Scorecard:
+    """Lead quality: where the period's leads stand now, and why some missed the definition
+    (the two-sided figures are `bot.scorecard`'s)."""
+
     since: datetime
     handed_over: int = 0
     qualified: int = 0
-    claimed: int = 0
     by_stage: dict[str, int] = field(default_factory=dict)
     unqualified_reasons: dict[str, int] = field(default_factory=dict)
     """Leads returned to nurture per rule they failed, by the rule's code (`bot.rules`)."""
-    median_time_to_claim: timedelta | None = None
-    committed_per_month: int | None = None
 
 
-def scorecard(*, session: Session, agreement: Agreement, since: datetime) -> Scorecard:
-    """Counts in the database; only the few columns that need Python (business time, the
-    reasons' codes in JSON) are read row by row, so a million leads stay a matter of seconds."""
+def scorecard(
+    *, session: Session, agreement: Agreement, since: datetime, until: datetime | None = None
+) -> Scorecard:
+    """Counts in the database; only the reasons' codes (in JSON) are read row by row, for the
+    leads that failed the definition."""
     card = Scorecard(since=since)
-    if agreement.marketing_commitment:
-        card.committed_per_month = agreement.marketing_commitment.qualified_leads_per_month
     recent = col(Lead.received_at) >= since
+    if until is not None:
+        recent = and_(recent, col(Lead.received_at) < until)
     # Grouped by `qualified` first: grouped by `stage` first, SQLite walks the whole table in
     # ix_lead_stage's order instead of the window in ix_lead_received_at_report.
     for stage, qualified, count in session.exec(
@@ -51,17 +55,6 @@ def scorecard(*, session: Session, agreement: Agreement, since: datetime) -> Sco
         for reason in reasons or []:
             code = reason.get("code", "") if isinstance(reason, dict) else str(reason)
             card.unqualified_reasons[code] = card.unqualified_reasons.get(code, 0) + 1
-    waits = [
-        agreement.calendar.elapsed(received, claimed)
-        for received, claimed in session.exec(
-            select(Lead.received_at, Lead.claimed_at).where(
-                recent, col(Lead.claimed_at).is_not(None)
-            )
-        )
-    ]
-    card.claimed = len(waits)
-    if waits:
-        card.median_time_to_claim = median(waits)
     return card
 
 
@@ -180,6 +173,19 @@ def week(
     return figures
 
 
+def this_week(ctx: Context) -> TwoSided:
+    """The two-sided scorecard of the leads handed over this week so far (`/baton stats`)."""
+    now = ctx.clock()
+    with ctx.sessions() as session:
+        return two_sided(
+            session=session,
+            agreement=ctx.agreement,
+            since=week_start(ctx.agreement, now),
+            until=now,
+            now=now,
+        )
+
+
 def send_weekly(ctx: Context) -> bool:
     """Last week's scorecard to Marketing's channel and to the CEO, once across replicas."""
     now = ctx.clock()
@@ -188,21 +194,22 @@ def send_weekly(ctx: Context) -> bool:
     if not first_delivery(ctx, f"scorecard:{since.date().isoformat()}"):
         return False
     with transaction(ctx.sessions) as session:
-        figures = week(session=session, agreement=ctx.agreement, since=since, until=until)
-        facts = asdict(figures) | {"since": since.isoformat(), "until": until.isoformat()}
+        card = two_sided(
+            session=session, agreement=ctx.agreement, since=since, until=until, now=now
+        ).as_json()
         messages.post(
             session=session,
             conversation=ctx.agreement.channels.marketing,
             template="scorecard",
             at=now,
-            week=facts,
+            card=card,
         )
         messages.direct(
             session=session,
             user=ctx.agreement.people.ceo,
             template="scorecard",
             at=now,
-            week=facts,
+            card=card,
         )
     ctx.wake()
     return True

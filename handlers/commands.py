@@ -1,10 +1,10 @@
-"""The /baton slash command: help, mine, open, stats, agreement, lead."""
+"""The /baton slash command: help, mine, open, stats, history, agreement, lead."""
 
 from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot import overview, reports
+from bot import history, overview, reports
 from bot.permissions import Action, authorize
 from bot.refusals import Refused
 from bot.slack.baton import Baton
@@ -28,10 +28,19 @@ def baton_command(ack: Ack, command: dict[str, Any], body: dict[str, Any], baton
     elif word == "open":
         ack(**render.message("open", items=overview.open_leads(baton.ctx)))
     elif word == "stats":
-        since = reports.week_start(baton.agreement, baton.ctx.clock())
-        with baton.ctx.sessions() as session:
-            week = reports.week(session=session, agreement=baton.agreement, since=since)
-        ack(**render.message("stats", week=week))
+        ack(**render.message("stats", card=reports.this_week(baton.ctx).as_json()))
+    elif word == "history":
+        key = text.partition(" ")[2].strip()
+        try:
+            authorize(baton.agreement, user, Action.READ_HISTORY)
+        except Refused as refusal:
+            ack(response_type="ephemeral", **render.notice(refusal.reason, **refusal.details))
+            return
+        if not key:
+            ack(**render.message("help", text=text))
+            return
+        found = history.find(baton.ctx, key)
+        ack(**render.message("history", key=key, histories=found, details=history.details))
     elif word == "agreement":
         ack(**render.message("agreement"))
     else:

@@ -11,7 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlmodel import select
+from sqlalchemy import update
+from sqlmodel import col, select
 from typer.testing import CliRunner
 
 from bot import cards
@@ -222,26 +223,102 @@ def test_report_prints_the_scorecard(runner: CliRunner, env: dict[str, str], tmp
             cards.shown(
                 session=session, agreement=parse_agreement(AGREEMENT), lead_id=lead.id, at=at
             )
+        session.execute(  # Marketing's own words, never read as markup
+            update(Lead).where(col(Lead.id) == qualified[0].id).values(source="[/oops] fair")
+        )
     engine.dispose()
     result = runner.invoke(cli, ["report"], env=env)
     assert result.exit_code == 0, result.output
     output = flat(result.stdout.replace("│", " ").replace("┃", " "))
-    assert "Leads handed over 3" in output
-    assert "Qualified 2" in output
-    assert "Claimed 0" in output
-    assert "now handed over 2" in output
-    assert "now unqualified 1" in output
-    assert "8 qualified a month" in output
+    assert "acceptance rate [/oops] fair no leads" in output
+    assert "handed over all 3" in output
+    assert "qualified all 2" in output
+    assert "share meeting the definition all 67%" in output
+    assert "commitment this month all 8" in output
     assert "country 1" in output
-    assert "Hand-over to card, median / 95% 15s / 30s" in output
+    assert "claim share in time all no leads" in output  # both clocks still run
+    assert "hand-over to card, median all 15s" in output
+    assert "hand-over to card, 95th percentile all 30s" in output
+
+    as_json = runner.invoke(cli, ["report", "--format", "json"], env=env)
+    assert as_json.exit_code == 0, as_json.output
+    body = json.loads(as_json.stdout)
+    assert (body["handed_over"], body["qualified"]) == (3, 2)
+    assert body["commitment"]["committed"] == 8
+    assert body["unqualified_reasons"] == {"geography": 1}
+    assert body["clocks"]["claim"] == {
+        "in_time": 0,
+        "late": 0,
+        "running": 2,
+        "share_in_time": None,
+    }
+
+    as_csv = runner.invoke(cli, ["report", "--format", "csv"], env=env)
+    assert as_csv.exit_code == 0, as_csv.output
+    table = list(csv.reader(as_csv.stdout.splitlines()))
+    assert table[0] == ["side", "figure", "group", "value"]
+    assert ["marketing", "qualified", "all", "2"] in table
+    assert ["funnel", "handed over", "unknown", "2"] in table
+    assert ["funnel", "handed over", "[/oops] fair", "1"] in table
 
 
-def test_report_on_an_empty_database(runner: CliRunner, env: dict[str, str]):
-    result = runner.invoke(cli, ["report", "--days", "30"], env=env)
+def test_report_on_an_empty_period_says_no_leads(runner: CliRunner, env: dict[str, str]):
+    period = ["--since", "2026-01-01", "--until", "2026-01-31"]
+    result = runner.invoke(cli, ["report", *period], env=env)
     assert result.exit_code == 0, result.output
     output = flat(result.stdout.replace("│", " "))
-    assert "last 30 days" in output
-    assert "Leads handed over 0" in output
+    assert "2026-01-01 to 2026-01-31" in output
+    assert "handed over all 0" in output
+    assert "share meeting the definition all no leads" in output
+    assert "No leads were handed over" in output
+    body = json.loads(runner.invoke(cli, ["report", *period, "--format", "json"], env=env).stdout)
+    assert body["empty"] is True
+    assert body["definition_share"] is None
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        (["--since", "2026-13-01"], "--since '2026-13-01' is not a date like 2026-11-23"),
+        (["--until", "yesterday"], "--until 'yesterday' is not a date like 2026-11-23"),
+        (
+            ["--since", "2026-11-30", "--until", "2026-11-01"],
+            "--since 2026-11-30 is after --until 2026-11-01",
+        ),
+        (["--format", "xml"], "--format 'xml' is not one of table, csv, json"),
+    ],
+)
+def test_report_refuses_a_bad_option_in_one_line(
+    runner: CliRunner, env: dict[str, str], options: list[str], says: str
+):
+    result = runner.invoke(cli, ["report", *options], env=env)
+    assert result.exit_code == 2
+    assert flat(result.stderr) == f"baton: {says}"
+
+
+def test_history_shows_every_event_of_a_lead(runner: CliRunner, env: dict[str, str], tmp_path):
+    leads_csv = write_csv(tmp_path / "leads.csv", ROWS[:1])
+    assert runner.invoke(cli, ["import", str(leads_csv)], env=env).exit_code == 0
+    (lead,) = stored_leads(env)
+    engine = make_engine(env["DATABASE_URL"])
+    with transaction(session_factory(engine)) as session:
+        at = lead.received_at + timedelta(seconds=3)
+        cards.shown(session=session, agreement=parse_agreement(AGREEMENT), lead_id=lead.id, at=at)
+    engine.dispose()
+    by_email = runner.invoke(cli, ["history", "METTE@nordlys.dk"], env=env)
+    assert by_email.exit_code == 0, by_email.output
+    output = flat(by_email.stdout.replace("│", " "))
+    assert f"Mette Hansen, Nordlys ({lead.id}), now handed_over" in output
+    assert output.index("handed over") < output.index("card posted")
+    assert "qualified: True" in output
+    by_id = runner.invoke(cli, ["history", lead.id], env=env)
+    assert flat(by_id.stdout.replace("│", " ")) == output
+
+
+def test_history_of_no_lead_is_one_line(runner: CliRunner, env: dict[str, str]):
+    result = runner.invoke(cli, ["history", "nobody@example.com"], env=env)
+    assert result.exit_code == 2
+    assert flat(result.stderr) == "baton: no lead has the email address or id 'nobody@example.com'"
 
 
 def test_outbox_retry_on_an_empty_database(runner: CliRunner, env: dict[str, str]):
@@ -551,8 +628,6 @@ def test_check_notes_a_clock_without_a_reminder(runner: CliRunner, env: dict[str
     [
         (["run", "--port", "99999"], "'--port'"),
         (["run", "--port", "0"], "'--port'"),
-        (["report", "--days", "-5"], "'--days'"),
-        (["report", "--days", "0"], "'--days'"),
     ],
 )
 def test_an_option_out_of_range_is_refused(
@@ -563,3 +638,12 @@ def test_an_option_out_of_range_is_refused(
     assert f"Invalid value for {option}" in result.output
     assert "listens" not in result.output
     assert "scorecard" not in result.output
+
+
+@pytest.mark.parametrize("key", ["a\x00b@x.dk", "\udaba@x.dk", "x" * 1001])
+def test_history_of_text_no_lead_can_have_is_one_line(
+    runner: CliRunner, env: dict[str, str], key: str
+):
+    result = runner.invoke(cli, ["history", key], env=env)
+    assert result.exit_code == 2
+    assert "no lead has the email address or id" in result.stderr

@@ -322,7 +322,16 @@ def test_baton_subcommands(baton, slack):
     assert "Mette Hansen" in json.dumps(mine["blocks"])
     assert "contact due" in json.dumps(mine["blocks"])
     stats = command(baton, "stats", "U0CEO").json()
-    assert "handed over 1 lead, 1 qualified" in json.dumps(stats["blocks"])
+    assert "handed over 1 lead, 1 qualified (100% met the definition)" in json.dumps(
+        stats["blocks"]
+    )
+    history = command(baton, f"history {lead_id}", "U0MKTG1").json()
+    assert history["response_type"] == "ephemeral"
+    said = json.dumps(history["blocks"])
+    assert said.index("*handed over*") < said.index("<@U0SELLER1>  *claimed*")
+    assert "No lead has" in json.dumps(command(baton, "history x@y.dk", "U0CEO").json())
+    refused = command(baton, "history mette@nordlys.dk", "U0STRANGER").json()
+    assert "may read a lead's history" in json.dumps(refused)
     agreement = command(baton, "agreement", "U0MKTG1").json()
     assert "claim a lead within 1h" in json.dumps(agreement["blocks"])
     unknown = command(baton, "frobnicate", "U0MKTG1").json()

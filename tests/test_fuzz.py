@@ -308,7 +308,8 @@ def slack_strategies(lead_ids: list[str]) -> st.SearchStrategy[tuple[str, str]]:
         {
             "command": st.just("/baton"),
             "text": st.sampled_from(["", "help", "mine", "open", "stats", "agreement", "lead"])
-            | TEXT,
+            | TEXT
+            | TEXT.map(lambda key: f"history {key}"),
             "user_id": users,
             "team_id": st.just("T0TEAM"),
             "channel_id": st.sampled_from(["C0SALES", "D0DM", "C0OTHER"]),

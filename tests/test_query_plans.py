@@ -110,7 +110,7 @@ def test_the_scorecard_reads_its_window_through_the_index_instead_of_scanning_le
     steps = plan(engine, score, table="lead")
     assert not any(step.startswith("SCAN") for step in steps), steps
     covered = [step for step in steps if "COVERING INDEX ix_lead_received_at_report" in step]
-    assert len(covered) >= 2, steps  # the counts and the claims, without visiting the rows
+    assert covered, steps  # the counts, without visiting the rows
 
 
 def test_the_weeks_wait_for_cards_is_read_from_the_index(engine, agreement: Agreement):

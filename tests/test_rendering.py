@@ -2,8 +2,8 @@
 
 import json
 import re
-from dataclasses import asdict, replace
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +16,16 @@ from bot.actions import ActionId
 from bot.agreement import Agreement
 from bot.digests import Row
 from bot.feedback import RULES
+from bot.history import History
+from bot.history import details as history_details
 from bot.overview import Item
 from bot.reports import Week
+from bot.rules import Rule
+from bot.scorecard import Clock, Commitment, Scorecard, Source, Spread
 from bot.slack import blockkit, digest_layout
 from bot.slack.render import TEMPLATES, Renderer, mention
 from bot.wording import compact
-from storage.models import Deadline, Lead
+from storage.models import Deadline, Event, Lead
 from tests.support import GOOD_LEAD
 
 BOT = Path(__file__).resolve().parent.parent / "bot"
@@ -428,6 +432,55 @@ def digest_facts(count: int = 600, in_channel: bool = False, **person: Any) -> d
     }
 
 
+def extreme_scorecard() -> dict[str, Any]:
+    """A scorecard with more sources, sellers and reasons than a message can list, each named
+    as long and as nastily as a lead's source can be."""
+    card = Scorecard(since=RECEIVED, until=RECEIVED + timedelta(days=7), handed_over=9000)
+    card.qualified, card.definition_share = 8000, 8 / 9
+    card.commitment = Commitment(RECEIVED, RECEIVED, 3, 8, 7.2, "behind")
+    for number in range(40):
+        name = f"<!channel> source {number} " + "s" * 990
+        card.sources[name] = Source(
+            handed_over=200,
+            qualified=150,
+            claimed=140,
+            contacted=120,
+            accepted=60,
+            won=12,
+            feedback={"accepted": 60, "rejected": 50},
+            rejected_by_reason={f"<!here> reason {n} " + "r" * 900: 10 for n in range(5)},
+            acceptance_rate=60 / 110,
+        )
+    card.missed_rules = {code.value: 3 for code in Rule}
+    card.clocks = {kind: Clock(70, 30, 5, 0.7) for kind in ("claim", "contact", "feedback")}
+    spread = Spread(count=12, median_seconds=3600.0, p95_seconds=7 * 3600.0)
+    # Two real ids, and names that are not ids, so no one else is mentioned.
+    sellers = ["U0SELLER1", "U0SELLER2", *(f"seller {number:03d}" for number in range(98))]
+    card.time_to_claim = {"all": spread} | dict.fromkeys(sellers, spread)
+    card.time_to_contact = {"all": spread} | dict.fromkeys(sellers, spread)
+    card.breaches_this_week = dict.fromkeys(sellers, 4)
+    card.breaches_last_week = dict.fromkeys(sellers, 2)
+    card.waiting_for_feedback, card.feedback_overdue = 40, 7
+    card.card_delay = Spread(count=9000, median_seconds=0.4, p95_seconds=997.0)
+    return card.as_json()
+
+
+def extreme_events(lead_id: str) -> list[Event]:
+    """More events than a message shows, with the longest notes a feedback may carry."""
+    note = "Talked to <!channel> & <@U0CEO>; " + "n" * 4000
+    return [
+        Event(
+            id=number,
+            lead_id=lead_id,
+            at=RECEIVED,
+            actor="U0SELLER1",
+            kind="feedback",
+            data={"outcome": "rejected", "note": note, "missed_rules": ["contact_role"]},
+        )
+        for number in range(150)
+    ]
+
+
 def facts_per_template(**person: Any) -> dict[str, dict[str, Any]]:
     """Facts for each template; `person` replaces the lead's fields wherever a lead appears."""
 
@@ -505,13 +558,14 @@ def facts_per_template(**person: Any) -> dict[str, dict[str, Any]]:
         "contacted": {"lead_id": lead.id},
         "mine": {"items": items},
         "open": {"items": items},
-        "stats": {"week": week},
-        "removed": {},
-        "scorecard": {
-            "week": {**asdict(week), "since": "2026-11-16T00:00:00+01:00"},
-            "card_link": None,
-            "lead": None,
+        "stats": {"card": extreme_scorecard()},
+        "history": {
+            "key": "mette@nordlys.dk",
+            "histories": [History(lead, extreme_events(lead.id))] * 5,
+            "details": history_details,
         },
+        "removed": {},
+        "scorecard": {"card": extreme_scorecard(), "card_link": None, "lead": None},
         "agreement": {},
         "home": {
             "user": "U0MANAGER",
@@ -814,3 +868,12 @@ def test_a_templates_own_markup_is_never_taken_for_user_text(renderer: Renderer,
     render = renderer.view if raw.get("type") in ("modal", "home") else renderer.message
     shown = json.dumps(render(name, **facts), ensure_ascii=False)
     assert not [c for c in "\u2217\u02cd\u223c\u02cb" if c in shown], shown
+
+
+@pytest.mark.parametrize("name", ["stats", "scorecard", "history"])
+def test_the_scorecard_and_the_history_fit_block_kit_before_any_cut(renderer: Renderer, name: str):
+    """Their lists are cut by the template itself, so no section is cut short mid-line."""
+    raw = renderer.env.get_template(f"{name}.json.j2").render(**facts_per_template()[name])
+    blocks = json.loads(raw)["blocks"]
+    assert_valid_blocks(blocks)
+    assert "more" in json.dumps(blocks)  # says what it left out

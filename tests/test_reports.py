@@ -93,7 +93,7 @@ def test_the_weekly_scorecard_goes_out_once(ctx):
         rows = session.exec(select(Outbox).where(Outbox.kind.in_(("post", "dm")))).all()
     scorecards = [row for row in rows if row.payload["template"] == "scorecard"]
     assert {row.recipient for row in scorecards} == {"C0MKTG", "U0CEO"}
-    assert scorecards[0].payload["facts"]["week"]["handed_over"] == 1
+    assert scorecards[0].payload["facts"]["card"]["handed_over"] == 1
 
 
 def test_the_scorecard_groups_unqualified_leads_by_the_rules_code(ctx):

@@ -449,9 +449,10 @@ def test_lead_text_reaches_a_dm_escaped(baton, slack):
 
 # DESIGN.md, "Who may do what": people.sales and the sales manager claim; the sales manager
 # assigns and reassigns; the owner (or the sales manager) marks contacted, releases and gives
-# feedback; anyone else is refused. Marketing (and the sales manager) hand leads over.
+# feedback; anyone else is refused. Marketing (and the sales manager) hand leads over. A
+# lead's history is for the people of the agreement, not for a former seller who owns one.
 MAY: dict[str, set[str]] = {
-    "sales": {"claim"},
+    "sales": {"claim", "read_history"},
     "sales_manager": {
         "claim",
         "assign",
@@ -459,13 +460,22 @@ MAY: dict[str, set[str]] = {
         "mark_contacted",
         "give_feedback",
         "hand_over",
+        "read_history",
     },
-    "ceo": set(),
-    "marketing": {"hand_over"},
+    "ceo": {"read_history"},
+    "marketing": {"hand_over", "read_history"},
     "owner": {"release", "mark_contacted", "give_feedback"},
     "stranger": set(),
 }
-DECIDED = {"claim", "assign", "release", "mark_contacted", "give_feedback", "hand_over"}
+DECIDED = {
+    "claim",
+    "assign",
+    "release",
+    "mark_contacted",
+    "give_feedback",
+    "hand_over",
+    "read_history",
+}
 # One person per role; the owner is a former seller who still owns a lead, so the row shows
 # what owning alone allows.
 USERS = {

@@ -1,12 +1,23 @@
-"""`baton`: run the bot, check the setup, import leads, show the scorecard, forget a person.
+"""`baton`: run the bot, check the setup, import leads, show the scorecard and a lead's history,
+forget a person.
 
-One module a command (`run`, `demo`, `check`, `import_csv`, `report`, `forget`, `dead_letters`);
+One module a command (`run`, `demo`, `check`, `import_csv`, `report`, `history`, `forget`,
+`dead_letters`);
 `common` holds what they share.
 """
 
 import typer
 
-from bot.service.cli import check, dead_letters, demo, forget, import_csv, report, run
+from bot.service.cli import (
+    check,
+    dead_letters,
+    demo,
+    forget,
+    history,
+    import_csv,
+    report,
+    run,
+)
 
 cli = typer.Typer(
     name="baton",
@@ -21,6 +32,7 @@ cli.command()(demo.demo)
 cli.command()(check.check)
 cli.command(name="import")(import_csv.import_csv)
 cli.command()(report.report)
+cli.command()(history.history)
 cli.command()(forget.forget)
 outbox_cli.command("retry")(dead_letters.outbox_retry)
 
