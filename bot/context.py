@@ -24,3 +24,6 @@ class Context:
     """Called after a commit that queued messages or changed deadlines, so workers look now."""
     answers: Answers = field(default_factory=Answers)
     """Slack requests being answered; background work lets them go first."""
+    crms: frozenset[str] = frozenset()
+    """The CRMs Baton may write back to (those with a token): a lead's changes are queued
+    for its CRM object only when its CRM is one of them (`bot.crm.queue`)."""

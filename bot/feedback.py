@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import date
 
-from bot import messages, rules, sla
+from bot import messages, rules, sla, writeback
 from bot.context import Context
 from bot.ownership import changed, find
 from bot.permissions import Action, allowed, authorize
@@ -118,8 +118,24 @@ def give(ctx: Context, *, lead_id: str, by: str, verdict: Verdict) -> Lead:
             **facts,
         )
         session.refresh(lead)
+        writeback.queue(
+            session,
+            ctx,
+            lead=lead,
+            step=verdict.outcome,
+            at=now,
+            by=by,
+            reason=_label(ctx, verdict.reason),
+            text=note,
+        )
     ctx.wake()
     return lead
+
+
+def _label(ctx: Context, reason: str | None) -> str | None:
+    """A reason's words, as the CRM's users read them; the code is Baton's own."""
+    labels = {r.code: r.label for r in ctx.agreement.feedback_reasons}
+    return labels.get(reason, reason) if reason else None
 
 
 def close(ctx: Context, *, lead_id: str, by: str, won: bool) -> Lead:

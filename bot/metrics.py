@@ -18,7 +18,9 @@ SLACK_ERRORS = Counter(
     registry=REGISTRY,
 )
 OUTBOX_DEAD = Gauge(
-    "baton_outbox_dead", "Slack messages given up on (see baton outbox retry)", registry=REGISTRY
+    "baton_outbox_dead",
+    "Messages and CRM write-backs given up on (see baton outbox retry)",
+    registry=REGISTRY,
 )
 DELIVERY_LAG = Histogram(
     "baton_delivery_lag_seconds",

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot import digests, messages, metrics, sla
+from bot import digests, messages, metrics, sla, writeback
 from bot.context import Context
 from bot.permissions import Action, allowed, authorize
 from bot.pipeline import Move, next_stage
@@ -64,6 +64,7 @@ def claim(ctx: Context, *, lead_id: str, user: str) -> Lead:
         deadlines.resolve(session=session, lead_id=lead_id, kinds=(sla.CLAIM,), at=now)
         changed(session, lead_id=lead_id, at=now, actor=user, kind="claimed")
         lead = find(session, lead_id)
+        writeback.queue(session, ctx, lead=lead, step="claimed", at=now, by=user, owner=user)
     metrics.LEADS_CLAIMED.inc()
     ctx.wake()
     return lead
@@ -103,6 +104,7 @@ def assign(ctx: Context, *, lead_id: str, by: str, to: str) -> Lead:
             session=session, user=to, template="assigned_to_you", lead_id=lead_id, at=now, by=by
         )
         session.refresh(lead)
+        writeback.queue(session, ctx, lead=lead, step="assigned", at=now, by=by, owner=to)
     metrics.LEADS_CLAIMED.inc()
     ctx.wake()
     return lead
@@ -157,6 +159,7 @@ def mark_contacted(ctx: Context, *, lead_id: str, user: str, how: str | None = N
             data={"how": how} if how else None,
         )
         session.refresh(lead)
+        writeback.queue(session, ctx, lead=lead, step="contacted", at=now, by=user, text=how)
     ctx.wake()
     return lead
 

@@ -34,6 +34,8 @@ class Sent:
     """More to record in the same transaction (where a card is, the clocks it starts)."""
     planned: list[datetime] = field(default_factory=list)
     """When the deadlines this message tells of were due, to measure how late it is."""
+    platform: str | None = None
+    """Where the row went, when not the transport's own platform (a CRM's name)."""
     started_clocks: bool = False
     """A lead's card landed and its clocks started: the clock arms a wake-up for them."""
 

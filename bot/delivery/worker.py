@@ -325,7 +325,7 @@ class Courier(Outages):
                 session=session,
                 row_id=row.id,
                 at=now,
-                platform=self.transport.platform,
+                platform=sent.platform or self.transport.platform,
                 message_id=sent.message_id,
                 conversation=sent.conversation,
             )

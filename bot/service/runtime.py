@@ -14,15 +14,17 @@ from bot.agreement import Agreement
 from bot.agreement_file import AgreementError, load_agreement
 from bot.clock import Clock, utcnow
 from bot.context import Context
+from bot.crm.courier import CrmTransport
 from bot.crm.hubspot import HubSpot
 from bot.crm.pipedrive import Pipedrive
 from bot.delivery.worker import Courier
 from bot.intake import Intake
 from bot.people import Roster
 from bot.scheduler import DeadlineScheduler
+from bot.service.outbox_transport import Transports
 from bot.service.settings import Settings
 from bot.slack.addresses import check_address
-from bot.slack.client import SlackClient, SlackDirectory, make_client
+from bot.slack.client import SlackClient, SlackDirectory, make_client, without_retries
 from bot.slack.render import Renderer
 from bot.slack.transport import SlackTransport
 from storage import leads
@@ -118,7 +120,23 @@ def build(
     ctx = Context(agreement=agreement, sessions=session_factory(engine), clock=clock)
     client = make_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     renderer = Renderer(agreement, templates)
-    courier = Courier(ctx, SlackTransport(ctx, client, renderer))
+    hubspot = (
+        HubSpot(settings.hubspot_token, settings.hubspot_api_url)
+        if settings.hubspot_token
+        else None
+    )
+    pipedrive = (
+        Pipedrive(settings.pipedrive_api_token, settings.pipedrive_api_url)
+        if settings.pipedrive_api_token
+        else None
+    )
+    crms = [crm for crm in (hubspot, pipedrive) if crm is not None]
+    ctx.crms = frozenset(crm.crm for crm in crms)
+    people = SlackDirectory(without_retries(client))
+    transport = Transports(
+        SlackTransport(ctx, client, renderer), CrmTransport(ctx, crms, people.email_of)
+    )
+    courier = Courier(ctx, transport)
     runtime = Runtime(
         settings=settings,
         agreement=agreement,
@@ -130,12 +148,8 @@ def build(
         scheduler=DeadlineScheduler(ctx, on_work=courier.wake),
         intake=Intake(ctx),
         roster=Roster(SlackDirectory(client), ctx.sessions, clock),
-        hubspot=HubSpot(settings.hubspot_token, settings.hubspot_api_url)
-        if settings.hubspot_token
-        else None,
-        pipedrive=Pipedrive(settings.pipedrive_api_token, settings.pipedrive_api_url)
-        if settings.pipedrive_api_token
-        else None,
+        hubspot=hubspot,
+        pipedrive=pipedrive,
     )
     ctx.wake = runtime.wake
     return runtime

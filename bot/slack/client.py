@@ -68,6 +68,13 @@ class SlackDirectory:
     def __init__(self, client: WebClient) -> None:
         self.client = client
 
+    def email_of(self, user: str) -> str | None:
+        """The e-mail on a person's profile (`users.info`): what a CRM knows its users by.
+
+        Slack's errors are left to the caller (the outbox worker sorts them)."""
+        profile = self.client.users_info(user=user)["user"].get("profile") or {}
+        return profile.get("email") or None
+
     def user_by_email(self, email: str) -> str | None:
         try:
             return self.client.users_lookupByEmail(email=email)["user"]["id"]
