@@ -1,6 +1,7 @@
 """Write-back: one change of a lead in Baton, carried to the CRM object it came from.
 
-An outbox row holds a `Change` (JSON, `Change.model_dump(mode="json")`); the outbox worker
+An outbox row (`bot.writeback`) holds the change; the outbox's CRM transport
+(`bot.crm.courier`) makes a `Change` of it, with the e-mails of the people it names, and
 hands it to the CRM's `Transport.deliver`, which makes every call the change needs:
 
 | step | HubSpot (contact) | Pipedrive (person or lead) |
