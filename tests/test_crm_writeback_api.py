@@ -187,3 +187,16 @@ def owner_of(baton: Baton, lead_id: str) -> str | None:
     with baton.runtime.ctx.sessions() as session:
         lead = session.get(Lead, lead_id)
         return lead.owner if lead else None
+
+
+def test_an_assignment_sets_the_hubspot_owner(baton, hubspot):
+    lead_id = handed_over(baton)
+    ownership.assign(baton.runtime.ctx, lead_id=lead_id, by="U0MANAGER", to=SELLER)
+    (row,) = delivered(baton, 1)
+    assert (row.platform, row.payload["step"], row.payload["by"]) == (
+        "hubspot",
+        "assigned",
+        "U0MANAGER",
+    )
+    assert hubspot.contacts[CONTACT]["hubspot_owner_id"] == "501"
+    assert hubspot.notes == {}
