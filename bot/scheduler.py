@@ -65,6 +65,7 @@ class DeadlineScheduler:
         self._looked_at: datetime | None = None
         self._armed_for: datetime | None = None
         self._rearm_pending = False
+        self._stopping = False
         self._lock = threading.Lock()
         self._again = threading.Event()
         self._sweeping = threading.Lock()
@@ -152,6 +153,14 @@ class DeadlineScheduler:
             log.exception("clock: could not post nurture re-checks; trying again later")
 
     def stop(self) -> None:
+        """Let the running jobs finish, and let none of them schedule another.
+
+        APScheduler's shutdown holds its job store lock while it waits for the running jobs; a
+        job that then adds one (a sweep re-arming the wake-up) would wait for that lock for
+        ever. So the flag goes up first, under the lock every add is made under.
+        """
+        with self._lock:
+            self._stopping = True
         if self.jobs.running:
             self.jobs.shutdown(wait=True)
 
@@ -216,18 +225,18 @@ class DeadlineScheduler:
         if not self.jobs.running:
             return
         with self._lock:
-            if self._rearm_pending:
+            if self._rearm_pending or self._stopping:
                 return
             self._rearm_pending = True
-        self.jobs.add_job(
-            self._rearm,
-            "date",
-            run_date=datetime.now(UTC) + REARM_AFTER,
-            id=REARM,
-            replace_existing=True,
-            executor=SWEEPS,
-            max_instances=WAKE_INSTANCES,
-        )
+            self.jobs.add_job(
+                self._rearm,
+                "date",
+                run_date=datetime.now(UTC) + REARM_AFTER,
+                id=REARM,
+                replace_existing=True,
+                executor=SWEEPS,
+                max_instances=WAKE_INSTANCES,
+            )
 
     def _rearm(self) -> None:
         with self._lock:
@@ -253,7 +262,7 @@ class DeadlineScheduler:
         if not_before is not None:
             at = max(at, not_before)
         with self._lock:
-            if self._armed_for == at and self.jobs.get_job(WAKE):
+            if self._stopping or (self._armed_for == at and self.jobs.get_job(WAKE)):
                 return
             self._armed_for = at
             self.jobs.add_job(

@@ -151,7 +151,7 @@ def test_a_trigger_works_once_and_for_three_seconds(monkeypatch: pytest.MonkeyPa
             with pytest.raises(SlackApiError) as refused:
                 client.views_open(trigger_id=used, view=view)
             assert refused.value.response["error"] == error
-        monkeypatch.setattr(slack_standin, "TRIGGER_LIFETIME", 0.0)
+        monkeypatch.setattr(slack_standin.views, "TRIGGER_LIFETIME", 0.0)
         late = fake.issue_trigger("U0SELLER1")
         with pytest.raises(SlackApiError) as expired:
             client.views_open(trigger_id=late, view=view)

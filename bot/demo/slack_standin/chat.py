@@ -1,0 +1,131 @@
+"""The stand-in's chat.* methods, checking text and blocks as Slack does.
+
+A mixin of `FakeSlack`, whose `__init__` holds the state it works on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.demo.block_rules import (
+    MESSAGE_BLOCK_LIMIT,
+    BlockError,
+    check_blocks,
+)
+from bot.demo.slack_standin.calls import (
+    APP_ID,
+    BOT_ID,
+    BOT_USER_ID,
+    TEAM_ID,
+    _maybe_json,
+    _missing,
+)
+
+MESSAGE_TEXT_LIMIT = 40_000
+
+
+class ChatMixin:
+    """Posting, editing and linking messages."""
+
+    def _message_problem(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        """Check text and blocks the way chat.postMessage/chat.update do."""
+        text = params.get("text")
+        blocks = params.get("blocks")
+        if not text and not blocks and not params.get("attachments"):
+            return {"ok": False, "error": "no_text"}
+        if isinstance(text, str) and len(text) > MESSAGE_TEXT_LIMIT:
+            return {"ok": False, "error": "msg_too_long"}
+        if blocks:
+            try:
+                check_blocks(_maybe_json(blocks), MESSAGE_BLOCK_LIMIT)
+            except BlockError as e:
+                return {
+                    "ok": False,
+                    "error": "invalid_blocks",
+                    "errors": [e.message],
+                    "response_metadata": {"messages": [e.slack_message()]},
+                }
+            except ValueError:
+                return {"ok": False, "error": "invalid_blocks_format"}
+        return None
+
+    def _message(self, params: dict[str, Any], ts: str) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "type": "message",
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "app_id": APP_ID,
+            "team": TEAM_ID,
+            "text": params.get("text", ""),
+            "ts": ts,
+        }
+        if params.get("blocks"):
+            message["blocks"] = _maybe_json(params["blocks"])
+        if params.get("thread_ts"):
+            message["thread_ts"] = params["thread_ts"]
+        if params.get("metadata"):
+            message["metadata"] = _maybe_json(params["metadata"])
+        return message
+
+    def _chat_post_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("channel"):
+            return {"ok": False, "error": "channel_not_found"}
+        problem = self._message_problem(params)
+        if problem:
+            return problem
+        ts = self._next_ts()
+        channel = self._resolve_channel(str(params["channel"]))
+        message = self._message(params, ts)
+        if params.get("thread_ts"):
+            self._threads.setdefault((channel, str(params["thread_ts"])), []).append(message)
+        else:
+            self._history.setdefault(channel, []).append(message)
+        return {"ok": True, "channel": channel, "ts": ts, "message": dict(message)}
+
+    def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("channel"):
+            return {"ok": False, "error": "channel_not_found"}
+        if not params.get("ts"):
+            return _missing("ts")
+        problem = self._message_problem(params)
+        if problem:
+            return problem
+        ts = str(params["ts"])
+        message = self._message(params, ts)
+        history = self._history.get(str(params["channel"]), [])
+        for i, stored in enumerate(history):
+            if stored["ts"] == ts:  # edited in place; its metadata stays unless replaced
+                message = history[i] = {**stored, **message}
+        return {
+            "ok": True,
+            "channel": params["channel"],
+            "ts": ts,
+            "text": params.get("text", ""),
+            "message": dict(message),
+        }
+
+    def _chat_post_ephemeral(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("channel"):
+            return {"ok": False, "error": "channel_not_found"}
+        if not params.get("user"):
+            return _missing("user")
+        problem = self._message_problem(params)
+        if problem:
+            return problem
+        ts = self._next_ts()
+        message = {**self._message(params, ts), "channel": params["channel"]}
+        self._ephemeral.append({**message, "user": params["user"]})
+        return {"ok": True, "message_ts": ts}
+
+    def _chat_get_permalink(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = params.get("channel")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        ts = params.get("message_ts")
+        if not ts:
+            return _missing("message_ts")
+        return {
+            "ok": True,
+            "channel": channel,
+            "permalink": f"https://test.slack.com/archives/{channel}/p{str(ts).replace('.', '')}",
+        }
