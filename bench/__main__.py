@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import (
+    crm,
     delivery,
     demo,
     importing,
@@ -53,6 +54,7 @@ NAMES = [
     "backlog",
     "import",
     "demo",
+    "crm",
 ]
 SCALE = ("clock", "stats", "memory")
 
@@ -251,6 +253,9 @@ class Run:
             self.step("import", self.why_import, SQLITE)
         if "demo" in names:
             self.step("demo", lambda: demo.startup(r, quick))
+        if "crm" in names:
+            self.each("crm", lambda b: crm.webhook_to_card(r, dbs, clients, quick, b))
+            self.each("crm", lambda b: crm.writeback(r, dbs, clients, quick, b))
         self.intake_at_scale()
         if self.restarts:
             r.note(

@@ -231,6 +231,22 @@ SECTIONS = {
         "a venv, `pip install -e .` with pip's cache as the machine has it, `baton demo`). "
         "**Target: the page within 10 s of the command, within 60 s of a fresh clone.**",
     ),
+    "crm": (
+        "15. The CRM in and out (HubSpot)",
+        "A signed HubSpot workflow webhook (`X-HubSpot-Signature-v3`, the realistic example "
+        "from the tests, one contact each) to `POST /api/crm/hubspot`, timed from the request "
+        "sent until its card reaches the fake Slack: one at a time a little over a second "
+        "apart (Slack's pace for one channel), then a burst of 50 at once with Slack's pace "
+        "lifted (Slack itself takes about one message a second into one channel, so 50 cards "
+        "there take about 50 s whatever Baton does). Then write-back: leads handed over by "
+        "HubSpot are claimed with signed clicks, and the outbox writes each owner and lead "
+        "status to the local HubSpot (`tests/fake_hubspot.py`), held here to HubSpot's "
+        "published limit for a private app, 100 requests per rolling 10 s, answering 429 with "
+        "a `Retry-After` beyond it. Rows a second from the first claim until the last row is "
+        "sent, and HubSpot's answered requests a second over that time. **Target: p99 under "
+        "1 s from webhook to card; write-back at the limit (≥ 90% of 10 requests a second) "
+        "with every row delivered and no contact written twice.**",
+    ),
     "plans": (
         "Query plans on the largest database",
         "Every statement Baton ran for one hand-over, its card, a claim and a clock sweep, "
