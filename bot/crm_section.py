@@ -98,28 +98,20 @@ def _names(value: object) -> object:
     return tuple(name.strip() for name in names)
 
 
-def _fields(value: object) -> object:
-    if not isinstance(value, dict):
-        return value
-    wrong = [key for key in value if key not in BATON_FIELDS]
-    if wrong:
-        raise ValueError(
-            f"{', '.join(map(str, wrong))}: not a field Baton takes; "
-            f"use one of {', '.join(BATON_FIELDS)}"
-        )
-    return value
+def _keys_among(allowed: tuple[str, ...], what: str) -> BeforeValidator:
+    """A mapping whose keys are all `allowed`; every other key named in one error."""
 
-
-def _steps(value: object) -> object:
-    if not isinstance(value, dict):
+    def check(value: object) -> object:
+        if not isinstance(value, dict):
+            return value
+        wrong = [key for key in value if key not in allowed]
+        if wrong:
+            raise ValueError(
+                f"{', '.join(map(str, wrong))}: not {what}; use one of {', '.join(allowed)}"
+            )
         return value
-    wrong = [key for key in value if key not in STEPS]
-    if wrong:
-        raise ValueError(
-            f"{', '.join(map(str, wrong))}: not a step Baton writes back; "
-            f"use one of {', '.join(STEPS)}"
-        )
-    return value
+
+    return BeforeValidator(check)
 
 
 Properties = Annotated[tuple[str, ...], BeforeValidator(_names)]
@@ -133,8 +125,12 @@ class _Section(BaseModel):
 class Connector(_Section):
     """One CRM's mapping, as written in the agreement (defaults applied by `fields_of`)."""
 
-    fields: Annotated[dict[str, Properties], BeforeValidator(_fields)] = Field(default_factory=dict)
-    status: Annotated[dict[Step, Status], BeforeValidator(_steps)] = Field(default_factory=dict)
+    fields: Annotated[dict[str, Properties], _keys_among(BATON_FIELDS, "a field Baton takes")] = (
+        Field(default_factory=dict)
+    )
+    status: Annotated[dict[Step, Status], _keys_among(STEPS, "a step Baton writes back")] = Field(
+        default_factory=dict
+    )
 
 
 class CrmSection(_Section):

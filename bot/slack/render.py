@@ -10,12 +10,9 @@ written as they are. Undefined names fail loudly, so a typo in a template breaks
 instead of a message.
 """
 
-import json
 import re
 from collections.abc import Callable
-from contextvars import ContextVar
 from datetime import datetime, timedelta
-from enum import Enum
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,7 +21,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from bot import actions as ids
-from bot import rules, wording
+from bot import json_templates, rules, wording
 from bot.agreement import Agreement
 from bot.durations import humanize, wait
 from bot.slack import blockkit
@@ -34,32 +31,12 @@ from storage.models import Deadline, Feedback, Lead
 TEMPLATES = Path(__file__).parent / "templates"
 _USER_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
-# The text values of the template being rendered, in order; a stand-in names each by index.
-_values: ContextVar[list[str] | None] = ContextVar("baton_template_values", default=None)
-_STAND_IN = re.compile(r"\ue000(\d+)\ue001")  # private-use characters around an index
-
-
-def _json_text(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)[1:-1]
-
-
-def _finalize(value: Any) -> str:
-    """Text that would read differently in `mrkdwn` and in `plain_text` becomes a stand-in,
-    filled in once its place in the JSON is known. The rest (most text, numbers, times, the
-    ids of `bot.slack.ids`) reads the same anywhere and is written at once, as is what is marked
-    safe."""
-    if value is None:
-        return ""
-    if isinstance(value, Markup | Enum):
-        return _json_text(str(value))
-    text = str(value)
-    values = _values.get()
-    if values is None:  # rendered outside `Renderer`: Slack's entities, wherever it lands
-        return _json_text(blockkit.escape(text))
-    if not blockkit.SPECIAL.search(text) and "\ue000" not in text:  # nor looks like a stand-in
-        return _json_text(text)
-    values.append(text)
-    return f"\ue000{len(values) - 1}\ue001"
+_finalize = json_templates.finalizer(
+    # Text that would read differently in `mrkdwn` and in `plain_text` becomes a stand-in;
+    # outside `Renderer`, Slack's entities, wherever it lands.
+    needs_stand_in=lambda text: bool(blockkit.SPECIAL.search(text)),
+    outside=blockkit.escape,
+)
 
 
 def _fill(payload: Any, values: list[str]) -> Any:
@@ -72,7 +49,10 @@ def _fill(payload: Any, values: list[str]) -> Any:
     if not values:
         return payload
     writers = {"plain": blockkit.plain, "mrkdwn": blockkit.mrkdwn, "raw": blockkit.unmention}
-    subs = {how: partial(_written, write=write, values=values) for how, write in writers.items()}
+    subs = {
+        how: partial(json_templates.written, write=write, values=values)
+        for how, write in writers.items()
+    }
     _fill_in(payload, subs)
     return payload
 
@@ -92,11 +72,7 @@ def _fill_in(node: Any, subs: dict[str, Callable[[re.Match[str]], str]]) -> None
             how = "raw"
             if key == "text":
                 how = "plain" if kind == "plain_text" else "mrkdwn"
-            node[key] = _STAND_IN.sub(subs[how], child)
-
-
-def _written(found: re.Match[str], *, write: Callable[[str], str], values: list[str]) -> str:
-    return write(values[int(found[1])])
+            node[key] = json_templates.STAND_IN.sub(subs[how], child)
 
 
 def mention(user: str | None) -> Markup | str:
@@ -139,26 +115,10 @@ class Renderer:
         self.env.globals.update(agreement=agreement, ids=ids)
 
     def when(self, moment: datetime | str | None) -> str:
-        """A time as the agreement's people read it: local to the agreement's timezone."""
-        if moment is None:
-            return "—"
-        if isinstance(moment, str):
-            moment = datetime.fromisoformat(moment)
-        local = moment.astimezone(self.agreement.tz)
-        return f"{local:%a %d %b, %H:%M} ({local.tzname()})"
+        return json_templates.local_time(moment, self.agreement.tz)
 
     def _json(self, template: str, facts: dict[str, Any]) -> dict[str, Any]:
-        values: list[str] = []
-        taken = _values.set(values)
-        try:
-            text = self.env.get_template(f"{template}.json.j2").render(**facts)
-        finally:
-            _values.reset(taken)
-        try:
-            parsed = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"template {template} did not render JSON: {error}") from None
-        return _fill(parsed, values)
+        return _fill(*json_templates.render(self.env, template, facts))
 
     def message(self, template: str, **facts: Any) -> dict[str, Any]:
         """`{"text": fallback, "blocks": [...]}` within Block Kit's limits."""

@@ -12,19 +12,16 @@ texts until the card fits, with a visible "…", and refuses one that cannot.
 """
 
 import json
-import re
-from collections.abc import Callable, Mapping
-from contextvars import ContextVar
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from enum import Enum
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from markupsafe import Markup
 
 from bot import actions as ids
+from bot import json_templates
 from bot.agreement import Agreement
 from bot.durations import humanize
 from bot.feedback import RULES
@@ -43,29 +40,14 @@ ACTIONS = 6
 SHORTEST = 100
 """`fit_card` cuts no text shorter than this."""
 
-_values: ContextVar[list[str] | None] = ContextVar("baton_card_values", default=None)
-_STAND_IN = re.compile(r"\ue000(\d+)\ue001")
-
 
 class CardTooLarge(ValueError):
     """Even with every long text cut, the card is over Teams' limit."""
 
 
-def _json_text(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)[1:-1]
-
-
-def _finalize(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, Markup | Enum):
-        return _json_text(str(value))
-    text = str(value)
-    values = _values.get()
-    if values is None or (markdown(text) == text and "\ue000" not in text):
-        return _json_text(text)
-    values.append(text)
-    return f"\ue000{len(values) - 1}\ue001"
+_finalize = json_templates.finalizer(
+    needs_stand_in=lambda text: markdown(text) != text, outside=lambda text: text
+)
 
 
 def _fill(node: Any, values: list[str], *, facts: bool = False) -> None:
@@ -84,11 +66,9 @@ def _fill(node: Any, values: list[str], *, facts: bool = False) -> None:
         elif isinstance(child, str) and "\ue000" in child:
             reads_markdown = (kind == "TextBlock" and key == "text") or facts
             write = markdown if reads_markdown else str
-            node[key] = _STAND_IN.sub(partial(_written, write=write, values=values), child)
-
-
-def _written(found: re.Match[str], *, write: Callable[[str], str], values: list[str]) -> str:
-    return write(values[int(found[1])])
+            node[key] = json_templates.STAND_IN.sub(
+                partial(json_templates.written, write=write, values=values), child
+            )
 
 
 def fit_card(card: dict[str, Any], limit: int = CARD_BYTES) -> dict[str, Any]:
@@ -149,29 +129,14 @@ class CardRenderer:
         self.env.globals.update(agreement=agreement, ids=ids)
 
     def when(self, moment: datetime | str | None) -> str:
-        """A time as the agreement's people read it, in the agreement's timezone."""
-        if moment is None:
-            return "—"
-        if isinstance(moment, str):  # facts queued in the outbox carry times as ISO text
-            moment = datetime.fromisoformat(moment)
-        local = moment.astimezone(self.agreement.tz)
-        return f"{local:%a %d %b, %H:%M} ({local.tzname()})"
+        return json_templates.local_time(moment, self.agreement.tz)
 
     def person(self, user: str | None) -> str:
         return self.names.get(user, user) if user else "—"
 
     def render(self, template: str, **facts: Any) -> dict[str, Any]:
         """The template's JSON with every value in place; not yet fitted."""
-        values: list[str] = []
-        taken = _values.set(values)
-        try:
-            text = self.env.get_template(f"{template}.json.j2").render(**facts)
-        finally:
-            _values.reset(taken)
-        try:
-            parsed = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"template {template} did not render JSON: {error}") from None
+        parsed, values = json_templates.render(self.env, template, facts)
         _fill(parsed, values)
         return parsed
 

@@ -1,0 +1,81 @@
+"""jinja2 templates that render JSON for a chat platform (Block Kit, Adaptive Cards).
+
+A value whose text reads differently depending on where it lands (markup, entities) becomes
+a stand-in while the template renders, and the front end writes it once its place in the
+JSON is known. The mechanism is the same for every platform; only what needs a stand-in and
+how it is written differ, and each adapter says that.
+"""
+
+import json
+import re
+from collections.abc import Callable
+from contextvars import ContextVar
+from datetime import datetime
+from enum import Enum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment
+from markupsafe import Markup
+
+STAND_IN = re.compile(r"\ue000(\d+)\ue001")  # private-use characters around an index
+
+# The values of the template being rendered, in order; a stand-in names each by index.
+_values: ContextVar[list[str] | None] = ContextVar("baton_template_values", default=None)
+
+
+def json_text(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+def finalizer(
+    needs_stand_in: Callable[[str], bool], outside: Callable[[str], str]
+) -> Callable[[Any], str]:
+    """jinja2's `finalize`: text that `needs_stand_in` becomes a stand-in (or anything that
+    looks like one); the rest, and what is marked safe, is written at once. `outside` writes
+    a value rendered outside `render`, where no place will be known."""
+
+    def finalize(value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, Markup | Enum):
+            return json_text(str(value))
+        text = str(value)
+        values = _values.get()
+        if values is None:
+            return json_text(outside(text))
+        if not needs_stand_in(text) and "\ue000" not in text:
+            return json_text(text)
+        values.append(text)
+        return f"\ue000{len(values) - 1}\ue001"
+
+    return finalize
+
+
+def render(env: Environment, template: str, facts: dict[str, Any]) -> tuple[Any, list[str]]:
+    """The template's JSON with its stand-ins, and the values they stand for."""
+    values: list[str] = []
+    taken = _values.set(values)
+    try:
+        text = env.get_template(f"{template}.json.j2").render(**facts)
+    finally:
+        _values.reset(taken)
+    try:
+        return json.loads(text), values
+    except json.JSONDecodeError as error:
+        raise ValueError(f"template {template} did not render JSON: {error}") from None
+
+
+def written(found: re.Match[str], *, write: Callable[[str], str], values: list[str]) -> str:
+    """One stand-in (a match of `STAND_IN`), written by `write`."""
+    return write(values[int(found[1])])
+
+
+def local_time(moment: datetime | str | None, tz: ZoneInfo) -> str:
+    """A time as the agreement's people read it; facts queued in the outbox carry ISO text."""
+    if moment is None:
+        return "—"
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    local = moment.astimezone(tz)
+    return f"{local:%a %d %b, %H:%M} ({local.tzname()})"
