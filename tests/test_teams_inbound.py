@@ -18,6 +18,7 @@ from tests.teams_support import (
     MANAGER,
     SALES,
     SELLERS,
+    TEAMS_AGREEMENT,
     TeamsBaton,
     activity,
     person,
@@ -209,3 +210,31 @@ def test_the_sales_manager_assigns_through_the_dialog(baton):
     done = baton.submit(MANAGER, ViewId.ASSIGN, lead_id, **{BlockId.ASSIGNEE.value: SELLERS[3]})
     assert done.json()["task"]["type"] == "message"
     assert stored(baton, lead_id).owner == SELLERS[3]
+
+
+def test_a_seller_named_by_email_can_claim_once_the_installation_introduced_them(
+    teams, database_url
+):
+    """Only the roster gives addresses: it is read when the app is added to the team."""
+    per = "e5e5e5e5-0000-4000-8000-0000000000e5"
+    text = TEAMS_AGREEMENT.replace(f"sales: [{SELLERS[0]},", "sales: [Per@Nordlys.dk,")
+    teams.rosters[SALES] = [
+        {**person(MANAGER), "email": "mona@nordlys.dk", "userPrincipalName": "mona@nordlys.dk"},
+        {**person(per), "name": "Per Sælger", "email": "per@nordlys.dk"},
+    ]
+    with teams_baton(teams, database_url, text) as baton:
+        assert baton.runtime.agreement.people.sales[0] == "per@nordlys.dk"  # not known yet
+        lead_id = handed_over(baton)
+        refused = baton.click(per, ActionId.CLAIM, lead_id).json()
+        assert refused["type"] == "application/vnd.microsoft.activity.message"
+
+        install = activity("conversationUpdate", user=MANAGER, membersAdded=[person(MANAGER)])
+        assert baton.send(install).status_code == 200
+        assert [call.op for call in teams.calls].count("members") == 1
+        assert baton.runtime.agreement.people.sales[0] == per
+        card = baton.click(per, ActionId.CLAIM, lead_id).json()
+        assert card["type"] == "application/vnd.microsoft.card.adaptive"
+        assert "Per Sælger" in json.dumps(card, ensure_ascii=False)
+        assert stored(baton, lead_id).owner == per
+        with baton.runtime.ctx.sessions() as session:
+            assert conversations.person(session, "teams", MANAGER).email == "mona@nordlys.dk"

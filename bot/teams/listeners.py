@@ -45,11 +45,13 @@ class Inbound:
     """Called after Teams introduced people: the agreement's addresses may resolve now."""
 
 
-def handle(inbound: Inbound, activity: dict[str, Any]) -> Answer | None:
-    """The body of the answer to `activity` (None: a plain 200). A delivery seen before is
-    answered without doing anything again."""
-    if introduce(inbound.ctx, activity):
-        inbound.cards.names = inbound.cards.names | _names(activity)
+def handle(
+    inbound: Inbound, activity: dict[str, Any], members: list[dict[str, Any]] | None = None
+) -> Answer | None:
+    """The body of the answer to `activity` (None: a plain 200); `members`, the roster read
+    at an installation. A delivery seen before is answered without doing anything again."""
+    if introduce(inbound.ctx, activity, members):
+        inbound.cards.names = inbound.cards.names | _names(activity, members or [])
         inbound.introduced()
     key = _key(activity)
     if activity.get("type") != "invoke":
@@ -76,8 +78,8 @@ def _key(activity: dict[str, Any]) -> str | None:
     return f"{activity_id}@{conversation}"[:255] if activity_id else None
 
 
-def _names(activity: dict[str, Any]) -> dict[str, str]:
-    people = [activity.get("from") or {}, *(activity.get("membersAdded") or [])]
+def _names(activity: dict[str, Any], members: list[dict[str, Any]]) -> dict[str, str]:
+    people = [activity.get("from") or {}, *(activity.get("membersAdded") or []), *members]
     return {
         str(p["aadObjectId"]).lower(): str(p["name"])
         for p in people

@@ -3,7 +3,8 @@
 Every activity's bearer token is checked first (`bot.teams.verify`): a forged, unsigned,
 expired or foreign one is answered 401 before anything is read from the activity or stored.
 Then the listeners (`bot.teams.listeners`) do the work in a thread, as Slack's do: the
-domain's services and the database are synchronous. An invoke's answer is the HTTP body
+domain's services and the database are synchronous. An installation's roster is read first
+(`bot.teams.members`): only it gives people's email addresses. An invoke's answer is the HTTP body
 Teams shows the person who clicked; every other activity is answered 200.
 """
 
@@ -11,6 +12,7 @@ import json
 import logging
 from typing import Any
 
+import httpx
 from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI, Request, Response, status
 from fastapi.responses import JSONResponse
@@ -18,13 +20,19 @@ from fastapi.responses import JSONResponse
 from bot.service.runtime import Runtime
 from bot.teams.cards import CardRenderer
 from bot.teams.directory import PLATFORM
+from bot.teams.errors import TeamsError
+from bot.teams.introductions import INSTALLS
 from bot.teams.listeners import Inbound, handle
+from bot.teams.members import Members
+from bot.teams.token import AppToken
 from bot.teams.verify import ActivityVerifier, Unauthorized
 from storage import conversations
 
 log = logging.getLogger(__name__)
 REQUEST_THREADS = 8
 """As for Slack's requests (`bot.slack.events`): few threads take turns on one interpreter."""
+TIMEOUT = 10.0
+"""Seconds for the roster read at an installation; Teams waits 15 s for the answer."""
 
 
 def mount(api: FastAPI, runtime: Runtime) -> None:
@@ -37,6 +45,25 @@ def mount(api: FastAPI, runtime: Runtime) -> None:
         clock=runtime.ctx.clock,
     )
     threads = CapacityLimiter(REQUEST_THREADS)
+    roster: list[Members] = []  # made in the app's event loop, at the first installation
+
+    async def members_of(activity: dict[str, Any]) -> list[dict[str, Any]]:
+        """The roster of an installation's conversation; none (and a warning) when the
+        connector cannot give it: what the activity itself says is kept all the same."""
+        conversation = (activity.get("conversation") or {}).get("id")
+        if activity.get("type") not in INSTALLS or not conversation:
+            return []
+        if not roster:
+            http = httpx.AsyncClient(timeout=TIMEOUT)
+            roster.append(Members(token=AppToken(settings, http=http), http=http))
+        try:
+            return await roster[0].of(conversation, str(activity.get("serviceUrl")))
+        except TeamsError as error:
+            log.warning(
+                "could not read the members of a conversation Baton was added to: %s", error
+            )
+            return []
+
     inbound: list[Inbound] = []  # made at the first activity: the database is migrated by then
 
     def listeners() -> Inbound:
@@ -47,8 +74,8 @@ def mount(api: FastAPI, runtime: Runtime) -> None:
             inbound.append(Inbound(runtime.ctx, cards, runtime.resolve_people))
         return inbound[0]
 
-    def answer(activity: dict[str, Any]) -> dict[str, Any] | None:
-        return handle(listeners(), activity)
+    def answer(activity: dict[str, Any], members: list[dict[str, Any]]) -> dict[str, Any] | None:
+        return handle(listeners(), activity, members)
 
     @api.post("/api/messages", include_in_schema=False)
     async def messages(request: Request) -> Response:
@@ -68,8 +95,9 @@ def mount(api: FastAPI, runtime: Runtime) -> None:
         except Unauthorized as refused:
             log.info("refused an activity: %s", refused)
             return JSONResponse({"error": "unauthorized"}, status.HTTP_401_UNAUTHORIZED)
+        members = await members_of(activity)
         with runtime.ctx.answers.answering():  # the courier and the click workers wait
-            found = await to_thread.run_sync(answer, activity, limiter=threads)
+            found = await to_thread.run_sync(answer, activity, members, limiter=threads)
         if found is None:
             return Response(status_code=status.HTTP_200_OK)
         return JSONResponse(found)
