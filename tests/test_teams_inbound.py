@@ -238,3 +238,57 @@ def test_a_seller_named_by_email_can_claim_once_the_installation_introduced_them
         assert stored(baton, lead_id).owner == per
         with baton.runtime.ctx.sessions() as session:
             assert conversations.person(session, "teams", MANAGER).email == "mona@nordlys.dk"
+
+
+def test_the_owner_marks_contacted_and_releases_from_the_card(baton):
+    lead_id = handed_over(baton)
+    baton.click(SELLERS[0], ActionId.CLAIM, lead_id)
+    refused = baton.click(SELLERS[1], ActionId.MARK_CONTACTED, lead_id).json()
+    assert refused["type"] == "application/vnd.microsoft.activity.message"
+    contacted = baton.click(SELLERS[0], ActionId.MARK_CONTACTED, lead_id).json()
+    assert contacted["type"] == "application/vnd.microsoft.card.adaptive"
+    assert stored(baton, lead_id).stage == "contacted"
+
+    other = handed_over(baton)
+    baton.click(SELLERS[2], ActionId.CLAIM, other)
+    released = baton.click(SELLERS[2], ActionId.RELEASE, other).json()
+    assert ActionId.CLAIM.value in json.dumps(released["value"])
+    assert stored(baton, other).owner is None
+
+
+def test_the_manager_extends_a_clock_once_with_a_reason(baton):
+    lead_id = handed_over(baton)
+    clock = f"{lead_id}:claim"
+    assert baton.fetch(SELLERS[0], ActionId.EXTEND, clock).json()["task"]["type"] == "message"
+    opened = baton.fetch(MANAGER, ActionId.EXTEND, clock).json()
+    assert opened["task"]["type"] == "continue"
+    submit = opened["task"]["value"]["card"]["content"]["actions"][0]["data"]
+    assert submit == {"action": ViewId.EXTEND, "value": clock}
+    no_reason = baton.submit(MANAGER, ViewId.EXTEND, clock, **{BlockId.REASON.value: " "})
+    assert no_reason.json()["task"]["value"] == "Please say why."
+    done = baton.submit(MANAGER, ViewId.EXTEND, clock, **{BlockId.REASON.value: "Trade fair"})
+    assert done.status_code == 200 and done.json() == {}
+    again = baton.submit(MANAGER, ViewId.EXTEND, clock, **{BlockId.REASON.value: "Once more"})
+    assert "once already" in again.json()["task"]["value"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"from": "U0SELLER1"},
+        {"conversation": ["19:x"]},
+        {"membersAdded": {"id": "29:1"}},
+        {"value": "baton.claim"},
+        {"channelData": {"team": "Sales"}},
+    ],
+)
+def test_a_signed_activity_of_the_wrong_shape_is_a_400_and_changes_nothing(baton, change):
+    lead_id = handed_over(baton)
+    value = {
+        "action": {"type": "Action.Execute", "verb": ActionId.CLAIM, "data": {"value": lead_id}}
+    }
+    answer = baton.send({**activity("invoke", name="adaptiveCard/action", value=value), **change})
+    assert answer.status_code == 400
+    assert answer.json()["detail"][0]["loc"][1] == next(iter(change))
+    assert stored(baton, lead_id).owner is None
+    assert rows(baton, ConversationRef) == []

@@ -59,15 +59,16 @@ def handle(
             first_delivery(inbound.ctx, key, platform=PLATFORM)
         return None
     user = (activity.get("from") or {}).get("aadObjectId")
-    value = activity.get("value") if isinstance(activity.get("value"), dict) else {}
+    value = _dict(activity.get("value"))
     name = activity.get("name")
     repeated = bool(key) and not first_delivery(inbound.ctx, key, platform=PLATFORM)
     if name == "adaptiveCard/action":
         return card_action(inbound, user, value, repeated=repeated)
     if name == "task/fetch":
-        return open_dialog(inbound, user, value.get("data") or {})
+        return open_dialog(inbound, user, _dict(value.get("data")))
     if name == "task/submit":
-        return answers.closed() if repeated else submitted(inbound, user, value.get("data") or {})
+        data = _dict(value.get("data"))
+        return answers.closed() if repeated else submitted(inbound, user, data)
     return {}
 
 
@@ -129,9 +130,9 @@ def card_action(
 ) -> Answer:
     """Claim, Release, Mark contacted, Won, Lost: the card as it now stands for the person who
     clicked, or why not, for them alone. A repeated delivery shows the card and does nothing."""
-    action = value.get("action") or {}
+    action = _dict(value.get("action"))
     verb = action.get("verb")
-    data = action.get("data") if isinstance(action.get("data"), dict) else {}
+    data = _dict(action.get("data"))
     lead_id = str(data.get("value") or "")
     work = VERBS.get(verb)
     if work is None:
@@ -222,6 +223,10 @@ def _feedback(inbound: Inbound, user: str, lead_id: str, data: dict[str, Any]) -
         return inbound.cards.feedback_dialog(lead, errors=found, given=given)
     feedback.give(inbound.ctx, lead_id=lead_id, by=user, verdict=verdict)
     return answers.closed()
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _text(value: Any) -> str | None:

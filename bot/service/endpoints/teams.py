@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from bot.service.runtime import Runtime
+from bot.teams.activity import problems
 from bot.teams.cards import CardRenderer
 from bot.teams.directory import PLATFORM
 from bot.teams.errors import TeamsError
@@ -89,15 +90,21 @@ def mount(api: FastAPI, runtime: Runtime) -> None:
         try:
             await verifier.verify(
                 request.headers.get("authorization"),
-                service_url=activity.get("serviceUrl"),
-                channel_id=activity.get("channelId"),
+                service_url=_text(activity.get("serviceUrl")),
+                channel_id=_text(activity.get("channelId")),
             )
         except Unauthorized as refused:
             log.info("refused an activity: %s", refused)
             return JSONResponse({"error": "unauthorized"}, status.HTTP_401_UNAUTHORIZED)
+        if wrong := problems(activity):
+            return JSONResponse({"detail": wrong}, status.HTTP_400_BAD_REQUEST)
         members = await members_of(activity)
         with runtime.ctx.answers.answering():  # the courier and the click workers wait
             found = await to_thread.run_sync(answer, activity, members, limiter=threads)
         if found is None:
             return Response(status_code=status.HTTP_200_OK)
         return JSONResponse(found)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
