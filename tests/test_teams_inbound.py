@@ -16,6 +16,7 @@ from tests.fake_teams import TEAM_ID, TENANT_ID, FakeTeams
 from tests.support import lead, show_card
 from tests.teams_support import (
     MANAGER,
+    MARKETING,
     SALES,
     SELLERS,
     TEAMS_AGREEMENT,
@@ -58,7 +59,8 @@ def rows(baton: TeamsBaton, model: type) -> list:
         return list(session.exec(select(model)).all())
 
 
-def test_installing_in_the_team_and_personally_keeps_where_to_reach_everyone(baton):
+def test_installing_in_the_team_and_personally_keeps_where_to_reach_everyone(baton, teams):
+    teams.channels[SALES] = [{"id": SALES, "name": "General"}, {"id": MARKETING, "name": "Mktg"}]
     team_install = activity(
         "conversationUpdate",
         user=MANAGER,
@@ -76,6 +78,9 @@ def test_installing_in_the_team_and_personally_keeps_where_to_reach_everyone(bat
         assert channel is not None
         assert (channel.kind, channel.team_id, channel.tenant_id) == ("channel", TEAM_ID, TENANT_ID)
         assert channel.service_url == baton.teams.service_url
+        marketing = conversations.conversation(session, "teams", MARKETING)
+        assert marketing is not None  # a channel of the team the activity did not name
+        assert (marketing.team_id, marketing.channel_id) == (TEAM_ID, MARKETING)
         one = conversations.personal_conversation(session, "teams", SELLERS[0])
         assert one is not None
         assert one.conversation_id == "a:1PeRsOnAl_xyz"

@@ -19,12 +19,16 @@ INSTALLS = frozenset({"conversationUpdate", "installationUpdate"})
 
 
 def introduce(
-    ctx: Context, activity: dict[str, Any], members: list[dict[str, Any]] | None = None
+    ctx: Context,
+    activity: dict[str, Any],
+    members: list[dict[str, Any]] | None = None,
+    channels: list[str] | None = None,
 ) -> bool:
-    """Keep what `activity` says of its conversation and people, and the conversation's
-    `members` as the roster lists them (read at an installation: only the roster gives
-    email addresses); True when it introduced people (an installation, members added), so
-    the agreement's addresses may resolve now.
+    """Keep what `activity` says of its conversation and people, the conversation's
+    `members` as the roster lists them and its team's `channels` (both read at an
+    installation: only the roster gives email addresses, only the list every channel); True
+    when it introduced people (an installation, members added), so the agreement's
+    addresses may resolve now.
 
     A click or a message from someone already known changes nothing and writes nothing: the
     answers to fifty clicks at once do not queue behind fifty writes.
@@ -65,6 +69,18 @@ def introduce(
             or (root if kind == "channel" else None),
             chat_id=_chat_id(people[0], bot) if kind == "personal" and people else None,
         )
+        for channel in channels or []:
+            conversations.remember_conversation(
+                session,
+                PLATFORM,
+                channel,
+                at=now,
+                kind="channel",
+                service_url=service_url,
+                tenant_id=tenant,
+                team_id=(data.get("team") or {}).get("aadGroupId"),
+                channel_id=channel,
+            )
         for person in people:
             conversations.remember_person(
                 session,

@@ -46,11 +46,15 @@ class Inbound:
 
 
 def handle(
-    inbound: Inbound, activity: dict[str, Any], members: list[dict[str, Any]] | None = None
+    inbound: Inbound,
+    activity: dict[str, Any],
+    members: list[dict[str, Any]] | None = None,
+    channels: list[str] | None = None,
 ) -> Answer | None:
-    """The body of the answer to `activity` (None: a plain 200); `members`, the roster read
-    at an installation. A delivery seen before is answered without doing anything again."""
-    if introduce(inbound.ctx, activity, members):
+    """The body of the answer to `activity` (None: a plain 200); `members` and `channels`,
+    the roster and the team's channels read at an installation. A delivery seen before is
+    answered without doing anything again."""
+    if introduce(inbound.ctx, activity, members, channels):
         inbound.cards.names = inbound.cards.names | _names(activity, members or [])
         inbound.introduced()
     key = _key(activity)

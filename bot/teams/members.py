@@ -1,9 +1,11 @@
-"""A conversation's members as the Bot Connector lists them (`pagedMembers`), with what only
-the roster gives: each person's email address and user principal name.
+"""What the Bot Connector tells of an installation beyond the activity: the conversation's
+members (`pagedMembers`), with what only the roster gives, each person's email address and
+user principal name; and a team's channels (`/v3/teams/{id}/conversations`).
 
-Teams' installation activities name who was added by their ids alone; a bot learns a
-person's address from the roster, read once when the app is installed. That is how the
-people the agreement names by email address become known (`bot.teams.directory`).
+Teams' installation activities name who was added by their ids alone, and only the team's
+first channel; both lists are read once when the app is installed. That is how the people
+the agreement names by email address, and its sales and marketing channels, become known
+(`bot.teams.directory`, `storage.conversations`).
 """
 
 from typing import Any
@@ -47,3 +49,14 @@ class Members:
             if not continuation:
                 break
         return found
+
+    async def channels(self, team_id: str, service_url: str) -> list[str]:
+        """The ids of a team's channels (`19:…@thread.tacv2`); raises as `of` does."""
+        api = ApiClient(service_url, Client(ClientOptions(token=self.token), _http=self.http))
+        try:
+            found = await api.teams.get_conversations(team_id)
+        except httpx.HTTPStatusError as error:
+            raise from_response("channels", error.response) from error
+        except httpx.TransportError as error:
+            raise from_transport("channels", error) from error
+        return [channel.id for channel in found if channel.id]

@@ -3,8 +3,9 @@
 Every activity's bearer token is checked first (`bot.teams.verify`): a forged, unsigned,
 expired or foreign one is answered 401 before anything is read from the activity or stored.
 Then the listeners (`bot.teams.listeners`) do the work in a thread, as Slack's do: the
-domain's services and the database are synchronous. An installation's roster is read first
-(`bot.teams.members`): only it gives people's email addresses. An invoke's answer is the HTTP body
+domain's services and the database are synchronous. An installation's roster and its team's
+channels are read first (`bot.teams.members`): only they give people's email addresses and
+every channel of the team. An invoke's answer is the HTTP body
 Teams shows the person who clicked; every other activity is answered 200.
 """
 
@@ -48,22 +49,29 @@ def mount(api: FastAPI, runtime: Runtime) -> None:
     threads = CapacityLimiter(REQUEST_THREADS)
     roster: list[Members] = []  # made in the app's event loop, at the first installation
 
-    async def members_of(activity: dict[str, Any]) -> list[dict[str, Any]]:
-        """The roster of an installation's conversation; none (and a warning) when the
-        connector cannot give it: what the activity itself says is kept all the same."""
+    async def installation(activity: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+        """The roster of an installation's conversation and its team's channels; none (and a
+        warning) when the connector cannot give them: what the activity itself says is kept
+        all the same."""
         conversation = (activity.get("conversation") or {}).get("id")
         if activity.get("type") not in INSTALLS or not conversation:
-            return []
+            return [], []
         if not roster:
             http = httpx.AsyncClient(timeout=TIMEOUT)
             roster.append(Members(token=AppToken(settings, http=http), http=http))
+        service_url = str(activity.get("serviceUrl"))
+        team = ((activity.get("channelData") or {}).get("team") or {}).get("id")
+        members: list[dict[str, Any]] = []
+        channels: list[str] = []
         try:
-            return await roster[0].of(conversation, str(activity.get("serviceUrl")))
+            members = await roster[0].of(conversation, service_url)
         except TeamsError as error:
-            log.warning(
-                "could not read the members of a conversation Baton was added to: %s", error
-            )
-            return []
+            log.warning("could not read the members of what Baton was added to: %s", error)
+        try:
+            channels = await roster[0].channels(team, service_url) if team else []
+        except TeamsError as error:
+            log.warning("could not read the channels of the team Baton was added to: %s", error)
+        return members, channels
 
     inbound: list[Inbound] = []  # made at the first activity: the database is migrated by then
 
@@ -75,8 +83,10 @@ def mount(api: FastAPI, runtime: Runtime) -> None:
             inbound.append(Inbound(runtime.ctx, cards, runtime.resolve_people))
         return inbound[0]
 
-    def answer(activity: dict[str, Any], members: list[dict[str, Any]]) -> dict[str, Any] | None:
-        return handle(listeners(), activity, members)
+    def answer(
+        activity: dict[str, Any], told: tuple[list[dict[str, Any]], list[str]]
+    ) -> dict[str, Any] | None:
+        return handle(listeners(), activity, *told)
 
     @api.post("/api/messages", include_in_schema=False)
     async def messages(request: Request) -> Response:
@@ -98,9 +108,9 @@ def mount(api: FastAPI, runtime: Runtime) -> None:
             return JSONResponse({"error": "unauthorized"}, status.HTTP_401_UNAUTHORIZED)
         if wrong := problems(activity):
             return JSONResponse({"detail": wrong}, status.HTTP_400_BAD_REQUEST)
-        members = await members_of(activity)
+        told = await installation(activity)
         with runtime.ctx.answers.answering():  # the courier and the click workers wait
-            found = await to_thread.run_sync(answer, activity, members, limiter=threads)
+            found = await to_thread.run_sync(answer, activity, told, limiter=threads)
         if found is None:
             return Response(status_code=status.HTTP_200_OK)
         return JSONResponse(found)
