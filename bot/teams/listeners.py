@@ -69,15 +69,15 @@ def handle(
     if activity.get("type") != "invoke":
         fresh = first_delivery(inbound.ctx, key, platform=PLATFORM) if key else True
         if activity.get("type") == "message" and activity.get("text") and fresh:
-            user = _dict(activity.get("from")).get("aadObjectId")
             text = commands.words(activity)
+            user = _person(activity)
             return Handled(reply=commands.answer(inbound.cards, inbound.ctx, user, text))
         return Handled()
     return Handled(answer=_invoke(inbound, activity, key))
 
 
 def _invoke(inbound: Inbound, activity: dict[str, Any], key: str | None) -> Answer:
-    user = (activity.get("from") or {}).get("aadObjectId")
+    user = _person(activity)
     value = _dict(activity.get("value"))
     name = activity.get("name")
     repeated = bool(key) and not first_delivery(inbound.ctx, key, platform=PLATFORM)
@@ -89,6 +89,12 @@ def _invoke(inbound: Inbound, activity: dict[str, Any], key: str | None) -> Answ
         data = _dict(value.get("data"))
         return answers.closed() if repeated else submitted(inbound, user, data)
     return {}
+
+
+def _person(activity: dict[str, Any]) -> str | None:
+    """Who acted: their Entra object id, in lower case as the agreement keeps it."""
+    found = _dict(activity.get("from")).get("aadObjectId")
+    return str(found).lower() if found else None
 
 
 def _key(activity: dict[str, Any]) -> str | None:
