@@ -2,11 +2,13 @@
 
 Every activity's bearer token is checked first (`bot.teams.verify`): a forged, unsigned,
 expired or foreign one is answered 401 before anything is read from the activity or stored.
-Then the listeners (`bot.teams.listeners`) do the work in a thread, as Slack's do: the
-domain's services and the database are synchronous. An installation's roster and its team's
-channels are read first (`bot.teams.members`): only they give people's email addresses and
-every channel of the team. An invoke's answer is the HTTP body
-Teams shows the person who clicked; every other activity is answered 200.
+At an installation, the conversation's roster and its team's channels are read next
+(`bot.teams.members`): only they give people's email addresses and every channel of the
+team. Then the listeners (`bot.teams.listeners`) do the work in a thread, as Slack's do: the
+domain's services and the database are synchronous. An invoke's answer is the HTTP body
+Teams shows the person who clicked; a command's is posted in its conversation; every
+activity but an invoke is answered 200. Every address called is the `serviceUrl` the
+verified token names.
 """
 
 import json
