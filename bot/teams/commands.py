@@ -32,11 +32,14 @@ def answer(cards: CardRenderer, ctx: Context, user: str | None, text: str) -> di
     if word.lower() != "history" or not key:
         return cards.message("help", text=text)
     try:
-        if not user:
-            raise Refused("unknown_person")
+        if not user:  # Teams did not say who asks
+            return _refused(cards, key, cards.notice("unknown_person"))
         authorize(ctx.agreement, user, Action.READ_HISTORY)
     except Refused as refusal:
-        line = cards.notice(refusal.reason, **refusal.details)
-        return cards.message("history", key=key, histories=[], details=None, refused=line)
+        return _refused(cards, key, cards.notice(refusal.reason, **refusal.details))
     found = history.find(ctx, key)
     return cards.message("history", key=key, histories=found, details=history.details, refused=None)
+
+
+def _refused(cards: CardRenderer, key: str, line: str) -> dict[str, Any]:
+    return cards.message("history", key=key, histories=[], details=None, refused=line)

@@ -162,9 +162,9 @@ def card_action(
     work = VERBS.get(verb)
     if work is None:
         return answers.notice(inbound.cards.notice("unknown_action"))
+    if not user:
+        return answers.notice(inbound.cards.notice("unknown_person"))
     try:
-        if not user:
-            raise Refused("unknown_person")
         if not repeated:
             work(inbound.ctx, lead_id, user)
     except Refused as refusal:
@@ -187,9 +187,9 @@ def open_dialog(inbound: Inbound, user: str | None, data: dict[str, Any]) -> Ans
     opens, so nobody fills in one that cannot be accepted."""
     action, value = data.get("action"), str(data.get("value") or "")
     ctx, cards = inbound.ctx, inbound.cards
+    if not user:
+        return answers.closed(cards.notice("unknown_person"))
     try:
-        if not user:
-            raise Refused("unknown_person")
         if action in (ActionId.ASSIGN, ActionId.REASSIGN):
             authorize(ctx.agreement, user, Action.ASSIGN)
             return cards.assign_dialog(ownership.lead(ctx, value))
@@ -210,9 +210,9 @@ def open_dialog(inbound: Inbound, user: str | None, data: dict[str, Any]) -> Ans
 def submitted(inbound: Inbound, user: str | None, data: dict[str, Any]) -> Answer:
     action, value = data.get("action"), str(data.get("value") or "")
     ctx, cards = inbound.ctx, inbound.cards
+    if not user:
+        return answers.closed(cards.notice("unknown_person"))
     try:
-        if not user:
-            raise Refused("unknown_person")
         if action == ViewId.FEEDBACK:
             return _feedback(inbound, user, value, data)
         if action == ViewId.ASSIGN:
