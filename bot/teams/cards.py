@@ -21,7 +21,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from bot import actions as ids
-from bot import json_templates
+from bot import json_templates, wording
 from bot.agreement import Agreement
 from bot.durations import humanize
 from bot.feedback import RULES
@@ -124,6 +124,7 @@ class CardRenderer:
             person=self.person,
             compact=compact,
             cut=cut,
+            reason=wording.reason,
             seconds=lambda value: humanize(timedelta(seconds=value)),
         )
         self.env.globals.update(agreement=agreement, ids=ids)
