@@ -16,6 +16,7 @@ from bot import intake, messages
 from bot.agreement_file import parse_agreement
 from bot.context import Context
 from bot.delivery.worker import Courier
+from bot.scheduler import DeadlineScheduler
 from bot.schemas import LeadIn
 from bot.teams.cards import CardRenderer
 from bot.teams.connector import Person
@@ -324,3 +325,23 @@ def test_a_412_is_tried_again(world: World) -> None:
     world.deliver()
     assert [c.status for c in world.teams.calls_to("send")] == [412, 201]
     assert len(world.teams.activities(SALES)) == 1
+
+
+def test_a_missed_deadline_reaches_the_sales_manager_1to1_once(world: World) -> None:
+    """The clock takes the deadline; its escalation goes as a digest to the manager's 1:1."""
+    lead_id = hand_over(world)
+    world.deliver()
+    chat = open_chat(world, "U0MANAGER", MANAGER)
+    world.ctx.clock.now += timedelta(hours=1, seconds=1)  # type: ignore[attr-defined]
+    clock = DeadlineScheduler(world.ctx)
+    assert clock.run_once() >= 1
+    world.deliver()
+    clock.run_once()  # nothing more is due: the escalation is not sent again
+    world.deliver()
+    (escalation,) = world.teams.activities(chat)
+    card = escalation.body["attachments"][0]["content"]
+    assert "deadline for Mette Hansen was missed" in card["body"][0]["text"]
+    assert "Reassign" in [a["title"] for a in card["actions"]]
+    link = next(a["url"] for a in card["actions"] if a["type"] == "Action.OpenUrl")
+    _, root = card_of(world, lead_id)
+    assert f"/l/message/{SALES.replace(':', '%3A').replace('@', '%40')}/{root}?" in link

@@ -11,9 +11,11 @@ import json
 from bot.digests import Row
 from bot.teams.text import cut, markdown
 
-LINE_ROOM = 5000
-"""Bytes of the card for lines: 27 KB less a heading and twenty rich rows at their longest
-(names, titles and companies cut to 80 characters, three actions and a link each)."""
+LINE_ROOM = 8000
+"""Bytes of the card for lines: 27 KB less a heading and twenty rich rows of long names
+(about 15 KB). Twenty rich rows all at their longest (80 characters of text that needs escaping
+in each name, title and company, three actions each) take 24 KB alone; then `fit_card` cuts
+the longest texts, with a visible "…", rather than lose a lead."""
 LINE_BYTES = {"open": 190, "done": 230}
 """A line's bytes besides the name and the company (`_digest_line.j2` inside a TextBlock), at
 most: an open lead's lateness or due time is shorter than a dealt-with lead's "claimed by"."""
