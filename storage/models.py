@@ -57,14 +57,14 @@ class Lead(LeadFields, table=True):
     reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
     """Why it is not qualified: `{"code", "facts"}` per failed rule (`bot.rules`)."""
     stage: str = Field(max_length=32, index=True)
-    owner: str | None = Field(default=None, max_length=32, index=True)
+    owner: str | None = Field(default=None, max_length=64, index=True)
     handed_over_by: str = Field(max_length=64)
     received_at: datetime = _utc(index=True)
     claimed_at: datetime | None = _utc(default=None)
     contacted_at: datetime | None = _utc(default=None)
     card_platform: str | None = Field(default=None, max_length=16)
-    card_conversation: str | None = Field(default=None, max_length=32)
-    card_message_id: str | None = Field(default=None, max_length=32)
+    card_conversation: str | None = Field(default=None, max_length=255)
+    card_message_id: str | None = Field(default=None, max_length=255)
     """Where the lead's card is: the platform, its conversation, its message id there."""
     card_at: datetime | None = _utc(default=None)
     """When the card was first in the sales channel: the claim and contact clocks start then."""
@@ -92,7 +92,7 @@ class Person(SQLModel, table=True):
     """A person on the chat platform and a role the agreement gives them (kept in step with
     agreement.yml)."""
 
-    user_id: str = Field(primary_key=True, max_length=32)
+    user_id: str = Field(primary_key=True, max_length=64)
     role: str = Field(primary_key=True, max_length=32)
 
 
@@ -134,7 +134,7 @@ class Breach(SQLModel, table=True):
     deadline_id: int = Field(foreign_key="deadline.id", index=True)
     lead_id: str = Field(foreign_key="lead.id", index=True, max_length=32)
     kind: str = Field(max_length=16)
-    owner: str | None = Field(default=None, max_length=32)
+    owner: str | None = Field(default=None, max_length=64)
     due_at: datetime = _utc(index=True)
     recorded_at: datetime = _utc()
     resolved_at: datetime | None = _utc(default=None)
@@ -151,7 +151,7 @@ class Outbox(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     lead_id: str | None = Field(default=None, foreign_key="lead.id", index=True, max_length=32)
     kind: str = Field(max_length=16)
-    recipient: str | None = Field(default=None, max_length=32)
+    recipient: str | None = Field(default=None, max_length=255)
     priority: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     """Smaller goes first: a lead handed over now before a bulk import (`bot.messages`)."""
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
@@ -161,8 +161,8 @@ class Outbox(SQLModel, table=True):
     attempts: int = 0
     sent_at: datetime | None = _utc(default=None)
     platform: str | None = Field(default=None, max_length=16)
-    conversation: str | None = Field(default=None, max_length=32)
-    message_id: str | None = Field(default=None, max_length=32)
+    conversation: str | None = Field(default=None, max_length=255)
+    message_id: str | None = Field(default=None, max_length=255)
     error: str | None = Field(default=None, max_length=1000)
 
     __table_args__ = (Index("ix_outbox_next_attempt_at", "next_attempt_at"),)
@@ -180,12 +180,12 @@ class Digest(SQLModel, table=True):
     """
 
     id: int | None = Field(default=None, primary_key=True)
-    recipient: str = Field(max_length=32)
+    recipient: str = Field(max_length=255)
     bucket: datetime = _utc()
     opened_at: datetime = _utc(index=True)
     platform: str | None = Field(default=None, max_length=16)
-    conversation: str | None = Field(default=None, max_length=32)
-    message_id: str | None = Field(default=None, max_length=32)
+    conversation: str | None = Field(default=None, max_length=255)
+    message_id: str | None = Field(default=None, max_length=255)
     version: int = 0
     shown: int = 0
     queued: bool = False
@@ -220,7 +220,7 @@ class Feedback(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     lead_id: str = Field(foreign_key="lead.id", index=True, max_length=32)
-    by: str = Field(max_length=32)
+    by: str = Field(max_length=64)
     at: datetime = _utc(index=True)
     outcome: str = Field(max_length=16)
     reason: str | None = Field(default=None, max_length=1000)
@@ -234,7 +234,7 @@ class InboundEvent(SQLModel, table=True):
     acknowledged and skipped."""
 
     platform: str = Field(primary_key=True, max_length=16)
-    event_id: str = Field(primary_key=True, max_length=64)
+    event_id: str = Field(primary_key=True, max_length=255)
     received_at: datetime = _utc(index=True)
 
 
@@ -250,3 +250,46 @@ class DirectoryEntry(SQLModel, table=True):
     """Lower case: addresses are matched without regard to letter case."""
     user_id: str = Field(max_length=64)
     resolved_at: datetime = _utc()
+
+
+class ConversationRef(SQLModel, table=True):
+    """Where a conversation on a chat platform is served, as the platform said when the app
+    was installed there or spoken to: what a message to it, or a lookup in it, needs.
+
+    Teams serves each conversation from the `service_url` it gave with it; a channel's
+    messages are read through Graph with its team (`team_id`, Teams' `aadGroupId`) and
+    channel, a 1:1's with Graph's `chat_id`.
+    """
+
+    platform: str = Field(primary_key=True, max_length=16)
+    conversation_id: str = Field(primary_key=True, max_length=255)
+    kind: str | None = Field(default=None, max_length=16)
+    """"channel", "personal" (a 1:1 with the bot) or "groupChat"."""
+    service_url: str | None = Field(default=None, max_length=1000)
+    tenant_id: str | None = Field(default=None, max_length=64)
+    team_id: str | None = Field(default=None, max_length=64)
+    channel_id: str | None = Field(default=None, max_length=255)
+    chat_id: str | None = Field(default=None, max_length=255)
+    updated_at: datetime = _utc()
+
+
+class ChatPerson(SQLModel, table=True):
+    """A person as the chat platform introduced them (installation, roster, a message).
+
+    `user_id` is the id the agreement and the leads name them by (on Teams their Entra object
+    id); `account_id` is the platform's own id for them in conversations with the bot (Teams'
+    `29:…`), which opening a 1:1 takes; `conversation_id` is that 1:1 once known.
+    """
+
+    platform: str = Field(primary_key=True, max_length=16)
+    user_id: str = Field(primary_key=True, max_length=64)
+    account_id: str | None = Field(default=None, max_length=255)
+    conversation_id: str | None = Field(default=None, max_length=255)
+    name: str | None = Field(default=None, max_length=1000)
+    email: str | None = Field(default=None, max_length=320)
+    """Lower case, as `DirectoryEntry.email`."""
+    tenant_id: str | None = Field(default=None, max_length=64)
+    service_url: str | None = Field(default=None, max_length=1000)
+    updated_at: datetime = _utc()
+
+    __table_args__ = (Index("ix_chatperson_email", "platform", "email"),)

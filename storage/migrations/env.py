@@ -17,6 +17,13 @@ def run() -> None:
         os.environ.get("DATABASE_URL", "sqlite:///baton.db")
     )
     with engine.connect() as connection:
+        sqlite = engine.dialect.name == "sqlite"
+        if sqlite:
+            # A migration that rebuilds a table others refer to (Alembic's batch mode) drops it
+            # and renames its copy in its place; SQLite would refuse the drop, or cascade it.
+            # Its foreign keys can only be switched off outside a transaction, so before it
+            # begins; they are checked once the schema is whole, and switched on again.
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
         if engine.dialect.name == "postgresql":
             # Several replicas may start at once: one migrates, the others wait for it. The
             # lock ends with the transaction, committed or not, so a failed start can't keep it.
@@ -28,7 +35,13 @@ def run() -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+            if broken:
+                raise RuntimeError(f"the migration left rows that refer to nothing: {broken}")
         connection.commit()  # the lock goes with it, and a waiting replica sees the new schema
+        if sqlite:
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 run()

@@ -1,0 +1,164 @@
+"""Conversation references and the people a chat platform introduced (`ConversationRef`,
+`ChatPerson`): what Teams gives when the app is installed or spoken to, kept so that a
+message can later be posted, a 1:1 opened, a lookup made and an email address resolved.
+
+Every write is an upsert that keeps what was known when the new activity does not say it
+(a message from a person carries no email; an installation does), so the order in which
+Teams' activities arrive does not lose anything. Replicas may write the same row at once.
+"""
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from storage.models import ChatPerson, ConversationRef
+
+
+def _upsert(session: Session, model: Any, keys: dict[str, str], values: dict[str, Any]) -> None:
+    """Insert, or fill the row's columns with the values given; a None keeps the old one."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(model).values(**keys, **values)
+    table = model.__table__
+    updates = {
+        name: (
+            value
+            if name == "updated_at"
+            else func.coalesce(statement.excluded[name], table.c[name])
+        )
+        for name, value in values.items()
+    }
+    session.exec(  # type: ignore[call-overload]
+        statement.on_conflict_do_update(index_elements=list(keys), set_=updates)
+    )
+
+
+def remember_conversation(
+    session: Session,
+    platform: str,
+    conversation_id: str,
+    *,
+    at: datetime,
+    kind: str | None = None,
+    service_url: str | None = None,
+    tenant_id: str | None = None,
+    team_id: str | None = None,
+    channel_id: str | None = None,
+    chat_id: str | None = None,
+) -> None:
+    """Keep (or complete) what is known of a conversation."""
+    _upsert(
+        session,
+        ConversationRef,
+        {"platform": platform, "conversation_id": conversation_id},
+        {
+            "kind": kind,
+            "service_url": service_url,
+            "tenant_id": tenant_id,
+            "team_id": team_id,
+            "channel_id": channel_id,
+            "chat_id": chat_id,
+            "updated_at": at,
+        },
+    )
+
+
+def conversation(session: Session, platform: str, conversation_id: str) -> ConversationRef | None:
+    """What is known of a conversation; a thread (`…;messageid=…`) is its channel's."""
+    return session.get(ConversationRef, (platform, conversation_id.split(";")[0]))
+
+
+def remember_person(
+    session: Session,
+    platform: str,
+    user_id: str,
+    *,
+    at: datetime,
+    account_id: str | None = None,
+    conversation_id: str | None = None,
+    name: str | None = None,
+    email: str | None = None,
+    tenant_id: str | None = None,
+    service_url: str | None = None,
+) -> None:
+    """Keep (or complete) what is known of a person; `email` is kept in lower case."""
+    _upsert(
+        session,
+        ChatPerson,
+        {"platform": platform, "user_id": user_id},
+        {
+            "account_id": account_id,
+            "conversation_id": conversation_id,
+            "name": name,
+            "email": email.strip().lower() if email else None,
+            "tenant_id": tenant_id,
+            "service_url": service_url,
+            "updated_at": at,
+        },
+    )
+
+
+def person(session: Session, platform: str, user_id: str) -> ChatPerson | None:
+    return session.get(ChatPerson, (platform, user_id))
+
+
+def personal_conversation(session: Session, platform: str, person: str) -> ConversationRef | None:
+    """The 1:1 between the bot and `person`, with the address that serves it, if one is known.
+
+    A person whose 1:1 was never seen but whose account the platform gave (a member of a team
+    the app is in) can still have one opened: `person(...)` has what that takes.
+    """
+    known = session.get(ChatPerson, (platform, person))
+    if known is None or known.conversation_id is None:
+        return None
+    found = session.get(ConversationRef, (platform, known.conversation_id))
+    if found is not None:
+        return found
+    return ConversationRef(
+        platform=platform,
+        conversation_id=known.conversation_id,
+        kind="personal",
+        service_url=known.service_url,
+        tenant_id=known.tenant_id,
+        updated_at=known.updated_at,
+    )
+
+
+def unreachable(session: Session, platform: str, people: Iterable[str]) -> list[str]:
+    """Those of `people` (in their order, once each) Baton cannot message in a 1:1 yet: no 1:1
+    stored, and no account to open one with."""
+    wanted = list(dict.fromkeys(people))
+    if not wanted:
+        return []
+    rows = session.exec(
+        select(ChatPerson).where(
+            ChatPerson.platform == platform, col(ChatPerson.user_id).in_(wanted)
+        )
+    )
+    reachable = {row.user_id for row in rows if row.conversation_id or row.account_id}
+    return [user for user in wanted if user not in reachable]
+
+
+def by_email(session: Session, platform: str, emails: Iterable[str]) -> dict[str, str]:
+    """Lower-case address -> user id, for the addresses the platform gave with a person."""
+    wanted = sorted({email.strip().lower() for email in emails})
+    if not wanted:
+        return {}
+    rows = session.exec(
+        select(ChatPerson).where(ChatPerson.platform == platform, col(ChatPerson.email).in_(wanted))
+    )
+    return {row.email: row.user_id for row in rows if row.email}
+
+
+def names(session: Session, platform: str) -> dict[str, str]:
+    """User id -> the name the platform gave, for showing people in messages."""
+    rows = session.exec(
+        select(ChatPerson.user_id, ChatPerson.name).where(
+            ChatPerson.platform == platform, col(ChatPerson.name).is_not(None)
+        )
+    )
+    return {user_id: name for user_id, name in rows if name}
