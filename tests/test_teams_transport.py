@@ -19,12 +19,11 @@ from bot.delivery.worker import Courier
 from bot.scheduler import DeadlineScheduler
 from bot.schemas import LeadIn
 from bot.teams.cards import CardRenderer
-from bot.teams.connector import Person
 from bot.teams.endpoints import TeamsEndpoints
 from bot.teams.loop import TeamsClients
-from bot.teams.places import ChannelPlace, PersonPlace
+from bot.teams.places import StoredPlaces
 from bot.teams.transport import TeamsTransport
-from storage import leads, outbox
+from storage import conversations, leads, outbox
 from storage.db import make_engine, migrate, session_factory, transaction
 from storage.models import Outbox
 from tests.fake_teams import TENANT_ID, FakeTeams
@@ -44,34 +43,43 @@ class Clock:
         return self.now
 
 
-class Installed:
-    """What the installation stored, as the transport asks for it."""
+def install_in_team(ctx: Context, teams: FakeTeams) -> None:
+    """Baton is added to the team: Teams gives each channel's address and the team's id."""
+    with transaction(ctx.sessions) as session:
+        for channel in (SALES, MARKETING):
+            conversations.remember_conversation(
+                session,
+                "teams",
+                channel,
+                at=ctx.clock(),
+                kind="channel",
+                service_url=teams.service_url,
+                tenant_id=TENANT_ID,
+                team_id=teams.team_id,
+                channel_id=channel,
+            )
 
-    def __init__(self, teams: FakeTeams) -> None:
-        self.channels = {
-            channel: ChannelPlace(channel, teams.service_url, teams.team_id)
-            for channel in (SALES, MARKETING)
-        }
-        self.people: dict[str, PersonPlace] = {}
-        self.teams = teams
 
-    def channel(self, channel_id: str) -> ChannelPlace | None:
-        return self.channels.get(channel_id)
-
-    def person(self, person_id: str) -> PersonPlace | None:
-        return self.people.get(person_id)
-
-    def install_for(self, person_id: str, user_id: str) -> None:
-        """The person installs the app: their id, tenant and service URL, and their chat."""
-        person = Person(user_id=user_id, tenant_id=TENANT_ID, service_url=self.teams.service_url)
-        self.people[person_id] = PersonPlace(person=person, name="Sofie Holm")
+def install_for(world: "World", person_id: str, account_id: str) -> None:
+    """The app is installed for a person: Teams gives their account, tenant and address."""
+    with transaction(world.ctx.sessions) as session:
+        conversations.remember_person(
+            session,
+            "teams",
+            person_id,
+            at=world.ctx.clock(),
+            account_id=account_id,
+            name="Sofie Holm",
+            tenant_id=TENANT_ID,
+            service_url=world.teams.service_url,
+        )
 
 
 class World:
     def __init__(self, ctx: Context, teams: FakeTeams, clients: TeamsClients) -> None:
         self.ctx = ctx
         self.teams = teams
-        self.places = Installed(teams)
+        self.places = StoredPlaces(ctx.sessions, service_url=teams.service_url, app_id=teams.app_id)
         self.transport = TeamsTransport(
             ctx, clients, CardRenderer(ctx.agreement), self.places, rate=1000, burst=100
         )
@@ -118,6 +126,7 @@ def world(database_url: str, teams: FakeTeams) -> Iterator[World]:
         teams_graph_url=f"{teams.url}/graph/v1.0",
     )
     clients = TeamsClients(endpoints, clock=clock)
+    install_in_team(ctx, teams)
     yield World(ctx, teams, clients)
     clients.close()
     engine.dispose()
@@ -135,18 +144,27 @@ def card_of(world: World, lead_id: str) -> tuple[str | None, str | None]:
         return found.card_conversation, found.card_message_id
 
 
-def open_chat(world: World, person_id: str, user_id: str) -> str:
+def open_chat(world: World, person_id: str, account_id: str) -> str:
     """The person installs the app, and Teams gives the 1:1 and Graph's id of it."""
-    world.places.install_for(person_id, user_id)
-    place = world.places.people[person_id]
+    install_for(world, person_id, account_id)
+    place = world.places.person(person_id)
+    assert place is not None
     connector = world.transport.clients.connector
     chat = world.transport.clients.run(lambda: connector.open_personal(place.person))
-    world.places.people[person_id] = PersonPlace(
-        person=place.person,
-        conversation=chat.id,
-        chat_id=world.teams.graph_chat_id(chat.id),
-        name=place.name,
-    )
+    with transaction(world.ctx.sessions) as session:
+        conversations.remember_person(
+            session, "teams", person_id, at=world.ctx.clock(), conversation_id=chat.id
+        )
+        conversations.remember_conversation(
+            session,
+            "teams",
+            chat.id,
+            at=world.ctx.clock(),
+            kind="personal",
+            service_url=chat.service_url,
+            tenant_id=TENANT_ID,
+            chat_id=world.teams.graph_chat_id(chat.id),
+        )
     return chat.id
 
 
@@ -261,7 +279,7 @@ def test_a_1to1_whose_answer_was_lost_is_found_not_sent_again(world: World) -> N
 def test_a_1to1_is_opened_when_the_installation_gave_no_chat(world: World) -> None:
     lead_id = hand_over(world)
     world.deliver()
-    world.places.install_for("U0MANAGER", MANAGER)
+    install_for(world, "U0MANAGER", MANAGER)
     queue_direct(world, lead_id, "U0MANAGER")
     queue_direct(world, lead_id, "U0MANAGER")
     world.deliver()

@@ -7,10 +7,18 @@ Teams user id and tenant, and looked in by Graph's id of that chat. `Places` is 
 transport asks; the process gives it one that reads what the installation stored.
 """
 
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
+
 from bot.teams.connector import Person
+from storage import conversations
+
+PLATFORM = "teams"
+_ENTRA_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 
 
 @dataclass(frozen=True)
@@ -49,3 +57,49 @@ class Places(Protocol):
         """The person named so in the agreement (an Entra id, or as resolved from an email),
         or None when they cannot be reached yet (the app not installed for them)."""
         ...
+
+
+class StoredPlaces:
+    """`Places` from what the installation stored (`storage.conversations`), read each time:
+    a person who installs the app is reachable at their next message, on every replica."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], *, service_url: str, app_id: str | None = None
+    ) -> None:
+        """`service_url`: where a conversation Teams gave no address for is served
+        (`TEAMS_SERVICE_URL`); `app_id`: the bot's, which names its 1:1 chats in Graph."""
+        self.sessions = sessions
+        self.service_url = service_url
+        self.app_id = app_id
+
+    def channel(self, channel_id: str) -> ChannelPlace | None:
+        with self.sessions() as session:
+            found = conversations.conversation(session, PLATFORM, channel_id)
+        if found is None:
+            return None
+        return ChannelPlace(channel_id, found.service_url or self.service_url, found.team_id)
+
+    def person(self, person_id: str) -> PersonPlace | None:
+        with self.sessions() as session:
+            known = conversations.person(session, PLATFORM, person_id)
+            if known is None or not (known.account_id or known.conversation_id):
+                return None
+            chat = conversations.personal_conversation(session, PLATFORM, person_id)
+        service_url = (chat.service_url if chat else None) or known.service_url
+        return PersonPlace(
+            person=Person(
+                user_id=known.account_id or person_id,
+                tenant_id=known.tenant_id or (chat.tenant_id if chat else None) or "",
+                service_url=service_url or self.service_url,
+            ),
+            conversation=known.conversation_id,
+            chat_id=(chat.chat_id if chat else None) or self._chat_id(person_id),
+            name=known.name,
+        )
+
+    def _chat_id(self, person_id: str) -> str | None:
+        """Graph's id of the 1:1 between a person and the bot, by Microsoft's naming
+        (`19:{Entra object id}_{app id}@unq.gbl.spaces`), when they are named by Entra id."""
+        if not self.app_id or not _ENTRA_ID.fullmatch(person_id):
+            return None
+        return f"19:{person_id}_{self.app_id}@unq.gbl.spaces"
