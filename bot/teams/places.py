@@ -8,6 +8,8 @@ transport asks; the process gives it one that reads what the installation stored
 """
 
 import re
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -103,3 +105,38 @@ class StoredPlaces:
         if not self.app_id or not _ENTRA_ID.fullmatch(person_id):
             return None
         return f"19:{person_id}_{self.app_id}@unq.gbl.spaces"
+
+    def email_of(self, person_id: str) -> str | None:
+        """The address Teams gave with a person: what a CRM knows its users by."""
+        with self.sessions() as session:
+            known = conversations.person(session, PLATFORM, person_id)
+        return known.email if known is not None else None
+
+
+class StoredNames(Mapping[str, str]):
+    """People's names as Teams gave them (`storage.conversations.names`), for the cards;
+    read again at most every `EVERY`, so a card rendered in a burst costs no query."""
+
+    EVERY = 60.0
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+        self._names: dict[str, str] = {}
+        self._read_at: float | None = None
+
+    def _current(self) -> dict[str, str]:
+        now = time.monotonic()
+        if self._read_at is None or now - self._read_at >= self.EVERY:
+            with self.sessions() as session:
+                self._names = conversations.names(session, PLATFORM)
+            self._read_at = now
+        return self._names
+
+    def __getitem__(self, person_id: str) -> str:
+        return self._current()[person_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._current())
+
+    def __len__(self) -> int:
+        return len(self._current())
