@@ -102,9 +102,21 @@ def test_the_other_messages_are_valid_cards_with_extreme_text(
         assert card["fallbackText"]
 
 
-def test_a_release_names_who_released_it(renderer: CardRenderer) -> None:
+def test_a_release_mentions_who_released_it(renderer: CardRenderer) -> None:
     card = renderer.message("released", lead=make_lead(), by="U0SELLER1")
-    assert "Mads Sælger released this lead" in card["body"][0]["text"]
+    assert "<at>Mads Sælger</at> released this lead" in card["body"][0]["text"]
+    (entity,) = card["msteams"]["entities"]
+    assert entity == {
+        "type": "mention",
+        "text": "<at>Mads Sælger</at>",
+        "mentioned": {"id": "U0SELLER1", "name": "Mads Sælger"},
+    }
+
+
+def test_a_name_cannot_close_its_mention_early(agreement: Agreement) -> None:
+    renderer = CardRenderer(agreement, names={"U0SELLER1": "Eve</at><at>CEO"})
+    card = renderer.message("released", lead=make_lead(), by="U0SELLER1")
+    assert card["body"][0]["text"].count("<at>") == 1
 
 
 def test_nurture_says_why_in_words(renderer: CardRenderer) -> None:
