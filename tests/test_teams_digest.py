@@ -11,7 +11,7 @@ import pytest
 from bot.agreement import Agreement
 from bot.teams import digest_layout
 from bot.teams.cards import CARD_BYTES, CardRenderer
-from tests.test_rendering import digest_rows, make_lead
+from tests.test_rendering import digest_rows, extreme_scorecard, make_lead
 from tests.test_teams_cards import SCHEMA, SELLERS, assert_valid, extreme
 from tests.test_teams_messages import LINK
 
@@ -125,3 +125,17 @@ def test_nurture_says_why_in_words(renderer: CardRenderer) -> None:
     )
     said = " ".join(item["text"] for item in card["body"])
     assert "US" in said and "Intern" in said
+
+
+def test_the_weekly_scorecard_fits_teams_before_any_cut(
+    renderer: CardRenderer, validator: jsonschema.Draft6Validator
+) -> None:
+    """More sources, sellers and reasons than a message can list, each as long as they come:
+    the lists are cut to their counts ("…and N more"), so no text needs `fit_card`'s cut."""
+    laid_out = renderer.render("scorecard", card=extreme_scorecard())
+    assert len(json.dumps(laid_out, ensure_ascii=False).encode()) <= CARD_BYTES
+    card = renderer.message("scorecard", card=extreme_scorecard())
+    assert_valid(card, validator)
+    said = json.dumps(card, ensure_ascii=False)
+    assert "more sources" in said and "more sellers" in said
+    assert card["msteams"]["entities"]  # each seller named is mentioned

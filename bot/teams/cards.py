@@ -23,9 +23,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from bot import actions as ids
-from bot import json_templates, wording
+from bot import json_templates, rules, wording
 from bot.agreement import Agreement
-from bot.durations import humanize
+from bot.durations import humanize, wait
 from bot.feedback import RULES
 from bot.teams import answers
 from bot.teams.answers import Size
@@ -132,6 +132,8 @@ class CardRenderer:
             compact=compact,
             cut=cut,
             reason=wording.reason,
+            rule=rules.label,
+            wait=wait,
             seconds=lambda value: humanize(timedelta(seconds=value)),
         )
         self.env.globals.update(agreement=agreement, ids=ids)
