@@ -37,7 +37,10 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 AddressCheck = Callable[[str, object], str]
 """A platform's check of an id the agreement names: `(kind, value) -> id`, kind "person" or
-"conversation"; it raises ValueError with what the value is instead (`bot.slack.addresses`)."""
+"conversation"; it raises ValueError with what the value is instead (`bot.slack.addresses`,
+`bot.teams.addresses`)."""
+Platform = Literal["slack", "teams"]
+PLATFORMS: tuple[str, ...] = ("slack", "teams")
 CHECK = "addresses"
 """The validation context's key for the platform's `AddressCheck`."""
 
@@ -276,6 +279,8 @@ class Retention(Section):
 
 
 class Agreement(Section):
+    platform: Platform = "slack"
+    """The chat platform Sales and Marketing work in: its ids name the channels and people."""
     timezone: str = "UTC"
     business_hours: BusinessHours | None = None
     channels: Channels

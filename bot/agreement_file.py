@@ -5,6 +5,7 @@ agreement are sales and marketing leads, not the engineers who run Baton.
 """
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +68,15 @@ def _describe(error: dict[str, Any], lines: dict[tuple[Any, ...], int], file: st
 
 
 def parse_agreement(
-    text: str, source: str = "agreement.yml", *, addresses: AddressCheck | None = None
+    text: str,
+    source: str = "agreement.yml",
+    *,
+    addresses: AddressCheck | Mapping[str, AddressCheck] | None = None,
 ) -> Agreement:
     """Validate agreement text; raise AgreementError with every problem and its line.
 
-    `addresses` is the chat platform's check of the ids that name people and channels."""
+    `addresses` is the chat platform's check of the ids that name people and channels, or
+    each platform's check by name: then the one of the agreement's `platform` applies."""
     try:
         node = yaml.compose(text, Loader=_Loader)
         data = yaml.load(text, Loader=_Loader)
@@ -84,7 +89,10 @@ def parse_agreement(
         raise AgreementError(Path(source), [f"{source}: the agreement must be a YAML mapping"])
     lines = _lines(node) if node is not None else {}
     try:
-        agreement = Agreement.model_validate(data, context={CHECK: addresses})
+        check = addresses
+        if isinstance(addresses, Mapping):
+            check = addresses.get(str(data.get("platform") or "slack"))
+        agreement = Agreement.model_validate(data, context={CHECK: check})
     except ValidationError as error:
         problems = [_describe(e, lines, source) for e in error.errors()]
         raise AgreementError(Path(source), problems) from None
@@ -109,7 +117,9 @@ def place(path: Path, *keys: str | int) -> str:
     return f"{path}:{line}: {named}" if line else f"{path}: {named}"
 
 
-def load_agreement(path: Path, *, addresses: AddressCheck | None = None) -> Agreement:
+def load_agreement(
+    path: Path, *, addresses: AddressCheck | Mapping[str, AddressCheck] | None = None
+) -> Agreement:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

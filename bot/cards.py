@@ -17,9 +17,10 @@ from sqlmodel import Session
 
 from bot import sla
 from bot.agreement import Agreement
+from bot.context import Context
 from bot.pipeline import Stage
 from storage import deadlines, leads
-from storage.models import Deadline, Lead
+from storage.models import Deadline, Feedback, Lead
 
 _STARTS = {Stage.HANDED_OVER: (sla.CLAIM, sla.CONTACT), Stage.CLAIMED: (sla.CONTACT,)}
 
@@ -72,3 +73,14 @@ def shown(*, session: Session, agreement: Agreement, lead_id: str, at: datetime)
         data={"clocks": kinds, "delay_seconds": (at - lead.received_at).total_seconds()},
     )
     return True
+
+
+def as_it_stands(ctx: Context, lead_id: str) -> tuple[Lead, list[Deadline], Feedback | None] | None:
+    """What a lead's card shows now: the lead, its clocks, its latest feedback (a front end
+    that answers a click with the card, as Teams does, renders it from these)."""
+    with ctx.sessions() as session:
+        lead = leads.get(session=session, lead_id=lead_id)
+        if lead is None:
+            return None
+        clocks = deadlines.of_lead(session=session, lead_id=lead_id)
+        return lead, clocks, leads.latest_feedback(session=session, lead_id=lead_id)

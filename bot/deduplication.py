@@ -16,7 +16,7 @@ def first_delivery(ctx: Context, event_id: str, *, platform: str = OWN) -> bool:
     try:
         with transaction(ctx.sessions) as session:
             session.add(
-                InboundEvent(platform=platform, event_id=event_id[:64], received_at=ctx.clock())
+                InboundEvent(platform=platform, event_id=event_id[:255], received_at=ctx.clock())
             )
     except IntegrityError:
         return False

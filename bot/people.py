@@ -64,6 +64,12 @@ def named_by_email(agreement: Agreement) -> Iterator[Named]:
 def nobody(source: Path, named: Named, platform: str) -> str:
     """The one line `baton check` and start-up give for an address nobody on the platform has."""
     where = place(source, *named.keys)
+    if platform == "teams":  # Teams tells a bot who people are only where it is installed
+        return (
+            f"{where}: Teams has not introduced anyone with the address {named.email} yet: add "
+            f"Baton to the sales team (or they add it personally), or name them by their Entra "
+            f"object ID"
+        )
     return (
         f"{where}: {platform.capitalize()} knows nobody with the address {named.email}: check "
         f"the address, or name them by their member ID"
@@ -84,16 +90,31 @@ def unresolved(agreement: Agreement, found: Directory, source: Path) -> list[str
 
 
 class Roster:
-    """Resolves the people an agreement names by email, through the platform and the cache."""
+    """Resolves the people an agreement names by email, through the platform and the cache.
 
-    def __init__(self, found: Directory, sessions: sessionmaker[Session], clock: Clock) -> None:
+    `partial`: a platform that introduces people only once the app is installed where they
+    are (Teams) cannot resolve everyone before its first start; then the addresses it can
+    are replaced, the others wait (and can claim nothing) until `resolve` is called again
+    after an installation, and what is missing is only noted (`pending`)."""
+
+    def __init__(
+        self,
+        found: Directory,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+        *,
+        partial: bool = False,
+    ) -> None:
         self.directory = found
         self.sessions = sessions
         self.clock = clock
+        self.partial = partial
+        self.pending: list[str] = []
 
     def resolve(self, agreement: Agreement, source: Path) -> list[str]:
         """Put user ids in place of the addresses in `agreement.people`; the problems, one
-        line each, for the addresses that could not be resolved (then nothing is changed)."""
+        line each, for the addresses that could not be resolved (then nothing is changed,
+        unless the roster is `partial`: then the problems are `pending`, and returned empty)."""
         named = list(named_by_email(agreement))
         if not named:
             return []
@@ -125,6 +146,10 @@ class Roster:
                         at=self.clock(),
                     )
                 ids[one.email] = user
+        if self.partial:
+            self.pending = problems
+            agreement.people = _with_ids(agreement, ids)
+            return []
         if not problems:
             agreement.people = _with_ids(agreement, ids)
         return problems

@@ -44,7 +44,7 @@ def endpoints(teams: FakeTeams, **overrides: Any) -> TeamsEndpoints:
         "teams_app_id": teams.app_id,
         "teams_app_password": teams.password,
         "teams_login_url": teams.url,
-        "teams_openid_metadata_url": teams.metadata_url,
+        "teams_openid_url": teams.metadata_url,
         "teams_service_url": teams.service_url,
         **overrides,
     }

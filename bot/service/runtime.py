@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from bot.agreement import Agreement
+from bot.agreement import Agreement, is_email
 from bot.agreement_file import AgreementError, load_agreement
 from bot.clock import Clock, utcnow
 from bot.context import Context
@@ -21,12 +21,13 @@ from bot.delivery.worker import Courier
 from bot.intake import Intake
 from bot.people import Roster
 from bot.scheduler import DeadlineScheduler
+from bot.service.addresses import ADDRESSES
 from bot.service.outbox_transport import Transports
 from bot.service.settings import Settings
-from bot.slack.addresses import check_address
 from bot.slack.client import SlackClient, SlackDirectory, make_client, without_retries
 from bot.slack.render import Renderer
 from bot.slack.transport import SlackTransport
+from bot.teams.directory import TeamsDirectory
 from storage import leads
 from storage.db import make_engine, migrate, session_factory, transaction
 
@@ -63,6 +64,19 @@ class Runtime:
         Raises AgreementError, one line per address, when a person named by email cannot be
         resolved: Baton would not know who may claim, or whom to escalate to."""
         migrate(self.engine)
+        self.resolve_people()
+        for pending in self.roster.pending:
+            log.warning("%s", pending)
+        self.workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="baton-work")
+        self.intake.start()
+        self.courier.start()
+        self.scheduler.start()
+        self.started = True
+
+    def resolve_people(self) -> None:
+        """Put the platform's ids in place of the addresses the agreement names people by, and
+        mirror the roles in the database; again whenever the platform introduces people (an
+        installation in Teams). Raises AgreementError as `start` says."""
         problems = self.roster.resolve(self.agreement, self.settings.baton_agreement)
         if problems:
             raise AgreementError(self.settings.baton_agreement, problems)
@@ -70,13 +84,9 @@ class Runtime:
         roles = [(people.sales_manager, "sales_manager"), (people.ceo, "ceo")]
         roles += [(user, "sales") for user in people.sales]
         roles += [(user, "marketing") for user in people.marketing]
+        known = [(user, role) for user, role in roles if not is_email(user)]  # not yet resolved
         with transaction(self.ctx.sessions) as session:
-            leads.sync_people(session=session, roles=roles)
-        self.workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="baton-work")
-        self.intake.start()
-        self.courier.start()
-        self.scheduler.start()
-        self.started = True
+            leads.sync_people(session=session, roles=known)
 
     def stop(self) -> None:
         """Finish the work already acknowledged to Slack, then stop the clock and the courier."""
@@ -115,7 +125,7 @@ def build(
     clock: Clock = utcnow,
     templates: Path | None = None,
 ) -> Runtime:
-    agreement = agreement or load_agreement(settings.baton_agreement, addresses=check_address)
+    agreement = agreement or load_agreement(settings.baton_agreement, addresses=ADDRESSES)
     engine = make_engine(settings.database_url)
     ctx = Context(agreement=agreement, sessions=session_factory(engine), clock=clock)
     client = make_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
@@ -147,7 +157,11 @@ def build(
         courier=courier,
         scheduler=DeadlineScheduler(ctx, on_work=courier.wake),
         intake=Intake(ctx),
-        roster=Roster(SlackDirectory(client), ctx.sessions, clock),
+        roster=(
+            Roster(TeamsDirectory(ctx.sessions), ctx.sessions, clock, partial=True)
+            if agreement.platform == "teams"
+            else Roster(SlackDirectory(client), ctx.sessions, clock)
+        ),
         hubspot=hubspot,
         pipedrive=pipedrive,
     )

@@ -6,12 +6,14 @@ Baton for the first time should fix the whole environment in one go, not one var
 
 from pathlib import Path
 
+import yaml
 from pydantic import ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.misconfigured import SettingsError
+from bot.teams.endpoints import TeamsEndpoints
 
 HINTS = {
     "slack_bot_token": "set SLACK_BOT_TOKEN to the bot token (xoxb-…) from your Slack app's "
@@ -20,11 +22,20 @@ HINTS = {
     "app's Basic Information page",
     "slack_app_token": "SLACK_APP_TOKEN must be an app-level token (xapp-…) with connections:write",
     "database_url": "set DATABASE_URL to sqlite:///baton.db or postgresql+psycopg://user@host/db",
+    "teams_app_id": "set TEAMS_APP_ID to the Application (client) ID of the bot's Microsoft "
+    "Entra app registration (platform: teams)",
+    "teams_app_password": "set TEAMS_APP_PASSWORD to a client secret of that app registration "
+    "(its Certificates & secrets page; platform: teams)",
+    "teams_tenant_id": "set TEAMS_TENANT_ID to the Directory (tenant) ID on the app "
+    "registration's Overview page (platform: teams)",
 }
 DATABASES = "sqlite:///baton.db (a file beside Baton) or postgresql+psycopg://user:password@host/db"
 
 
-class Settings(BaseSettings):
+class Settings(TeamsEndpoints):
+    """Everything Baton reads from the environment; the Teams app's identity and Microsoft's
+    addresses (`TEAMS_…`) are `TeamsEndpoints`', so the settings are the Teams clients' too."""
+
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     slack_bot_token: str | None = None
@@ -183,24 +194,48 @@ def slack_problems(settings: Settings) -> list[str]:
     return problems
 
 
-def check_settings(*, slack: bool = True, **overrides: object) -> tuple[Settings, list[str]]:
+def teams_problems(settings: Settings) -> list[str]:
+    """What `baton run` needs to talk to Teams and is not set."""
+    needed = ("teams_app_id", "teams_app_password", "teams_tenant_id")
+    return [HINTS[name] for name in needed if not getattr(settings, name)]
+
+
+def platform_of(settings: Settings) -> str:
+    """The chat platform the agreement names (`platform:`), read before the agreement is
+    checked so that the right settings are asked for; Slack when the file does not say."""
+    try:
+        data = yaml.safe_load(settings.baton_agreement.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return "slack"  # the agreement's own check says what is wrong with the file
+    platform = data.get("platform") if isinstance(data, dict) else None
+    return platform if platform == "teams" else "slack"
+
+
+def check_settings(
+    *, slack: bool = True, platform: str | None = None, **overrides: object
+) -> tuple[Settings, list[str]]:
     """The settings (wrong ones at their defaults) and every problem with them, one line each.
 
-    `slack=False` is for commands that only touch the database (import, report); the CRMs'
-    settings are checked with Slack's, for the commands that serve their webhooks.
+    `slack=False` is for commands that only touch the database (import, report); otherwise
+    the settings of the agreement's chat platform (`platform`, else the agreement file's) are
+    required, and the CRMs' are checked with them, for the commands that serve webhooks.
     """
     settings, problems = read_settings(**overrides)
     if slack:
-        # A wrong token is already named ("SLACK_BOT_TOKEN is not …"); not also as missing.
+        platform = platform or platform_of(settings)
+        missing = teams_problems(settings) if platform == "teams" else slack_problems(settings)
+        # A wrong value is already named ("SLACK_BOT_TOKEN is not …"); not also as missing.
         named = {problem.split()[0] for problem in problems}
-        problems += [p for p in slack_problems(settings) if p.split()[1] not in named]
+        problems += [p for p in missing if p.split()[1] not in named]
         problems += settings.crm_problems()
     return settings, problems
 
 
-def load_settings(*, slack: bool = True, **overrides: object) -> Settings:
+def load_settings(
+    *, slack: bool = True, platform: str | None = None, **overrides: object
+) -> Settings:
     """Read the environment; raise SettingsError naming every problem, one line each."""
-    settings, problems = check_settings(slack=slack, **overrides)
+    settings, problems = check_settings(slack=slack, platform=platform, **overrides)
     if problems:
         raise SettingsError(problems)
     return settings

@@ -1,8 +1,9 @@
 """The HTTP app, composed: middleware, error answers, and the routes, one module each.
 
 This is the composition root of Baton's HTTP side: the one place that puts the intake API,
-the CRMs' webhooks, Slack's Request URL (`bot.slack.events`), health and metrics on one
-port. Each route lives in a module of its own (`bot.service.endpoints`, `bot.slack.events`).
+the CRMs' webhooks, Slack's Request URL (`bot.slack.events`) or Teams' messaging endpoint
+(`POST /api/messages`, with `platform: teams`), health and metrics on one port. Each route
+lives in a module of its own (`bot.service.endpoints`, `bot.slack.events`).
 """
 
 import logging
@@ -18,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.intake import Unstorable
 from bot.service.body_limit import MAX_BODY, BodyLimit
-from bot.service.endpoints import crm, handover, health, prometheus
+from bot.service.endpoints import crm, handover, health, prometheus, teams
 from bot.service.logs import RequestContext
 from bot.service.runtime import Runtime
 from bot.slack import events
@@ -54,7 +55,9 @@ def create_app(runtime: Runtime, bolt: SlackApp | None = None) -> FastAPI:
     handover.mount(api, runtime)
     crm.mount(api, runtime)
     secret = runtime.settings.slack_signing_secret
-    if secret:
+    if runtime.agreement.platform == "teams":
+        teams.mount(api, runtime)
+    elif secret:
         events.mount(api, runtime, bolt or slack_app(runtime), secret)
     health.mount(api, runtime)
     prometheus.mount(api, runtime)

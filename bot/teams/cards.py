@@ -193,9 +193,23 @@ class CardRenderer:
         """The line only the person who clicked sees: a refusal, or what their click did."""
         return str(self.render("notice", reason=reason, details=details)["text"])
 
-    def feedback_dialog(self, lead: Lead) -> dict[str, Any]:
+    def feedback_dialog(
+        self,
+        lead: Lead,
+        *,
+        errors: Mapping[str, str] | None = None,
+        given: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The feedback dialog; shown again after a submit with `errors` (field -> what is
+        wrong, under its field) and what was `given`, so nothing typed is lost."""
         return self.dialog(
-            "feedback_dialog", title="Give feedback", height="large", lead=lead, rules=RULES
+            "feedback_dialog",
+            title="Give feedback",
+            height="large",
+            lead=lead,
+            rules=RULES,
+            errors=errors or {},
+            given=given or {},
         )
 
     def extend_dialog(self, lead: Lead, kind: str) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Baton's own token for the Bot Connector: OAuth 2.0 client credentials, kept until near
 its end.
 
-Microsoft Entra issues it (`TEAMS_LOGIN_URL`/{tenant}/oauth2/v2.0/token, scope
+Microsoft Entra issues it (`TEAMS_TOKEN_URL`, or `TEAMS_LOGIN_URL`/{tenant}/oauth2/v2.0/token; scope
 `https://api.botframework.com/.default`) for about an hour. One is asked for when the first
 call needs it and again five minutes before it runs out (or halfway, for a short one), by
 one caller at a time: fifty messages at once cost one token request.

@@ -1,10 +1,11 @@
-"""`baton check`: the environment, the agreement, the database, Slack and the CRMs, before a
-start."""
+"""`baton check`: the environment, the agreement, the database, Slack or Teams (the agreement's
+`platform`) and the CRMs, before a start."""
 
 import yaml
 
 from bot.agreement_file import AgreementError, load_agreement
 from bot.service import crm_check, database_check
+from bot.service.addresses import ADDRESSES
 from bot.service.cli.common import (
     err,
     fail,
@@ -14,8 +15,8 @@ from bot.service.cli.common import (
 )
 from bot.service.settings import SettingsError, check_settings
 from bot.slack import channel_check
-from bot.slack.addresses import check_address
 from bot.slack.client import SlackDirectory, channel_rate, make_client
+from bot.teams import check as teams_check
 
 
 def check() -> None:
@@ -31,7 +32,7 @@ def check() -> None:
         problems += error.problems
     agreement = None
     try:
-        agreement = load_agreement(settings.baton_agreement, addresses=check_address)
+        agreement = load_agreement(settings.baton_agreement, addresses=ADDRESSES)
     except AgreementError as error:
         problems.extend(error.problems)
     else:
@@ -50,7 +51,13 @@ def check() -> None:
         if any(p.startswith("DATABASE_URL") for p in problems)
         else [database_check.database(settings.database_url)]
     )
-    if agreement is not None and settings.slack_bot_token:
+    if agreement is not None and agreement.platform == "teams":
+        if settings.teams_app_id and settings.teams_app_password:
+            findings.append(teams_check.microsoft(settings))
+        findings.append(
+            teams_check.reach_in(settings.database_url, agreement, settings.baton_agreement)
+        )
+    elif agreement is not None and settings.slack_bot_token:
         client = make_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
         findings.append(channel_check.slack_channels(client, agreement, settings.baton_agreement))
         findings.append(

@@ -9,8 +9,8 @@ from bot.agreement import Agreement
 from bot.agreement_file import AgreementError, load_agreement
 from bot.context import Context
 from bot.findings import one_line
+from bot.service.addresses import ADDRESSES
 from bot.service.settings import Settings, SettingsError, load_settings
-from bot.slack.addresses import check_address
 from storage.db import make_engine, migrate, session_factory
 
 out = Console()
@@ -47,7 +47,7 @@ def read_settings(*, slack: bool) -> Settings:
 
 def read_agreement(settings: Settings) -> Agreement:
     try:
-        return load_agreement(settings.baton_agreement, addresses=check_address)
+        return load_agreement(settings.baton_agreement, addresses=ADDRESSES)
     except AgreementError as error:
         for problem in error.problems:
             say(err, problem)

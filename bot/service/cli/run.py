@@ -1,4 +1,4 @@
-"""`baton run`: serve Slack and the intake API, keep the clocks, deliver messages."""
+"""`baton run`: serve Slack or Teams and the intake API, keep the clocks, deliver messages."""
 
 import logging
 from typing import Annotated
@@ -39,6 +39,7 @@ def run(
             settings.slack_signing_secret,
             settings.slack_app_token,
             settings.baton_intake_token,
+            settings.teams_app_password,
         ],
     )
     try:
@@ -68,10 +69,14 @@ def run(
     if not settings.baton_intake_token:
         err.print("BATON_INTAKE_TOKEN is not set: POST /api/leads will refuse every request.")
     # Without a signing secret, Slack comes over Socket Mode only: nothing to verify HTTP with.
-    slack = "/slack/events" if settings.slack_signing_secret else "Socket Mode only"
+    chat = (
+        "Teams: /api/messages"
+        if runtime.agreement.platform == "teams"
+        else f"Slack: {'/slack/events' if settings.slack_signing_secret else 'Socket Mode only'}"
+    )
 
     def listens() -> None:
-        out.print(f"Baton listens on http://{host}:{port} (Slack: {slack}, intake: /api/leads)")
+        out.print(f"Baton listens on http://{host}:{port} ({chat}, intake: /api/leads)")
         waiting = runtime.scheduler.next_deadline()
         if waiting is None or waiting.next_at is None:
             out.print("No deadlines pending.")

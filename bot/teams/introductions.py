@@ -1,0 +1,88 @@
+"""What an activity tells Baton of where it came from: the conversation's address and
+tenant, its team and channel, and the people in it (`storage.conversations`).
+
+Teams says these things only in passing: when the app is installed in a team or by a person
+(`installationUpdate`, `conversationUpdate` with `membersAdded`), and with every message
+and click after. A bot cannot start a 1:1 with someone Teams never introduced, so each is
+kept: the 1:1's conversation id where the activity is one, the person's account id (`29:…`)
+to open one with otherwise, and the connector address (`serviceUrl`) that serves both.
+"""
+
+from typing import Any
+
+from bot.context import Context
+from bot.teams.directory import PLATFORM
+from storage import conversations
+from storage.db import transaction
+
+INSTALLS = frozenset({"conversationUpdate", "installationUpdate"})
+
+
+def introduce(ctx: Context, activity: dict[str, Any]) -> bool:
+    """Keep what `activity` says of its conversation and people; True when it introduced
+    people (an installation, members added), so the agreement's addresses may resolve now.
+
+    A click or a message from someone already known changes nothing and writes nothing: the
+    answers to fifty clicks at once do not queue behind fifty writes.
+    """
+    conversation = activity.get("conversation") or {}
+    service_url = activity.get("serviceUrl")
+    if not conversation.get("id") or not service_url:
+        return False
+    root = str(conversation["id"]).split(";")[0]
+    kind = conversation.get("conversationType")
+    data = activity.get("channelData") or {}
+    tenant = (data.get("tenant") or {}).get("id") or conversation.get("tenantId")
+    bot = (activity.get("recipient") or {}).get("id") or ""
+    people = [
+        person
+        for person in [activity.get("from") or {}, *(activity.get("membersAdded") or [])]
+        if person.get("aadObjectId") and person.get("id") != bot
+    ]
+    installing = activity.get("type") in INSTALLS
+    with ctx.sessions() as session:
+        news = installing or any(_new(session, person, root, kind) for person in people)
+    if not news:
+        return False
+    now = ctx.clock()
+    with transaction(ctx.sessions) as session:
+        conversations.remember_conversation(
+            session,
+            PLATFORM,
+            root,
+            at=now,
+            kind=kind,
+            service_url=service_url,
+            tenant_id=tenant,
+            team_id=(data.get("team") or {}).get("aadGroupId"),
+            channel_id=(data.get("channel") or {}).get("id")
+            or (root if kind == "channel" else None),
+            chat_id=_chat_id(people[0], bot) if kind == "personal" and people else None,
+        )
+        for person in people:
+            conversations.remember_person(
+                session,
+                PLATFORM,
+                str(person["aadObjectId"]).lower(),
+                at=now,
+                account_id=person.get("id"),
+                conversation_id=root if kind == "personal" else None,
+                name=person.get("name"),
+                email=person.get("email") or person.get("userPrincipalName"),
+                tenant_id=tenant,
+                service_url=service_url,
+            )
+    return installing and bool(people)
+
+
+def _new(session: Any, person: dict[str, Any], root: str, kind: str | None) -> bool:
+    known = conversations.person(session, PLATFORM, str(person["aadObjectId"]).lower())
+    if known is None:
+        return True
+    return kind == "personal" and known.conversation_id != root
+
+
+def _chat_id(person: dict[str, Any], bot: str) -> str:
+    """Graph's id of the 1:1 between a person and the bot (`28:<app id>`), which Graph's
+    chat messages are read by: `19:<their Entra id>_<app id>@unq.gbl.spaces`."""
+    return f"19:{str(person['aadObjectId']).lower()}_{bot.split(':', 1)[-1]}@unq.gbl.spaces"

@@ -1,0 +1,233 @@
+"""Teams' listeners: what an activity that passed `verify.py` asks, handed to the domain.
+
+The twins of `handlers/` for Slack, as thin: each names the person (their Entra object id,
+the id the agreement and the leads use) and the lead, calls the same service the Slack
+listener calls (`bot.ownership`, `bot.feedback`, `bot.escalation`), and words the outcome
+with `bot.teams.answers`. What Teams waits for is the HTTP answer to an invoke, so the
+listeners return it: the card in place, or a refusal only the clicker sees, or a dialog.
+The card everyone sees is brought up to date by the outbox, as on Slack.
+
+An installation, a roster change or any message also tells Baton where a conversation is
+served and who its people are; that is kept (`storage.conversations`) before anything else,
+so proactive messages can be opened later.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from bot import cards as lead_cards
+from bot import escalation, feedback, ownership
+from bot.actions import ActionId, BlockId, ViewId, parse_clock_ref
+from bot.context import Context
+from bot.deduplication import first_delivery
+from bot.permissions import Action, authorize
+from bot.pipeline import Move, next_stage
+from bot.refusals import Refused
+from bot.teams import answers
+from bot.teams.cards import CardRenderer
+from bot.teams.directory import PLATFORM
+from bot.teams.introductions import introduce
+
+log = logging.getLogger(__name__)
+Answer = dict[str, Any]
+
+
+@dataclass
+class Inbound:
+    """What the listeners use of the running process."""
+
+    ctx: Context
+    cards: CardRenderer
+    introduced: Callable[[], None]
+    """Called after Teams introduced people: the agreement's addresses may resolve now."""
+
+
+def handle(inbound: Inbound, activity: dict[str, Any]) -> Answer | None:
+    """The body of the answer to `activity` (None: a plain 200). A delivery seen before is
+    answered without doing anything again."""
+    if introduce(inbound.ctx, activity):
+        inbound.cards.names = inbound.cards.names | _names(activity)
+        inbound.introduced()
+    key = _key(activity)
+    if activity.get("type") != "invoke":
+        if key:
+            first_delivery(inbound.ctx, key, platform=PLATFORM)
+        return None
+    user = (activity.get("from") or {}).get("aadObjectId")
+    value = activity.get("value") if isinstance(activity.get("value"), dict) else {}
+    name = activity.get("name")
+    repeated = bool(key) and not first_delivery(inbound.ctx, key, platform=PLATFORM)
+    if name == "adaptiveCard/action":
+        return card_action(inbound, user, value, repeated=repeated)
+    if name == "task/fetch":
+        return open_dialog(inbound, user, value.get("data") or {})
+    if name == "task/submit":
+        return answers.closed() if repeated else submitted(inbound, user, value.get("data") or {})
+    return {}
+
+
+def _key(activity: dict[str, Any]) -> str | None:
+    """An activity's id is unique within its conversation."""
+    activity_id = activity.get("id")
+    conversation = (activity.get("conversation") or {}).get("id") or ""
+    return f"{activity_id}@{conversation}"[:255] if activity_id else None
+
+
+def _names(activity: dict[str, Any]) -> dict[str, str]:
+    people = [activity.get("from") or {}, *(activity.get("membersAdded") or [])]
+    return {
+        str(p["aadObjectId"]).lower(): str(p["name"])
+        for p in people
+        if p.get("aadObjectId") and p.get("name")
+    }
+
+
+# --- Action.Execute on a card: `adaptiveCard/action` -----------------------------------------
+
+
+def _claim(ctx: Context, lead_id: str, user: str) -> None:
+    ownership.claim(ctx, lead_id=lead_id, user=user)
+
+
+def _release(ctx: Context, lead_id: str, user: str) -> None:
+    ownership.release(ctx, lead_id=lead_id, user=user)
+
+
+def _contacted(ctx: Context, lead_id: str, user: str) -> None:
+    ownership.mark_contacted(ctx, lead_id=lead_id, user=user)
+
+
+def _won(ctx: Context, lead_id: str, user: str) -> None:
+    feedback.close(ctx, lead_id=lead_id, by=user, won=True)
+
+
+def _lost(ctx: Context, lead_id: str, user: str) -> None:
+    feedback.close(ctx, lead_id=lead_id, by=user, won=False)
+
+
+def _again(ctx: Context, lead_id: str, user: str) -> None:
+    feedback.hand_over_again(ctx, lead_id=lead_id, by=user)
+
+
+VERBS: dict[str, Callable[[Context, str, str], None]] = {
+    ActionId.CLAIM: _claim,
+    ActionId.RELEASE: _release,
+    ActionId.MARK_CONTACTED: _contacted,
+    ActionId.WON: _won,
+    ActionId.LOST: _lost,
+    ActionId.HAND_OVER_AGAIN: _again,
+}
+
+
+def card_action(
+    inbound: Inbound, user: str | None, value: dict[str, Any], *, repeated: bool = False
+) -> Answer:
+    """Claim, Release, Mark contacted, Won, Lost: the card as it now stands for the person who
+    clicked, or why not, for them alone. A repeated delivery shows the card and does nothing."""
+    action = value.get("action") or {}
+    verb = action.get("verb")
+    data = action.get("data") if isinstance(action.get("data"), dict) else {}
+    lead_id = str(data.get("value") or "")
+    work = VERBS.get(verb)
+    if work is None:
+        return answers.notice(inbound.cards.notice("not_allowed", action="do that"))
+    try:
+        if not user:
+            raise Refused("not_allowed", action="act on leads")
+        if not repeated:
+            work(inbound.ctx, lead_id, user)
+    except Refused as refusal:
+        return answers.notice(inbound.cards.notice(refusal.reason, **refusal.details))
+    return _card(inbound, lead_id)
+
+
+def _card(inbound: Inbound, lead_id: str) -> Answer:
+    state = lead_cards.as_it_stands(inbound.ctx, lead_id)
+    if state is None:
+        return answers.notice(inbound.cards.notice("lead_gone"))
+    return answers.card(inbound.cards.card(*state))
+
+
+# --- dialogs: `task/fetch` opens, `task/submit` sends -----------------------------------------
+
+
+def open_dialog(inbound: Inbound, user: str | None, data: dict[str, Any]) -> Answer:
+    """Assign (and an escalation's Reassign), Give feedback, Extend: checked before the dialog
+    opens, so nobody fills in one that cannot be accepted."""
+    action, value = data.get("action"), str(data.get("value") or "")
+    ctx, cards = inbound.ctx, inbound.cards
+    try:
+        if not user:
+            raise Refused("not_allowed", action="act on leads")
+        if action in (ActionId.ASSIGN, ActionId.REASSIGN):
+            authorize(ctx.agreement, user, Action.ASSIGN)
+            return cards.assign_dialog(ownership.lead(ctx, value))
+        if action == ActionId.GIVE_FEEDBACK:
+            lead = ownership.lead(ctx, value)
+            authorize(ctx.agreement, user, Action.GIVE_FEEDBACK, owner=lead.owner)
+            next_stage(lead.stage, Move.ACCEPT)
+            return cards.feedback_dialog(lead)
+        if action == ActionId.EXTEND:
+            lead_id, kind = parse_clock_ref(value)
+            authorize(ctx.agreement, user, Action.ASSIGN)
+            return cards.extend_dialog(ownership.lead(ctx, lead_id), kind)
+    except Refused as refusal:
+        return answers.closed(cards.notice(refusal.reason, **refusal.details))
+    return answers.closed(cards.notice("not_allowed", action="do that"))
+
+
+def submitted(inbound: Inbound, user: str | None, data: dict[str, Any]) -> Answer:
+    action, value = data.get("action"), str(data.get("value") or "")
+    ctx, cards = inbound.ctx, inbound.cards
+    try:
+        if not user:
+            raise Refused("not_allowed", action="act on leads")
+        if action == ViewId.FEEDBACK:
+            return _feedback(inbound, user, value, data)
+        if action == ViewId.ASSIGN:
+            chosen = _text(data.get(BlockId.ASSIGNEE.value)) or ""
+            ownership.assign(ctx, lead_id=value, by=user, to=chosen)
+            return answers.closed(cards.notice("assigned", owner=chosen))
+        if action == ViewId.EXTEND:
+            lead_id, kind = parse_clock_ref(value)
+            reason = _text(data.get(BlockId.REASON.value)) or ""
+            escalation.extend(ctx, lead_id=lead_id, kind=kind, by=user, reason=reason)
+            return answers.closed()
+    except Refused as refusal:
+        return answers.closed(cards.notice(refusal.reason, **refusal.details))
+    return answers.closed(cards.notice("not_allowed", action="do that"))
+
+
+FIELDS = (BlockId.OUTCOME, BlockId.REASON, BlockId.MISSED, BlockId.RECHECK, BlockId.NOTE)
+
+
+def _feedback(inbound: Inbound, user: str, lead_id: str, data: dict[str, Any]) -> Answer:
+    """Field problems are shown in the dialog again, with what was typed; nothing is stored."""
+    given = {field.value: text for field in FIELDS if (text := _text(data.get(field.value)))}
+    missed = given.get(BlockId.MISSED.value, "")
+    verdict = feedback.Verdict(
+        outcome=given.get(BlockId.OUTCOME.value),
+        reason=given.get(BlockId.REASON.value),
+        missed_rules=[rule for rule in missed.split(",") if rule],  # Teams joins them with ","
+        note=given.get(BlockId.NOTE.value),
+        recheck_on=_day(given.get(BlockId.RECHECK.value)),
+    )
+    if found := feedback.problems(inbound.ctx, verdict):
+        lead = ownership.lead(inbound.ctx, lead_id)
+        return inbound.cards.feedback_dialog(lead, errors=found, given=given)
+    feedback.give(inbound.ctx, lead_id=lead_id, by=user, verdict=verdict)
+    return answers.closed()
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def _day(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None

@@ -1,0 +1,211 @@
+"""`POST /api/messages` through the real app: activities signed as the Bot Framework signs
+them, installations kept, clicks and dialogs answered as Teams shows them, forgeries refused."""
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlmodel import select
+
+from bot.actions import ActionId, BlockId, ViewId
+from storage import conversations, leads
+from storage.models import ChatPerson, ConversationRef, Feedback, InboundEvent, Lead
+from tests.fake_teams import TEAM_ID, TENANT_ID, FakeTeams
+from tests.support import lead, show_card
+from tests.teams_support import (
+    MANAGER,
+    SALES,
+    SELLERS,
+    TeamsBaton,
+    activity,
+    person,
+    teams_baton,
+)
+
+
+@pytest.fixture
+def teams() -> Iterator[FakeTeams]:
+    with FakeTeams() as fake:
+        yield fake
+
+
+@pytest.fixture
+def baton(teams: FakeTeams, database_url: str) -> Iterator[TeamsBaton]:
+    with teams_baton(teams, database_url) as running:
+        yield running
+
+
+def handed_over(baton: TeamsBaton) -> str:
+    answer = baton.hand_over(lead())
+    assert answer.status_code == 201, answer.text
+    lead_id = answer.json()["id"]
+    show_card(baton.runtime.ctx, lead_id)
+    return lead_id
+
+
+def stored(baton: TeamsBaton, lead_id: str) -> Lead:
+    with baton.runtime.ctx.sessions() as session:
+        found = session.get(Lead, lead_id)
+        assert found is not None
+        return found
+
+
+def rows(baton: TeamsBaton, model: type) -> list:
+    with baton.runtime.ctx.sessions() as session:
+        return list(session.exec(select(model)).all())
+
+
+def test_installing_in_the_team_and_personally_keeps_where_to_reach_everyone(baton):
+    team_install = activity(
+        "conversationUpdate",
+        user=MANAGER,
+        membersAdded=[{"id": f"28:{baton.teams.app_id}"}, person(SELLERS[0]), person(SELLERS[1])],
+    )
+    assert baton.send(team_install).status_code == 200
+    personal = activity(
+        "installationUpdate", user=SELLERS[0], conversation="a:1PeRsOnAl_xyz", personal=True
+    )
+    personal["action"] = "add"
+    assert baton.send(personal).status_code == 200
+
+    with baton.runtime.ctx.sessions() as session:
+        channel = conversations.conversation(session, "teams", SALES)
+        assert channel is not None
+        assert (channel.kind, channel.team_id, channel.tenant_id) == ("channel", TEAM_ID, TENANT_ID)
+        assert channel.service_url == baton.teams.service_url
+        one = conversations.personal_conversation(session, "teams", SELLERS[0])
+        assert one is not None
+        assert one.conversation_id == "a:1PeRsOnAl_xyz"
+        assert one.chat_id == f"19:{SELLERS[0]}_{baton.teams.app_id}@unq.gbl.spaces"
+        seller = conversations.person(session, "teams", SELLERS[1])
+        assert seller is not None and seller.account_id == person(SELLERS[1])["id"]
+        assert conversations.unreachable(session, "teams", [SELLERS[0], SELLERS[2]]) == [SELLERS[2]]
+    # People are shown by the name Teams gave them.
+    lead_id = handed_over(baton)
+    card = baton.click(SELLERS[1], ActionId.CLAIM, lead_id).json()
+    assert "Person 5e11" in json.dumps(card)
+
+
+def test_a_forged_or_foreign_activity_is_refused_and_changes_nothing(baton, teams):
+    lead_id = handed_over(baton)
+    claim = {
+        "action": {"type": "Action.Execute", "verb": ActionId.CLAIM, "data": {"value": lead_id}}
+    }
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forgeries = {
+        "unsigned": "",
+        "someone else's key": teams.sign(key=stranger),
+        "expired": teams.sign(lifetime=-600),
+        "another app": teams.sign(aud="00000000-0000-4000-8000-000000000000"),
+        "another issuer": teams.sign(iss="https://sts.windows.net/evil/"),
+        "another service URL": teams.sign(serviceurl="https://evil.example/teams/"),
+        "not a JWT": "not-a-token",
+    }
+    for why, token in forgeries.items():
+        for sent in (
+            activity("invoke", name="adaptiveCard/action", value=claim),
+            activity("conversationUpdate", membersAdded=[person(SELLERS[2])]),
+        ):
+            answer = baton.send(sent, token=token)
+            assert answer.status_code == 401, why
+    assert stored(baton, lead_id).owner is None
+    assert rows(baton, ConversationRef) == []
+    assert rows(baton, ChatPerson) == []
+    assert [row for row in rows(baton, InboundEvent) if row.platform == "teams"] == []
+
+
+def test_a_claim_is_answered_with_the_card_in_place(baton):
+    lead_id = handed_over(baton)
+    answer = baton.click(SELLERS[0], ActionId.CLAIM, lead_id)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["statusCode"] == 200
+    assert body["type"] == "application/vnd.microsoft.card.adaptive"
+    card = json.dumps(body["value"])
+    assert "Owner" in card and ActionId.MARK_CONTACTED.value in card
+    assert ActionId.CLAIM.value not in card
+    found = stored(baton, lead_id)
+    assert (found.owner, found.stage) == (SELLERS[0], "claimed")
+
+
+def test_ten_people_claiming_at_once_give_one_owner_and_nine_refusals(baton):
+    lead_id = handed_over(baton)
+    with ThreadPoolExecutor(len(SELLERS)) as pool:
+        answers = list(
+            pool.map(lambda user: baton.click(user, ActionId.CLAIM, lead_id).json(), SELLERS)
+        )
+    cards = [a for a in answers if a["type"] == "application/vnd.microsoft.card.adaptive"]
+    refusals = [a for a in answers if a["type"] == "application/vnd.microsoft.activity.message"]
+    assert (len(cards), len(refusals)) == (1, 9)
+    assert all("already claimed" in refusal["value"] for refusal in refusals)
+    assert stored(baton, lead_id).owner in SELLERS
+    with baton.runtime.ctx.sessions() as session:
+        claims = [e for e in leads.history(session=session, lead_id=lead_id) if e.kind == "claimed"]
+    assert len(claims) == 1
+
+
+def test_someone_outside_sales_is_told_alone_and_nothing_changes(baton):
+    lead_id = handed_over(baton)
+    body = baton.click("99999999-0000-4000-8000-000000000099", ActionId.CLAIM, lead_id).json()
+    assert body["type"] == "application/vnd.microsoft.activity.message"
+    assert "claim" in body["value"]
+    assert stored(baton, lead_id).owner is None
+
+
+def test_a_repeated_delivery_is_answered_and_not_done_again(baton):
+    lead_id = handed_over(baton)
+    value = {
+        "action": {"type": "Action.Execute", "verb": ActionId.CLAIM, "data": {"value": lead_id}}
+    }
+    click = activity("invoke", name="adaptiveCard/action", value=value)
+    first, again = baton.send(click).json(), baton.send(click).json()
+    assert first["type"] == again["type"] == "application/vnd.microsoft.card.adaptive"
+    with baton.runtime.ctx.sessions() as session:
+        kinds = [e.kind for e in leads.history(session=session, lead_id=lead_id)]
+    assert kinds.count("claimed") == 1
+
+
+def test_give_feedback_opens_the_dialog_for_the_owner_only(baton):
+    lead_id = handed_over(baton)
+    baton.click(SELLERS[0], ActionId.CLAIM, lead_id)
+    refused = baton.fetch(SELLERS[1], ActionId.GIVE_FEEDBACK, lead_id).json()
+    assert refused["task"]["type"] == "message"
+    opened = baton.fetch(SELLERS[0], ActionId.GIVE_FEEDBACK, lead_id).json()
+    assert opened["task"]["type"] == "continue"
+    dialog = opened["task"]["value"]["card"]["content"]
+    ids = {element.get("id") for element in dialog["body"]}
+    assert {BlockId.OUTCOME, BlockId.REASON, BlockId.NOTE} <= ids
+    assert dialog["actions"][0]["data"] == {"action": ViewId.FEEDBACK, "value": lead_id}
+
+
+def test_feedback_with_a_missing_field_is_shown_again_with_the_error(baton):
+    lead_id = handed_over(baton)
+    baton.click(SELLERS[0], ActionId.CLAIM, lead_id)
+    answer = baton.submit(
+        SELLERS[0], ViewId.FEEDBACK, lead_id, outcome="rejected", note="Not the right person"
+    ).json()
+    assert answer["task"]["type"] == "continue"
+    dialog = json.dumps(answer["task"]["value"]["card"]["content"])
+    assert "Say why the lead was rejected" in dialog
+    assert "Not the right person" in dialog  # what was typed is kept
+    assert rows(baton, Feedback) == []
+
+    done = baton.submit(
+        SELLERS[0], ViewId.FEEDBACK, lead_id, outcome="rejected", reason="no_relevant_need"
+    )
+    assert done.status_code == 200
+    (given,) = rows(baton, Feedback)
+    assert (given.by, given.outcome, given.reason) == (SELLERS[0], "rejected", "no_relevant_need")
+
+
+def test_the_sales_manager_assigns_through_the_dialog(baton):
+    lead_id = handed_over(baton)
+    assert baton.fetch(SELLERS[0], ActionId.ASSIGN, lead_id).json()["task"]["type"] == "message"
+    opened = baton.fetch(MANAGER, ActionId.ASSIGN, lead_id).json()
+    choices = opened["task"]["value"]["card"]["content"]["body"][1]["choices"]
+    assert [choice["value"] for choice in choices] == SELLERS
+    done = baton.submit(MANAGER, ViewId.ASSIGN, lead_id, **{BlockId.ASSIGNEE.value: SELLERS[3]})
+    assert done.json()["task"]["type"] == "message"
+    assert stored(baton, lead_id).owner == SELLERS[3]
