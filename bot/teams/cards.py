@@ -116,7 +116,7 @@ class CardRenderer:
 
     def __init__(self, agreement: Agreement, names: Mapping[str, str] | None = None) -> None:
         self.agreement = agreement
-        self.names = names or {}
+        self.names = names if names is not None else {}
         self.env = Environment(
             loader=FileSystemLoader(str(TEMPLATES)),
             autoescape=False,
