@@ -32,7 +32,6 @@ hourly 1,800. A 429 holds it until `Retry-After`.
 
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 from sqlmodel import Session
 
@@ -47,6 +46,7 @@ from bot.teams.errors import RateLimited, Refused, TeamsError, Unavailable
 from bot.teams.lookup import mark, stamp
 from bot.teams.loop import TeamsClients
 from bot.teams.places import ChannelPlace, PersonPlace, Places
+from bot.teams.placing import Placing
 from storage import deadlines, leads
 from storage.models import Lead, Outbox
 
@@ -56,10 +56,9 @@ OPEN = "teams.open"
 LOOKUP = "graph.lookup"
 RATE = 0.5
 BURST = 5
-LINK = "https://teams.microsoft.com/l/message/{channel}/{message}?groupId={team}&parentMessageId={message}"
 
 
-class TeamsTransport:
+class TeamsTransport(Placing):
     """Renders and sends outbox rows to Teams through clients that never sleep on a retry."""
 
     platform = "teams"
@@ -318,6 +317,7 @@ class TeamsTransport:
         """A 1:1 to `person_id`, in the chat their installation gave or one opened now."""
         place = self._person(person_id)
         row_mark = mark(row.id or 0, row.created_at)
+        where = self._open(row, person_id, place, call)
         if _maybe_sent(row):
             if not place.chat_id:
                 raise Undeliverable(
@@ -335,8 +335,7 @@ class TeamsTransport:
             )
             if found is not None:
                 metrics.OUTBOX_FOUND.inc()
-                return found, place.conversation or self._opened_id(person_id), True
-        where = self._open(row, person_id, place, call)
+                return found, where.id, True
         message = card_message(stamp(card, row_mark), _summary(card))
         connector = self.clients.connector
         sent = call(
@@ -359,10 +358,6 @@ class TeamsTransport:
             self._opened[person_id] = opened
         return opened
 
-    def _opened_id(self, person_id: str) -> str:
-        opened = self._opened.get(person_id)
-        return opened.id if opened else person_id
-
     def _update(
         self,
         row: Outbox,
@@ -380,64 +375,6 @@ class TeamsTransport:
             SEND,
             lambda: self.clients.run(lambda: connector.update(where, activity_id, message)),
             conversation,
-        )
-
-    # references -----------------------------------------------------------------------------
-
-    def _is_channel(self, recipient: str) -> bool:
-        channels = self.ctx.agreement.channels
-        return recipient in (channels.sales, channels.marketing) or recipient.startswith("19:")
-
-    def _channel(self, channel_id: str) -> ChannelPlace:
-        """The channel as installed, or at the default service URL if Teams never said."""
-        place = self.places.channel(channel_id)
-        if place is not None:
-            return place
-        return ChannelPlace(channel_id, self.clients.endpoints.teams_service_url)
-
-    def _person(self, person_id: str) -> PersonPlace:
-        place = self.places.person(person_id)
-        if place is None:
-            raise Undeliverable(
-                f"{person_id} cannot be reached in Teams: Baton is not installed for them (no "
-                "conversation reference); install the app for them (or they open it once), "
-                "then `baton outbox retry`"
-            )
-        return place
-
-    def _team_of(self, channel: ChannelPlace) -> str:
-        if not channel.team_id:
-            raise Undeliverable(
-                f"cannot tell whether an earlier attempt reached channel {channel.id}: its team "
-                "is not known (install Baton in the team); look there before `baton outbox retry`"
-            )
-        return channel.team_id
-
-    def _service_url(self, conversation: str, recipient: str | None = None) -> str:
-        """Where a conversation already written to is served: its channel's, its person's,
-        else the sales channel's (a tenant is served from one region)."""
-        for key in (conversation, recipient):
-            if key and self._is_channel(key):
-                place = self.places.channel(key)
-                if place is not None:
-                    return place.service_url
-            elif key:
-                person = self.places.person(key)
-                if person is not None and person.person.service_url:
-                    return person.person.service_url
-        return self._channel(self.ctx.agreement.channels.sales).service_url
-
-    def _card_link(self, lead: Lead | None) -> str | None:
-        """A deep link to the lead's card in its channel, for the messages that point at it."""
-        if lead is None or not lead.card_message_id or not lead.card_conversation:
-            return None
-        team = self._channel(lead.card_conversation).team_id
-        if not team:
-            return None
-        return LINK.format(
-            channel=quote(lead.card_conversation, safe=""),
-            message=quote(lead.card_message_id, safe=""),
-            team=quote(team, safe=""),
         )
 
 
