@@ -33,7 +33,8 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 ROLES = ("sales_manager", "ceo", "owner")
 CLOCKS = ("claim", "contact", "feedback")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL = re.compile(r"^[^@\s:]+@[^@\s]+\.[^@\s]+$")
+"""An address, not an id that holds an @ (Teams' channel ids do: `19:…@thread.tacv2`)."""
 
 AddressCheck = Callable[[str, object], str]
 """A platform's check of an id the agreement names: `(kind, value) -> id`, kind "person" or

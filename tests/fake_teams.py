@@ -101,6 +101,8 @@ class FakeTeams:
         self.team_id = TEAM_ID
         self.chats: dict[str, str] = {}  # Graph's chat id -> the connector's conversation id
         self.accounts: dict[str, str] = {}  # a person's account id (29:…) -> their Entra id
+        self.rosters: dict[str, list[dict[str, Any]]] = {}  # conversation -> its members
+        self.channels: dict[str, list[dict[str, Any]]] = {}  # team (19:…) -> its channels
         self.keys: list[tuple[str, rsa.RSAPrivateKey]] = []
         self.endorsements = ["msteams"]
         self._plans: dict[str, list[_Plan]] = {}
@@ -338,8 +340,16 @@ class FakeTeams:
                 return "create_conversation", self._create_conversation
             if method == "POST" and len(rest) == 2 and rest[1] == "activities":
                 return "send", lambda call, raw: self._send(call, raw, rest[0])
+            if method == "GET" and len(rest) == 2 and rest[1] == "pagedMembers":
+                return "members", lambda call, raw: self._members(call, rest[0])
             if method == "PUT" and len(rest) == 3 and rest[1] == "activities":
                 return "update", lambda call, raw: self._update(call, raw, rest[0], rest[2])
+        if (
+            method == "GET"
+            and parts[:3] == ["teams", "v3", "teams"]
+            and parts[4:] == ["conversations"]
+        ):
+            return "channels", lambda call, raw: self._channels(call, parts[3])
         if method == "GET" and parts[:2] == ["graph", "v1.0"]:
             return "graph", lambda call, raw: self._graph(call, parts[2:])
         return "unknown", lambda call, raw: (404, _error("NotFound", "Not found."), {})
@@ -419,6 +429,32 @@ class FakeTeams:
         if scheme != "Bearer" or issued is None or issued[0] <= time.monotonic():
             return False
         return issued[1] == scope and (scope == BOT_SCOPE or issued[2] == TENANT_ID)
+
+    def _members(self, call: Call, conversation: str) -> Answer:
+        """`pagedMembers`: the conversation's roster (for a channel, its team's), a page at a
+        time, each member with the `email` and `userPrincipalName` only the roster gives."""
+        if not self._authorized(call):
+            return 401, {"message": "Authorization has been denied for this request."}, {}
+        with self._lock:
+            members = self.rosters.get(conversation.split(";")[0])
+        if members is None:
+            return 404, _error("ConversationNotFound", "Conversation not found."), {}
+        size = int(call.query.get("pageSize") or 100)
+        start = int(call.query.get("continuationToken") or 0)
+        page: dict[str, Any] = {"members": members[start : start + size]}
+        if start + size < len(members):
+            page["continuationToken"] = str(start + size)
+        return 200, page, {}
+
+    def _channels(self, call: Call, team: str) -> Answer:
+        """A team's channels, as `GET /v3/teams/{id}/conversations` lists them."""
+        if not self._authorized(call):
+            return 401, {"message": "Authorization has been denied for this request."}, {}
+        with self._lock:
+            channels = self.channels.get(team)
+        if channels is None:
+            return 404, _error("NotFound", "Team not found."), {}
+        return 200, {"conversations": channels}, {}
 
     def _next_id(self) -> str:
         """Teams' message ids are the milliseconds since the epoch when it took the message."""

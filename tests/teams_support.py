@@ -54,8 +54,10 @@ def teams_settings(teams: FakeTeams, database_url: str, **more: Any) -> Settings
 
 
 @contextmanager
-def teams_baton(teams: FakeTeams, database_url: str) -> Iterator[TeamsBaton]:
-    agreement = parse_agreement(TEAMS_AGREEMENT, addresses=ADDRESSES)
+def teams_baton(
+    teams: FakeTeams, database_url: str, agreement_text: str = TEAMS_AGREEMENT
+) -> Iterator[TeamsBaton]:
+    agreement = parse_agreement(agreement_text, addresses=ADDRESSES)
     runtime = build(teams_settings(teams, database_url), agreement)
     try:
         with serve(runtime) as running:

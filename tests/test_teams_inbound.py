@@ -16,8 +16,10 @@ from tests.fake_teams import TEAM_ID, TENANT_ID, FakeTeams
 from tests.support import lead, show_card
 from tests.teams_support import (
     MANAGER,
+    MARKETING,
     SALES,
     SELLERS,
+    TEAMS_AGREEMENT,
     TeamsBaton,
     activity,
     person,
@@ -57,7 +59,8 @@ def rows(baton: TeamsBaton, model: type) -> list:
         return list(session.exec(select(model)).all())
 
 
-def test_installing_in_the_team_and_personally_keeps_where_to_reach_everyone(baton):
+def test_installing_in_the_team_and_personally_keeps_where_to_reach_everyone(baton, teams):
+    teams.channels[SALES] = [{"id": SALES, "name": "General"}, {"id": MARKETING, "name": "Mktg"}]
     team_install = activity(
         "conversationUpdate",
         user=MANAGER,
@@ -75,6 +78,9 @@ def test_installing_in_the_team_and_personally_keeps_where_to_reach_everyone(bat
         assert channel is not None
         assert (channel.kind, channel.team_id, channel.tenant_id) == ("channel", TEAM_ID, TENANT_ID)
         assert channel.service_url == baton.teams.service_url
+        marketing = conversations.conversation(session, "teams", MARKETING)
+        assert marketing is not None  # a channel of the team the activity did not name
+        assert (marketing.team_id, marketing.channel_id) == (TEAM_ID, MARKETING)
         one = conversations.personal_conversation(session, "teams", SELLERS[0])
         assert one is not None
         assert one.conversation_id == "a:1PeRsOnAl_xyz"
@@ -209,3 +215,85 @@ def test_the_sales_manager_assigns_through_the_dialog(baton):
     done = baton.submit(MANAGER, ViewId.ASSIGN, lead_id, **{BlockId.ASSIGNEE.value: SELLERS[3]})
     assert done.json()["task"]["type"] == "message"
     assert stored(baton, lead_id).owner == SELLERS[3]
+
+
+def test_a_seller_named_by_email_can_claim_once_the_installation_introduced_them(
+    teams, database_url
+):
+    """Only the roster gives addresses: it is read when the app is added to the team."""
+    per = "e5e5e5e5-0000-4000-8000-0000000000e5"
+    text = TEAMS_AGREEMENT.replace(f"sales: [{SELLERS[0]},", "sales: [Per@Nordlys.dk,")
+    teams.rosters[SALES] = [
+        {**person(MANAGER), "email": "mona@nordlys.dk", "userPrincipalName": "mona@nordlys.dk"},
+        {**person(per), "name": "Per Sælger", "email": "per@nordlys.dk"},
+    ]
+    with teams_baton(teams, database_url, text) as baton:
+        assert baton.runtime.agreement.people.sales[0] == "per@nordlys.dk"  # not known yet
+        lead_id = handed_over(baton)
+        refused = baton.click(per, ActionId.CLAIM, lead_id).json()
+        assert refused["type"] == "application/vnd.microsoft.activity.message"
+
+        install = activity("conversationUpdate", user=MANAGER, membersAdded=[person(MANAGER)])
+        assert baton.send(install).status_code == 200
+        assert [call.op for call in teams.calls].count("members") == 1
+        assert baton.runtime.agreement.people.sales[0] == per
+        card = baton.click(per, ActionId.CLAIM, lead_id).json()
+        assert card["type"] == "application/vnd.microsoft.card.adaptive"
+        assert "Per Sælger" in json.dumps(card, ensure_ascii=False)
+        assert stored(baton, lead_id).owner == per
+        with baton.runtime.ctx.sessions() as session:
+            assert conversations.person(session, "teams", MANAGER).email == "mona@nordlys.dk"
+
+
+def test_the_owner_marks_contacted_and_releases_from_the_card(baton):
+    lead_id = handed_over(baton)
+    baton.click(SELLERS[0], ActionId.CLAIM, lead_id)
+    refused = baton.click(SELLERS[1], ActionId.MARK_CONTACTED, lead_id).json()
+    assert refused["type"] == "application/vnd.microsoft.activity.message"
+    contacted = baton.click(SELLERS[0], ActionId.MARK_CONTACTED, lead_id).json()
+    assert contacted["type"] == "application/vnd.microsoft.card.adaptive"
+    assert stored(baton, lead_id).stage == "contacted"
+
+    other = handed_over(baton)
+    baton.click(SELLERS[2], ActionId.CLAIM, other)
+    released = baton.click(SELLERS[2], ActionId.RELEASE, other).json()
+    assert ActionId.CLAIM.value in json.dumps(released["value"])
+    assert stored(baton, other).owner is None
+
+
+def test_the_manager_extends_a_clock_once_with_a_reason(baton):
+    lead_id = handed_over(baton)
+    clock = f"{lead_id}:claim"
+    assert baton.fetch(SELLERS[0], ActionId.EXTEND, clock).json()["task"]["type"] == "message"
+    opened = baton.fetch(MANAGER, ActionId.EXTEND, clock).json()
+    assert opened["task"]["type"] == "continue"
+    submit = opened["task"]["value"]["card"]["content"]["actions"][0]["data"]
+    assert submit == {"action": ViewId.EXTEND, "value": clock}
+    no_reason = baton.submit(MANAGER, ViewId.EXTEND, clock, **{BlockId.REASON.value: " "})
+    assert no_reason.json()["task"]["value"] == "Please say why."
+    done = baton.submit(MANAGER, ViewId.EXTEND, clock, **{BlockId.REASON.value: "Trade fair"})
+    assert done.status_code == 200 and done.json() == {}
+    again = baton.submit(MANAGER, ViewId.EXTEND, clock, **{BlockId.REASON.value: "Once more"})
+    assert "once already" in again.json()["task"]["value"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"from": "U0SELLER1"},
+        {"conversation": ["19:x"]},
+        {"membersAdded": {"id": "29:1"}},
+        {"value": "baton.claim"},
+        {"channelData": {"team": "Sales"}},
+    ],
+)
+def test_a_signed_activity_of_the_wrong_shape_is_a_400_and_changes_nothing(baton, change):
+    lead_id = handed_over(baton)
+    value = {
+        "action": {"type": "Action.Execute", "verb": ActionId.CLAIM, "data": {"value": lead_id}}
+    }
+    answer = baton.send({**activity("invoke", name="adaptiveCard/action", value=value), **change})
+    assert answer.status_code == 400
+    assert answer.json()["detail"][0]["loc"][1] == next(iter(change))
+    assert stored(baton, lead_id).owner is None
+    assert rows(baton, ConversationRef) == []

@@ -18,9 +18,17 @@ from storage.db import transaction
 INSTALLS = frozenset({"conversationUpdate", "installationUpdate"})
 
 
-def introduce(ctx: Context, activity: dict[str, Any]) -> bool:
-    """Keep what `activity` says of its conversation and people; True when it introduced
-    people (an installation, members added), so the agreement's addresses may resolve now.
+def introduce(
+    ctx: Context,
+    activity: dict[str, Any],
+    members: list[dict[str, Any]] | None = None,
+    channels: list[str] | None = None,
+) -> bool:
+    """Keep what `activity` says of its conversation and people, the conversation's
+    `members` as the roster lists them and its team's `channels` (both read at an
+    installation: only the roster gives email addresses, only the list every channel); True
+    when it introduced people (an installation, members added), so the agreement's
+    addresses may resolve now.
 
     A click or a message from someone already known changes nothing and writes nothing: the
     answers to fifty clicks at once do not queue behind fifty writes.
@@ -34,11 +42,13 @@ def introduce(ctx: Context, activity: dict[str, Any]) -> bool:
     data = activity.get("channelData") or {}
     tenant = (data.get("tenant") or {}).get("id") or conversation.get("tenantId")
     bot = (activity.get("recipient") or {}).get("id") or ""
-    people = [
-        person
-        for person in [activity.get("from") or {}, *(activity.get("membersAdded") or [])]
-        if person.get("aadObjectId") and person.get("id") != bot
-    ]
+    everyone = [activity.get("from") or {}, *(activity.get("membersAdded") or []), *(members or [])]
+    merged: dict[str, dict[str, Any]] = {}
+    for person in everyone:
+        if person.get("aadObjectId") and person.get("id") != bot:
+            key = str(person["aadObjectId"]).lower()
+            merged[key] = {**merged.get(key, {}), **person}
+    people = list(merged.values())
     installing = activity.get("type") in INSTALLS
     with ctx.sessions() as session:
         news = installing or any(_new(session, person, root, kind) for person in people)
@@ -59,6 +69,18 @@ def introduce(ctx: Context, activity: dict[str, Any]) -> bool:
             or (root if kind == "channel" else None),
             chat_id=_chat_id(people[0], bot) if kind == "personal" and people else None,
         )
+        for channel in channels or []:
+            conversations.remember_conversation(
+                session,
+                PLATFORM,
+                channel,
+                at=now,
+                kind="channel",
+                service_url=service_url,
+                tenant_id=tenant,
+                team_id=(data.get("team") or {}).get("aadGroupId"),
+                channel_id=channel,
+            )
         for person in people:
             conversations.remember_person(
                 session,

@@ -45,11 +45,17 @@ class Inbound:
     """Called after Teams introduced people: the agreement's addresses may resolve now."""
 
 
-def handle(inbound: Inbound, activity: dict[str, Any]) -> Answer | None:
-    """The body of the answer to `activity` (None: a plain 200). A delivery seen before is
+def handle(
+    inbound: Inbound,
+    activity: dict[str, Any],
+    members: list[dict[str, Any]] | None = None,
+    channels: list[str] | None = None,
+) -> Answer | None:
+    """The body of the answer to `activity` (None: a plain 200); `members` and `channels`,
+    the roster and the team's channels read at an installation. A delivery seen before is
     answered without doing anything again."""
-    if introduce(inbound.ctx, activity):
-        inbound.cards.names = inbound.cards.names | _names(activity)
+    if introduce(inbound.ctx, activity, members, channels):
+        inbound.cards.names = inbound.cards.names | _names(activity, members or [])
         inbound.introduced()
     key = _key(activity)
     if activity.get("type") != "invoke":
@@ -57,15 +63,16 @@ def handle(inbound: Inbound, activity: dict[str, Any]) -> Answer | None:
             first_delivery(inbound.ctx, key, platform=PLATFORM)
         return None
     user = (activity.get("from") or {}).get("aadObjectId")
-    value = activity.get("value") if isinstance(activity.get("value"), dict) else {}
+    value = _dict(activity.get("value"))
     name = activity.get("name")
     repeated = bool(key) and not first_delivery(inbound.ctx, key, platform=PLATFORM)
     if name == "adaptiveCard/action":
         return card_action(inbound, user, value, repeated=repeated)
     if name == "task/fetch":
-        return open_dialog(inbound, user, value.get("data") or {})
+        return open_dialog(inbound, user, _dict(value.get("data")))
     if name == "task/submit":
-        return answers.closed() if repeated else submitted(inbound, user, value.get("data") or {})
+        data = _dict(value.get("data"))
+        return answers.closed() if repeated else submitted(inbound, user, data)
     return {}
 
 
@@ -76,8 +83,8 @@ def _key(activity: dict[str, Any]) -> str | None:
     return f"{activity_id}@{conversation}"[:255] if activity_id else None
 
 
-def _names(activity: dict[str, Any]) -> dict[str, str]:
-    people = [activity.get("from") or {}, *(activity.get("membersAdded") or [])]
+def _names(activity: dict[str, Any], members: list[dict[str, Any]]) -> dict[str, str]:
+    people = [activity.get("from") or {}, *(activity.get("membersAdded") or []), *members]
     return {
         str(p["aadObjectId"]).lower(): str(p["name"])
         for p in people
@@ -127,9 +134,9 @@ def card_action(
 ) -> Answer:
     """Claim, Release, Mark contacted, Won, Lost: the card as it now stands for the person who
     clicked, or why not, for them alone. A repeated delivery shows the card and does nothing."""
-    action = value.get("action") or {}
+    action = _dict(value.get("action"))
     verb = action.get("verb")
-    data = action.get("data") if isinstance(action.get("data"), dict) else {}
+    data = _dict(action.get("data"))
     lead_id = str(data.get("value") or "")
     work = VERBS.get(verb)
     if work is None:
@@ -220,6 +227,10 @@ def _feedback(inbound: Inbound, user: str, lead_id: str, data: dict[str, Any]) -
         return inbound.cards.feedback_dialog(lead, errors=found, given=given)
     feedback.give(inbound.ctx, lead_id=lead_id, by=user, verdict=verdict)
     return answers.closed()
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _text(value: Any) -> str | None:

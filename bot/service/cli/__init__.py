@@ -1,8 +1,8 @@
 """`baton`: run the bot, check the setup, import leads, show the scorecard and a lead's history,
-forget a person.
+forget a person, write the Teams app package.
 
 One module a command (`run`, `demo`, `check`, `import_csv`, `report`, `history`, `forget`,
-`dead_letters`);
+`dead_letters`, `teams_package`);
 `common` holds what they share.
 """
 
@@ -17,6 +17,7 @@ from bot.service.cli import (
     import_csv,
     report,
     run,
+    teams_package,
 )
 
 cli = typer.Typer(
@@ -34,6 +35,7 @@ cli.command(name="import")(import_csv.import_csv)
 cli.command()(report.report)
 cli.command()(history.history)
 cli.command()(forget.forget)
+cli.command(name="teams-package")(teams_package.teams_package)
 outbox_cli.command("retry")(dead_letters.outbox_retry)
 
 

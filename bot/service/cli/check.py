@@ -20,8 +20,8 @@ from bot.teams import check as teams_check
 
 
 def check() -> None:
-    """Check the environment, the agreement, the database, Slack and the CRMs' tokens; print
-    the agreement."""
+    """Check the environment, the agreement, the database, Slack or Teams and the CRMs' tokens;
+    print the agreement."""
     try:
         settings, problems = check_settings(slack=True)
     except SettingsError as error:

@@ -24,7 +24,7 @@ def run(
     host: Annotated[str, typer.Option(help="address to listen on")] = "0.0.0.0",
     port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on, 1-65535")] = 3000,
 ) -> None:
-    """Serve Slack and the intake API, keep the clocks, deliver messages."""
+    """Serve Slack or Teams and the intake API, keep the clocks, deliver messages."""
     import uvicorn
 
     from bot.service.runtime import build, settle
