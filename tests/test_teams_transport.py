@@ -363,3 +363,28 @@ def test_a_missed_deadline_reaches_the_sales_manager_1to1_once(world: World) -> 
     link = next(a["url"] for a in card["actions"] if a["type"] == "Action.OpenUrl")
     _, root = card_of(world, lead_id)
     assert f"/l/message/{SALES.replace(':', '%3A').replace('@', '%40')}/{root}?" in link
+
+
+def test_an_erased_reply_is_rewritten_in_its_thread(world: World) -> None:
+    lead_id = hand_over(world)
+    world.deliver()
+    _, root = card_of(world, lead_id)
+    with transaction(world.ctx.sessions) as session:
+        messages.reply_in_thread(
+            session=session, lead_id=lead_id, template="released", at=world.ctx.clock(), by="U0X"
+        )
+    world.deliver()
+    (replied,) = [r for r in world.rows() if r.kind == messages.REPLY]
+    assert replied.conversation == f"{SALES};messageid={root}"
+    with transaction(world.ctx.sessions) as session:
+        messages.erase(
+            session=session,
+            conversation=replied.conversation,
+            message_id=replied.message_id or "",
+            at=world.ctx.clock(),
+        )
+    world.deliver()
+    _, reply = world.teams.activities(SALES)
+    assert reply.updates == 1
+    assert "removed on request" in str(reply.body["attachments"][0]["content"])
+    assert "released" not in str(reply.body["attachments"][0]["content"])

@@ -280,7 +280,11 @@ class TeamsTransport(Placing):
     def _in_thread(
         self, row: Outbox, channel: ChannelPlace, root: str, card: dict[str, Any], call: Call
     ) -> tuple[str, str]:
+        """A reply in the thread of the post `root`: its id, and the thread's conversation
+        (`{channel};messageid={root}`), where an erasure later updates it."""
         row_mark = mark(row.id or 0, row.created_at)
+        where = Conversation(channel.id, channel.service_url)
+        thread = where.thread(root).id
         if _maybe_sent(row):
             team = self._team_of(channel)
             lookup = self.clients.lookup
@@ -299,9 +303,8 @@ class TeamsTransport(Placing):
             )
             if found is not None:
                 metrics.OUTBOX_FOUND.inc()
-                return found, channel.id
+                return found, thread
         message = card_message(stamp(card, row_mark), _summary(card))
-        where = Conversation(channel.id, channel.service_url)
         connector = self.clients.connector
         sent = call(
             row,
@@ -309,7 +312,7 @@ class TeamsTransport(Placing):
             lambda: self.clients.run(lambda: connector.reply(where, root, message)),
             channel.id,
         )
-        return sent, channel.id
+        return sent, thread
 
     def _personal(
         self, row: Outbox, person_id: str, card: dict[str, Any], call: Call
