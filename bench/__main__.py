@@ -26,6 +26,7 @@ from bench import (
     report,
     scale,
     storm,
+    teams,
 )
 from bench.common import (
     DEFAULT_POSTGRES,
@@ -55,6 +56,7 @@ NAMES = [
     "import",
     "demo",
     "crm",
+    "teams",
 ]
 SCALE = ("clock", "stats", "memory")
 
@@ -256,6 +258,9 @@ class Run:
         if "crm" in names:
             self.each("crm", lambda b: crm.webhook_to_card(r, dbs, clients, quick, b))
             self.each("crm", lambda b: crm.writeback(r, dbs, clients, quick, b))
+        if "teams" in names:
+            self.each("teams", lambda b: teams.card_actions(r, dbs, clients, quick, b))
+            self.each("teams", lambda b: teams.deadline_to_personal(r, dbs, clients, quick, b))
         self.intake_at_scale()
         if self.restarts:
             r.note(

@@ -247,6 +247,21 @@ SECTIONS = {
         "1 s from webhook to card; write-back at the limit (≥ 90% of 10 requests a second) "
         "with every row delivered and no contact written twice.**",
     ),
+    "teams": (
+        "16. Microsoft Teams",
+        "The real app with `platform: teams`, its Microsoft the local stand-in "
+        "(`tests/fake_teams.py`: Bot Framework keys, Entra tokens, the Bot Connector and "
+        "Graph) in the app's process. First, Claim on a card as Teams posts it (an "
+        "`adaptiveCard/action` invoke to `POST /api/messages` with a bearer token signed RS256 "
+        "by the fake's keys, checked on every request), 1, 10 and 50 at once on different "
+        "leads, timed from the request sent until the answer (the card as it now stands) is "
+        "back. Then leads nobody claims with a claim clock of 2 s, escalated at once to the "
+        "sales manager, a hand-over every 2.1 s (Teams' pace per conversation is half a "
+        "message a second after a burst): each is timed from its claim deadline until the "
+        "connector receives the manager's 1:1 that names the lead (its own message, or an "
+        "update of the digest it joined). **Target: p99 under 100 ms with 50 at once; p99 "
+        "under 2 s from deadline to the 1:1.**",
+    ),
     "plans": (
         "Query plans on the largest database",
         "Every statement Baton ran for one hand-over, its card, a claim and a clock sweep, "

@@ -100,6 +100,7 @@ class FakeTeams:
         self.tokens: dict[str, tuple[float, str, str]] = {}  # token -> (expires, scope, tenant)
         self.team_id = TEAM_ID
         self.chats: dict[str, str] = {}  # Graph's chat id -> the connector's conversation id
+        self.accounts: dict[str, str] = {}  # a person's account id (29:…) -> their Entra id
         self.rosters: dict[str, list[dict[str, Any]]] = {}  # conversation -> its members
         self.channels: dict[str, list[dict[str, Any]]] = {}  # team (19:…) -> its channels
         self.keys: list[tuple[str, rsa.RSAPrivateKey]] = []
@@ -243,6 +244,17 @@ class FakeTeams:
         with self._lock:
             self.conversations.setdefault(conversation.split(";messageid=")[0], []).append(activity)
         return activity.id
+
+    def install_personal(self, aad_object_id: str, account_id: str) -> str:
+        """A person installs the app for themselves: Teams makes the 1:1 (the id the connector
+        knows it by, which the installation activity carries) and Graph knows that chat as
+        `19:{their Entra id}_{app id}@unq.gbl.spaces`. Opening it again gives the same one."""
+        conversation = "a:1" + account_id.replace(":", "")[-24:] + "x" + self.app_id[:8]
+        with self._lock:
+            self.conversations.setdefault(conversation, [])
+            self.accounts[account_id] = aad_object_id
+            self.chats[f"19:{aad_object_id}_{self.app_id}@unq.gbl.spaces"] = conversation
+        return conversation
 
     def graph_chat_id(self, conversation: str) -> str:
         """Graph's id of a 1:1 the connector opened (`19:{user}_{app}@unq.gbl.spaces`)."""
@@ -463,10 +475,9 @@ class FakeTeams:
         member = members[0]["id"]
         conversation = "a:1" + member.replace(":", "")[-24:] + "x" + self.app_id[:8]
         with self._lock:
+            person = self.accounts.get(member, member.split(":")[-1][:36])
             self.conversations.setdefault(conversation, [])
-            self.chats[f"19:{member.split(':')[-1][:36]}_{self.app_id}@unq.gbl.spaces"] = (
-                conversation
-            )
+            self.chats[f"19:{person}_{self.app_id}@unq.gbl.spaces"] = conversation
         return 201, {"id": conversation}, {}
 
     def _send(self, call: Call, raw: bytes, conversation: str) -> Answer:

@@ -117,7 +117,12 @@ def test_a_reminder_offers_what_the_owner_can_do(renderer: CardRenderer) -> None
 
 def test_the_unclaimed_reminder_names_the_sellers(renderer: CardRenderer) -> None:
     card = renderer.message("reminder_unclaimed", lead=make_lead(), **facts("reminder_unclaimed"))
-    assert card["body"][1]["text"] == "Mads Sælger, Sofie ∗Star∗ Jensen"
+    assert card["body"][1]["text"] == "<at>Mads Sælger</at>, <at>Sofie ∗Star∗ Jensen</at>"
+    mentioned = [entity["mentioned"] for entity in card["msteams"]["entities"]]
+    assert mentioned == [
+        {"id": "U0SELLER1", "name": "Mads Sælger"},
+        {"id": "U0SELLER2", "name": "Sofie *Star* Jensen"},
+    ]  # each seller is notified, as Slack's <@U…> does
 
 
 @pytest.mark.parametrize("extended", [False, True])
@@ -160,8 +165,8 @@ def test_feedback_reads_the_same_in_the_thread_and_for_marketing(renderer: CardR
     lead = make_lead(stage="rejected", owner="U0SELLER1")
     thread = renderer.message("feedback_thread", lead=lead, **facts("feedback_thread"))
     marketing = renderer.message("feedback_marketing", lead=lead, **facts("feedback_marketing"))
-    assert thread["body"][0]["text"] == "❌ Rejected by Mads Sælger"
-    assert marketing["body"][0]["text"].endswith("was **❌ rejected** by Mads Sælger.")
+    assert thread["body"][0]["text"] == "❌ Rejected by <at>Mads Sælger</at>"
+    assert marketing["body"][0]["text"].endswith("was **❌ rejected** by <at>Mads Sælger</at>.")
     for card in (thread, marketing):
         assert card["body"][1]["facts"] == [
             {"title": "Reason", "value": "Too small"},

@@ -17,6 +17,7 @@ from bot.context import Context
 from bot.crm.courier import CrmTransport
 from bot.crm.hubspot import HubSpot
 from bot.crm.pipedrive import Pipedrive
+from bot.delivery.interface import Transport
 from bot.delivery.worker import Courier
 from bot.intake import Intake
 from bot.people import Roster
@@ -27,7 +28,11 @@ from bot.service.settings import Settings
 from bot.slack.client import SlackClient, SlackDirectory, make_client, without_retries
 from bot.slack.render import Renderer
 from bot.slack.transport import SlackTransport
+from bot.teams.cards import CardRenderer
 from bot.teams.directory import TeamsDirectory
+from bot.teams.loop import TeamsClients
+from bot.teams.places import StoredNames, StoredPlaces
+from bot.teams.transport import TeamsTransport
 from storage import leads
 from storage.db import make_engine, migrate, session_factory, transaction
 
@@ -45,7 +50,8 @@ class Runtime:
     agreement: Agreement
     engine: Engine
     ctx: Context
-    client: SlackClient
+    client: SlackClient | None
+    """Slack's Web API client; None on Teams."""
     renderer: Renderer
     courier: Courier
     scheduler: DeadlineScheduler
@@ -55,6 +61,8 @@ class Runtime:
     """HubSpot's API, with `HUBSPOT_TOKEN`: reads what app webhooks name."""
     pipedrive: Pipedrive | None = None
     """Pipedrive's API, with `PIPEDRIVE_API_TOKEN`: reads what webhooks name."""
+    teams: TeamsClients | None = None
+    """On Teams, the outbox's clients of Microsoft (their own event loop, in a thread)."""
     started: bool = field(default=False)
     workers: ThreadPoolExecutor | None = field(default=None)
 
@@ -99,6 +107,8 @@ class Runtime:
         for client in (self.hubspot, self.pipedrive):
             if client is not None:
                 client.close()
+        if self.teams is not None:
+            self.teams.close()
         self.started = False
 
     def later(self, work: Callable[..., None], *args: Any) -> None:
@@ -128,7 +138,6 @@ def build(
     agreement = agreement or load_agreement(settings.baton_agreement, addresses=ADDRESSES)
     engine = make_engine(settings.database_url)
     ctx = Context(agreement=agreement, sessions=session_factory(engine), clock=clock)
-    client = make_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     renderer = Renderer(agreement, templates)
     hubspot = (
         HubSpot(settings.hubspot_token, settings.hubspot_api_url)
@@ -142,11 +151,23 @@ def build(
     )
     crms = [crm for crm in (hubspot, pipedrive) if crm is not None]
     ctx.crms = frozenset(crm.crm for crm in crms)
-    people = SlackDirectory(without_retries(client))
-    transport = Transports(
-        SlackTransport(ctx, client, renderer), CrmTransport(ctx, crms, people.email_of)
-    )
-    courier = Courier(ctx, transport)
+    client: SlackClient | None = None
+    teams: TeamsClients | None = None
+    if agreement.platform == "teams":  # no Slack client: the outbox delivers to Teams
+        teams = TeamsClients(settings, clock=clock)
+        places = StoredPlaces(
+            ctx.sessions, service_url=settings.teams_service_url, app_id=settings.teams_app_id
+        )
+        cards = CardRenderer(agreement, StoredNames(ctx.sessions))
+        chat: Transport = TeamsTransport(ctx, teams, cards, places)
+        email_of = places.email_of
+        roster = Roster(TeamsDirectory(ctx.sessions), ctx.sessions, clock, partial=True)
+    else:
+        client = make_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+        chat = SlackTransport(ctx, client, renderer)
+        email_of = SlackDirectory(without_retries(client)).email_of
+        roster = Roster(SlackDirectory(client), ctx.sessions, clock)
+    courier = Courier(ctx, Transports(chat, CrmTransport(ctx, crms, email_of)))
     runtime = Runtime(
         settings=settings,
         agreement=agreement,
@@ -155,13 +176,10 @@ def build(
         client=client,
         renderer=renderer,
         courier=courier,
+        teams=teams,
         scheduler=DeadlineScheduler(ctx, on_work=courier.wake),
         intake=Intake(ctx),
-        roster=(
-            Roster(TeamsDirectory(ctx.sessions), ctx.sessions, clock, partial=True)
-            if agreement.platform == "teams"
-            else Roster(SlackDirectory(client), ctx.sessions, clock)
-        ),
+        roster=roster,
         hubspot=hubspot,
         pipedrive=pipedrive,
     )

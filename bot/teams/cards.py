@@ -13,17 +13,19 @@ texts until the card fits, with a visible "…", and refuses one that cannot.
 
 import json
 from collections.abc import Mapping
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
 
 from bot import actions as ids
-from bot import json_templates
+from bot import json_templates, rules, wording
 from bot.agreement import Agreement
-from bot.durations import humanize
+from bot.durations import humanize, wait
 from bot.feedback import RULES
 from bot.teams import answers
 from bot.teams.answers import Size
@@ -39,6 +41,10 @@ ACTIONS = 6
 """Actions Teams shows on a card."""
 SHORTEST = 100
 """`fit_card` cuts no text shorter than this."""
+
+
+_mentions: ContextVar[list[dict[str, Any]] | None] = ContextVar("teams_mentions", default=None)
+"""The people the card being rendered mentions, for its `msteams.entities`."""
 
 
 class CardTooLarge(ValueError):
@@ -110,7 +116,7 @@ class CardRenderer:
 
     def __init__(self, agreement: Agreement, names: Mapping[str, str] | None = None) -> None:
         self.agreement = agreement
-        self.names = names or {}
+        self.names = names if names is not None else {}
         self.env = Environment(
             loader=FileSystemLoader(str(TEMPLATES)),
             autoescape=False,
@@ -122,8 +128,12 @@ class CardRenderer:
         self.env.filters.update(
             when=self.when,
             person=self.person,
+            mention=self.mention,
             compact=compact,
             cut=cut,
+            reason=wording.reason,
+            rule=rules.label,
+            wait=wait,
             seconds=lambda value: humanize(timedelta(seconds=value)),
         )
         self.env.globals.update(agreement=agreement, ids=ids)
@@ -134,10 +144,30 @@ class CardRenderer:
     def person(self, user: str | None) -> str:
         return self.names.get(user, user) if user else "—"
 
+    def mention(self, user: str | None) -> Markup | str:
+        """An @mention of a person, which notifies them, as Slack's `<@U…>` does: `<at>name</at>`
+        in the text, and the person's id with it in the card's `msteams.entities` (Teams takes
+        an Entra object id or a Teams user id there). Only in a TextBlock's text."""
+        if not user:
+            return "—"
+        name = self.person(user)
+        text = f"<at>{markdown(name).replace('<', '‹').replace('>', '›')}</at>"
+        found = _mentions.get()
+        if found is not None and not any(m["text"] == text for m in found):
+            found.append({"type": "mention", "text": text, "mentioned": {"id": user, "name": name}})
+        return Markup(text)
+
     def render(self, template: str, **facts: Any) -> dict[str, Any]:
         """The template's JSON with every value in place; not yet fitted."""
-        parsed, values = json_templates.render(self.env, template, facts)
+        mentioned: list[dict[str, Any]] = []
+        taken = _mentions.set(mentioned)
+        try:
+            parsed, values = json_templates.render(self.env, template, facts)
+        finally:
+            _mentions.reset(taken)
         _fill(parsed, values)
+        if mentioned and isinstance(parsed, dict):
+            parsed.setdefault("msteams", {})["entities"] = mentioned
         return parsed
 
     def message(self, template: str, **facts: Any) -> dict[str, Any]:

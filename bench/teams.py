@@ -1,0 +1,244 @@
+"""Baton on Teams: a card action's answer with 50 at once, and a deadline to the 1:1 message.
+
+The real app with `platform: teams` (`bot.service.runtime.build`, served by uvicorn), its
+Microsoft the local stand-in (`tests.fake_teams`, in the app's process): Bot Framework keys,
+Entra tokens, the Bot Connector and Graph, over HTTP on 127.0.0.1. Clicks are
+`adaptiveCard/action` invokes signed as the Bot Framework signs them (RS256, the fake's
+keys), sent from the clients' process.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from bench.common import (
+    Clients,
+    Databases,
+    Results,
+    Target,
+    monotonic_offset,
+    qualified_bodies,
+    seed_waiting,
+    wait_until,
+)
+from bot.actions import ActionId
+from bot.agreement_file import parse_agreement
+from bot.service.addresses import ADDRESSES
+from bot.service.runtime import build, settle
+from storage.db import make_engine
+from storage.models import Deadline, DigestItem, Lead
+from tests.fake_teams import FakeTeams
+from tests.support import serve
+from tests.teams_support import (
+    MANAGER,
+    SALES,
+    SELLERS,
+    TEAMS_AGREEMENT,
+    TeamsBaton,
+    activity,
+    invoke,
+    person,
+)
+from tests.teams_support import teams_settings as settings_for
+
+CLICK_TARGET = Target("p99", "<", 100, "p99 < 100 ms")
+LAG_TARGET = Target("p99", "<", 2, "p99 < 2 s")
+SECONDS = (
+    TEAMS_AGREEMENT.replace("claim_within: 1h", "claim_within: 2s")
+    .replace("remind_before: 30m", "remind_before: 2s")
+    .replace("    - {after: 2h, notify: ceo}\n", "")
+)
+"""A claim clock of 2 s, escalated at once to the sales manager; no reminder, no CEO step."""
+SPACING = 2.1
+"""Seconds between hand-overs: Teams' pace for one conversation is half a message a second
+after a burst (`bot.teams.transport.RATE`), and each escalation is a post or an update in the
+sales manager's 1:1."""
+
+
+@contextmanager
+def running(url: str, teams: FakeTeams, agreement: str) -> Iterator[TeamsBaton]:
+    runtime = build(settings_for(teams, url), parse_agreement(agreement, addresses=ADDRESSES))
+    try:
+        with serve(runtime) as served:
+            settle()
+            baton = TeamsBaton(served.runtime, served.url, teams)
+            _install(baton)
+            yield baton
+    finally:
+        gc.unfreeze()
+        runtime.engine.dispose()
+
+
+def _install(baton: TeamsBaton) -> None:
+    """Baton added to the sales team, and installed by the sales manager."""
+    added = [{"id": f"28:{baton.teams.app_id}"}, *(person(user) for user in SELLERS)]
+    team = activity("conversationUpdate", user=MANAGER, membersAdded=added)
+    chat = baton.teams.install_personal(MANAGER, person(MANAGER)["id"])
+    personal = activity("installationUpdate", user=MANAGER, conversation=chat, personal=True)
+    personal["action"] = "add"
+    for sent in (team, personal):
+        answer = baton.send(sent)
+        if answer.status_code != 200:
+            raise RuntimeError(f"installing answered {answer.status_code}: {answer.text}")
+
+
+def _in_teams(url: str, teams: FakeTeams, lead_ids: list[str]) -> None:
+    """The seeded leads' cards, as if Baton had posted them to the Teams channel."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            for lead_id in lead_ids:
+                posted = teams.say(SALES, "card", user=teams.app_id)
+                connection.execute(
+                    update(Lead)
+                    .where(col(Lead.id) == lead_id)
+                    .values(card_conversation=SALES, card_message_id=posted)
+                )
+    finally:
+        engine.dispose()
+
+
+def _claim(teams: FakeTeams, user: str, lead_id: str) -> tuple[str, bytes, dict[str, str]]:
+    """A signed Claim on a card, as Teams posts it: (path, body, headers)."""
+    value = {
+        "action": {"type": "Action.Execute", "verb": ActionId.CLAIM, "data": {"value": lead_id}}
+    }
+    sent = invoke("adaptiveCard/action", value, user=user)
+    sent["serviceUrl"] = teams.service_url
+    sent["recipient"] = {"id": f"28:{teams.app_id}", "name": "Baton"}
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {teams.sign()}"}
+    return "/api/messages", json.dumps(sent).encode(), headers
+
+
+def card_actions(
+    results: Results, dbs: Databases, clients: Clients, quick: bool, backend: str
+) -> None:
+    """Rounds of 1, 10 and 50 Claims at once, each on a lead of its own."""
+    rounds = {1: 20, 10: 5, 50: 4} if quick else {1: 100, 10: 20, 50: 20}
+    warm = 5
+    needed = warm + sum(level * count for level, count in rounds.items())
+    with dbs.fresh(backend, "teams_clicks") as url, FakeTeams() as teams:
+        leads = seed_waiting(url, needed, seed=21)
+        _in_teams(url, teams, leads)
+        remaining = iter(leads)
+        with running(url, teams, TEAMS_AGREEMENT) as baton:
+            _round(baton, clients, teams, [next(remaining) for _ in range(warm)])
+            for level, count in rounds.items():
+                samples: list[float] = []
+                for _ in range(count):
+                    batch = [next(remaining) for _ in range(level)]
+                    samples += _round(baton, clients, teams, batch)
+                results.add(
+                    "teams",
+                    f"Claim on a Teams card → the answer, {level} at once",
+                    backend,
+                    "ms",
+                    samples,
+                    target=CLICK_TARGET if level == 50 else None,
+                )
+
+
+def _round(baton: TeamsBaton, clients: Clients, teams: FakeTeams, batch: list[str]) -> list[float]:
+    url = str(baton.http.base_url).rstrip("/")
+    requests = [
+        _claim(teams, SELLERS[n % len(SELLERS)], lead_id) for n, lead_id in enumerate(batch)
+    ]
+    answers = clients.send(url, requests, concurrency=len(requests), answers=True)
+    failed = [(status, body) for _, _, status, body in answers if status != 200]
+    if failed:
+        raise RuntimeError(f"claims answered {failed[:3]}")
+    for _, _, _, body in answers:
+        if json.loads(body or "{}").get("type") != "application/vnd.microsoft.card.adaptive":
+            raise RuntimeError(f"a claim was not answered with its card: {body}")
+
+    def settled() -> bool:
+        with baton.runtime.ctx.sessions() as session:
+            owned = session.exec(
+                select(Lead.id).where(col(Lead.id).in_(batch), col(Lead.owner).is_not(None))
+            ).all()
+        return len(owned) == len(batch)
+
+    if not wait_until(settled, timeout=60, every=0.005):
+        raise RuntimeError("claims did not settle within 60 s")
+    return [(answered - sent) * 1000 for sent, answered, _, _ in answers]
+
+
+def deadline_to_personal(
+    results: Results, dbs: Databases, clients: Clients, quick: bool, backend: str
+) -> None:
+    """Leads nobody claims, a deadline every `SPACING` s; each one's escalation is timed from
+    its claim deadline to the moment the sales manager's 1:1 shows it (its own message, or an
+    update of the digest it joined), as the connector received it."""
+    count = 10 if quick else 30
+    with (
+        dbs.fresh(backend, "teams_lag") as url,
+        FakeTeams() as teams,
+        running(url, teams, SECONDS) as baton,
+    ):
+        chat = teams.install_personal(MANAGER, person(MANAGER)["id"])
+        offset = monotonic_offset()
+        names: dict[str, str] = {}
+        for body in qualified_bodies(count, seed=22, prefix=f"teams-lag-{backend}"):
+            began = time.monotonic()
+            answer = baton.hand_over(body)
+            if answer.status_code != 201:
+                raise RuntimeError(f"hand-over answered {answer.status_code}: {answer.text}")
+            names[answer.json()["id"]] = body["name"]
+            time.sleep(max(0.0, began + SPACING - time.monotonic()))
+
+        def shown() -> dict[str, float]:
+            """When each lead first showed in the manager's 1:1, by the connector's clock."""
+            found: dict[str, float] = {}
+            for call in teams.calls:
+                if call.status not in (200, 201) or not call.path.startswith(
+                    f"/teams/v3/conversations/{chat}/"
+                ):
+                    continue
+                said = json.dumps(call.body, ensure_ascii=False)
+                for lead_id, name in names.items():
+                    if lead_id not in found and name in said:
+                        found[lead_id] = call.at + offset
+            return found
+
+        wait_until(lambda: len(shown()) >= count, timeout=60, every=0.05)
+        arrived = shown()
+        with baton.runtime.ctx.sessions() as session:
+            due = {
+                clock.lead_id: clock.due_at
+                for clock in session.exec(
+                    select(Deadline).where(
+                        col(Deadline.lead_id).in_(list(names)), Deadline.kind == "claim"
+                    )
+                )
+            }
+            queued = {
+                item.lead_id: item.added_at
+                for item in session.exec(
+                    select(DigestItem).where(col(DigestItem.lead_id).in_(list(names)))
+                )
+            }
+    missing = set(names) - set(arrived)
+    if missing:
+        results.failure(f"teams on {backend}: {len(missing)} of {count} escalations never came")
+    results.add(
+        "teams",
+        "Claim deadline → the sales manager's 1:1 in Teams",
+        backend,
+        "s",
+        [arrived[lead] - due[lead].timestamp() for lead in arrived if lead in due],
+        target=LAG_TARGET,
+    )
+    results.add(
+        "teams",
+        "… of which 1:1 queued → at the connector (the outbox's part)",
+        backend,
+        "s",
+        [arrived[lead] - at.timestamp() for lead, at in queued.items() if lead in arrived],
+    )
