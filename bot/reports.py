@@ -4,11 +4,13 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from statistics import median
+from typing import Any
 
 from sqlalchemy import and_, case, func, or_
 from sqlmodel import Session, col, select
 
 from bot import messages
+from bot import scorecard_chart as chart
 from bot.agreement import Agreement
 from bot.context import Context
 from bot.deduplication import first_delivery
@@ -186,30 +188,61 @@ def this_week(ctx: Context) -> TwoSided:
         )
 
 
-def send_weekly(ctx: Context) -> bool:
-    """Last week's scorecard to Marketing's channel and to the CEO, once across replicas."""
+def send_weekly(ctx: Context, *, due: datetime | None = None) -> bool:
+    """Last week's scorecard, once across replicas and restarts: in full to the CEO, Sales'
+    side to the sales manager, Marketing's side to the marketing channel, each with its chart.
+
+    `due` is the moment the scorecard was due (default now): a scorecard due while Baton was
+    down is sent after start for the week before that moment, not the week before now.
+
+    Exactly once: the three messages are queued in the outbox in one transaction with the
+    week's key (`first_delivery`), and each says which panels of the chart it shows. The chart
+    goes to Slack as an upload that carries no message metadata, so the upload is never what
+    people see: the transport uploads it unshared, records the file id on the message's row,
+    and then posts the message that shows it, which the outbox's own exactly-once lookup
+    guards (`bot.slack.uploads`).
+    """
     now = ctx.clock()
-    until = week_start(ctx.agreement, now)
+    until = week_start(ctx.agreement, due or now)
     since = until - timedelta(days=7)
     if not first_delivery(ctx, f"scorecard:{since.date().isoformat()}"):
         return False
+    people, channels = ctx.agreement.people, ctx.agreement.channels
     with transaction(ctx.sessions) as session:
         card = two_sided(
             session=session, agreement=ctx.agreement, since=since, until=until, now=now
         ).as_json()
-        messages.post(
-            session=session,
-            conversation=ctx.agreement.channels.marketing,
-            template="scorecard",
-            at=now,
-            card=card,
-        )
-        messages.direct(
-            session=session,
-            user=ctx.agreement.people.ceo,
-            template="scorecard",
-            at=now,
-            card=card,
-        )
+        data = chart.compute(
+            session=session, agreement=ctx.agreement, since=since, until=until, now=now
+        ).as_facts()
+
+        def drawn(*panels: str) -> dict[str, Any]:
+            name = f"scorecard-{since.date().isoformat()}-{'-'.join(panels)}.png"
+            return {"data": data, "panels": list(panels), "filename": name}
+
+        rows = [
+            messages.direct_row(
+                user=people.ceo,
+                template="scorecard",
+                at=now,
+                card=card,
+                scorecard_chart=drawn(chart.HANDOVERS, chart.CONTACT),
+            ),
+            messages.direct_row(
+                user=people.sales_manager,
+                template="scorecard_sales",
+                at=now,
+                card=card,
+                scorecard_chart=drawn(chart.CONTACT),
+            ),
+            messages.posting(
+                conversation=channels.marketing,
+                template="scorecard_marketing",
+                at=now,
+                card=card,
+                scorecard_chart=drawn(chart.HANDOVERS),
+            ),
+        ]
+        messages.queue(session=session, rows=rows)
     ctx.wake()
     return True

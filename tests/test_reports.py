@@ -91,9 +91,20 @@ def test_the_weekly_scorecard_goes_out_once(ctx):
     assert reports.send_weekly(ctx) is False  # another replica, or a second run
     with ctx.sessions() as session:
         rows = session.exec(select(Outbox).where(Outbox.kind.in_(("post", "dm")))).all()
-    scorecards = [row for row in rows if row.payload["template"] == "scorecard"]
-    assert {row.recipient for row in scorecards} == {"C0MKTG", "U0CEO"}
-    assert scorecards[0].payload["facts"]["card"]["handed_over"] == 1
+    scorecards = {row.payload["template"]: row for row in rows if row.payload["template"] != "card"}
+    assert {name: row.recipient for name, row in scorecards.items()} == {
+        "scorecard": "U0CEO",
+        "scorecard_sales": "U0MANAGER",
+        "scorecard_marketing": "C0MKTG",
+    }
+    assert {
+        name: row.payload["facts"]["scorecard_chart"]["panels"] for name, row in scorecards.items()
+    } == {
+        "scorecard": ["handovers", "contact"],
+        "scorecard_sales": ["contact"],
+        "scorecard_marketing": ["handovers"],
+    }
+    assert scorecards["scorecard"].payload["facts"]["card"]["handed_over"] == 1
 
 
 def test_the_scorecard_groups_unqualified_leads_by_the_rules_code(ctx):
