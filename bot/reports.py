@@ -188,6 +188,15 @@ def this_week(ctx: Context) -> TwoSided:
         )
 
 
+def send_missed(ctx: Context, *, due: datetime) -> bool:
+    """The scorecard that fell due at `due` while Baton was down, if Baton was in use by then
+    (a lead had been handed over): a new installation does not open with the empty scorecard
+    of a week it never saw. Once, like any weekly scorecard."""
+    with ctx.sessions() as session:
+        used = session.exec(select(Lead.id).where(col(Lead.received_at) < due).limit(1)).first()
+    return used is not None and send_weekly(ctx, due=due)
+
+
 def send_weekly(ctx: Context, *, due: datetime | None = None) -> bool:
     """Last week's scorecard, once across replicas and restarts: in full to the CEO, Sales'
     side to the sales manager, Marketing's side to the marketing channel, each with its chart.

@@ -142,13 +142,20 @@ class DeadlineScheduler:
         last = weekly.get_next_fire_time(None, now - timedelta(days=7) + timedelta(seconds=1))
         if last is not None and last <= now:
             self.jobs.add_job(
-                self.send_scorecard,
+                self.send_missed_scorecard,
                 "date",
                 run_date=datetime.now(UTC),
                 kwargs={"due": last},
                 id=SCORECARD_MISSED,
                 replace_existing=True,
             )
+
+    def send_missed_scorecard(self, due: datetime) -> None:
+        try:
+            if reports.send_missed(self.ctx, due=due) and self.on_work:
+                self.on_work()
+        except Exception:
+            log.exception("clock: could not send the scorecard due while Baton was down")
 
     def send_scorecard(self, due: datetime | None = None) -> None:
         """The scorecard of the week before `due` (default now), unless it went already."""

@@ -241,6 +241,8 @@ def wait_for(found, timeout: float = 10.0):
 )
 def test_a_scorecard_due_while_down_goes_once_after_start(ctx, now, week):
     ctx.agreement = parse_agreement(AGREEMENT + 'reports: {weekly: "mon 08:00"}\n')
+    ctx.clock = Clock(datetime(2026, 11, 18, 9, 0, tzinfo=UTC))
+    intake.hand_over(ctx, LeadIn.model_validate(lead()), by="api")  # Baton was in use
     ctx.clock = Clock(now)
     for _ in range(2):  # a start, then a restart: the second sends nothing
         scheduler = DeadlineScheduler(ctx)
@@ -253,3 +255,16 @@ def test_a_scorecard_due_while_down_goes_once_after_start(ctx, now, week):
         rows = queued(ctx)
     assert sorted(row.payload["template"] for row in rows) == sorted(TEMPLATES)
     assert {row.payload["facts"]["card"]["since"][:10] for row in rows} == {week}
+
+
+def test_a_new_installation_does_not_open_with_last_weeks_empty_scorecard(ctx):
+    ctx.agreement = parse_agreement(AGREEMENT + 'reports: {weekly: "mon 08:00"}\n')
+    ctx.clock = Clock(datetime(2026, 11, 25, 12, 0, tzinfo=UTC))
+    scheduler = DeadlineScheduler(ctx)
+    scheduler.start()
+    try:
+        jobs = scheduler.jobs
+        assert wait_for(lambda: jobs.get_job(SCORECARD_MISSED) is None)
+    finally:
+        scheduler.stop()
+    assert queued(ctx) == []
