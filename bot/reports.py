@@ -1,12 +1,10 @@
 """The scorecard, computed from stored leads and their events."""
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from statistics import median
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_
+from sqlalchemy import and_, func
 from sqlmodel import Session, col, select
 
 from bot import messages
@@ -18,7 +16,7 @@ from bot.scorecard import Scorecard as TwoSided
 from bot.scorecard import compute as two_sided
 from bot.wins import EVENT as DEAL_WON
 from storage.db import transaction
-from storage.models import Breach, Deadline, Event, Feedback, Lead
+from storage.models import Event, Lead
 
 
 @dataclass
@@ -99,80 +97,6 @@ def week_start(agreement: Agreement, now: datetime) -> datetime:
 def month_start(agreement: Agreement, now: datetime) -> datetime:
     local = now.astimezone(agreement.tz)
     return datetime.combine(local.date().replace(day=1), datetime.min.time(), tzinfo=agreement.tz)
-
-
-@dataclass
-class Week:
-    """This week's figures of both sides of the agreement, for `/baton stats` and App Home."""
-
-    since: datetime
-    handed_over: int = 0
-    qualified: int = 0
-    in_time: dict[str, int] = field(default_factory=dict)
-    late: dict[str, int] = field(default_factory=dict)
-    outcomes: dict[str, int] = field(default_factory=dict)
-    rejected_by_reason: dict[str, int] = field(default_factory=dict)
-    """By the code of the agreement's feedback reason."""
-    committed_per_month: int | None = None
-    card_delay_median_seconds: float | None = None
-    """From hand-over to the card in the sales channel (when the clocks start), the median."""
-    card_delay_p95_seconds: float | None = None
-    cards_posted: int = 0
-
-
-def percentile(values: list[float], share: float) -> float:
-    """The nearest-rank percentile: the smallest value that `share` of them do not exceed."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
-
-
-def week(
-    *, session: Session, agreement: Agreement, since: datetime, until: datetime | None = None
-) -> Week:
-    """Aggregates in the database, so the figures stay fast with millions of leads."""
-    until = until or datetime.max.replace(tzinfo=since.tzinfo)
-    figures = Week(since=since)
-    if agreement.marketing_commitment:
-        figures.committed_per_month = agreement.marketing_commitment.qualified_leads_per_month
-    total, qualified = session.exec(
-        select(func.count(), func.coalesce(func.sum(case((col(Lead.qualified), 1), else_=0)), 0))
-        .select_from(Lead)
-        .where(col(Lead.received_at) >= since, col(Lead.received_at) < until)
-    ).one()
-    figures.handed_over, figures.qualified = total, qualified
-    breached = select(Breach.id).where(Breach.deadline_id == Deadline.id).exists()
-    for kind, late, count in session.exec(
-        select(Deadline.kind, breached, func.count())
-        .where(col(Deadline.opened_at) >= since, col(Deadline.opened_at) < until)
-        .where(or_(col(Deadline.resolved_at).is_not(None), breached))
-        .group_by(Deadline.kind, breached)
-    ).all():
-        (figures.late if late else figures.in_time)[kind] = count
-    for outcome, reason, count in session.exec(
-        select(Feedback.outcome, Feedback.reason, func.count())
-        .where(col(Feedback.at) >= since, col(Feedback.at) < until)
-        .group_by(Feedback.outcome, Feedback.reason)
-    ).all():
-        figures.outcomes[outcome] = figures.outcomes.get(outcome, 0) + count
-        if outcome == "rejected":
-            key = reason or "no reason given"
-            figures.rejected_by_reason[key] = figures.rejected_by_reason.get(key, 0) + count
-    # Wall-clock seconds: Slack's pace and outages keep no business hours.
-    delays = [
-        (card_at - received).total_seconds()
-        for received, card_at in session.exec(
-            select(Lead.received_at, Lead.card_at).where(
-                col(Lead.received_at) >= since,
-                col(Lead.received_at) < until,
-                col(Lead.card_at).is_not(None),
-            )
-        )
-    ]
-    if delays:
-        figures.cards_posted = len(delays)
-        figures.card_delay_median_seconds = median(delays)
-        figures.card_delay_p95_seconds = percentile(delays, 0.95)
-    return figures
 
 
 def this_week(ctx: Context) -> TwoSided:

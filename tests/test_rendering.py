@@ -19,7 +19,6 @@ from bot.feedback import RULES
 from bot.history import History
 from bot.history import details as history_details
 from bot.overview import Item
-from bot.reports import Week
 from bot.rules import Rule
 from bot.scorecard import Clock, Commitment, Scorecard, Source, Spread
 from bot.scorecard_chart import CONTACT, HANDOVERS, Chart
@@ -522,19 +521,7 @@ def facts_per_template(**person: Any) -> dict[str, dict[str, Any]]:
         Item(lead, clock("contact", RECEIVED, breached_at=RECEIVED)),
         Item(someone(name="Unclaimed <b>"), None),
     ] * 30
-    week = Week(
-        since=RECEIVED,
-        handed_over=12,
-        qualified=9,
-        in_time={"claim": 7},
-        late={"claim": 2},
-        outcomes={"rejected": 3},
-        rejected_by_reason={"wrong_decision_maker": 2, "<!channel>": 1},
-        committed_per_month=8,
-        card_delay_median_seconds=0.4,
-        card_delay_p95_seconds=997.0,
-        cards_posted=9,
-    )
+    week = extreme_scorecard()
     return {
         "assign_modal": {"lead": lead},
         "assigned_to_you": {
