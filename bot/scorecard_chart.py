@@ -41,8 +41,10 @@ class Chart:
     day counted (the day the period ends in)."""
     committed: int | None
     """`marketing_commitment.qualified_leads_per_month`; None without a commitment."""
+    business_time: bool
+    """Hours are business hours (the agreement has `business_hours`), else wall-clock hours."""
     sla_hours: float
-    """`sla.contact_within` in business hours."""
+    """`sla.contact_within` in those hours."""
     bin_hours: float
     """The width of each bin of waits, in business hours."""
     contacts: list[int]
@@ -127,6 +129,7 @@ def compute(
         days=days,
         cumulative=cumulative_by_day(received, month_start=start, days=through),
         committed=commitment.qualified_leads_per_month if commitment else None,
+        business_time=not agreement.calendar.is_24_7,
         sla_hours=round(sla, 6),
         bin_hours=round(width, 6),
         contacts=binned(waits, width),

@@ -439,6 +439,7 @@ def weekly(*panels: str) -> dict[str, Any]:
         days=30,
         cumulative=[1, 3, 3, 3, 4] + [4] * 16 + [5],
         committed=8,
+        business_time=True,
         sla_hours=4.0,
         bin_hours=1.0,
         contacts=[2, 0, 0, 1, 1, 0, 0, 0, 1],

@@ -6,10 +6,11 @@ import zlib
 from datetime import UTC, datetime, timedelta
 
 from bot import intake, ownership, scorecard, scorecard_chart
+from bot.agreement_file import parse_agreement
 from bot.charts.scorecard import HEIGHT_PX, WIDTH_PX, png
 from bot.schemas import LeadIn
 from bot.scorecard_chart import CONTACT, HANDOVERS, Chart
-from tests.support import GOOD_LEAD, show_card
+from tests.support import AGREEMENT, GOOD_LEAD, show_card
 
 # Monday 23 November 2026, 00:00 in Copenhagen: the week of the 16th has just ended.
 WEEK_END = datetime(2026, 11, 22, 23, 0, tzinfo=UTC)
@@ -125,6 +126,7 @@ def _chart(**changes) -> Chart:
         "days": 30,
         "cumulative": [1, 3, 3, 3, 4] + [4] * 16 + [5],
         "committed": 8,
+        "business_time": True,
         "sla_hours": 4.0,
         "bin_hours": 1.0,
         "contacts": [2, 0, 0, 1, 1, 0, 0, 0, 1],
@@ -164,3 +166,32 @@ def test_an_empty_month_draws_without_warnings():
         warnings.simplefilter("error")
         assert png(empty, (HANDOVERS, CONTACT))[:4] == b"\x89PNG"
         assert png(_chart(cumulative=[], committed=None, contacts=[0] * 9), (HANDOVERS, CONTACT))
+
+
+def test_the_waits_count_business_hours_as_the_scorecard_does(ctx):
+    ctx.agreement = parse_agreement(
+        AGREEMENT.replace(
+            "timezone: Europe/Copenhagen",
+            "timezone: Europe/Copenhagen\nbusiness_hours: {days: [mon, tue, wed, thu, fri], "
+            'start: "08:00", end: "16:00"}',
+        )
+    )
+    ctx.clock = Clock(WEEK_START)
+    friday = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)  # 15:00 in Copenhagen, an hour to close
+    lead_id = hand_over(ctx, friday, 1)
+    ctx.clock.now = friday + timedelta(minutes=5)
+    ownership.claim(ctx, lead_id=lead_id, user="U0SELLER1")
+    ctx.clock.now = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # Monday 09:00: an hour after opening
+    ownership.mark_contacted(ctx, lead_id=lead_id, user="U0SELLER1")
+    now = ctx.clock.now
+
+    with ctx.sessions() as session:
+        chart = scorecard_chart.compute(
+            session=session, agreement=ctx.agreement, since=WEEK_START, until=WEEK_END, now=now
+        )
+        card = scorecard.compute(
+            session=session, agreement=ctx.agreement, since=WEEK_START, until=WEEK_END, now=now
+        )
+    assert chart.business_time and (chart.sla_hours, chart.bin_hours) == (4.0, 1.0)
+    assert chart.contacts == [0, 1, 0, 0, 0, 0, 0, 0, 0]  # 1 h on Friday + 1 h on Monday
+    assert card.time_to_contact["all"].median_seconds == 7200

@@ -66,7 +66,8 @@ def _contact(ax, chart: Chart) -> None:
     ax.set_ylim(0, max([1, *bars]) * 1.1)
     ax.set_xticks([*edges, (BINS + 0.5) * width])
     ax.set_xticklabels([f"{edge:g}" for edge in edges] + ["later"], fontsize=8)
-    ax.set_title("Time to first contact (business hours)", fontsize=10)
-    ax.set_xlabel("hours", fontsize=8)
+    hours = "business hours" if chart.business_time else "hours"
+    ax.set_title(f"Time to first contact ({hours})", fontsize=10)
+    ax.set_xlabel(f"{hours} from the card in the sales channel", fontsize=8)
     ax.tick_params(labelsize=8)
     ax.legend(fontsize=8, loc="upper right")

@@ -56,18 +56,22 @@ class ChartUploads:
             return facts
         file_id = row.payload.get(FILE_ID)
         if not file_id:
-            file_id = self._upload(row, facts, wanted, call)
+            # The upload's title and alt text are the image block's, as the template words
+            # them; a template reworded without the image shows no chart, and uploads none.
+            shown = self.render(row.payload["template"], **{**facts, FILE_ID: PENDING})
+            blocks = shown.get("blocks") or []
+            image = next((b for b in blocks if b.get("type") == "image"), None)
+            if image is None:
+                return facts
+            file_id = self._upload(row, image, wanted, call)
             with transaction(self.ctx.sessions) as session:
                 outbox.remember(session=session, row_id=row.id, key=FILE_ID, value=file_id)
         return {**facts, FILE_ID: file_id}
 
     def _upload(
-        self, row: Outbox, facts: dict[str, Any], wanted: dict[str, Any], call: Call
+        self, row: Outbox, image: dict[str, Any], wanted: dict[str, Any], call: Call
     ) -> str:
-        """Upload the chart unshared; its title and alt text are the image block's, as the
-        row's template words them."""
-        shown = self.render(row.payload["template"], **{**facts, FILE_ID: PENDING})
-        image = next(b for b in shown.get("blocks", []) if b.get("type") == "image")
+        """Upload the chart unshared, named as `image` names it; its file id."""
         content = png(Chart.from_facts(wanted["data"]), tuple(wanted["panels"]))
         response = call(
             row,
