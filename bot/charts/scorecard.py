@@ -10,6 +10,7 @@ import io
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from bot.scorecard_chart import BINS, CONTACT, HANDOVERS, Chart
 
@@ -47,6 +48,9 @@ def _handovers(ax, chart: Chart) -> None:
     top = max([1, *chart.cumulative, chart.committed or 0])
     ax.set_xlim(0, chart.days)
     ax.set_ylim(0, top * 1.1)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if not any(chart.cumulative):
+        _empty(ax, "no qualified hand-overs yet")
     ax.set_title(f"Qualified hand-overs, {chart.month}", fontsize=10)
     ax.set_xlabel("day of the month", fontsize=8)
     ax.tick_params(labelsize=8)
@@ -64,10 +68,18 @@ def _contact(ax, chart: Chart) -> None:
     ax.axvline(chart.sla_hours, color=LINE, linestyle="--", label="SLA")
     ax.set_xlim(0, (BINS + 1) * width)
     ax.set_ylim(0, max([1, *bars]) * 1.1)
-    ax.set_xticks([*edges, (BINS + 0.5) * width])
-    ax.set_xticklabels([f"{edge:g}" for edge in edges] + ["later"], fontsize=8)
+    ax.set_xticks([*edges[:BINS], (BINS + 0.5) * width])
+    ax.set_xticklabels([f"{edge:g}" for edge in edges[:BINS]] + [f">{edges[BINS]:g}"], fontsize=8)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if not chart.contacted:
+        _empty(ax, "no leads contacted")
     hours = "business hours" if chart.business_time else "hours"
     ax.set_title(f"Time to first contact ({hours})", fontsize=10)
     ax.set_xlabel(f"{hours} from the card in the sales channel", fontsize=8)
     ax.tick_params(labelsize=8)
     ax.legend(fontsize=8, loc="upper right")
+
+
+def _empty(ax, words: str) -> None:
+    """An empty panel says so, as the messages say "no leads" where a figure would be."""
+    ax.text(0.5, 0.5, words, transform=ax.transAxes, ha="center", va="center", color="#616061")
