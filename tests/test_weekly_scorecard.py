@@ -18,6 +18,7 @@ from bot.schemas import LeadIn
 from bot.service.runtime import Runtime, build
 from bot.service.settings import Settings
 from bot.slack import transport as slack_transport
+from bot.slack.uploads import SETTLE
 from storage import outbox
 from storage.db import migrate
 from storage.models import Outbox
@@ -84,6 +85,12 @@ def deliver(runtime: Runtime, clock: Clock, at: datetime) -> None:
             return
 
 
+def deliver_all(runtime: Runtime, clock: Clock, at: datetime) -> None:
+    """The uploads at `at`, and the messages that show them once Slack has processed them."""
+    deliver(runtime, clock, at)
+    deliver(runtime, clock, at + SETTLE)
+
+
 def scorecards(slack) -> dict[str, list[dict]]:
     """The scorecard messages in Slack by template, as each conversation holds them."""
     found: dict[str, list[dict]] = {}
@@ -112,6 +119,10 @@ def test_each_recipient_gets_its_side_with_its_chart_uploaded_and_shown(baton, c
     clock.now = MONDAY
     assert reports.send_weekly(baton.ctx) is True
     deliver(baton, clock, MONDAY)
+    # Uploaded; no message shows a file before Slack has had time to process it.
+    assert len(slack.calls_to("files.completeUploadExternal")) == 3
+    assert not any(scorecards(slack).values())
+    deliver(baton, clock, MONDAY + SETTLE)
 
     uploads = [
         c.method for c in slack.calls if c.method.startswith("files.") or c.method == "upload_url"
@@ -155,16 +166,17 @@ def test_a_crash_between_upload_and_post_sends_each_message_once(
     def crash(*args, **kwargs):
         raise Crash
 
-    with monkeypatch.context() as patched:  # uploaded and recorded, then the process dies
+    deliver(baton, clock, MONDAY)  # the three uploads, their ids kept
+    assert len(slack.calls_to("files.completeUploadExternal")) == 3
+    with monkeypatch.context() as patched:  # about to post, the process dies
         patched.setattr(slack_transport.SlackTransport, "_post", crash)
         with pytest.raises(Crash):
-            deliver(baton, clock, MONDAY)
-    assert len(slack.calls_to("files.completeUploadExternal")) == 1
+            deliver(baton, clock, MONDAY + SETTLE)
     assert slack.calls_to("chat.postMessage") == []
 
     restarted = start(settings, agreement, clock)  # the lease runs out; another process
-    deliver(restarted, clock, MONDAY + timedelta(seconds=20))
-    deliver(restarted, clock, MONDAY + timedelta(minutes=5))
+    deliver_all(restarted, clock, MONDAY + timedelta(seconds=30))
+    deliver_all(restarted, clock, MONDAY + timedelta(minutes=5))
     assert len(slack.calls_to("files.completeUploadExternal")) == 3  # not uploaded again
     assert {t: len(m) for t, m in scorecards(slack).items()} == dict.fromkeys(TEMPLATES, 1)
     restarted.engine.dispose()
@@ -185,8 +197,8 @@ def test_a_crash_before_the_file_id_is_kept_uploads_again_and_posts_once(
             deliver(baton, clock, MONDAY)
 
     restarted = start(settings, agreement, clock)
-    deliver(restarted, clock, MONDAY + timedelta(seconds=20))
-    deliver(restarted, clock, MONDAY + timedelta(minutes=5))
+    deliver_all(restarted, clock, MONDAY + timedelta(seconds=20))
+    deliver_all(restarted, clock, MONDAY + timedelta(minutes=5))
     # The first upload is left private to Baton; nobody sees it, and nothing shows twice.
     assert len(slack.files()) == 4
     assert all(file["shares"] == {} for file in slack.files())
@@ -198,8 +210,8 @@ def test_a_post_whose_answer_was_lost_is_found_not_posted_again(baton, clock, sl
     clock.now = MONDAY
     reports.send_weekly(baton.ctx)
     slack.disconnect("chat.postMessage", after_accepting=True)
-    deliver(baton, clock, MONDAY)
-    deliver(baton, clock, MONDAY + timedelta(minutes=5))
+    deliver_all(baton, clock, MONDAY)
+    deliver_all(baton, clock, MONDAY + timedelta(minutes=5))
     assert len(slack.calls_to("files.completeUploadExternal")) == 3
     assert {t: len(m) for t, m in scorecards(slack).items()} == dict.fromkeys(TEMPLATES, 1)
 
@@ -210,7 +222,7 @@ def test_an_upload_slack_rate_limits_waits_and_goes_once(baton, clock, slack):
     slack.rate_limit("files.getUploadURLExternal", retry_after=30)
     deliver(baton, clock, MONDAY)
     assert slack.calls_to("chat.postMessage") == []  # every upload held for Retry-After
-    deliver(baton, clock, MONDAY + timedelta(seconds=31))
+    deliver_all(baton, clock, MONDAY + timedelta(seconds=31))
     assert {t: len(m) for t, m in scorecards(slack).items()} == dict.fromkeys(TEMPLATES, 1)
     with baton.ctx.sessions() as session:
         assert outbox.count_pending(session=session) == 0

@@ -6,7 +6,8 @@ An upload carries no such metadata, so an upload shared straight into a conversa
 shared twice by a retry. It is therefore never shared: `files_upload_v2` without a channel
 leaves the file private to Baton, and the message the row posts shows it in an image block
 (`slack_file` by id), through the outbox's ordinary, stamped post. Between the two, the file
-id is committed on the row (`storage.outbox.remember`), so:
+id is committed on the row (`storage.outbox.remember`) and the row waits `SETTLE` for Slack
+to process the upload (a message showing a file still in processing is refused), so:
 
 - a crash after the upload and before the id is recorded: the next attempt uploads again;
   the first file stays private to Baton, unseen by anyone (and nothing is posted twice);
@@ -19,13 +20,14 @@ failure of any of them holds and retries the upload as a whole.
 """
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from slack_sdk import WebClient
 
 from bot.charts.scorecard import png
 from bot.context import Context
-from bot.delivery.interface import Call
+from bot.delivery.interface import Call, NotYet
 from bot.scorecard_chart import Chart
 from storage import outbox
 from storage.db import transaction
@@ -37,6 +39,8 @@ FACT = "scorecard_chart"
 """The fact that asks for the chart: its data (`Chart.as_facts()`), panels and file name."""
 FILE_ID = "chart_file"
 """Where the uploaded file's id is kept on the row, and the fact templates show it by."""
+SETTLE = timedelta(seconds=3)
+"""How long after its upload the message that shows a chart is posted."""
 PENDING = "F0PENDING"
 """A file id to render the message with before the upload, to read the image's wording."""
 
@@ -66,6 +70,10 @@ class ChartUploads:
             file_id = self._upload(row, image, wanted, call)
             with transaction(self.ctx.sessions) as session:
                 outbox.remember(session=session, row_id=row.id, key=FILE_ID, value=file_id)
+            # Slack processes an upload after answering (its file has no type yet), and a
+            # message that shows it before then is refused as `invalid_blocks`; so the post
+            # is the row's next attempt, a few seconds on.
+            raise NotYet(self.ctx.clock() + SETTLE, "upload_processing")
         return {**facts, FILE_ID: file_id}
 
     def _upload(
