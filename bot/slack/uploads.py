@@ -46,6 +46,8 @@ PENDING = "F0PENDING"
 
 
 class ChartUploads:
+    """The transport's part for a row whose message shows a chart: upload it once, unshared."""
+
     def __init__(
         self, ctx: Context, client: WebClient, render: Callable[..., dict[str, Any]]
     ) -> None:
