@@ -86,10 +86,24 @@ def direct(
 
 
 def direct_row(
-    *, user: str, template: str, at: datetime, lead_id: str | None = None, **facts: Any
+    *,
+    user: str,
+    template: str,
+    at: datetime,
+    lead_id: str | None = None,
+    priority: int = URGENT,
+    **facts: Any,
 ) -> dict[str, Any]:
     """`direct` as a row, for `queue`."""
-    return _said(DIRECT, template=template, at=at, lead_id=lead_id, recipient=user, facts=facts)
+    return _said(
+        DIRECT,
+        template=template,
+        at=at,
+        lead_id=lead_id,
+        recipient=user,
+        priority=priority,
+        facts=facts,
+    )
 
 
 def post(

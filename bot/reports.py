@@ -128,6 +128,9 @@ def send_weekly(ctx: Context, *, due: datetime | None = None) -> bool:
     `due` is the moment the scorecard was due (default now): a scorecard due while Baton was
     down is sent after start for the week before that moment, not the week before now.
 
+    The messages wait behind anything urgent (`messages.BULK`): a lead's card handed over
+    meanwhile goes first, not after three charts are drawn.
+
     Exactly once: the three messages are queued in the outbox in one transaction with the
     week's key (`first_delivery`), and each says which panels of the chart it shows. The chart
     goes to Slack as an upload that carries no message metadata, so the upload is never what
@@ -156,6 +159,7 @@ def send_weekly(ctx: Context, *, due: datetime | None = None) -> bool:
         rows = [
             messages.direct_row(
                 user=people.ceo,
+                priority=messages.BULK,
                 template="scorecard",
                 at=now,
                 card=card,
@@ -163,6 +167,7 @@ def send_weekly(ctx: Context, *, due: datetime | None = None) -> bool:
             ),
             messages.direct_row(
                 user=people.sales_manager,
+                priority=messages.BULK,
                 template="scorecard_sales",
                 at=now,
                 card=card,
@@ -170,6 +175,7 @@ def send_weekly(ctx: Context, *, due: datetime | None = None) -> bool:
             ),
             messages.posting(
                 conversation=channels.marketing,
+                priority=messages.BULK,
                 template="scorecard_marketing",
                 at=now,
                 card=card,

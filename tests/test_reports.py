@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
-from bot import feedback, intake, overview, ownership, reports
+from bot import feedback, intake, messages, overview, ownership, reports
 from bot.scheduler import DeadlineScheduler
 from bot.schemas import LeadIn
 from storage.models import Outbox
@@ -78,6 +78,7 @@ def test_the_weekly_scorecard_goes_out_once(ctx):
         "scorecard_marketing": ["handovers"],
     }
     assert scorecards["scorecard"].payload["facts"]["card"]["handed_over"] == 1
+    assert {row.priority for row in scorecards.values()} == {messages.BULK}  # cards go first
 
 
 def test_the_scorecard_groups_unqualified_leads_by_the_rules_code(ctx):

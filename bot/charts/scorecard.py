@@ -8,10 +8,6 @@ backend, safe in the outbox worker's thread.
 
 import io
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
-
 from bot.scorecard_chart import BINS, CONTACT, HANDOVERS, Chart
 
 WIDTH_PX, HEIGHT_PX, DPI = 900, 360, 100
@@ -20,7 +16,13 @@ MARKETING, SALES, LINE = "#2a7ab0", "#3d9a5b", "#c0392b"
 
 
 def png(chart: Chart, panels: tuple[str, ...]) -> bytes:
-    """The chart's `panels` (`bot.scorecard_chart.PANELS`), side by side, as PNG bytes."""
+    """The chart's `panels` (`bot.scorecard_chart.PANELS`), side by side, as PNG bytes.
+
+    matplotlib is imported here, by the first chart of a process: importing it costs a second
+    or two of CPU, which every start of `baton run` and `baton demo` would pay otherwise."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI)
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
@@ -48,7 +50,7 @@ def _handovers(ax, chart: Chart) -> None:
     top = max([1, *chart.cumulative, chart.committed or 0])
     ax.set_xlim(0, chart.days)
     ax.set_ylim(0, top * 1.1)
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(_whole_numbers())
     if not any(chart.cumulative):
         _empty(ax, "no qualified hand-overs yet")
     ax.set_title(f"Qualified hand-overs, {chart.month}", fontsize=10)
@@ -70,7 +72,7 @@ def _contact(ax, chart: Chart) -> None:
     ax.set_ylim(0, max([1, *bars]) * 1.1)
     ax.set_xticks([*edges[:BINS], (BINS + 0.5) * width])
     ax.set_xticklabels([f"{edge:g}" for edge in edges[:BINS]] + [f">{edges[BINS]:g}"], fontsize=8)
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(_whole_numbers())
     if not chart.contacted:
         _empty(ax, "no leads contacted")
     hours = "business hours" if chart.business_time else "hours"
@@ -83,3 +85,10 @@ def _contact(ax, chart: Chart) -> None:
 def _empty(ax, words: str) -> None:
     """An empty panel says so, as the messages say "no leads" where a figure would be."""
     ax.text(0.5, 0.5, words, transform=ax.transAxes, ha="center", va="center", color="#616061")
+
+
+def _whole_numbers():
+    """Ticks at whole leads only."""
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
