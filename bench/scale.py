@@ -278,10 +278,10 @@ def _reports() -> list[tuple[str, Callable[..., Any]]]:
     return found
 
 
-USES = {"scorecard": "baton report (lead quality)", "week": "App Home"}
+USES = {"scorecard": "baton report (lead quality)"}
 WINDOWS = {"last 7 days": 7, "last 30 days": 30}
-"""The two-sided scorecard over a week (`/baton stats`, the weekly message) and a month (the
-default of `baton report`)."""
+"""The two-sided scorecard over a week (`/baton stats`, App Home, the weekly message) and a
+month (the default of `baton report`)."""
 
 
 def stats(results: Results, backend: str, url: str, size: int, repeat: int, judged: bool) -> None:
@@ -321,7 +321,7 @@ def stats(results: Results, backend: str, url: str, size: int, repeat: int, judg
                         now=now,
                     )
 
-            use = "/baton stats, weekly message" if days == 7 else "baton report"
+            use = "/baton stats, App Home, weekly message" if days == 7 else "baton report"
             timed.append((f"{use}: the full scorecard, scorecard.compute(), {words}", full))
         for title, call in timed:
             samples = [ms / 1000 for ms in _timed(call, repeat)]

@@ -79,8 +79,31 @@ def direct(
     lead_id: str | None = None,
     **facts: Any,
 ) -> None:
-    said = _said(DIRECT, template=template, at=at, lead_id=lead_id, recipient=user, facts=facts)
-    queue(session=session, rows=[said])
+    queue(
+        session=session,
+        rows=[direct_row(user=user, template=template, at=at, lead_id=lead_id, **facts)],
+    )
+
+
+def direct_row(
+    *,
+    user: str,
+    template: str,
+    at: datetime,
+    lead_id: str | None = None,
+    priority: int = URGENT,
+    **facts: Any,
+) -> dict[str, Any]:
+    """`direct` as a row, for `queue`."""
+    return _said(
+        DIRECT,
+        template=template,
+        at=at,
+        lead_id=lead_id,
+        recipient=user,
+        priority=priority,
+        facts=facts,
+    )
 
 
 def post(

@@ -100,12 +100,8 @@ def home(ctx: Context, user: str) -> dict:
         facts["roles"] = sorted(roles)
     if roles & {"sales_manager", "ceo"}:
         facts["team"] = team(ctx)
-        with ctx.sessions() as session:
-            facts["week"] = reports.week(
-                session=session,
-                agreement=ctx.agreement,
-                since=reports.week_start(ctx.agreement, now),
-            )
+        # The figures of `/baton stats` and the weekly message: one computation, this week.
+        facts["week"] = reports.this_week(ctx).as_json()
     if "marketing" in roles:
         facts["handed_over"] = handed_over_since(ctx, reports.month_start(ctx.agreement, now))
     return facts

@@ -1,14 +1,14 @@
 """The scorecard, computed from stored leads and their events."""
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from statistics import median
+from typing import Any
 
-from sqlalchemy import and_, case, func, or_
+from sqlalchemy import and_, func
 from sqlmodel import Session, col, select
 
 from bot import messages
+from bot import scorecard_chart as chart
 from bot.agreement import Agreement
 from bot.context import Context
 from bot.deduplication import first_delivery
@@ -16,7 +16,7 @@ from bot.scorecard import Scorecard as TwoSided
 from bot.scorecard import compute as two_sided
 from bot.wins import EVENT as DEAL_WON
 from storage.db import transaction
-from storage.models import Breach, Deadline, Event, Feedback, Lead
+from storage.models import Event, Lead
 
 
 @dataclass
@@ -99,80 +99,6 @@ def month_start(agreement: Agreement, now: datetime) -> datetime:
     return datetime.combine(local.date().replace(day=1), datetime.min.time(), tzinfo=agreement.tz)
 
 
-@dataclass
-class Week:
-    """This week's figures of both sides of the agreement, for `/baton stats` and App Home."""
-
-    since: datetime
-    handed_over: int = 0
-    qualified: int = 0
-    in_time: dict[str, int] = field(default_factory=dict)
-    late: dict[str, int] = field(default_factory=dict)
-    outcomes: dict[str, int] = field(default_factory=dict)
-    rejected_by_reason: dict[str, int] = field(default_factory=dict)
-    """By the code of the agreement's feedback reason."""
-    committed_per_month: int | None = None
-    card_delay_median_seconds: float | None = None
-    """From hand-over to the card in the sales channel (when the clocks start), the median."""
-    card_delay_p95_seconds: float | None = None
-    cards_posted: int = 0
-
-
-def percentile(values: list[float], share: float) -> float:
-    """The nearest-rank percentile: the smallest value that `share` of them do not exceed."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
-
-
-def week(
-    *, session: Session, agreement: Agreement, since: datetime, until: datetime | None = None
-) -> Week:
-    """Aggregates in the database, so the figures stay fast with millions of leads."""
-    until = until or datetime.max.replace(tzinfo=since.tzinfo)
-    figures = Week(since=since)
-    if agreement.marketing_commitment:
-        figures.committed_per_month = agreement.marketing_commitment.qualified_leads_per_month
-    total, qualified = session.exec(
-        select(func.count(), func.coalesce(func.sum(case((col(Lead.qualified), 1), else_=0)), 0))
-        .select_from(Lead)
-        .where(col(Lead.received_at) >= since, col(Lead.received_at) < until)
-    ).one()
-    figures.handed_over, figures.qualified = total, qualified
-    breached = select(Breach.id).where(Breach.deadline_id == Deadline.id).exists()
-    for kind, late, count in session.exec(
-        select(Deadline.kind, breached, func.count())
-        .where(col(Deadline.opened_at) >= since, col(Deadline.opened_at) < until)
-        .where(or_(col(Deadline.resolved_at).is_not(None), breached))
-        .group_by(Deadline.kind, breached)
-    ).all():
-        (figures.late if late else figures.in_time)[kind] = count
-    for outcome, reason, count in session.exec(
-        select(Feedback.outcome, Feedback.reason, func.count())
-        .where(col(Feedback.at) >= since, col(Feedback.at) < until)
-        .group_by(Feedback.outcome, Feedback.reason)
-    ).all():
-        figures.outcomes[outcome] = figures.outcomes.get(outcome, 0) + count
-        if outcome == "rejected":
-            key = reason or "no reason given"
-            figures.rejected_by_reason[key] = figures.rejected_by_reason.get(key, 0) + count
-    # Wall-clock seconds: Slack's pace and outages keep no business hours.
-    delays = [
-        (card_at - received).total_seconds()
-        for received, card_at in session.exec(
-            select(Lead.received_at, Lead.card_at).where(
-                col(Lead.received_at) >= since,
-                col(Lead.received_at) < until,
-                col(Lead.card_at).is_not(None),
-            )
-        )
-    ]
-    if delays:
-        figures.cards_posted = len(delays)
-        figures.card_delay_median_seconds = median(delays)
-        figures.card_delay_p95_seconds = percentile(delays, 0.95)
-    return figures
-
-
 def this_week(ctx: Context) -> TwoSided:
     """The two-sided scorecard of the leads handed over this week so far (`/baton stats`)."""
     now = ctx.clock()
@@ -186,30 +112,76 @@ def this_week(ctx: Context) -> TwoSided:
         )
 
 
-def send_weekly(ctx: Context) -> bool:
-    """Last week's scorecard to Marketing's channel and to the CEO, once across replicas."""
+def send_missed(ctx: Context, *, due: datetime) -> bool:
+    """The scorecard that fell due at `due` while Baton was down, if Baton was in use by then
+    (a lead had been handed over): a new installation does not open with the empty scorecard
+    of a week it never saw. Once, like any weekly scorecard."""
+    with ctx.sessions() as session:
+        used = session.exec(select(Lead.id).where(col(Lead.received_at) < due).limit(1)).first()
+    return used is not None and send_weekly(ctx, due=due)
+
+
+def send_weekly(ctx: Context, *, due: datetime | None = None) -> bool:
+    """Last week's scorecard, once across replicas and restarts: in full to the CEO, Sales'
+    side to the sales manager, Marketing's side to the marketing channel, each with its chart.
+
+    `due` is the moment the scorecard was due (default now): a scorecard due while Baton was
+    down is sent after start for the week before that moment, not the week before now.
+
+    The messages wait behind anything urgent (`messages.BULK`): a lead's card handed over
+    meanwhile goes first, not after three charts are drawn.
+
+    Exactly once: the three messages are queued in the outbox in one transaction with the
+    week's key (`first_delivery`), and each says which panels of the chart it shows. The chart
+    goes to Slack as an upload that carries no message metadata, so the upload is never what
+    people see: the transport uploads it unshared, records the file id on the message's row,
+    and then posts the message that shows it, which the outbox's own exactly-once lookup
+    guards (`bot.slack.uploads`).
+    """
     now = ctx.clock()
-    until = week_start(ctx.agreement, now)
+    until = week_start(ctx.agreement, due or now)
     since = until - timedelta(days=7)
     if not first_delivery(ctx, f"scorecard:{since.date().isoformat()}"):
         return False
+    people, channels = ctx.agreement.people, ctx.agreement.channels
     with transaction(ctx.sessions) as session:
         card = two_sided(
             session=session, agreement=ctx.agreement, since=since, until=until, now=now
         ).as_json()
-        messages.post(
-            session=session,
-            conversation=ctx.agreement.channels.marketing,
-            template="scorecard",
-            at=now,
-            card=card,
-        )
-        messages.direct(
-            session=session,
-            user=ctx.agreement.people.ceo,
-            template="scorecard",
-            at=now,
-            card=card,
-        )
+        data = chart.compute(
+            session=session, agreement=ctx.agreement, since=since, until=until, now=now
+        ).as_facts()
+
+        def drawn(*panels: str) -> dict[str, Any]:
+            name = f"scorecard-{since.date().isoformat()}-{'-'.join(panels)}.png"
+            return {"data": data, "panels": list(panels), "filename": name}
+
+        rows = [
+            messages.direct_row(
+                user=people.ceo,
+                priority=messages.BULK,
+                template="scorecard",
+                at=now,
+                card=card,
+                scorecard_chart=drawn(chart.HANDOVERS, chart.CONTACT),
+            ),
+            messages.direct_row(
+                user=people.sales_manager,
+                priority=messages.BULK,
+                template="scorecard_sales",
+                at=now,
+                card=card,
+                scorecard_chart=drawn(chart.CONTACT),
+            ),
+            messages.posting(
+                conversation=channels.marketing,
+                priority=messages.BULK,
+                template="scorecard_marketing",
+                at=now,
+                card=card,
+                scorecard_chart=drawn(chart.HANDOVERS),
+            ),
+        ]
+        messages.queue(session=session, rows=rows)
     ctx.wake()
     return True

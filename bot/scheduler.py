@@ -3,8 +3,9 @@
 The database is the source of truth. APScheduler holds a few fixed jobs in memory, never one
 per lead: a wake-up armed at the earliest `next_at`, a safety sweep that also picks up clocks
 opened by other replicas, and the chores (nurture re-checks, the weekly scorecard, forgetting
-leads past retention). Due clocks are taken with `FOR UPDATE SKIP LOCKED` (a serialised
-write transaction on SQLite), so replicas and restarts never send a reminder twice.
+leads past retention); a scorecard that fell due while Baton was down goes once at start. Due
+clocks are taken with `FOR UPDATE SKIP LOCKED` (a serialised write transaction on SQLite), so
+replicas and restarts never send a reminder twice.
 
 No wake-up is lost. Every job that means "look at the deadlines" calls `wake_up()`, which
 raises a flag and then either runs the sweep itself or, when a sweep is already running,
@@ -32,6 +33,7 @@ from storage.models import Deadline
 log = logging.getLogger(__name__)
 WAKE, SWEEP, NURTURE = "baton.wake", "baton.sweep", "baton.nurture"
 SCORECARD = "baton.scorecard"
+SCORECARD_MISSED = "baton.scorecard.missed"
 RETENTION = "baton.retention"
 REARM = "baton.rearm"
 SWEEPS = "baton.sweeps"
@@ -124,22 +126,41 @@ class DeadlineScheduler:
             log.exception("retention: could not forget expired leads; tomorrow's run retries")
 
     def _weekly(self) -> None:
-        """The scorecard at the agreement's `reports.weekly` time, in its timezone."""
+        """The scorecard at the agreement's `reports.weekly` time, in its timezone; and now,
+        the one last due, if it was due while Baton was down (it goes once: `send_weekly`
+        keeps each week's key, so a start after it went sends nothing)."""
         reports_at = self.ctx.agreement.reports
         if reports_at is None or reports_at.weekly is None:
             return
         day, time_of_day = reports_at.weekly.split()
         hour, minute = time_of_day.split(":")
-        self.jobs.add_job(
-            self.send_scorecard,
-            CronTrigger(day_of_week=day, hour=hour, minute=minute, timezone=self.ctx.agreement.tz),
-            id=SCORECARD,
-            replace_existing=True,
+        weekly = CronTrigger(
+            day_of_week=day, hour=hour, minute=minute, timezone=self.ctx.agreement.tz
         )
+        self.jobs.add_job(self.send_scorecard, weekly, id=SCORECARD, replace_existing=True)
+        now = self.ctx.clock()
+        last = weekly.get_next_fire_time(None, now - timedelta(days=7) + timedelta(seconds=1))
+        if last is not None and last <= now:
+            self.jobs.add_job(
+                self.send_missed_scorecard,
+                "date",
+                run_date=datetime.now(UTC),
+                kwargs={"due": last},
+                id=SCORECARD_MISSED,
+                replace_existing=True,
+            )
 
-    def send_scorecard(self) -> None:
+    def send_missed_scorecard(self, due: datetime) -> None:
         try:
-            if reports.send_weekly(self.ctx) and self.on_work:
+            if reports.send_missed(self.ctx, due=due) and self.on_work:
+                self.on_work()
+        except Exception:
+            log.exception("clock: could not send the scorecard due while Baton was down")
+
+    def send_scorecard(self, due: datetime | None = None) -> None:
+        """The scorecard of the week before `due` (default now), unless it went already."""
+        try:
+            if reports.send_weekly(self.ctx, due=due) and self.on_work:
                 self.on_work()
         except Exception:
             log.exception("clock: could not send the weekly scorecard")

@@ -267,3 +267,11 @@ def retry_dead(*, session: Session, now: datetime) -> int:
         .values(next_attempt_at=now, attempts=0)
     )
     return result.rowcount
+
+
+def remember(*, session: Session, row_id: int, key: str, value: Any) -> None:
+    """Keep `value` under `key` in a row's payload, for the row's next attempt: what a
+    platform gave back halfway through delivering it (an uploaded file's id)."""
+    payload = session.exec(select(Outbox.payload).where(col(Outbox.id) == row_id)).one()
+    changed = {**(payload or {}), key: value}
+    session.execute(update(Outbox).where(col(Outbox.id) == row_id).values(payload=changed))

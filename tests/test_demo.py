@@ -9,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from bot.agreement_file import load_agreement
 from bot.demo import slack_standin
 from bot.demo.baton import _weekly_on_demo_time
 from bot.demo.clock import DemoClock, opening_after
+from bot.demo.page import create_page
 from bot.demo.payloads import Slack
 from bot.demo.run import AGREEMENT
 from bot.demo.samples import sample_leads
@@ -182,7 +184,7 @@ def test_a_port_in_use_is_one_line() -> None:
     assert f"port {port} is in use" in result.output
 
 
-def test_the_scorecard_goes_out_when_the_demos_week_turns(
+def test_the_scorecard_goes_out_when_the_demos_week_turns_with_its_chart(
     settings: Settings, slack: FakeSlack
 ) -> None:
     monday = datetime(2026, 11, 30, 7, 59, 59, tzinfo=UTC).astimezone(COPENHAGEN)
@@ -192,10 +194,26 @@ def test_the_scorecard_goes_out_when_the_demos_week_turns(
     runtime.start()
     try:
         _weekly_on_demo_time(runtime, clock)
-        (card,) = slack.wait_for(
-            "chat.postMessage", where=lambda c: c.params.get("channel") == "C0MKTG"
+        (card,) = slack.wait_for(  # its chart drawn first: give a loaded machine time
+            "chat.postMessage", where=lambda c: c.params.get("channel") == "C0MKTG", timeout=60
         )
         assert "week" in card.params["text"].lower()
+        (image,) = [block for block in card.json("blocks") if block["type"] == "image"]
+        page = create_page(
+            agreement=EXAMPLE,
+            standin=slack,
+            slack=Slack(
+                baton_url="http://127.0.0.1:9", signing_secret=SIGNING_SECRET, standin=slack
+            ),
+            clock=clock,
+            intake_token="unused",
+        )
+        with TestClient(page) as browser:  # the page shows the chart where Slack would
+            shown = browser.get(f"/demo/files/{image['slack_file']['id']}")
+            assert shown.status_code == 200 and shown.headers["content-type"] == "image/png"
+            assert shown.content[:8] == b"\x89PNG\r\n\x1a\n"
+            assert browser.get("/demo/files/F0NOSUCHFILE").status_code == 404
+            assert "slack_file" in browser.get("/static/demo.js").text
     finally:
         runtime.stop()
         runtime.engine.dispose()

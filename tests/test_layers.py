@@ -4,7 +4,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ADAPTERS_AND_PROCESS = {"slack", "teams", "crm", "demo", "service"}
+ADAPTERS_AND_PROCESS = {"slack", "teams", "crm", "charts", "demo", "service"}
 
 
 def _domain_on_disk() -> set[str]:

@@ -31,6 +31,7 @@ BOT_SCOPES = {
     "im:history",
     "channels:read",
     "groups:read",
+    "files:write",
     "users:read",
     "users:read.email",
     "commands",

@@ -113,21 +113,6 @@ def test_the_scorecard_reads_its_window_through_the_index_instead_of_scanning_le
     assert covered, steps  # the counts, without visiting the rows
 
 
-def test_the_weeks_wait_for_cards_is_read_from_the_index(engine, agreement: Agreement):
-    sessions = session_factory(engine)
-
-    def week() -> None:
-        with sessions() as session:
-            reports.week(
-                session=session, agreement=agreement, since=datetime.now(UTC) - timedelta(days=7)
-            )
-
-    steps = plan(engine, week, table="lead")
-    assert not any(step.startswith("SCAN lead") for step in steps), steps
-    covered = [step for step in steps if "COVERING INDEX ix_lead_received_at_report" in step]
-    assert len(covered) >= 2, steps  # the counts, and the waits for cards
-
-
 def test_an_imports_check_for_open_leads_searches_the_email_index(engine):
     """An import asks, inside its write transaction, which of a chunk's people are open leads:
     on a million leads a scan would hold SQLite's write lock for every chunk."""

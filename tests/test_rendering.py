@@ -19,9 +19,9 @@ from bot.feedback import RULES
 from bot.history import History
 from bot.history import details as history_details
 from bot.overview import Item
-from bot.reports import Week
 from bot.rules import Rule
 from bot.scorecard import Clock, Commitment, Scorecard, Source, Spread
+from bot.scorecard_chart import CONTACT, HANDOVERS, Chart
 from bot.slack import blockkit, digest_layout
 from bot.slack.render import TEMPLATES, Renderer, mention
 from bot.wording import compact
@@ -432,6 +432,28 @@ def digest_facts(count: int = 600, in_channel: bool = False, **person: Any) -> d
     }
 
 
+def weekly(*panels: str) -> dict[str, Any]:
+    """A weekly scorecard message's facts, its chart uploaded."""
+    chart = Chart(
+        month="2026-11",
+        days=30,
+        cumulative=[1, 3, 3, 3, 4] + [4] * 16 + [5],
+        committed=8,
+        business_time=True,
+        sla_hours=4.0,
+        bin_hours=1.0,
+        contacts=[2, 0, 0, 1, 1, 0, 0, 0, 1],
+    )
+    drawn = {"data": chart.as_facts(), "panels": list(panels), "filename": "week.png"}
+    return {
+        "card": extreme_scorecard(),
+        "scorecard_chart": drawn,
+        "chart_file": "F0CHART0001",
+        "card_link": None,
+        "lead": None,
+    }
+
+
 def extreme_scorecard() -> dict[str, Any]:
     """A scorecard with more sources, sellers and reasons than a message can list, each named
     as long and as nastily as a lead's source can be."""
@@ -500,19 +522,7 @@ def facts_per_template(**person: Any) -> dict[str, dict[str, Any]]:
         Item(lead, clock("contact", RECEIVED, breached_at=RECEIVED)),
         Item(someone(name="Unclaimed <b>"), None),
     ] * 30
-    week = Week(
-        since=RECEIVED,
-        handed_over=12,
-        qualified=9,
-        in_time={"claim": 7},
-        late={"claim": 2},
-        outcomes={"rejected": 3},
-        rejected_by_reason={"wrong_decision_maker": 2, "<!channel>": 1},
-        committed_per_month=8,
-        card_delay_median_seconds=0.4,
-        card_delay_p95_seconds=997.0,
-        cards_posted=9,
-    )
+    week = extreme_scorecard()
     return {
         "assign_modal": {"lead": lead},
         "assigned_to_you": {
@@ -565,7 +575,9 @@ def facts_per_template(**person: Any) -> dict[str, dict[str, Any]]:
             "details": history_details,
         },
         "removed": {},
-        "scorecard": {"card": extreme_scorecard(), "card_link": None, "lead": None},
+        "scorecard": weekly(HANDOVERS, CONTACT),
+        "scorecard_sales": weekly(CONTACT),
+        "scorecard_marketing": weekly(HANDOVERS),
         "agreement": {},
         "home": {
             "user": "U0MANAGER",
@@ -870,7 +882,9 @@ def test_a_templates_own_markup_is_never_taken_for_user_text(renderer: Renderer,
     assert not [c for c in "\u2217\u02cd\u223c\u02cb" if c in shown], shown
 
 
-@pytest.mark.parametrize("name", ["stats", "scorecard", "history"])
+@pytest.mark.parametrize(
+    "name", ["stats", "scorecard", "scorecard_sales", "scorecard_marketing", "history"]
+)
 def test_the_scorecard_and_the_history_fit_block_kit_before_any_cut(renderer: Renderer, name: str):
     """Their lists are cut by the template itself, so no section is cut short mid-line."""
     raw = renderer.env.get_template(f"{name}.json.j2").render(**facts_per_template()[name])

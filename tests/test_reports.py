@@ -4,10 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
-from bot import cards, feedback, intake, ownership, reports
+from bot import feedback, intake, messages, overview, ownership, reports
 from bot.scheduler import DeadlineScheduler
 from bot.schemas import LeadIn
-from storage.db import transaction
 from storage.models import Outbox
 from tests.support import GOOD_LEAD, show_card
 
@@ -31,7 +30,8 @@ def hand_over(ctx, number: int, **changes) -> str:
     return handed.id
 
 
-def test_the_week_counts_both_sides(ctx):
+def test_app_home_shows_the_figures_of_baton_stats(ctx):
+    """One computation for `/baton stats`, App Home and the weekly message (`bot.scorecard`)."""
     clock = Clock(MONDAY)
     ctx.clock = clock
     on_time = hand_over(ctx, 1)
@@ -41,41 +41,14 @@ def test_the_week_counts_both_sides(ctx):
     clock.now = MONDAY + timedelta(hours=2)
     DeadlineScheduler(ctx).run_once()  # the second lead's claim deadline passes unmet
     ownership.claim(ctx, lead_id=late, user="U0SELLER2")
-    for lead_id, user in ((on_time, "U0SELLER1"), (late, "U0SELLER2")):
-        verdict = feedback.Verdict(outcome="rejected", reason="wrong_decision_maker")
-        feedback.give(ctx, lead_id=lead_id, by=user, verdict=verdict)
+    verdict = feedback.Verdict(outcome="rejected", reason="wrong_decision_maker")
+    feedback.give(ctx, lead_id=on_time, by="U0SELLER1", verdict=verdict)
 
-    with ctx.sessions() as session:
-        week = reports.week(
-            session=session,
-            agreement=ctx.agreement,
-            since=reports.week_start(ctx.agreement, MONDAY),
-        )
-    assert (week.handed_over, week.qualified) == (3, 2)
-    assert week.in_time["claim"] == 1
-    assert week.late["claim"] == 1
-    assert week.in_time["contact"] == 2
-    assert week.outcomes == {"rejected": 2}
-    assert week.rejected_by_reason == {"wrong_decision_maker": 2}
-    assert week.committed_per_month == 8
-
-
-def test_the_week_measures_the_wait_from_hand_over_to_card(ctx):
-    ctx.clock = Clock(MONDAY)
-    handed = [
-        intake.hand_over(ctx, LeadIn.model_validate({**GOOD_LEAD, "email": f"w{n}@x.dk"}), by="api")
-        for n in range(5)
-    ]
-    with transaction(ctx.sessions) as session:  # the last one's card is still on its way
-        for answer, seconds in zip(handed, (1.0, 2.0, 60.0, 0.5), strict=False):
-            at = MONDAY + timedelta(seconds=seconds)
-            cards.shown(session=session, agreement=ctx.agreement, lead_id=answer.lead.id, at=at)
-
-    with ctx.sessions() as session:
-        week = reports.week(session=session, agreement=ctx.agreement, since=MONDAY)
-    assert week.cards_posted == 4
-    assert week.card_delay_median_seconds == 1.5
-    assert week.card_delay_p95_seconds == 60.0
+    shown = overview.home(ctx, "U0CEO")["week"]
+    assert shown == reports.this_week(ctx).as_json()
+    assert (shown["handed_over"], shown["qualified"]) == (3, 2)
+    assert (shown["clocks"]["claim"]["in_time"], shown["clocks"]["claim"]["late"]) == (1, 1)
+    assert shown["sources"]["webinar"]["rejected_by_reason"] == {"wrong_decision_maker": 1}
 
 
 def test_the_week_starts_on_monday_in_the_agreement_timezone(agreement):
@@ -91,9 +64,21 @@ def test_the_weekly_scorecard_goes_out_once(ctx):
     assert reports.send_weekly(ctx) is False  # another replica, or a second run
     with ctx.sessions() as session:
         rows = session.exec(select(Outbox).where(Outbox.kind.in_(("post", "dm")))).all()
-    scorecards = [row for row in rows if row.payload["template"] == "scorecard"]
-    assert {row.recipient for row in scorecards} == {"C0MKTG", "U0CEO"}
-    assert scorecards[0].payload["facts"]["card"]["handed_over"] == 1
+    scorecards = {row.payload["template"]: row for row in rows if row.payload["template"] != "card"}
+    assert {name: row.recipient for name, row in scorecards.items()} == {
+        "scorecard": "U0CEO",
+        "scorecard_sales": "U0MANAGER",
+        "scorecard_marketing": "C0MKTG",
+    }
+    assert {
+        name: row.payload["facts"]["scorecard_chart"]["panels"] for name, row in scorecards.items()
+    } == {
+        "scorecard": ["handovers", "contact"],
+        "scorecard_sales": ["contact"],
+        "scorecard_marketing": ["handovers"],
+    }
+    assert scorecards["scorecard"].payload["facts"]["card"]["handed_over"] == 1
+    assert {row.priority for row in scorecards.values()} == {messages.BULK}  # cards go first
 
 
 def test_the_scorecard_groups_unqualified_leads_by_the_rules_code(ctx):

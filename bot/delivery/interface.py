@@ -90,3 +90,13 @@ class Transport(Protocol):
 
 class Undeliverable(Exception):
     """Nothing but an operator can make this row deliverable; it goes to the dead letters."""
+
+
+class NotYet(Exception):
+    """The row went part of the way and waits for the platform before the rest (an uploaded
+    file it is still processing): hand it back, due at `until`, without counting an attempt."""
+
+    def __init__(self, until: datetime, reason: str) -> None:
+        super().__init__(reason)
+        self.until = until
+        self.reason = reason

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from bot import messages, metrics
 from bot.context import Context
-from bot.delivery.interface import Answer, Sent, Transport, Undeliverable
+from bot.delivery.interface import Answer, NotYet, Sent, Transport, Undeliverable
 from bot.delivery.outages import PROBE_EVERY, Outage, Outages
 from bot.delivery.pacing import Slot
 from storage import leads, outbox
@@ -254,6 +254,9 @@ class Courier(Outages):
                 self._refused(row, failure.method, failure.answer)
             else:
                 self._unreachable(row, failure.method, failure.cause)
+        except NotYet as waiting:
+            metrics.OUTBOX_HELD.labels(reason=waiting.reason).inc()
+            self._defer(row, waiting.until)
         except Undeliverable as error:
             self._failed(row, str(error), None)
         except Exception as error:  # a database hiccup, a template bug

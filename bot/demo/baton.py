@@ -59,8 +59,8 @@ def _weekly_on_demo_time(runtime: Runtime, clock: DemoClock) -> None:
     def look() -> None:
         nonlocal due
         if due is not None and clock.now() >= due:
+            runtime.scheduler.send_scorecard(due)
             due = trigger.get_next_fire_time(due, clock.now())
-            runtime.scheduler.send_scorecard()
 
     runtime.scheduler.jobs.add_job(
         look, "interval", seconds=1, id=WEEKLY, executor=SWEEPS, replace_existing=True

@@ -129,6 +129,16 @@ def create_page(
         seen = standin.snapshot(user)
         return seen | {"now": clock.now().isoformat()}
 
+    @page.get("/demo/files/{file_id}")
+    def file(file_id: str) -> Response:
+        """A file Baton uploaded to the stand-in (the weekly chart), as Slack shows it in the
+        messages that name it."""
+        found = standin.file_content(file_id)
+        if found is None:
+            return JSONResponse({"detail": "no such file"}, 404)
+        content, kind = found
+        return Response(content, media_type=kind, headers={"Cache-Control": "max-age=3600"})
+
     @page.post("/demo/act")
     async def act(body: Act) -> Response:
         answer = await run_in_threadpool(

@@ -59,6 +59,12 @@ PERMANENT = frozenset(
         "invalid_post_type",
         "missing_post_type",
         "invalid_blocks",
+        # an upload the workspace does not take (files.getUploadURLExternal)
+        "file_uploads_disabled",
+        "file_uploads_except_images_disabled",
+        "file_type_not_allowed",
+        "file_upload_size_restricted",
+        "alt_txt_too_large",
         "invalid_blocks_format",
         "invalid_attachments",
         "invalid_metadata_format",

@@ -10,6 +10,8 @@ naming its row, and a row that may already have gone out (it was taken before, o
 attempt failed) is first looked for in Slack: `conversations.history` of its channel (a DM's
 after `conversations.open`), or `conversations.replies` of its thread, from now back to a
 minute before it was queued. Found, it is recorded as delivered with that ts and not posted.
+A message that shows a chart uploads it first, unshared, and keeps its file id on the row
+(`bot.slack.uploads`), so the upload never needs a lookup of its own.
 A first attempt makes no such call. A lookup that fails is retried like any failed call, and
 one that cannot finish (over 2,000 messages to read) parks the row; neither posts blind. The
 one assumption left is Slack's: that a message it accepted shows in the conversation's
@@ -36,6 +38,7 @@ from bot.slack.client import BURST, POST_MESSAGE, Limits, without_retries
 from bot.slack.client import channel_rate as configured_channel_rate
 from bot.slack.errors import PERMANENT
 from bot.slack.render import Renderer
+from bot.slack.uploads import ChartUploads
 from storage import deadlines, leads
 from storage.models import Lead, Outbox
 
@@ -84,6 +87,7 @@ class SlackTransport:
         self.timeout = float(self.client.timeout)
         rate = configured_channel_rate() if channel_rate is None else channel_rate
         self.limits = Limits(rate=rate, burst=burst)
+        self.uploads = ChartUploads(ctx, self.client, renderer.message)
         self._links: dict[tuple[str, str], str | None] = {}
         self._workspace: str | None = None
 
@@ -145,6 +149,7 @@ class SlackTransport:
             raise Undeliverable("the lead's card was never posted")
         facts: dict[str, Any] = dict(row.payload.get("facts", {}))
         facts.update(lead=lead, card_link=self._permalink(lead))
+        facts = self.uploads.facts(row, facts, call)  # a chart it shows, uploaded first
         message = self.renderer.message(row.payload["template"], **facts)
         if row.kind == messages.REPLY:
             assert lead is not None and lead.card_conversation is not None

@@ -11,9 +11,10 @@ and work once, as Slack's do) and at Slack's pace (`pace_posts`), on the demo's 
 demo's page reads what each person sees from it (`snapshot`) instead of from Slack.
 
 The server and call log (`server`), chat.* (`chat`), conversations.* and history paging
-(`conversations`), views, triggers and what a person sees (`views`), and users.*
-(`users`) are mixins of `FakeSlack`, which holds their state. Standard library only,
-bound to 127.0.0.1 on a free port, served from a daemon thread.
+(`conversations`), files_upload_v2's three steps and images of uploaded files (`files`),
+views, triggers and what a person sees (`views`), and users.* (`users`) are mixins of
+`FakeSlack`, which holds their state. Standard library only, bound to 127.0.0.1 on a free
+port, served from a daemon thread.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 from bot.demo.slack_standin.calls import APP_ID, BOT_ID, BOT_USER_ID, TEAM_ID, Call, _Plan
 from bot.demo.slack_standin.chat import ChatMixin
 from bot.demo.slack_standin.conversations import ConversationsMixin
+from bot.demo.slack_standin.files import FilesMixin
 from bot.demo.slack_standin.server import ServerMixin
 from bot.demo.slack_standin.users import UsersMixin
 from bot.demo.slack_standin.views import ViewsMixin
@@ -36,7 +38,7 @@ from bot.demo.slack_standin.views import ViewsMixin
 _ID_CHARS = string.ascii_uppercase + string.digits
 
 
-class FakeSlack(ServerMixin, ChatMixin, ConversationsMixin, ViewsMixin, UsersMixin):
+class FakeSlack(ServerMixin, ChatMixin, ConversationsMixin, FilesMixin, ViewsMixin, UsersMixin):
     """A Slack Web API double that the real ``WebClient`` can talk to.
 
     Usage::
@@ -81,6 +83,7 @@ class FakeSlack(ServerMixin, ChatMixin, ConversationsMixin, ViewsMixin, UsersMix
         self._pace: tuple[float, int] | None = None
         self._arrival: dict[str, float] = {}
         self._outside: set[str] = set()  # channels the bot is not a member of
+        self._files: dict[str, dict[str, Any]] = {}  # uploads by file id, bytes included
 
     def _methods(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
         return {
@@ -93,6 +96,8 @@ class FakeSlack(ServerMixin, ChatMixin, ConversationsMixin, ViewsMixin, UsersMix
             "conversations.info": self._conversations_info,
             "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
+            "files.getUploadURLExternal": self._files_get_upload_url_external,
+            "files.completeUploadExternal": self._files_complete_upload_external,
             "views.open": self._views_open,
             "views.push": self._views_open,
             "views.update": self._views_update,

@@ -47,6 +47,7 @@ class ChatMixin:
                 }
             except ValueError:
                 return {"ok": False, "error": "invalid_blocks_format"}
+            return self._file_problem(_maybe_json(blocks))
         return None
 
     def _message(self, params: dict[str, Any], ts: str) -> dict[str, Any]:

@@ -29,6 +29,11 @@ from bot.demo.slack_standin.calls import (
     _Reply,
     _token,
 )
+from bot.demo.slack_standin.files import UPLOAD_PREFIX
+
+UPLOAD = "upload_url"
+"""The name the call log gives a POST of a file's bytes to its upload URL, and under which a
+failure of it is planned (`fail`, `rate_limit`, `server_error`, `disconnect`)."""
 
 # Methods whose success changes what a person sees in Slack.
 _SEEN_CHANGES = frozenset(
@@ -272,6 +277,13 @@ class ServerMixin:
         params: dict[str, Any] = dict(parse_qsl(split.query, keep_blank_values=True))
         params.update(_parse_body(raw, headers.get("content-type", "")))
 
+        if split.path.startswith(UPLOAD_PREFIX):
+            self._serve_upload(
+                request,
+                Call(method=UPLOAD, params={}, headers=headers, at=at, path=split.path),
+                raw,
+            )
+            return
         if split.path.startswith("/api/"):
             method = split.path[len("/api/") :]
         elif split.path.startswith(RESPONSE_URL_PREFIX):
@@ -296,6 +308,38 @@ class ServerMixin:
         call.response = reply.body
         self._record(call)
         self._send(request, reply)
+
+    def _serve_upload(self, request: BaseHTTPRequestHandler, call: Call, raw: bytes) -> None:
+        """A file's bytes POSTed to the URL `files.getUploadURLExternal` handed out. Slack's
+        answer is plain text, `OK - <length>`; a failure planned for `UPLOAD` answers as the
+        upload service would (a 429 with Retry-After, a 5xx, a dropped connection)."""
+        plan = self._take_plan(UPLOAD)
+        if plan is not None and plan.kind == "dropped":
+            if plan.accepted:
+                self._take_upload(call.path[len(UPLOAD_PREFIX) :], raw)
+            call.answered = "dropped"
+            self._record(call)
+            request.close_connection = True
+            return
+        if plan is not None:
+            reply = self._planned_reply(plan)
+            status, text, headers = reply.status, json.dumps(reply.body), reply.headers
+            call.answered = reply.answered
+        else:
+            status, text = self._take_upload(call.path[len(UPLOAD_PREFIX) :], raw)
+            headers = {}
+            call.answered = "ok" if status == 200 else "error"
+        call.params = {"length": len(raw)}
+        call.response = {"status": status, "body": text}
+        self._record(call)
+        body = text.encode()
+        request.send_response(status)
+        request.send_header("Content-Type", "text/plain; charset=utf-8")
+        request.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            request.send_header(name, value)
+        request.end_headers()
+        request.wfile.write(body)
 
     @staticmethod
     def _send(request: BaseHTTPRequestHandler, reply: _Reply) -> None:

@@ -112,7 +112,7 @@ function element(item, where, blockId) {
       return input;
     }
     case "image":
-      return el("img", { src: item.image_url, alt: item.alt_text || "" });
+      return el("img", { src: imageSource(item), alt: item.alt_text || "" });
     default:
       return text(item);
   }
@@ -138,12 +138,30 @@ function block(item, where) {
     case "divider":
       return el("hr", { className: "block divider" });
     case "image":
-      return el("div", { className: "block image" }, el("img", { src: item.image_url, alt: item.alt_text || "" }));
+      return el("div", { className: "block image" },
+        item.title ? el("div", { className: "title" }, item.title.text) : "",
+        el("img", { src: imageSource(item), alt: item.alt_text || "", title: item.alt_text || "" }));
     case "input":
       return input(item);
     default:
       return el("div", { className: "block" }, `(${item.type})`);
   }
+}
+
+// An image from a URL, or a file uploaded to Slack (a slack_file, or a shared upload's file):
+// the page reads those from the stand-in.
+function imageSource(item) {
+  if (item.image_url) return item.image_url;
+  return item.slack_file && item.slack_file.id ? fileSource(item.slack_file.id) : "";
+}
+
+function fileSource(id) {
+  return `/demo/files/${encodeURIComponent(id)}`;
+}
+
+function files(list) {
+  return el("div", {}, ...list.map((f) => el("div", { className: "block image" },
+    el("div", { className: "title" }, f.title || f.name), el("img", { src: fileSource(f.id), alt: f.title || f.name }))));
 }
 
 function blocks(list, where) {
@@ -263,6 +281,7 @@ function message(m, channel, { ephemeral = false, inThread = false } = {}) {
   const node = el("div", { className: `message${ephemeral ? " ephemeral" : ""}` }, head);
   node.dataset.ts = m.ts;
   node.append(m.blocks ? blocks(m.blocks, where) : el("div", { className: "mrkdwn", innerHTML: inline(m.text || "") }));
+  if (m.files) node.append(files(m.files));
   if (ephemeral) node.append(el("div", { className: "only-you" }, "Only visible to you"));
   if (!inThread && m.replies && m.replies.length) {
     const link = el("button", { type: "button", className: "replies" },
