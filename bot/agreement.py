@@ -271,6 +271,26 @@ class Reports(Section):
         return value
 
 
+class Routing(Section):
+    """Who gets a qualified lead: the first to press Claim (`claim`), or Baton's choice
+    (`round_robin`: turns in proportion to `weights`; `least_loaded`: the fewest open leads
+    per unit of weight), skipping sellers who are away, out of rotation or at `max_open`."""
+
+    mode: Literal["claim", "round_robin", "least_loaded"] = "claim"
+    weights: dict[PersonId, Annotated[int, Field(gt=0)]] = Field(default_factory=dict)
+    """A seller's share relative to the others (default 1): weight 2 gets twice the leads."""
+    max_open: Annotated[int, Field(gt=0)] | None = None
+    """A seller holding this many open leads gets no new one from Baton."""
+
+    @property
+    def assigns(self) -> bool:
+        """Whether Baton chooses the owner of each qualified lead."""
+        return self.mode != "claim"
+
+    def weight(self, seller: str) -> int:
+        return self.weights.get(seller, 1)
+
+
 class Retention(Section):
     personal_data_days: int = Field(ge=1)
 
@@ -288,6 +308,7 @@ class Agreement(Section):
     marketing_commitment: MarketingCommitment | None = None
     reports: Reports | None = None
     retention: Retention | None = None
+    routing: Routing = Field(default_factory=Routing)
     crm: CrmSection = Field(default_factory=CrmSection)
 
     model_config = ConfigDict(extra="forbid", ignored_types=(cached_property,))
@@ -352,6 +373,15 @@ class Agreement(Section):
                     f"or leave it out for no reminders",
                 )
             )
+        for seller in self.routing.weights:
+            if seller not in self.people.sales:
+                found.append(
+                    (
+                        ("routing", "weights", seller),
+                        f"{seller} is not in people.sales: only sellers get leads, so a "
+                        f"weight can only be given to one of them",
+                    )
+                )
         return found
 
     def feedback_label(self, code: str | None) -> str | None:

@@ -309,3 +309,13 @@ def open_clocks(*, session: Session, lead_ids: list[str]) -> list[Deadline]:
             )
         ).all()
     )
+
+
+def latest_event(*, session: Session, lead_id: str, kinds: Collection[str]) -> Event | None:
+    """The lead's most recent event of one of these kinds."""
+    return session.exec(
+        select(Event)
+        .where(Event.lead_id == lead_id, col(Event.kind).in_(kinds))
+        .order_by(col(Event.id).desc())
+        .limit(1)
+    ).first()

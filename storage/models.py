@@ -250,3 +250,26 @@ class DirectoryEntry(SQLModel, table=True):
     """Lower case: addresses are matched without regard to letter case."""
     user_id: str = Field(max_length=64)
     resolved_at: datetime = _utc()
+
+
+class SellerStatus(SQLModel, table=True):
+    """A seller's availability for new leads, and their place in the rotation (`bot.routing`).
+
+    A seller with no row is available and has not been chosen yet. `turns` counts the leads
+    Baton gave them, each as 1/weight; None means "back in the rotation": the next choice
+    sets it level with the colleagues in rotation, so nobody catches up with a flood of leads
+    after an absence. `load_floor` does the same for `least_loaded`: until their own open
+    leads (per unit of weight) reach it, they count as holding that many.
+    """
+
+    user_id: str = Field(primary_key=True, max_length=64)
+    away_since: datetime | None = _utc(default=None)
+    away_until: datetime | None = _utc(default=None)
+    """When the absence ends; None while away means until `/baton back`."""
+    out_of_rotation_since: datetime | None = _utc(default=None)
+    out_of_rotation_reason: str | None = Field(default=None, max_length=1000)
+    counts_from: datetime | None = _utc(default=None)
+    """When fairness counts from: the seller's last return to the rotation."""
+    turns: float | None = None
+    load_floor: float | None = None
+    updated_at: datetime | None = _utc(default=None)

@@ -1,0 +1,124 @@
+"""Queries on sellers' availability and their place in the rotation (`SellerStatus`).
+Callers own the transaction; nothing here commits."""
+
+from collections.abc import Collection
+from datetime import datetime
+
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
+
+from storage.models import SellerStatus
+
+
+def statuses(*, session: Session, sellers: Collection[str]) -> dict[str, SellerStatus]:
+    """The rows of these sellers, one query; a seller without a row is missing."""
+    if not sellers:
+        return {}
+    rows = session.exec(select(SellerStatus).where(col(SellerStatus.user_id).in_(sellers))).all()
+    return {row.user_id: row for row in rows}
+
+
+def status(*, session: Session, seller: str) -> SellerStatus | None:
+    return session.get(SellerStatus, seller)
+
+
+def _row(session: Session, seller: str, at: datetime) -> SellerStatus:
+    row = session.get(SellerStatus, seller)
+    if row is None:
+        row = SellerStatus(user_id=seller)
+        session.add(row)
+    row.updated_at = at
+    return row
+
+
+def _rejoined(row: SellerStatus, at: datetime) -> None:
+    """Back in the rotation: fairness counts from `at`; the next choice levels the turns."""
+    row.counts_from = at
+    row.turns = None
+    row.load_floor = None
+
+
+def set_away(*, session: Session, seller: str, until: datetime | None, at: datetime) -> None:
+    """Away from `at` until `until` (None: until `set_back`); an absence already running
+    keeps its start and takes the new end."""
+    row = _row(session, seller, at)
+    if row.away_since is None:
+        row.away_since = at
+    row.away_until = until
+
+
+def set_back(*, session: Session, seller: str, at: datetime) -> bool:
+    """The absence ends at `at`; False when the seller was not away."""
+    row = session.get(SellerStatus, seller)
+    if row is None or row.away_since is None:
+        return False
+    row.away_since = row.away_until = None
+    row.updated_at = at
+    if row.out_of_rotation_since is None:
+        _rejoined(row, at)
+    return True
+
+
+def take_out_of_rotation(session: Session, seller: str, reason: str, at: datetime) -> bool:
+    """No new leads for `seller` until `restore_to_rotation`; False when already out (the
+    first reason and time are kept)."""
+    row = _row(session, seller, at)
+    if row.out_of_rotation_since is not None:
+        return False
+    row.out_of_rotation_since = at
+    row.out_of_rotation_reason = reason[:1000]
+    return True
+
+
+def restore_to_rotation(session: Session, seller: str, by: str, at: datetime) -> bool:
+    """`by` puts the seller back in the rotation at `at`; False when they were not out.
+
+    Who restored the seller is the caller's event to record (`bot.routing.restore`)."""
+    row = session.get(SellerStatus, seller)
+    if row is None or row.out_of_rotation_since is None:
+        return False
+    row.out_of_rotation_since = None
+    row.out_of_rotation_reason = None
+    row.updated_at = at
+    if row.away_since is None:
+        _rejoined(row, at)
+    return True
+
+
+def end_absence(*, session: Session, seller: str, at: datetime) -> None:
+    """An absence with an end date that has passed: back as of that date."""
+    row = session.get(SellerStatus, seller)
+    if row is not None and row.away_until is not None and row.away_until <= at:
+        back = row.away_until
+        row.away_since = row.away_until = None
+        row.updated_at = at
+        if row.out_of_rotation_since is None:
+            _rejoined(row, back)
+
+
+def clear_floor(*, session: Session, seller: str) -> None:
+    row = session.get(SellerStatus, seller)
+    if row is not None:
+        row.load_floor = None
+
+
+def level(
+    *, session: Session, seller: str, turns: float, load_floor: float | None, at: datetime
+) -> None:
+    """Set a returning (or new) seller's place in the rotation level with the others."""
+    row = _row(session, seller, at)
+    row.turns = turns
+    row.load_floor = load_floor
+    if row.counts_from is None:
+        row.counts_from = at
+
+
+def took_turn(*, session: Session, seller: str, turns: float, at: datetime) -> None:
+    """Baton gave `seller` a lead worth `turns` (1/weight): added in the database, so two
+    choices at once both count."""
+    session.execute(
+        update(SellerStatus)
+        .where(col(SellerStatus.user_id) == seller)
+        .values(turns=func.coalesce(SellerStatus.turns, 0.0) + turns, updated_at=at)
+        .execution_options(synchronize_session=False)
+    )
