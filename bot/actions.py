@@ -15,6 +15,9 @@ class ActionId(StrEnum):
     GIVE_FEEDBACK = "baton.give_feedback"
     REASSIGN = "baton.reassign"
     EXTEND = "baton.extend"
+    PAUSE = "baton.pause"
+    RESTORE = "baton.restore"
+    """The sales manager puts a seller back in rotation (`bot.consequences`)."""
     CONTACTED_HOW = "baton.contacted_how"
     WON = "baton.won"
     LOST = "baton.lost"
@@ -27,6 +30,7 @@ class ActionId(StrEnum):
 class ViewId(StrEnum):
     ASSIGN = "baton.assign_view"
     EXTEND = "baton.extend_view"
+    PAUSE = "baton.pause_view"
     FEEDBACK = "baton.feedback_view"
     HAND_OVER = "baton.hand_over_view"
 
@@ -38,6 +42,7 @@ class BlockId(StrEnum):
     MISSED = "missed_rules"
     RECHECK = "recheck_on"
     NOTE = "note"
+    UNTIL = "until"
 
 
 def clock_ref(lead_id: str, kind: str) -> str:

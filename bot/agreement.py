@@ -258,6 +258,65 @@ class MarketingCommitment(Section):
     qualified_leads_per_month: int = Field(ge=0)
 
 
+def _share(value: object) -> object:
+    """`20%` (or a bare number of percent) as the share 0.2."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip() if isinstance(value, (str, int, float)) else ""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*%?", text)
+    if not match:
+        raise ValueError(f'"{value}" is not a share like 20%')
+    share = float(match.group(1)) / 100
+    if not 0 < share < 1:
+        raise ValueError(f'"{value}" must be more than 0% and less than 100%')
+    return share
+
+
+Share = Annotated[
+    float, BeforeValidator(_share), PlainSerializer(lambda v: f"{v * 100:g}%", return_type=str)
+]
+
+
+class Consequences(Section):
+    """What happens, agreed in advance, when either side does not keep the agreement
+    (`bot.consequences`). Each is optional: a key left out is a consequence not agreed."""
+
+    reassign_after: Duration | None = None
+    """A lead still unclaimed or uncontacted this long after its deadline (business time)
+    goes to the next available seller, with a fresh window."""
+    out_of_rotation_after: int | None = Field(default=None, ge=1)
+    """A seller with this many breaches in a rolling week gets no new leads until the sales
+    manager puts them back."""
+    marketing_shortfall: Share | None = None
+    """Month-to-date qualified hand-overs this share behind the commitment pro rata: the CEO
+    and the marketing channel are told, once a week while it lasts."""
+
+
+PAUSE_REASONS = (
+    "customer asked to be called later",
+    "customer out of office",
+    "waiting for an answer from the customer",
+)
+
+
+class Pause(Section):
+    """The owner may pause a lead's clocks once, until a day the customer named, no further
+    than `longest` days ahead, with one of `reasons` or a note (`bot.pause`)."""
+
+    longest: int = Field(default=14, ge=1, le=90)
+    """Calendar days from the day of the pause."""
+    reasons: Annotated[list[FeedbackReasonEntry], AfterValidator(_one_code_each)] = Field(
+        default_factory=lambda: [
+            FeedbackReason(code=reason_code(label), label=label) for label in PAUSE_REASONS
+        ]
+    )
+
+    def label(self, code: str | None) -> str | None:
+        if code is None:
+            return None
+        return next((r.label for r in self.reasons if r.code == code), code)
+
+
 class Reports(Section):
     weekly: str | None = None
 
@@ -310,6 +369,8 @@ class Agreement(Section):
     retention: Retention | None = None
     routing: Routing = Field(default_factory=Routing)
     crm: CrmSection = Field(default_factory=CrmSection)
+    consequences: Consequences = Field(default_factory=Consequences)
+    pause: Pause = Field(default_factory=Pause)
 
     model_config = ConfigDict(extra="forbid", ignored_types=(cached_property,))
 
@@ -382,6 +443,15 @@ class Agreement(Section):
                         f"weight can only be given to one of them",
                     )
                 )
+        shortfall = self.consequences.marketing_shortfall
+        if shortfall is not None and self.marketing_commitment is None:
+            found.append(
+                (
+                    ("consequences", "marketing_shortfall"),
+                    f"{shortfall * 100:g}% behind what? There is no marketing_commitment: add "
+                    f"marketing_commitment.qualified_leads_per_month, or leave this key out",
+                )
+            )
         return found
 
     def feedback_label(self, code: str | None) -> str | None:

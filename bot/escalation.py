@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot import digests, messages, metrics, sla
+from bot import consequences, digests, messages, metrics, sla
 from bot.context import Context
 from bot.ownership import changed
 from bot.permissions import Action, authorize
@@ -125,7 +125,9 @@ def remind(ctx: Context, session: Session, deadline: Deadline, lead: Lead, now: 
     metrics.REMINDERS.labels(kind=deadline.kind).inc()
 
 
-def breach(session: Session, deadline: Deadline, lead: Lead, now: datetime, sweep: Sweep) -> None:
+def breach(
+    ctx: Context, session: Session, deadline: Deadline, lead: Lead, now: datetime, sweep: Sweep
+) -> None:
     deadline.breached_at = now
     session.add(
         Breach(
@@ -144,6 +146,8 @@ def breach(session: Session, deadline: Deadline, lead: Lead, now: datetime, swee
         data={"clock": deadline.kind, "due_at": deadline.due_at.isoformat(), "owner": lead.owner},
     )
     metrics.BREACHES.labels(kind=deadline.kind).inc()
+    if lead.owner:
+        consequences.breached(ctx, session, lead=lead, owner=lead.owner, now=now)
 
 
 def escalate(
@@ -206,16 +210,39 @@ def advance(
             remind(ctx, session, deadline, lead, now)
         deadline.reminded_at = now
     if deadline.breached_at is None and now >= deadline.due_at:
-        breach(session, deadline, lead, now, sweep)
+        breach(ctx, session, deadline, lead, now, sweep)
+    if deadline.breached_at is None:
+        deadline.next_at = sla.next_moment(ctx.agreement, deadline)
+        return
+    reassign = sla.reassign_at(ctx.agreement, deadline)
+    if reassign is not None and reassign <= now:
+        # The steps before the reassignment still go; those from it on are for a lead that
+        # has moved on, unless nobody could take it.
+        _climb(ctx, session, deadline, lead, now, sweep, before=reassign)
+        deadline.reassigned_at = now
+        if consequences.reassign(ctx, session, deadline, lead, now, sweep):
+            return
+    _climb(ctx, session, deadline, lead, now, sweep)
+    deadline.next_at = sla.next_moment(ctx.agreement, deadline)
+
+
+def _climb(
+    ctx: Context,
+    session: Session,
+    deadline: Deadline,
+    lead: Lead,
+    now: datetime,
+    sweep: Sweep,
+    before: datetime | None = None,
+) -> None:
+    """Take the ladder's steps due by `now` (and before `before`), one at a time."""
     steps = len(ctx.agreement.sla.escalation)
-    while (
-        deadline.breached_at is not None
-        and deadline.steps_done < steps
-        and sla.step_at(ctx.agreement, deadline.due_at, deadline.steps_done) <= now
-    ):
+    while deadline.steps_done < steps:
+        at = sla.step_at(ctx.agreement, deadline.due_at, deadline.steps_done)
+        if at > now or (before is not None and at >= before):
+            return
         escalate(ctx, session, deadline, lead, deadline.steps_done, now, sweep)
         deadline.steps_done += 1
-    deadline.next_at = sla.next_moment(ctx.agreement, deadline)
 
 
 def extend(ctx: Context, *, lead_id: str, kind: str, by: str, reason: str) -> Deadline:

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot import reports
+from bot import consequences, reports
 from bot.agreement import Agreement
 from bot.context import Context
 from bot.pipeline import OPEN, Stage
@@ -94,6 +94,7 @@ def home(ctx: Context, user: str) -> dict:
     facts: dict = {"user": user, "roles": sorted(roles), "now": now, "groups": {}, "team": []}
     facts["handed_over"] = []
     facts["week"] = None
+    facts["out_of_rotation"] = []
     if "sales" in roles or "sales_manager" in roles:
         facts["groups"] = grouped(ctx.agreement, mine(ctx, user), now)
         roles.add("sales")
@@ -106,6 +107,8 @@ def home(ctx: Context, user: str) -> dict:
                 agreement=ctx.agreement,
                 since=reports.week_start(ctx.agreement, now),
             )
+    if "sales_manager" in roles:
+        facts["out_of_rotation"] = consequences.out_of_rotation(ctx)
     if "marketing" in roles:
         facts["handed_over"] = handed_over_since(ctx, reports.month_start(ctx.agreement, now))
     return facts

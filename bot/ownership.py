@@ -91,7 +91,13 @@ def assign(ctx: Context, *, lead_id: str, by: str, to: str) -> Lead:
             at=now if previous is None else None,
         ):
             raise Refused("changed_meanwhile")
-        deadlines.resolve(session=session, lead_id=lead_id, kinds=(sla.CLAIM,), at=now)
+        contact = deadlines.open_clock_of(session=session, lead_id=lead_id, kind=sla.CONTACT)
+        if contact is not None and (previous is not None or contact.breached_at is not None):
+            # Handed on, or overdue: the new owner gets a whole contact window, and nobody
+            # is escalated to about a lead the manager already acted on.
+            sla.fresh_window(session=session, agreement=ctx.agreement, lead_id=lead_id, now=now)
+        else:
+            deadlines.resolve(session=session, lead_id=lead_id, kinds=(sla.CLAIM,), at=now)
         changed(
             session,
             lead_id=lead_id,

@@ -69,6 +69,13 @@ class Lead(LeadFields, table=True):
     card_at: datetime | None = _utc(default=None)
     """When the card was first in the sales channel: the claim and contact clocks start then."""
     recheck_on: date | None = Field(default=None, index=True)
+    paused_at: datetime | None = _utc(default=None)
+    """When the owner paused the lead's clocks (once per lead: `bot.pause`)."""
+    paused_until: datetime | None = _utc(default=None)
+    paused_by: str | None = Field(default=None, max_length=32)
+    pause_reason: str | None = Field(default=None, max_length=64)
+    """The code of one of the agreement's `pause.reasons`; None when a note says why."""
+    pause_note: str | None = Field(default=None, max_length=1000)
     forgotten_at: datetime | None = _utc(default=None)
 
     # The scorecard counts a window of leads by these columns alone: with them in the index,
@@ -123,8 +130,28 @@ class Deadline(SQLModel, table=True):
     breached_at: datetime | None = _utc(default=None)
     extended_at: datetime | None = _utc(default=None)
     extension_reason: str | None = Field(default=None, max_length=1000)
+    reassigned_at: datetime | None = _utc(default=None)
+    """When `consequences.reassign_after` came for this clock (it went to another seller, or
+    nobody was available): it comes once."""
 
     __table_args__ = (Index("ix_deadline_next_at", "next_at"),)
+
+
+class Consequence(SQLModel, table=True):
+    """A consequence of the agreement that Baton applied, once: `key` names the occasion
+    (`reassign:<deadline>`, `out_of_rotation:<seller>:<episode>`, `shortfall:<week>`), and
+    the unique index lets only one process record it, however many try."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200)
+    kind: str = Field(max_length=32, index=True)
+    at: datetime = _utc(index=True)
+    lead_id: str | None = Field(default=None, foreign_key="lead.id", index=True, max_length=32)
+    subject: str | None = Field(default=None, max_length=64)
+    """Whom it concerns: the seller taken out of rotation, the seller a lead went to."""
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+    __table_args__ = (Index("uq_consequence_key", "key", unique=True),)
 
 
 class Breach(SQLModel, table=True):
