@@ -52,7 +52,9 @@ def reassign(
     ladder stops). When nobody is available, the sales manager is told and the ladder goes on.
     """
     previous = lead.owner
-    rotation = routing.Rotation(session, ctx.agreement, now)
+    if sweep.rotation is None:
+        sweep.rotation = routing.Rotation(session, ctx.agreement, now)
+    rotation = sweep.rotation
     choice = routing.assign(session, ctx, lead=lead, now=now, rotation=rotation)
     late = ctx.agreement.calendar.elapsed(deadline.due_at, now).total_seconds()
     facts = {"clock": deadline.kind, "from": previous, "late_seconds": late}

@@ -32,6 +32,9 @@ class Sweep:
 
     events: list[dict[str, Any]] = field(default_factory=list)
     cards: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rotation: Any = None
+    """The sellers as this batch's reassignments see them (`bot.routing.Rotation`), read once
+    and kept up to date as each choice is made."""
 
     def changed(self, *, lead_id: str, at: datetime, kind: str, data: dict[str, Any]) -> None:
         """`bot.ownership.changed` for the whole batch: an event, and the card brought up to

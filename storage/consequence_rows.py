@@ -32,8 +32,10 @@ def take(
         dialect.insert(Consequence.__table__)
         .values(key=key, kind=kind, at=at, lead_id=lead_id, subject=subject, data=data or {})
         .on_conflict_do_nothing(index_elements=["key"])
+        # The row it made, or none: a rowcount is not reported for this on every driver.
+        .returning(Consequence.__table__.c.id)
     )
-    return result.rowcount == 1
+    return result.first() is not None
 
 
 def count(*, session: Session, kind: str, subject: str | None = None) -> int:
@@ -44,15 +46,17 @@ def count(*, session: Session, kind: str, subject: str | None = None) -> int:
     return int(session.exec(query).one())
 
 
-def between(*, session: Session, since: datetime, until: datetime) -> list[Consequence]:
-    """The consequences applied in `[since, until)`, oldest first, for the scorecard."""
-    return list(
-        session.exec(
-            select(Consequence)
-            .where(col(Consequence.at) >= since, col(Consequence.at) < until)
-            .order_by(col(Consequence.at), col(Consequence.id))
-        ).all()
-    )
+def tally(
+    *, session: Session, since: datetime, until: datetime
+) -> list[tuple[str, str | None, int]]:
+    """How many of each kind were applied in `[since, until)`, by whom they concern:
+    `(kind, subject, count)`, counted in the database."""
+    found = session.exec(
+        select(Consequence.kind, Consequence.subject, func.count())
+        .where(col(Consequence.at) >= since, col(Consequence.at) < until)
+        .group_by(Consequence.kind, Consequence.subject)
+    ).all()
+    return [(kind, subject, int(count)) for kind, subject, count in found]
 
 
 def latest(*, session: Session, kind: str, subject: str) -> Consequence | None:

@@ -462,6 +462,10 @@ def extreme_scorecard() -> dict[str, Any]:
     card.breaches_last_week = dict.fromkeys(sellers, 2)
     card.waiting_for_feedback, card.feedback_overdue = 40, 7
     card.card_delay = Spread(count=9000, median_seconds=0.4, p95_seconds=997.0)
+    card.consequences.reassigned, card.consequences.not_reassigned = 31, 2
+    card.consequences.out_of_rotation = dict.fromkeys(sellers, 1)
+    card.consequences.shortfall_weeks = 3
+    card.paused = {"customer_out_of_office": 4, "note": 2, "<!here> " + "r" * 900: 1}
     return card.as_json()
 
 
