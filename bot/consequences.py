@@ -186,7 +186,7 @@ def breached(ctx: Context, session: Session, *, lead: Lead, owner: str, now: dat
 
 def restore(ctx: Context, *, seller: str, by: str) -> None:
     """The sales manager puts a seller back in rotation: one click in the DM or App Home."""
-    authorize(ctx.agreement, by, Action.ASSIGN)
+    authorize(ctx.agreement, by, Action.RESTORE)
     now = ctx.clock()
     with transaction(ctx.sessions) as session:
         if not sellers.restore_to_rotation(session, seller, by, now):

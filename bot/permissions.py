@@ -15,6 +15,7 @@ class Action(StrEnum):
     HAND_OVER = "hand_over"
     READ_HISTORY = "read_history"
     PAUSE = "pause"
+    RESTORE = "restore"
 
 
 OWNER = "owner"
@@ -27,6 +28,7 @@ RULES: dict[Action, set[str]] = {
     Action.HAND_OVER: {"marketing", "sales_manager"},
     Action.READ_HISTORY: {"sales", "sales_manager", "marketing", "ceo"},
     Action.PAUSE: {OWNER, "sales_manager"},
+    Action.RESTORE: {"sales_manager"},
 }
 
 
