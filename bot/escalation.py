@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot import digests, messages, metrics, sla
+from bot import availability, digests, messages, metrics, sla
 from bot.context import Context
 from bot.ownership import changed
 from bot.permissions import Action, authorize
@@ -95,9 +95,22 @@ def _notice(
 
 
 def remind(ctx: Context, session: Session, deadline: Deadline, lead: Lead, now: datetime) -> None:
-    """The owner by DM; an unowned lead in its card's thread, naming the sellers."""
+    """The owner by DM; an unowned lead in its card's thread, naming the sellers; the lead of
+    an owner who is away to the sales manager, who can reassign it or extend the deadline."""
     planned = deadline.remind_at or now
-    if lead.owner:
+    if lead.owner and availability.away_now(session, [lead.owner], now):
+        notice = _notice(
+            deadline,
+            to=ctx.agreement.people.sales_manager,
+            kind=digests.REMINDER,
+            step=0,
+            planned=planned,
+            now=now,
+            template="reminder_owner",
+            role="sales_manager",
+            away_owner=lead.owner,
+        )
+    elif lead.owner:
         notice = _notice(
             deadline,
             to=lead.owner,
