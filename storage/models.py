@@ -258,8 +258,9 @@ class SellerStatus(SQLModel, table=True):
     A seller with no row is available and has not been chosen yet. `turns` counts the leads
     Baton gave them, each as 1/weight; None means "back in the rotation": the next choice
     sets it level with the colleagues in rotation, so nobody catches up with a flood of leads
-    after an absence. `load_floor` does the same for `least_loaded`: until their own open
-    leads (per unit of weight) reach it, they count as holding that many.
+    after an absence. `load_offset` does the same for `least_loaded`: the open leads (per unit
+    of weight) they were behind the least loaded colleague at their return, counted as held
+    until the others' backlog has come down to theirs.
     """
 
     user_id: str = Field(primary_key=True, max_length=64)
@@ -271,5 +272,5 @@ class SellerStatus(SQLModel, table=True):
     counts_from: datetime | None = _utc(default=None)
     """When fairness counts from: the seller's last return to the rotation."""
     turns: float | None = None
-    load_floor: float | None = None
+    load_offset: float | None = None
     updated_at: datetime | None = _utc(default=None)

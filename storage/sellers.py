@@ -35,7 +35,7 @@ def _rejoined(row: SellerStatus, at: datetime) -> None:
     """Back in the rotation: fairness counts from `at`; the next choice levels the turns."""
     row.counts_from = at
     row.turns = None
-    row.load_floor = None
+    row.load_offset = None
 
 
 def set_away(*, session: Session, seller: str, until: datetime | None, at: datetime) -> None:
@@ -96,19 +96,19 @@ def end_absence(*, session: Session, seller: str, at: datetime) -> None:
             _rejoined(row, back)
 
 
-def clear_floor(*, session: Session, seller: str) -> None:
+def clear_offset(*, session: Session, seller: str) -> None:
     row = session.get(SellerStatus, seller)
     if row is not None:
-        row.load_floor = None
+        row.load_offset = None
 
 
 def level(
-    *, session: Session, seller: str, turns: float, load_floor: float | None, at: datetime
+    *, session: Session, seller: str, turns: float, load_offset: float | None, at: datetime
 ) -> None:
     """Set a returning (or new) seller's place in the rotation level with the others."""
     row = _row(session, seller, at)
     row.turns = turns
-    row.load_floor = load_floor
+    row.load_offset = load_offset
     if row.counts_from is None:
         row.counts_from = at
 
