@@ -21,7 +21,9 @@ whole window ahead.
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import Row
 from sqlmodel import Session
 
 from bot import messages, sla, writeback
@@ -43,7 +45,11 @@ class Choice:
     """Why this seller, in words for the card and the history: "round robin, weight 2"."""
 
 
-def is_away(row: SellerStatus | None, now: datetime) -> bool:
+Status = SellerStatus | Row[Any]
+"""A seller's status as stored: the table's object, or its plain row (`storage.sellers`)."""
+
+
+def is_away(row: Status | None, now: datetime) -> bool:
     if row is None or row.away_since is None or row.away_since > now:
         return False
     return row.away_until is None or now < row.away_until
@@ -63,9 +69,12 @@ class Rotation:
         self.now = now
         self.order = list(dict.fromkeys(agreement.people.sales))
         rows = sellers.statuses(session=session, sellers=self.order)
-        for seller, row in rows.items():
-            if row.away_until is not None and row.away_until <= now:
-                sellers.end_absence(session=session, seller=seller, at=now)
+        ended = [s for s, row in rows.items() if row.away_until and row.away_until <= now]
+        for seller in ended:
+            sellers.end_absence(session=session, seller=seller, at=now)
+        if ended:
+            session.flush()
+            rows = sellers.statuses(session=session, sellers=self.order)
         self.away = {s for s in self.order if is_away(rows.get(s), now)}
         self.out = {
             s for s, row in rows.items() if row.out_of_rotation_since is not None
@@ -87,7 +96,7 @@ class Rotation:
         """Open leads per unit of weight, and the head start of a seller just back."""
         return self.held(seller) + self.offset.get(seller, 0.0)
 
-    def _level(self, rows: dict[str, SellerStatus]) -> None:
+    def _level(self, rows: dict[str, Status]) -> None:
         """Sellers in the rotation without a place in it take the fewest turns of those with
         one. One back from an absence or from out of rotation also counts the open leads it
         is behind the least loaded of the others as held; so does one new to the team,

@@ -85,6 +85,8 @@ class Lead(LeadFields, table=True):
         ),
         # An import asks, a chunk at a time, which of its people are already open leads.
         Index("ix_lead_email_lower", text("lower(email)")),
+        # Routing counts each seller's open leads for every decision: from the index alone.
+        Index("ix_lead_stage_owner", "stage", "owner"),
     )
 
 

@@ -3,19 +3,28 @@ Callers own the transaction; nothing here commits."""
 
 from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, update
-from sqlmodel import Session, col, select
+from sqlalchemy import Row, func, select, update
+from sqlmodel import Session, col
 
 from storage.models import SellerStatus
 
+_C = SellerStatus.__table__.c
+_ALL = select(
+    _C.user_id, _C.away_since, _C.away_until, _C.out_of_rotation_since, _C.turns, _C.load_offset
+)
 
-def statuses(*, session: Session, sellers: Collection[str]) -> dict[str, SellerStatus]:
-    """The rows of these sellers, one query; a seller without a row is missing."""
-    if not sellers:
-        return {}
-    rows = session.exec(select(SellerStatus).where(col(SellerStatus.user_id).in_(sellers))).all()
-    return {row.user_id: row for row in rows}
+
+def statuses(*, session: Session, sellers: Collection[str]) -> dict[str, Row[Any]]:
+    """What a decision reads of these sellers' rows (not the reason, nor when fairness
+    counts from), read-only; a seller without a row is missing. Plain rows, not ORM objects:
+    a decision reads a hundred of them each time, and changes one now and then (`level`,
+    `end_absence`). The whole table in one statement: it holds a row per seller who was
+    ever chosen or away, a few hundred at most, and a statement without a list of ids is
+    compiled once."""
+    wanted = set(sellers)
+    return {row.user_id: row for row in session.execute(_ALL).all() if row.user_id in wanted}
 
 
 def status(*, session: Session, seller: str) -> SellerStatus | None:
