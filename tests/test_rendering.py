@@ -766,6 +766,7 @@ NOTICE_DETAILS: dict[str, dict[str, Any]] = {
     "bad_date": {"given": "<!channel> friday"},
     "date_passed": {"given": "2026-11-01"},
     "not_a_seller": {},
+    "nobody_available": {"why": "nobody is available: 3 away"},
     "away": {"until": date(2026, 12, 7)},
     "back": {},
     "not_away": {},

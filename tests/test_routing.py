@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import availability, intake, ownership, routing
+from bot import availability, feedback, intake, ownership, routing
 from bot.agreement_file import AgreementError, parse_agreement
 from bot.context import Context
 from bot.refusals import Refused
@@ -386,3 +386,39 @@ def test_weights_and_caps_must_be_positive(text):
     [problem] = problems(f"routing:\n  mode: round_robin\n  {text}\n")
     assert "is not a positive whole number: give 1 or more" in problem
     assert problem.startswith(f"agreement.yml:{AGREEMENT.count(chr(10)) + 3}: routing.")
+
+
+def test_a_nurtured_lead_handed_back_skips_sellers_who_are_away(ctx):
+    clock = FakeClock(NOW)
+    ctx.clock = clock
+    lead_id = intake.hand_over(ctx, LeadIn.model_validate(GOOD_LEAD), by="api").lead.id
+    ownership.claim(ctx, lead_id=lead_id, user=S1)
+    verdict = feedback.Verdict(outcome="nurture", recheck_on=NOW.date() + timedelta(days=3))
+    feedback.give(ctx, lead_id=lead_id, by=S1, verdict=verdict)
+    clock.at(NOW + timedelta(days=4))
+    availability.go_away(ctx, user=S2, until=None)
+    lead = feedback.hand_over_again(ctx, lead_id=lead_id, by="U0MKTG1")
+    assert lead.owner == S3
+    with ctx.sessions() as session:
+        [event] = [
+            e
+            for e in leads.history(session=session, lead_id=lead_id)
+            if e.kind == "handed_over_again"
+        ]
+    assert event.data == {"from": S1, "to": S3, "reason": "fewest open leads (0)"}
+
+
+def test_a_nurtured_lead_nobody_can_take_is_refused_and_stays(ctx):
+    clock = FakeClock(NOW)
+    ctx.clock = clock
+    lead_id = intake.hand_over(ctx, LeadIn.model_validate(GOOD_LEAD), by="api").lead.id
+    ownership.claim(ctx, lead_id=lead_id, user=S1)
+    verdict = feedback.Verdict(outcome="nurture", recheck_on=NOW.date() + timedelta(days=3))
+    feedback.give(ctx, lead_id=lead_id, by=S1, verdict=verdict)
+    for seller in (S1, S2, S3):
+        availability.go_away(ctx, user=seller, until=None)
+    with pytest.raises(Refused) as refused:
+        feedback.hand_over_again(ctx, lead_id=lead_id, by="U0MKTG1")
+    assert refused.value.details == {"why": "nobody is available: 3 away"}
+    with ctx.sessions() as session:
+        assert leads.get(session=session, lead_id=lead_id).stage == "nurture"
