@@ -95,10 +95,13 @@ def _notice(
 
 
 def remind(ctx: Context, session: Session, deadline: Deadline, lead: Lead, now: datetime) -> None:
-    """The owner by DM; an unowned lead in its card's thread, naming the sellers; the lead of
-    an owner who is away to the sales manager, who can reassign it or extend the deadline."""
+    """The owner by DM; an unowned lead in its card's thread, naming the sellers who are not
+    away; the lead of an owner who is away to the sales manager, who can reassign it or
+    extend the deadline."""
     planned = deadline.remind_at or now
-    if lead.owner and availability.away_now(session, [lead.owner], now):
+    sales = list(ctx.agreement.people.sales)
+    away = availability.away_now(session, sales if not lead.owner else [lead.owner], now)
+    if lead.owner and lead.owner in away:
         notice = _notice(
             deadline,
             to=ctx.agreement.people.sales_manager,
@@ -132,7 +135,7 @@ def remind(ctx: Context, session: Session, deadline: Deadline, lead: Lead, now: 
             template="reminder_unclaimed",
             threaded=True,
             role="sellers",
-            sellers=ctx.agreement.people.sales,
+            sellers=[seller for seller in sales if seller not in away] or sales,
         )
     digests.notify(session, notice)
     metrics.REMINDERS.labels(kind=deadline.kind).inc()

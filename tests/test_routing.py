@@ -422,3 +422,15 @@ def test_a_nurtured_lead_nobody_can_take_is_refused_and_stays(ctx):
     assert refused.value.details == {"why": "nobody is available: 3 away"}
     with ctx.sessions() as session:
         assert leads.get(session=session, lead_id=lead_id).stage == "nurture"
+
+
+def test_the_reminder_of_an_unclaimed_lead_names_only_the_sellers_not_away(ctx):
+    clock = FakeClock(NOW)
+    ctx.clock = clock
+    lead_id = intake.hand_over(ctx, LeadIn.model_validate(GOOD_LEAD), by="api").lead.id
+    show_card(ctx, lead_id)
+    availability.go_away(ctx, user=S2, until=None)
+    clock.at(NOW + timedelta(minutes=30))  # claim 1h, remind 30m before
+    DeadlineScheduler(ctx).run_once()
+    [reminder] = queued(ctx, template="reminder_unclaimed")
+    assert reminder.payload["facts"]["sellers"] == [S1, S3]
