@@ -24,6 +24,7 @@ from bench import (
     plans,
     profiling,
     report,
+    routing,
     scale,
     storm,
 )
@@ -55,6 +56,7 @@ NAMES = [
     "import",
     "demo",
     "crm",
+    "routing",
 ]
 SCALE = ("clock", "stats", "memory")
 
@@ -256,6 +258,8 @@ class Run:
         if "crm" in names:
             self.each("crm", lambda b: crm.webhook_to_card(r, dbs, clients, quick, b))
             self.each("crm", lambda b: crm.writeback(r, dbs, clients, quick, b))
+        if "routing" in names:
+            self.each("routing", lambda b: routing.decision(r, dbs, quick, b))
         self.intake_at_scale()
         if self.restarts:
             r.note(

@@ -23,6 +23,10 @@ class ActionId(StrEnum):
     LOST = "baton.lost"
     HAND_OVER_AGAIN = "baton.hand_over_again"
     HOME_REFRESH = "baton.home_refresh"
+    AWAY = "baton.away"
+    """App Home's switch: away until `/baton back` (a button), or until a day (a date picker)."""
+    AWAY_UNTIL = "baton.away_until"
+    BACK = "baton.back"
     DIGEST = "baton.digest"
     """The overflow menu of a lead in a digest; each option names the action it stands for."""
 

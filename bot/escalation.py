@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot import consequences, digests, messages, metrics, sla
+from bot import availability, consequences, digests, messages, metrics, sla
 from bot.context import Context
 from bot.ownership import changed
 from bot.permissions import Action, authorize
@@ -98,9 +98,25 @@ def _notice(
 
 
 def remind(ctx: Context, session: Session, deadline: Deadline, lead: Lead, now: datetime) -> None:
-    """The owner by DM; an unowned lead in its card's thread, naming the sellers."""
+    """The owner by DM; an unowned lead in its card's thread, naming the sellers who are not
+    away; the lead of an owner who is away to the sales manager, who can reassign it or
+    extend the deadline."""
     planned = deadline.remind_at or now
-    if lead.owner:
+    sales = list(ctx.agreement.people.sales)
+    away = availability.away_now(session, sales if not lead.owner else [lead.owner], now)
+    if lead.owner and lead.owner in away:
+        notice = _notice(
+            deadline,
+            to=ctx.agreement.people.sales_manager,
+            kind=digests.REMINDER,
+            step=0,
+            planned=planned,
+            now=now,
+            template="reminder_owner",
+            role="sales_manager",
+            away_owner=lead.owner,
+        )
+    elif lead.owner:
         notice = _notice(
             deadline,
             to=lead.owner,
@@ -122,7 +138,7 @@ def remind(ctx: Context, session: Session, deadline: Deadline, lead: Lead, now: 
             template="reminder_unclaimed",
             threaded=True,
             role="sellers",
-            sellers=ctx.agreement.people.sales,
+            sellers=[seller for seller in sales if seller not in away] or sales,
         )
     digests.notify(session, notice)
     metrics.REMINDERS.labels(kind=deadline.kind).inc()

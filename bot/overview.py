@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot import consequences, reports
+from bot import availability, consequences, reports
 from bot.agreement import Agreement
 from bot.context import Context
 from bot.pipeline import OPEN, Stage
@@ -99,6 +99,9 @@ def home(ctx: Context, user: str) -> dict:
         facts["groups"] = grouped(ctx.agreement, mine(ctx, user), now)
         roles.add("sales")
         facts["roles"] = sorted(roles)
+    facts["availability"] = (
+        availability.of(ctx, user) if user in ctx.agreement.people.sales else None
+    )
     if roles & {"sales_manager", "ceo"}:
         facts["team"] = team(ctx)
         with ctx.sessions() as session:

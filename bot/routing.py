@@ -8,8 +8,10 @@ per unit of weight. Both skip sellers who are away, out of the rotation or at `m
 
 No catch-up flood after an absence: a seller back in the rotation (from an absence, from out
 of rotation, or new to `people.sales`) starts level with the colleagues in it, with as many
-turns as the fewest of theirs and, under `least_loaded`, counted as holding at least as many
-open leads as the least loaded of them held at the return. Fairness counts from the return.
+turns as the fewest of theirs. Under `least_loaded`, the open leads they are behind the least
+loaded colleague at the return count as held (`load_offset`) until the others' backlog has
+come down to them, so they get their share of new leads, not all of them. Fairness counts
+from the return.
 
 The business calendar does not stop the choice: a lead that arrives at night is assigned at
 once, and its clocks count business time anyway, so its owner finds it first thing with the
@@ -19,7 +21,9 @@ whole window ahead.
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import Row
 from sqlmodel import Session
 
 from bot import messages, sla, writeback
@@ -41,7 +45,11 @@ class Choice:
     """Why this seller, in words for the card and the history: "round robin, weight 2"."""
 
 
-def is_away(row: SellerStatus | None, now: datetime) -> bool:
+Status = SellerStatus | Row[Any]
+"""A seller's status as stored: the table's object, or its plain row (`storage.sellers`)."""
+
+
+def is_away(row: Status | None, now: datetime) -> bool:
     if row is None or row.away_since is None or row.away_since > now:
         return False
     return row.away_until is None or now < row.away_until
@@ -61,9 +69,12 @@ class Rotation:
         self.now = now
         self.order = list(dict.fromkeys(agreement.people.sales))
         rows = sellers.statuses(session=session, sellers=self.order)
-        for seller, row in rows.items():
-            if row.away_until is not None and row.away_until <= now:
-                sellers.end_absence(session=session, seller=seller, at=now)
+        ended = [s for s, row in rows.items() if row.away_until and row.away_until <= now]
+        for seller in ended:
+            sellers.end_absence(session=session, seller=seller, at=now)
+        if ended:
+            session.flush()
+            rows = sellers.statuses(session=session, sellers=self.order)
         self.away = {s for s in self.order if is_away(rows.get(s), now)}
         self.out = {
             s for s, row in rows.items() if row.out_of_rotation_since is not None
@@ -71,38 +82,68 @@ class Rotation:
         counts = leads.open_counts(session=session)
         self.open = {seller: counts.get(seller, 0) for seller in self.order}
         self.turns: dict[str, float] = {}
-        self.floor: dict[str, float] = {}
+        self.offset: dict[str, float] = {}
         self._level(rows)
 
     def weight(self, seller: str) -> int:
         return self.routing.weight(seller)
 
-    def load(self, seller: str) -> float:
-        """Open leads per unit of weight, at least the floor of a seller just back."""
-        return max(self.open[seller] / self.weight(seller), self.floor.get(seller, 0.0))
+    def held(self, seller: str) -> float:
+        """Open leads per unit of weight."""
+        return self.open[seller] / self.weight(seller)
 
-    def _level(self, rows: dict[str, SellerStatus]) -> None:
+    def load(self, seller: str) -> float:
+        """Open leads per unit of weight, and the head start of a seller just back."""
+        return self.held(seller) + self.offset.get(seller, 0.0)
+
+    def _level(self, rows: dict[str, Status]) -> None:
+        """Sellers in the rotation without a place in it take the fewest turns of those with
+        one. One back from an absence or from out of rotation also counts the open leads it
+        is behind the least loaded of the others as held; so does one new to the team,
+        against the colleagues already placed."""
         rotating = [s for s in self.order if s not in self.away and s not in self.out]
+        returning, new = [], []
         for seller in rotating:
             row = rows.get(seller)
-            if row is not None and row.turns is not None:
+            if row is None:
+                new.append(seller)
+            elif row.turns is None:
+                returning.append(seller)
+            else:
                 self.turns[seller] = row.turns
-                if row.load_floor is not None:
-                    self.floor[seller] = row.load_floor
-        settled = list(self.turns)
-        if len(settled) == len(rotating):
+                if row.load_offset:
+                    self.offset[seller] = row.load_offset
+        if not returning and not new:
             return
+        placed = list(self.turns)
         turns = min(self.turns.values(), default=0.0)
-        floor = min((self.load(s) for s in settled), default=None)
-        for seller in rotating:
-            if seller in self.turns:
-                continue
-            self.turns[seller] = turns
-            if floor:
-                self.floor[seller] = floor
-            sellers.level(
-                session=self.session, seller=seller, turns=turns, load_floor=floor, at=self.now
-            )
+        least = {
+            "returning": min((self.held(s) for s in [*placed, *new]), default=None),
+            "new": min((self.held(s) for s in placed), default=None),
+        }
+        for kind, group in (("returning", returning), ("new", new)):
+            for seller in group:
+                self.turns[seller] = turns
+                behind = max(0.0, (least[kind] or 0.0) - self.held(seller)) or None
+                if behind:
+                    self.offset[seller] = behind
+                sellers.level(
+                    session=self.session,
+                    seller=seller,
+                    turns=turns,
+                    load_offset=behind,
+                    at=self.now,
+                )
+
+    def _caught_up(self) -> None:
+        """A head start ends once the others' open leads have come down to the seller's own."""
+        others = [s for s in self.turns if s not in self.offset]
+        if not others:
+            return
+        least = min(self.held(s) for s in others)
+        for seller in [s for s in self.offset if self.held(s) >= least]:
+            del self.offset[seller]
+            sellers.clear_offset(session=self.session, seller=seller)
 
     def _capped(self, seller: str) -> bool:
         cap = self.routing.max_open
@@ -116,6 +157,7 @@ class Rotation:
 
         `claim` mode has no turns to keep: when Baton must choose anyway (a lead reassigned,
         a nurtured lead handed back), the least loaded seller takes it."""
+        self._caught_up()
         found = self.candidates(exclude)
         if not found:
             return None
@@ -138,10 +180,6 @@ class Rotation:
         self.turns[seller] = self.turns.get(seller, 0.0) + share
         self.open[seller] = self.open.get(seller, 0) + 1
         sellers.took_turn(session=self.session, seller=seller, turns=share, at=self.now)
-        floor = self.floor.get(seller)
-        if floor is not None and self.open[seller] / self.weight(seller) >= floor:
-            del self.floor[seller]
-            sellers.clear_floor(session=self.session, seller=seller)
 
     def nobody(self, exclude: Collection[str] = ()) -> str:
         """Why no seller is available, in words for the card and the history."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot import consequences, feedback, ownership, pause
+from bot import availability, consequences, feedback, ownership, pause
 from bot.actions import ActionId, parse_clock_ref, parse_digest_option
 from bot.permissions import Action, authorize
 from bot.pipeline import Move, next_stage
@@ -182,6 +182,23 @@ def refresh_home(body: dict[str, Any], baton: Baton) -> None:
     publish_home(baton, user_of(body))
 
 
+@acknowledged
+def go_away(body: dict[str, Any], baton: Baton) -> None:
+    """App Home's switch: away until `/baton back`, or until the day picked."""
+    user = user_of(body)
+    day = body["actions"][0].get("selected_date") or ""
+    until = availability.parse_until(day, baton.agreement, baton.ctx.clock())
+    availability.go_away(baton.ctx, user=user, until=until)
+    publish_home(baton, user)
+
+
+@acknowledged
+def come_back(body: dict[str, Any], baton: Baton) -> None:
+    user = user_of(body)
+    availability.come_back(baton.ctx, user=user)
+    publish_home(baton, user)
+
+
 def from_digest(ack: Ack, body: dict[str, Any], baton: Baton) -> None:
     """An option of a lead's menu in a digest does what the button it stands for does."""
     action = body["actions"][0]
@@ -221,4 +238,7 @@ def register(app: App) -> None:
     app.action(A.PAUSE.value)(open_pause)
     app.action(A.RESTORE.value)(restore)
     app.action(A.HOME_REFRESH.value)(refresh_home)
+    app.action(A.AWAY.value)(go_away)
+    app.action(A.AWAY_UNTIL.value)(go_away)
+    app.action(A.BACK.value)(come_back)
     app.action(A.DIGEST.value)(from_digest)

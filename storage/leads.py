@@ -190,13 +190,16 @@ def due_for_recheck(*, session: Session, today: date) -> list[Lead]:
     )
 
 
+_OPEN_COUNTS = (
+    select(Lead.owner, func.count())
+    .where(col(Lead.stage).in_(("claimed", "contacted")), col(Lead.owner).is_not(None))
+    .group_by(Lead.owner)
+)
+
+
 def open_counts(*, session: Session) -> dict[str, int]:
     """Open leads per owner, to spread new work over the team."""
-    rows = session.exec(
-        select(Lead.owner, func.count())
-        .where(col(Lead.stage).in_(("claimed", "contacted")), col(Lead.owner).is_not(None))
-        .group_by(Lead.owner)
-    ).all()
+    rows = session.execute(_OPEN_COUNTS).all()
     return {owner: count for owner, count in rows}
 
 

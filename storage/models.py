@@ -92,6 +92,8 @@ class Lead(LeadFields, table=True):
         ),
         # An import asks, a chunk at a time, which of its people are already open leads.
         Index("ix_lead_email_lower", text("lower(email)")),
+        # Routing counts each seller's open leads for every decision: from the index alone.
+        Index("ix_lead_stage_owner", "stage", "owner"),
     )
 
 
@@ -285,8 +287,9 @@ class SellerStatus(SQLModel, table=True):
     A seller with no row is available and has not been chosen yet. `turns` counts the leads
     Baton gave them, each as 1/weight; None means "back in the rotation": the next choice
     sets it level with the colleagues in rotation, so nobody catches up with a flood of leads
-    after an absence. `load_floor` does the same for `least_loaded`: until their own open
-    leads (per unit of weight) reach it, they count as holding that many.
+    after an absence. `load_offset` does the same for `least_loaded`: the open leads (per unit
+    of weight) they were behind the least loaded colleague at their return, counted as held
+    until the others' backlog has come down to theirs.
     """
 
     user_id: str = Field(primary_key=True, max_length=64)
@@ -298,5 +301,5 @@ class SellerStatus(SQLModel, table=True):
     counts_from: datetime | None = _utc(default=None)
     """When fairness counts from: the seller's last return to the rotation."""
     turns: float | None = None
-    load_floor: float | None = None
+    load_offset: float | None = None
     updated_at: datetime | None = _utc(default=None)

@@ -3,19 +3,28 @@ Callers own the transaction; nothing here commits."""
 
 from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, update
-from sqlmodel import Session, col, select
+from sqlalchemy import Row, func, select, update
+from sqlmodel import Session, col
 
 from storage.models import SellerStatus
 
+_C = SellerStatus.__table__.c
+_ALL = select(
+    _C.user_id, _C.away_since, _C.away_until, _C.out_of_rotation_since, _C.turns, _C.load_offset
+)
 
-def statuses(*, session: Session, sellers: Collection[str]) -> dict[str, SellerStatus]:
-    """The rows of these sellers, one query; a seller without a row is missing."""
-    if not sellers:
-        return {}
-    rows = session.exec(select(SellerStatus).where(col(SellerStatus.user_id).in_(sellers))).all()
-    return {row.user_id: row for row in rows}
+
+def statuses(*, session: Session, sellers: Collection[str]) -> dict[str, Row[Any]]:
+    """What a decision reads of these sellers' rows (not the reason, nor when fairness
+    counts from), read-only; a seller without a row is missing. Plain rows, not ORM objects:
+    a decision reads a hundred of them each time, and changes one now and then (`level`,
+    `end_absence`). The whole table in one statement: it holds a row per seller who was
+    ever chosen or away, a few hundred at most, and a statement without a list of ids is
+    compiled once."""
+    wanted = set(sellers)
+    return {row.user_id: row for row in session.execute(_ALL).all() if row.user_id in wanted}
 
 
 def status(*, session: Session, seller: str) -> SellerStatus | None:
@@ -35,7 +44,7 @@ def _rejoined(row: SellerStatus, at: datetime) -> None:
     """Back in the rotation: fairness counts from `at`; the next choice levels the turns."""
     row.counts_from = at
     row.turns = None
-    row.load_floor = None
+    row.load_offset = None
 
 
 def set_away(*, session: Session, seller: str, until: datetime | None, at: datetime) -> None:
@@ -96,19 +105,19 @@ def end_absence(*, session: Session, seller: str, at: datetime) -> None:
             _rejoined(row, back)
 
 
-def clear_floor(*, session: Session, seller: str) -> None:
+def clear_offset(*, session: Session, seller: str) -> None:
     row = session.get(SellerStatus, seller)
     if row is not None:
-        row.load_floor = None
+        row.load_offset = None
 
 
 def level(
-    *, session: Session, seller: str, turns: float, load_floor: float | None, at: datetime
+    *, session: Session, seller: str, turns: float, load_offset: float | None, at: datetime
 ) -> None:
     """Set a returning (or new) seller's place in the rotation level with the others."""
     row = _row(session, seller, at)
     row.turns = turns
-    row.load_floor = load_floor
+    row.load_offset = load_offset
     if row.counts_from is None:
         row.counts_from = at
 

@@ -3,7 +3,7 @@
 import json
 import re
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from slack_sdk.models.views import View
 
 from bot.actions import ActionId
 from bot.agreement import Agreement
+from bot.availability import Availability
 from bot.digests import Row
 from bot.feedback import RULES
 from bot.history import History
@@ -572,7 +573,13 @@ def facts_per_template(**person: Any) -> dict[str, dict[str, Any]]:
         },
         "digest": digest_facts(**person),
         "help": {"text": "help"},
-        "lead_card": {"lead": lead, "clocks": {}, "overdue": False, "feedback": None},
+        "lead_card": {
+            "lead": lead,
+            "clocks": {},
+            "overdue": False,
+            "feedback": None,
+            "routed": {"kind": "assigned", "to": "U0SELLER1", "reason": "round robin, weight 2"},
+        },
         "feedback_thread": {**feedback_facts, "lead": lead, "card_link": None},
         "feedback_marketing": {
             **feedback_facts,
@@ -611,6 +618,12 @@ def facts_per_template(**person: Any) -> dict[str, dict[str, Any]]:
             "week": week,
             "handed_over": [lead],
             "out_of_rotation": ["U0SELLER2"],
+            "availability": Availability(
+                "U0MANAGER",
+                away=False,
+                out_of_rotation_since=RECEIVED,
+                out_of_rotation_reason="<!channel> late " + "again " * 300,
+            ),
         },
         "notice": {"reason": "lead_gone", "details": {}},
         "released": {"lead": lead, "by": "U0SELLER1", "card_link": None},
@@ -620,6 +633,7 @@ def facts_per_template(**person: Any) -> dict[str, dict[str, Any]]:
             "due_at": "2026-11-26T12:00:00+00:00",
             "planned": "2026-11-26T11:30:00+00:00",
             "card_link": None,
+            "away_owner": "U0SELLER1",
         },
         "reminder_unclaimed": {
             "lead": someone(name="<!channel>"),
@@ -794,6 +808,13 @@ NOTICE_DETAILS: dict[str, dict[str, Any]] = {
     "paused": {"until": "2026-12-01T00:00:00+01:00"},
     "restored": {"seller": "U0SELLER1"},
     "not_out_of_rotation": {"seller": "U0SELLER1"},
+    "bad_date": {"given": "<!channel> friday"},
+    "date_passed": {"given": "2026-11-01"},
+    "not_a_seller": {},
+    "nobody_available": {"why": "nobody is available: 3 away"},
+    "away": {"until": date(2026, 12, 7)},
+    "back": {},
+    "not_away": {},
 }
 
 

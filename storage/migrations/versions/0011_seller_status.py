@@ -2,7 +2,9 @@
 
 One row per seller who has been away, out of rotation or chosen by Baton: when the absence
 began and ends, whether and why the seller is out of the rotation, and their place in it
-(`turns`, `load_floor`, `counts_from`). A new table: no existing rows change.
+(`turns`, `load_offset`, `counts_from`). A new table: no existing rows change. And an index
+on the leads' stage and owner, so counting each seller's open leads (every decision) reads
+the index alone.
 
 Revision ID: 0011
 Revises: 0009
@@ -36,11 +38,13 @@ def upgrade() -> None:
         sa.Column("out_of_rotation_reason", sa.String(length=1000), nullable=True),
         _when("counts_from"),
         sa.Column("turns", sa.Float(), nullable=True),
-        sa.Column("load_floor", sa.Float(), nullable=True),
+        sa.Column("load_offset", sa.Float(), nullable=True),
         _when("updated_at"),
         sa.PrimaryKeyConstraint("user_id"),
     )
+    op.create_index("ix_lead_stage_owner", "lead", ["stage", "owner"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_lead_stage_owner", table_name="lead")
     op.drop_table("sellerstatus")
