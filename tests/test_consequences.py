@@ -244,6 +244,12 @@ def test_three_breaches_in_a_week_take_a_seller_out_of_rotation_once(timed, cloc
     }
     assert roles == {"U0SELLER1": "seller", "U0MANAGER": "sales_manager"}
     assert consequences.out_of_rotation(timed) == ["U0SELLER1"]
+    # No new leads by Claim either, until the sales manager puts them back.
+    fresh = hand_over(timed, 20)
+    with pytest.raises(Refused) as refused:
+        ownership.claim(timed, lead_id=fresh, user="U0SELLER1")
+    assert refused.value.reason == "out_of_rotation"
+    ownership.assign(timed, lead_id=fresh, by="U0MANAGER", to="U0SELLER1")  # the manager may
 
 
 def test_breaches_older_than_a_week_do_not_count(timed, clock):

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -17,6 +18,7 @@ from bot import intake
 from bot.agreement import Agreement
 from bot.agreement_file import parse_agreement
 from bot.schemas import LeadIn
+from bot.service.runtime import build
 from storage import leads
 from storage.db import migrate, transaction
 from storage.models import Consequence, Outbox
@@ -84,6 +86,29 @@ def test_a_reassignment_due_while_baton_was_down_happens_once_after_start(runtim
     with runtime.ctx.sessions() as session:
         rows = session.exec(select(Consequence)).all()
     assert [row[0].kind for row in rows] == ["reassigned"]
+
+
+def test_marketing_behind_hears_it_once_from_the_running_clock(settings, slack):
+    """`baton run`'s clock checks Marketing's month at start: with no lead on the 20th, 8 a
+    month is far behind. The CEO and the marketing channel hear it once, a restart adds
+    nothing. The clock runs on from the 20th of this month, 10:00 in Copenhagen."""
+    agreement = parse_agreement(SECONDS + "consequences: {marketing_shortfall: 20%}\n")
+    now = datetime.now(UTC)
+    twentieth = now.astimezone(agreement.tz).replace(day=20, hour=10, minute=0)
+    offset = twentieth - now
+    runtime = build(settings, agreement, clock=lambda: datetime.now(UTC) + offset)
+    try:
+        migrate(runtime.engine)
+        with serve(runtime):
+            ceo = slack.wait_for("chat.postMessage", where=to("U0CEO"))[0]
+            assert "Marketing is behind its commitment: 0 qualified leads" in ceo.params["text"]
+            slack.wait_for("chat.postMessage", where=to("C0MKTG"))
+        with serve(runtime):
+            time.sleep(2)
+        for where in ("U0CEO", "C0MKTG"):
+            assert len([c for c in slack.calls_to("chat.postMessage") if to(where)(c)]) == 1
+    finally:
+        runtime.engine.dispose()
 
 
 @pytest.mark.slow

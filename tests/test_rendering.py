@@ -808,6 +808,7 @@ NOTICE_DETAILS: dict[str, dict[str, Any]] = {
     "paused": {"until": "2026-12-01T00:00:00+01:00"},
     "restored": {"seller": "U0SELLER1"},
     "not_out_of_rotation": {"seller": "U0SELLER1"},
+    "out_of_rotation": {"since": "2026-11-26T12:00:00+00:00"},
     "bad_date": {"given": "<!channel> friday"},
     "date_passed": {"given": "2026-11-01"},
     "not_a_seller": {},
