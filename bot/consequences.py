@@ -135,7 +135,15 @@ def breaches_counted(session: Session, seller: str, now: datetime) -> int:
     )
 
 
-def breached(ctx: Context, session: Session, *, lead: Lead, owner: str, now: datetime) -> bool:
+def breached(
+    ctx: Context,
+    session: Session,
+    *,
+    lead: Lead,
+    owner: str,
+    now: datetime,
+    sweep: Sweep | None = None,
+) -> bool:
     """A breach of `owner`'s was just recorded: take them out of rotation if it is their
     `out_of_rotation_after`-th in a rolling week. True when they were taken out now.
 
@@ -161,6 +169,9 @@ def breached(ctx: Context, session: Session, *, lead: Lead, owner: str, now: dat
     ):
         return False
     sellers.take_out_of_rotation(session, owner, reason, now)
+    session.flush()
+    if sweep is not None:
+        sweep.rotation = None  # the batch's later reassignments see the seller out
     leads.record(
         session=session,
         lead_id=lead.id,  # the lead whose breach was the last straw

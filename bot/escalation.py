@@ -166,7 +166,7 @@ def breach(
     )
     metrics.BREACHES.labels(kind=deadline.kind).inc()
     if lead.owner:
-        consequences.breached(ctx, session, lead=lead, owner=lead.owner, now=now)
+        consequences.breached(ctx, session, lead=lead, owner=lead.owner, now=now, sweep=sweep)
 
 
 def escalate(

@@ -383,3 +383,18 @@ def test_the_scorecard_counts_the_consequences_of_the_period(timed, clock):
     assert (applied.reassigned, applied.not_reassigned, applied.shortfall_weeks) == (3, 0, 1)
     assert applied.out_of_rotation == {"U0SELLER2": 1}
     assert card.as_json()["consequences"]["reassigned"] == 3
+
+
+def test_a_seller_taken_out_in_a_sweep_gets_none_of_its_reassignments(timed, clock):
+    """One sweep: U0SELLER2's third breach takes them out, and the leads that move in the
+    same sweep go to the others only."""
+    mine = [hand_over(timed, number) for number in range(3)]
+    for lead_id in mine:
+        ownership.claim(timed, lead_id=lead_id, user="U0SELLER2")
+    others = [hand_over(timed, number) for number in range(10, 14)]
+    for lead_id in others:
+        ownership.claim(timed, lead_id=lead_id, user="U0SELLER3")
+    tick(timed, clock, START + timedelta(hours=5))  # breaches and reassignments at once
+    assert [row.subject for row in ledger(timed, "out_of_rotation")] == ["U0SELLER2", "U0SELLER3"]
+    owners = {stored(timed, lead_id).owner for lead_id in mine + others}
+    assert owners == {"U0SELLER1"}
