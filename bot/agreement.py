@@ -284,12 +284,22 @@ class Consequences(Section):
     reassign_after: Duration | None = None
     """A lead still unclaimed or uncontacted this long after its deadline (business time)
     goes to the next available seller, with a fresh window."""
-    out_of_rotation_after: int | None = Field(default=None, ge=1)
+    out_of_rotation_after: int | None = None
     """A seller with this many breaches in a rolling week gets no new leads until the sales
     manager puts them back."""
     marketing_shortfall: Share | None = None
     """Month-to-date qualified hand-overs this share behind the commitment pro rata: the CEO
     and the marketing channel are told, once a week while it lasts."""
+
+    @field_validator("out_of_rotation_after")
+    @classmethod
+    def _some_breaches(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError(
+                f"{value} breaches would take every seller out at once: give the number of "
+                f"breaches in a week that does, like 3"
+            )
+        return value
 
 
 PAUSE_REASONS = (
@@ -303,7 +313,7 @@ class Pause(Section):
     """The owner may pause a lead's clocks once, until a day the customer named, no further
     than `longest` days ahead, with one of `reasons` or a note (`bot.pause`)."""
 
-    longest: int = Field(default=14, ge=1, le=90)
+    longest: int = 14
     """Calendar days from the day of the pause."""
     reasons: Annotated[list[FeedbackReasonEntry], AfterValidator(_one_code_each)] = Field(
         default_factory=lambda: [
@@ -311,7 +321,16 @@ class Pause(Section):
         ]
     )
 
+    @field_validator("longest")
+    @classmethod
+    def _bounded(cls, value: int) -> int:
+        if not 1 <= value <= 90:
+            raise ValueError(f"{value} days: a pause lasts from 1 to 90 days, like 14")
+        return value
+
     def label(self, code: str | None) -> str | None:
+        """The words of a pause reason's code; a code no longer in the agreement shows as
+        itself."""
         if code is None:
             return None
         return next((r.label for r in self.reasons if r.code == code), code)
