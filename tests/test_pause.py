@@ -274,3 +274,45 @@ def test_the_manager_puts_a_seller_back_with_one_click(baton, slack):
     assert "back in rotation" in dm[0].params["text"]
     home = slack.wait_for("views.publish", where=lambda c: c.params["user_id"] == "U0MANAGER")
     assert "out of rotation" not in json.dumps(home[0].json("view"))
+
+
+def test_app_home_offers_the_manager_one_click_for_a_seller_out_of_rotation(baton, slack):
+    from tests.test_feedback import home_opened
+
+    ctx = baton.runtime.ctx
+    with transaction(ctx.sessions) as session:
+        sellers.take_out_of_rotation(session, "U0SELLER3", "3 breaches", datetime.now(UTC))
+    assert home_opened(baton, "U0MANAGER", "Ev-home-rotation").status_code == 200
+    view = slack.wait_for("views.publish", where=lambda c: c.params["user_id"] == "U0MANAGER")
+    blocks = view[0].json("view")["blocks"]
+    (offer,) = [b for b in blocks if "out of rotation" in json.dumps(b)]
+    assert "<@U0SELLER3>" in offer["text"]["text"]
+    button = offer["accessory"]
+    assert (button["action_id"], button["value"]) == (ActionId.RESTORE, "U0SELLER3")
+    # The button as App Home sends it: no channel to answer in, so the answer is a DM.
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T0TEAM", "domain": "test"},
+        "user": {"id": "U0MANAGER", "username": "u0manager", "team_id": "T0TEAM"},
+        "api_app_id": "A0BATON",
+        "trigger_id": "trigger-home",
+        "container": {"type": "view", "view_id": "V0HOME"},
+        "view": {"id": "V0HOME", "type": "home"},
+        "actions": [
+            {
+                "type": "button",
+                "action_id": ActionId.RESTORE,
+                "block_id": offer.get("block_id", "x"),
+                "value": "U0SELLER3",
+                "action_ts": "1",
+            }
+        ],
+    }
+    assert baton.interact(payload).status_code == 200
+    slack.wait_for(
+        "chat.postMessage",
+        where=lambda c: (
+            c.params["channel"] == "U0MANAGER" and "back in rotation" in c.params["text"]
+        ),
+    )
+    assert consequences.out_of_rotation(ctx) == []
