@@ -348,3 +348,22 @@ def test_a_dialog_title_is_cut_to_what_teams_shows() -> None:
     value = answers.dialog("x" * 100, card, height="small")["task"]["value"]
     assert len(value["title"]) == answers.TITLE and value["title"].endswith("…")
     assert (value["width"], value["height"]) == ("medium", "small")
+
+
+def test_the_card_says_who_baton_assigned_and_why(
+    renderer: CardRenderer, validator: jsonschema.Draft6Validator
+) -> None:
+    routed = {"kind": "assigned", "to": "U0SELLER2", "reason": "round robin, weight 2"}
+    card = renderer.card(
+        make_lead(stage="claimed", owner="U0SELLER2"), clocks_for("claimed"), None, routed
+    )
+    assert_valid(card, validator)
+    assert card["body"][-1]["text"] == (
+        "🔀 Assigned by Baton to Sofie ∗Star∗ Jensen: round robin, weight 2"
+    )
+    nobody = {"kind": "not_assigned", "to": "", "reason": "nobody is available: 3 away"}
+    card = renderer.card(make_lead(), clocks_for("handed_over"), None, nobody)
+    assert card["body"][-1]["text"] == (
+        "🔀 Open for Claim: Baton could not assign it, nobody is available: 3 away"
+    )
+    assert card["actions"][0]["title"] == "Claim"
