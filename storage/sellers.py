@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from storage.models import SellerStatus
@@ -31,11 +32,23 @@ def status(*, session: Session, seller: str) -> SellerStatus | None:
     return session.get(SellerStatus, seller)
 
 
+def _insert_missing(session: Session, seller: str, at: datetime) -> None:
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.execute(
+        dialect.insert(SellerStatus.__table__)
+        .values(user_id=seller, updated_at=at)
+        .on_conflict_do_nothing(index_elements=["user_id"])
+    )
+
+
 def _row(session: Session, seller: str, at: datetime) -> SellerStatus:
+    """The seller's row, made if there is none with an insert that does nothing when another
+    process made it meanwhile: two replicas placing a new seller at once both go on."""
     row = session.get(SellerStatus, seller)
     if row is None:
-        row = SellerStatus(user_id=seller)
-        session.add(row)
+        _insert_missing(session, seller, at)
+        row = session.get(SellerStatus, seller)
+        assert row is not None
     row.updated_at = at
     return row
 
@@ -114,12 +127,20 @@ def clear_offset(*, session: Session, seller: str) -> None:
 def level(
     *, session: Session, seller: str, turns: float, load_offset: float | None, at: datetime
 ) -> None:
-    """Set a returning (or new) seller's place in the rotation level with the others."""
-    row = _row(session, seller, at)
-    row.turns = turns
-    row.load_offset = load_offset
-    if row.counts_from is None:
-        row.counts_from = at
+    """Place a returning (or new) seller in the rotation level with the others, unless another
+    process placed them meanwhile (its place stands, with the turns counted since)."""
+    _insert_missing(session, seller, at)
+    session.execute(
+        update(SellerStatus)
+        .where(col(SellerStatus.user_id) == seller, col(SellerStatus.turns).is_(None))
+        .values(
+            turns=turns,
+            load_offset=load_offset,
+            counts_from=func.coalesce(SellerStatus.counts_from, at),
+            updated_at=at,
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def took_turn(*, session: Session, seller: str, turns: float, at: datetime) -> None:

@@ -434,3 +434,22 @@ def test_the_reminder_of_an_unclaimed_lead_names_only_the_sellers_not_away(ctx):
     DeadlineScheduler(ctx).run_once()
     [reminder] = queued(ctx, template="reminder_unclaimed")
     assert reminder.payload["facts"]["sellers"] == [S1, S3]
+
+
+def test_hand_overs_at_once_on_a_fresh_team_are_all_assigned(ctx):
+    # Every one of them places the sellers new to the rotation: the rows are made once,
+    # and no hand-over fails for the race.
+    from tests.test_ownership import all_at_once
+
+    ctx = with_routing(ctx, "routing: {mode: round_robin}\n")
+    handed = all_at_once(
+        8,
+        lambda n: intake.hand_over(
+            ctx, LeadIn.model_validate({**GOOD_LEAD, "email": f"l{n}@nordlys.dk"}), by="api"
+        ),
+    )
+    with ctx.sessions() as session:
+        owners = [leads.get(session=session, lead_id=h.lead.id).owner for h in handed]
+        rows = sellers.statuses(session=session, sellers=[S1, S2, S3])
+    assert set(owners) <= {S1, S2, S3} and None not in owners
+    assert sum(row.turns for row in rows.values()) == 8

@@ -137,3 +137,9 @@ def test_when_everyone_is_away_the_lead_stays_open_and_the_card_says_why(baton, 
     assert "Open for Claim: Baton could not assign it, nobody is available: 3 away" in card
     assert "baton.claim" in card
     assert stored(baton, lead_id).owner is None
+
+
+def test_the_agreement_command_says_who_gets_a_lead(baton, slack):
+    answer = command(baton, "agreement", S2).json()
+    text = json.dumps(answer["blocks"], ensure_ascii=False)
+    assert "Baton assigns it: in turn (<@U0SELLER1> counts 2×)" in text

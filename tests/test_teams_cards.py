@@ -399,3 +399,22 @@ def test_a_paused_card_says_who_paused_it_until_when_and_why(
     assert_valid(card, validator)
     text = json.dumps(card, ensure_ascii=False)
     assert "Clock paused" in text and "customer out of office" in text
+
+
+def test_the_card_says_who_baton_assigned_and_why(
+    renderer: CardRenderer, validator: jsonschema.Draft6Validator
+) -> None:
+    routed = {"kind": "assigned", "to": "U0SELLER2", "reason": "round robin, weight 2"}
+    card = renderer.card(
+        make_lead(stage="claimed", owner="U0SELLER2"), clocks_for("claimed"), None, routed
+    )
+    assert_valid(card, validator)
+    assert card["body"][-1]["text"] == (
+        "🔀 Assigned by Baton to Sofie ∗Star∗ Jensen: round robin, weight 2"
+    )
+    nobody = {"kind": "not_assigned", "to": "", "reason": "nobody is available: 3 away"}
+    card = renderer.card(make_lead(), clocks_for("handed_over"), None, nobody)
+    assert card["body"][-1]["text"] == (
+        "🔀 Open for Claim: Baton could not assign it, nobody is available: 3 away"
+    )
+    assert card["actions"][0]["title"] == "Claim"
