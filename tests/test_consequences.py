@@ -169,24 +169,25 @@ def test_after_an_outage_both_clocks_of_a_lead_hand_it_on_once(timed, clock):
     assert not dms_to(timed, "U0CEO")
 
 
-def test_two_schedulers_on_one_database_reassign_each_lead_once(database_url, agreement):
-    """Two replicas sweep the same due clocks at the same moment, each with its own engine."""
-    moment = FakeClock(START)
+def replicas_of(database_url: str, agreement: Agreement, clock: FakeClock):
+    """Two processes' worth of context on one database, each with its own engine."""
     engines = [make_engine(database_url) for _ in range(2)]
     migrate(engines[0])
-    replicas = [
-        Context(agreement=agreement, sessions=session_factory(engine), clock=moment)
+    return engines, [
+        Context(agreement=agreement, sessions=session_factory(engine), clock=clock)
         for engine in engines
     ]
-    lead_ids = [hand_over(replicas[0], number) for number in range(6)]
-    moment.at(START + timedelta(hours=2))
-    gate = threading.Barrier(2)
+
+
+def sweep_together(replicas: list[Context], times: int = 3) -> None:
+    """Both replicas sweep the same due clocks from the same moment, `times` each."""
+    gate = threading.Barrier(len(replicas))
     failures: list[BaseException] = []
 
     def sweep(replica: Context) -> None:
         try:
             gate.wait()
-            for _ in range(3):
+            for _ in range(times):
                 DeadlineScheduler(replica).run_once()
         except BaseException as error:  # reported by the assertion below
             failures.append(error)
@@ -197,6 +198,14 @@ def test_two_schedulers_on_one_database_reassign_each_lead_once(database_url, ag
     for thread in threads:
         thread.join()
     assert not failures
+
+
+def test_two_schedulers_on_one_database_reassign_each_lead_once(database_url, agreement):
+    moment = FakeClock(START)
+    engines, replicas = replicas_of(database_url, agreement, moment)
+    lead_ids = [hand_over(replicas[0], number) for number in range(6)]
+    moment.at(START + timedelta(hours=2))
+    sweep_together(replicas)
     rows = ledger(replicas[0], "reassigned")
     assert sorted(row.lead_id for row in rows) == sorted(lead_ids)
     for lead_id in lead_ids:
@@ -207,6 +216,22 @@ def test_two_schedulers_on_one_database_reassign_each_lead_once(database_url, ag
     # Spread over the sellers as the rotation chooses: two each.
     owners = sorted(stored(replicas[0], lead_id).owner or "" for lead_id in lead_ids)
     assert owners == ["U0SELLER1"] * 2 + ["U0SELLER2"] * 2 + ["U0SELLER3"] * 2
+    for engine in engines:
+        engine.dispose()
+
+
+def test_two_schedulers_take_a_seller_out_of_rotation_once(database_url, agreement):
+    moment = FakeClock(START)
+    engines, replicas = replicas_of(database_url, agreement, moment)
+    for number in range(5):
+        lead_id = hand_over(replicas[0], number)
+        ownership.claim(replicas[0], lead_id=lead_id, user="U0SELLER1")
+    moment.at(START + timedelta(hours=4))
+    sweep_together(replicas)
+    (row,) = ledger(replicas[0], "out_of_rotation")
+    assert row.subject == "U0SELLER1"
+    told = queued(replicas[0], template="out_of_rotation")
+    assert sorted(r.recipient or "" for r in told) == ["U0MANAGER", "U0SELLER1"]
     for engine in engines:
         engine.dispose()
 
