@@ -24,6 +24,7 @@ from bench import (
     plans,
     profiling,
     report,
+    routing,
     scale,
     storm,
     teams,
@@ -57,6 +58,7 @@ NAMES = [
     "demo",
     "crm",
     "teams",
+    "routing",
 ]
 SCALE = ("clock", "stats", "memory")
 
@@ -261,6 +263,8 @@ class Run:
         if "teams" in names:
             self.each("teams", lambda b: teams.card_actions(r, dbs, clients, quick, b))
             self.each("teams", lambda b: teams.deadline_to_personal(r, dbs, clients, quick, b))
+        if "routing" in names:
+            self.each("routing", lambda b: routing.decision(r, dbs, quick, b))
         self.intake_at_scale()
         if self.restarts:
             r.note(

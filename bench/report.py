@@ -262,6 +262,15 @@ SECTIONS = {
         "update of the digest it joined). **Target: p99 under 100 ms with 50 at once; p99 "
         "under 2 s from deadline to the 1:1.**",
     ),
+    "routing": (
+        "17. Routing: one assignment decision",
+        "`bot.routing.choose_seller` at 100 sellers with the open leads a team of that size "
+        "holds (0 to the cap of 15 each, drawn once with a fixed seed), 200 closed leads each "
+        "behind them, 10 sellers of weight 2, 5 away and 2 out of the rotation: the sellers' "
+        "rows, the open leads per owner (one grouped query on the covering index of stage and "
+        "owner) and the choice, in a fresh session each time; and the choice alone, once the "
+        "rows are read. **Target: p99 under 5 ms.**",
+    ),
     "plans": (
         "Query plans on the largest database",
         "Every statement Baton ran for one hand-over, its card, a claim and a clock sweep, "

@@ -15,11 +15,18 @@ class ActionId(StrEnum):
     GIVE_FEEDBACK = "baton.give_feedback"
     REASSIGN = "baton.reassign"
     EXTEND = "baton.extend"
+    PAUSE = "baton.pause"
+    RESTORE = "baton.restore"
+    """The sales manager puts a seller back in rotation (`bot.consequences`)."""
     CONTACTED_HOW = "baton.contacted_how"
     WON = "baton.won"
     LOST = "baton.lost"
     HAND_OVER_AGAIN = "baton.hand_over_again"
     HOME_REFRESH = "baton.home_refresh"
+    AWAY = "baton.away"
+    """App Home's switch: away until `/baton back` (a button), or until a day (a date picker)."""
+    AWAY_UNTIL = "baton.away_until"
+    BACK = "baton.back"
     DIGEST = "baton.digest"
     """The overflow menu of a lead in a digest; each option names the action it stands for."""
 
@@ -27,6 +34,7 @@ class ActionId(StrEnum):
 class ViewId(StrEnum):
     ASSIGN = "baton.assign_view"
     EXTEND = "baton.extend_view"
+    PAUSE = "baton.pause_view"
     FEEDBACK = "baton.feedback_view"
     HAND_OVER = "baton.hand_over_view"
 
@@ -38,6 +46,7 @@ class BlockId(StrEnum):
     MISSED = "missed_rules"
     RECHECK = "recheck_on"
     NOTE = "note"
+    UNTIL = "until"
 
 
 def clock_ref(lead_id: str, kind: str) -> str:

@@ -262,6 +262,84 @@ class MarketingCommitment(Section):
     qualified_leads_per_month: int = Field(ge=0)
 
 
+def _share(value: object) -> object:
+    """`20%` (or a bare number of percent) as the share 0.2."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip() if isinstance(value, (str, int, float)) else ""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*%?", text)
+    if not match:
+        raise ValueError(f'"{value}" is not a share like 20%')
+    share = float(match.group(1)) / 100
+    if not 0 < share < 1:
+        raise ValueError(f'"{value}" must be more than 0% and less than 100%')
+    return share
+
+
+Share = Annotated[
+    float, BeforeValidator(_share), PlainSerializer(lambda v: f"{v * 100:g}%", return_type=str)
+]
+
+
+class Consequences(Section):
+    """What happens, agreed in advance, when either side does not keep the agreement
+    (`bot.consequences`). Each is optional: a key left out is a consequence not agreed."""
+
+    reassign_after: Duration | None = None
+    """A lead still unclaimed or uncontacted this long after its deadline (business time)
+    goes to the next available seller, with a fresh window."""
+    out_of_rotation_after: int | None = None
+    """A seller with this many breaches in a rolling week gets no new leads until the sales
+    manager puts them back."""
+    marketing_shortfall: Share | None = None
+    """Month-to-date qualified hand-overs this share behind the commitment pro rata: the CEO
+    and the marketing channel are told, once a week while it lasts."""
+
+    @field_validator("out_of_rotation_after")
+    @classmethod
+    def _some_breaches(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError(
+                f"{value} breaches would take every seller out at once: give the number of "
+                f"breaches in a week that does, like 3"
+            )
+        return value
+
+
+PAUSE_REASONS = (
+    "customer asked to be called later",
+    "customer out of office",
+    "waiting for an answer from the customer",
+)
+
+
+class Pause(Section):
+    """The owner may pause a lead's clocks once, until a day the customer named, no further
+    than `longest` days ahead, with one of `reasons` or a note (`bot.pause`)."""
+
+    longest: int = 14
+    """Calendar days from the day of the pause."""
+    reasons: Annotated[list[FeedbackReasonEntry], AfterValidator(_one_code_each)] = Field(
+        default_factory=lambda: [
+            FeedbackReason(code=reason_code(label), label=label) for label in PAUSE_REASONS
+        ]
+    )
+
+    @field_validator("longest")
+    @classmethod
+    def _bounded(cls, value: int) -> int:
+        if not 1 <= value <= 90:
+            raise ValueError(f"{value} days: a pause lasts from 1 to 90 days, like 14")
+        return value
+
+    def label(self, code: str | None) -> str | None:
+        """The words of a pause reason's code; a code no longer in the agreement shows as
+        itself."""
+        if code is None:
+            return None
+        return next((r.label for r in self.reasons if r.code == code), code)
+
+
 class Reports(Section):
     weekly: str | None = None
 
@@ -273,6 +351,26 @@ class Reports(Section):
         ):
             raise ValueError(f'"{value}" is not a weekly time like "mon 08:00"')
         return value
+
+
+class Routing(Section):
+    """Who gets a qualified lead: the first to press Claim (`claim`), or Baton's choice
+    (`round_robin`: turns in proportion to `weights`; `least_loaded`: the fewest open leads
+    per unit of weight), skipping sellers who are away, out of rotation or at `max_open`."""
+
+    mode: Literal["claim", "round_robin", "least_loaded"] = "claim"
+    weights: dict[PersonId, Annotated[int, Field(gt=0)]] = Field(default_factory=dict)
+    """A seller's share relative to the others (default 1): weight 2 gets twice the leads."""
+    max_open: Annotated[int, Field(gt=0)] | None = None
+    """A seller holding this many open leads gets no new one from Baton."""
+
+    @property
+    def assigns(self) -> bool:
+        """Whether Baton chooses the owner of each qualified lead."""
+        return self.mode != "claim"
+
+    def weight(self, seller: str) -> int:
+        return self.weights.get(seller, 1)
 
 
 class Retention(Section):
@@ -294,7 +392,10 @@ class Agreement(Section):
     marketing_commitment: MarketingCommitment | None = None
     reports: Reports | None = None
     retention: Retention | None = None
+    routing: Routing = Field(default_factory=Routing)
     crm: CrmSection = Field(default_factory=CrmSection)
+    consequences: Consequences = Field(default_factory=Consequences)
+    pause: Pause = Field(default_factory=Pause)
 
     model_config = ConfigDict(extra="forbid", ignored_types=(cached_property,))
 
@@ -356,6 +457,24 @@ class Agreement(Section):
                     f"{remind} is longer than every window ({windows}), so no clock would ever "
                     f"send a reminder: make it shorter than the windows it should remind for, "
                     f"or leave it out for no reminders",
+                )
+            )
+        for seller in self.routing.weights:
+            if seller not in self.people.sales:
+                found.append(
+                    (
+                        ("routing", "weights", seller),
+                        f"{seller} is not in people.sales: only sellers get leads, so a "
+                        f"weight can only be given to one of them",
+                    )
+                )
+        shortfall = self.consequences.marketing_shortfall
+        if shortfall is not None and self.marketing_commitment is None:
+            found.append(
+                (
+                    ("consequences", "marketing_shortfall"),
+                    f"{shortfall * 100:g}% behind what? There is no marketing_commitment: add "
+                    f"marketing_commitment.qualified_leads_per_month, or leave this key out",
                 )
             )
         return found

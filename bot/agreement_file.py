@@ -63,6 +63,12 @@ def _describe(error: dict[str, Any], lines: dict[tuple[Any, ...], int], file: st
         message = "is not a key of the agreement"
     elif error["type"] == "literal_error" and loc and loc[-1] == "notify":
         message = f'"{error["input"]}" names nobody: use one of {", ".join(ROLES)}'
+    elif error["type"] == "literal_error" and loc == ("routing", "mode"):
+        message = (
+            f'"{error["input"]}" is not a routing mode: use claim, round_robin or least_loaded'
+        )
+    elif error["type"] == "greater_than" and loc[:1] == ("routing",):
+        message = f"{error['input']} is not a positive whole number: give 1 or more"
     where = f"{file}:{line}: " if line else f"{file}: "
     return f"{where}{place}: {message}"
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot import digests, messages, metrics, sla
+from bot import availability, consequences, digests, messages, metrics, sla
 from bot.context import Context
 from bot.ownership import changed
 from bot.permissions import Action, authorize
@@ -32,6 +32,9 @@ class Sweep:
 
     events: list[dict[str, Any]] = field(default_factory=list)
     cards: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rotation: Any = None
+    """The sellers as this batch's reassignments see them (`bot.routing.Rotation`), read once
+    and kept up to date as each choice is made."""
 
     def changed(self, *, lead_id: str, at: datetime, kind: str, data: dict[str, Any]) -> None:
         """`bot.ownership.changed` for the whole batch: an event, and the card brought up to
@@ -95,9 +98,25 @@ def _notice(
 
 
 def remind(ctx: Context, session: Session, deadline: Deadline, lead: Lead, now: datetime) -> None:
-    """The owner by DM; an unowned lead in its card's thread, naming the sellers."""
+    """The owner by DM; an unowned lead in its card's thread, naming the sellers who are not
+    away; the lead of an owner who is away to the sales manager, who can reassign it or
+    extend the deadline."""
     planned = deadline.remind_at or now
-    if lead.owner:
+    sales = list(ctx.agreement.people.sales)
+    away = availability.away_now(session, sales if not lead.owner else [lead.owner], now)
+    if lead.owner and lead.owner in away:
+        notice = _notice(
+            deadline,
+            to=ctx.agreement.people.sales_manager,
+            kind=digests.REMINDER,
+            step=0,
+            planned=planned,
+            now=now,
+            template="reminder_owner",
+            role="sales_manager",
+            away_owner=lead.owner,
+        )
+    elif lead.owner:
         notice = _notice(
             deadline,
             to=lead.owner,
@@ -119,13 +138,15 @@ def remind(ctx: Context, session: Session, deadline: Deadline, lead: Lead, now: 
             template="reminder_unclaimed",
             threaded=True,
             role="sellers",
-            sellers=ctx.agreement.people.sales,
+            sellers=[seller for seller in sales if seller not in away] or sales,
         )
     digests.notify(session, notice)
     metrics.REMINDERS.labels(kind=deadline.kind).inc()
 
 
-def breach(session: Session, deadline: Deadline, lead: Lead, now: datetime, sweep: Sweep) -> None:
+def breach(
+    ctx: Context, session: Session, deadline: Deadline, lead: Lead, now: datetime, sweep: Sweep
+) -> None:
     deadline.breached_at = now
     session.add(
         Breach(
@@ -144,6 +165,8 @@ def breach(session: Session, deadline: Deadline, lead: Lead, now: datetime, swee
         data={"clock": deadline.kind, "due_at": deadline.due_at.isoformat(), "owner": lead.owner},
     )
     metrics.BREACHES.labels(kind=deadline.kind).inc()
+    if lead.owner:
+        consequences.breached(ctx, session, lead=lead, owner=lead.owner, now=now, sweep=sweep)
 
 
 def escalate(
@@ -206,16 +229,39 @@ def advance(
             remind(ctx, session, deadline, lead, now)
         deadline.reminded_at = now
     if deadline.breached_at is None and now >= deadline.due_at:
-        breach(session, deadline, lead, now, sweep)
+        breach(ctx, session, deadline, lead, now, sweep)
+    if deadline.breached_at is None:
+        deadline.next_at = sla.next_moment(ctx.agreement, deadline)
+        return
+    reassign = sla.reassign_at(ctx.agreement, deadline)
+    if reassign is not None and reassign <= now:
+        # The steps before the reassignment still go; those from it on are for a lead that
+        # has moved on, unless nobody could take it.
+        _climb(ctx, session, deadline, lead, now, sweep, before=reassign)
+        deadline.reassigned_at = now
+        if consequences.reassign(ctx, session, deadline, lead, now, sweep):
+            return
+    _climb(ctx, session, deadline, lead, now, sweep)
+    deadline.next_at = sla.next_moment(ctx.agreement, deadline)
+
+
+def _climb(
+    ctx: Context,
+    session: Session,
+    deadline: Deadline,
+    lead: Lead,
+    now: datetime,
+    sweep: Sweep,
+    before: datetime | None = None,
+) -> None:
+    """Take the ladder's steps due by `now` (and before `before`), one at a time."""
     steps = len(ctx.agreement.sla.escalation)
-    while (
-        deadline.breached_at is not None
-        and deadline.steps_done < steps
-        and sla.step_at(ctx.agreement, deadline.due_at, deadline.steps_done) <= now
-    ):
+    while deadline.steps_done < steps:
+        at = sla.step_at(ctx.agreement, deadline.due_at, deadline.steps_done)
+        if at > now or (before is not None and at >= before):
+            return
         escalate(ctx, session, deadline, lead, deadline.steps_done, now, sweep)
         deadline.steps_done += 1
-    deadline.next_at = sla.next_moment(ctx.agreement, deadline)
 
 
 def extend(ctx: Context, *, lead_id: str, kind: str, by: str, reason: str) -> Deadline:

@@ -3,10 +3,10 @@
 from dataclasses import dataclass, field
 from datetime import date
 
-from bot import messages, rules, sla, writeback
+from bot import messages, routing, rules, sla, writeback
 from bot.context import Context
 from bot.ownership import changed, find
-from bot.permissions import Action, allowed, authorize
+from bot.permissions import Action, authorize
 from bot.pipeline import Move, Stage, next_stage
 from bot.refusals import Refused
 from storage import deadlines, leads
@@ -183,15 +183,6 @@ def recheck_due(ctx: Context) -> int:
     return len(due)
 
 
-def next_seller(ctx: Context, *, previous: str | None, taken: dict[str, int]) -> str:
-    """A different seller than the one who returned the lead when there is one; the least
-    busy first, so re-checked leads spread over the team."""
-    sellers = [s for s in ctx.agreement.people.sales if s != previous] or list(
-        ctx.agreement.people.sales
-    )
-    return min(sellers, key=lambda seller: (taken.get(seller, 0), sellers.index(seller)))
-
-
 def hand_over_again(ctx: Context, *, lead_id: str, by: str) -> Lead:
     """Marketing sends a nurtured lead back to Sales, to a seller who has not seen it yet."""
     authorize(ctx.agreement, by, Action.HAND_OVER)
@@ -199,9 +190,13 @@ def hand_over_again(ctx: Context, *, lead_id: str, by: str) -> Lead:
     with transaction(ctx.sessions) as session:
         lead = find(session, lead_id)
         stage = next_stage(lead.stage, Move.HAND_OVER_AGAIN)
-        seller = next_seller(ctx, previous=lead.owner, taken=leads.open_counts(session=session))
-        if not allowed(ctx.agreement, seller, Action.CLAIM):
-            raise Refused("cannot_own", user=seller)
+        # Another seller than the one who returned it when there is one, by the agreement's
+        # routing: nobody away, out of the rotation or at the cap.
+        rotation = routing.Rotation(session, ctx.agreement, now)
+        choice = rotation.choose([lead.owner] if lead.owner else []) or rotation.choose()
+        if choice is None:
+            raise Refused("nobody_available", why=rotation.nobody())
+        seller = choice.seller
         if not leads.move(
             session=session,
             lead_id=lead_id,
@@ -219,8 +214,9 @@ def hand_over_again(ctx: Context, *, lead_id: str, by: str) -> Lead:
             at=now,
             actor=by,
             kind="handed_over_again",
-            data={"from": lead.owner, "to": seller},
+            data={"from": lead.owner, "to": seller, "reason": choice.reason},
         )
+        rotation.took(seller)
         messages.direct(
             session=session,
             user=seller,

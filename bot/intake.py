@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlmodel import Session
 
-from bot import messages
+from bot import messages, routing
 from bot.context import Context
 from bot.pipeline import Stage
 from bot.qualification import qualify
@@ -141,7 +141,19 @@ def _store(session: Session, ctx: Context, group: list[tuple[LeadIn, str]]) -> l
     leads.insert_all(session=session, rows=rows)
     leads.record_all(session=session, events=events)
     messages.queue(session=session, rows=queued)
+    _route(session, ctx, [lead for lead in stored if lead.qualified])
     return stored
+
+
+def _route(session: Session, ctx: Context, qualified: list[Lead]) -> None:
+    """With `routing.mode` round_robin or least_loaded, Baton gives each qualified lead to a
+    seller now, in the hand-over's transaction; one it can give nobody stays open for Claim.
+    After the cards are queued, so the new owner's message can link to the card."""
+    if not qualified or not ctx.agreement.routing.assigns:
+        return
+    rotation = routing.Rotation(session, ctx.agreement, ctx.clock())
+    for lead in qualified:
+        routing.assign(session, ctx, lead=lead, now=rotation.now, rotation=rotation)
 
 
 _Waiting = tuple[LeadIn, str, Future[HandOver]]

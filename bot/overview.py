@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot import reports
+from bot import availability, consequences, reports
 from bot.agreement import Agreement
 from bot.context import Context
 from bot.pipeline import OPEN, Stage
@@ -94,14 +94,20 @@ def home(ctx: Context, user: str) -> dict:
     facts: dict = {"user": user, "roles": sorted(roles), "now": now, "groups": {}, "team": []}
     facts["handed_over"] = []
     facts["week"] = None
+    facts["out_of_rotation"] = []
     if "sales" in roles or "sales_manager" in roles:
         facts["groups"] = grouped(ctx.agreement, mine(ctx, user), now)
         roles.add("sales")
         facts["roles"] = sorted(roles)
+    facts["availability"] = (
+        availability.of(ctx, user) if user in ctx.agreement.people.sales else None
+    )
     if roles & {"sales_manager", "ceo"}:
         facts["team"] = team(ctx)
         # The figures of `/baton stats` and the weekly message: one computation, this week.
         facts["week"] = reports.this_week(ctx).as_json()
+    if "sales_manager" in roles:
+        facts["out_of_rotation"] = consequences.out_of_rotation(ctx)
     if "marketing" in roles:
         facts["handed_over"] = handed_over_since(ctx, reports.month_start(ctx.agreement, now))
     return facts

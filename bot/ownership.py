@@ -11,7 +11,7 @@ from bot.context import Context
 from bot.permissions import Action, allowed, authorize
 from bot.pipeline import Move, next_stage
 from bot.refusals import Refused
-from storage import deadlines, leads
+from storage import deadlines, leads, sellers
 from storage.db import transaction
 from storage.models import Lead
 
@@ -55,6 +55,10 @@ def claim(ctx: Context, *, lead_id: str, user: str) -> Lead:
     authorize(ctx.agreement, user, Action.CLAIM)
     now = ctx.clock()
     with transaction(ctx.sessions) as session:
+        status = sellers.status(session=session, seller=user)
+        if status is not None and status.out_of_rotation_since is not None:
+            # Out of rotation means no new leads, whether Baton assigns them or not.
+            raise Refused("out_of_rotation", since=status.out_of_rotation_since)
         if not leads.claim(session=session, lead_id=lead_id, user=user, at=now):
             lead = find(session, lead_id)
             if lead.owner:
@@ -91,7 +95,13 @@ def assign(ctx: Context, *, lead_id: str, by: str, to: str) -> Lead:
             at=now if previous is None else None,
         ):
             raise Refused("changed_meanwhile")
-        deadlines.resolve(session=session, lead_id=lead_id, kinds=(sla.CLAIM,), at=now)
+        contact = deadlines.open_clock_of(session=session, lead_id=lead_id, kind=sla.CONTACT)
+        if contact is not None and (previous is not None or contact.breached_at is not None):
+            # Handed on, or overdue: the new owner gets a whole contact window, and nobody
+            # is escalated to about a lead the manager already acted on.
+            sla.fresh_window(session=session, agreement=ctx.agreement, lead_id=lead_id, now=now)
+        else:
+            deadlines.resolve(session=session, lead_id=lead_id, kinds=(sla.CLAIM,), at=now)
         changed(
             session,
             lead_id=lead_id,

@@ -152,6 +152,10 @@ class Roster:
             return []
         if not problems:
             agreement.people = _with_ids(agreement, ids)
+            weights = {
+                ids.get(seller, seller): w for seller, w in agreement.routing.weights.items()
+            }
+            agreement.routing = agreement.routing.model_copy(update={"weights": weights})
         return problems
 
 

@@ -14,6 +14,8 @@ class Action(StrEnum):
     GIVE_FEEDBACK = "give_feedback"
     HAND_OVER = "hand_over"
     READ_HISTORY = "read_history"
+    PAUSE = "pause"
+    RESTORE = "restore"
 
 
 OWNER = "owner"
@@ -25,6 +27,8 @@ RULES: dict[Action, set[str]] = {
     Action.GIVE_FEEDBACK: {OWNER, "sales_manager"},
     Action.HAND_OVER: {"marketing", "sales_manager"},
     Action.READ_HISTORY: {"sales", "sales_manager", "marketing", "ceo"},
+    Action.PAUSE: {OWNER, "sales_manager"},
+    Action.RESTORE: {"sales_manager"},
 }
 
 

@@ -23,7 +23,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from bot import feedback, metrics, privacy, reports
+from bot import consequences, feedback, metrics, privacy, reports
 from bot.context import Context
 from bot.escalation import Sweep, advance
 from storage import deadlines, leads
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 WAKE, SWEEP, NURTURE = "baton.wake", "baton.sweep", "baton.nurture"
 SCORECARD = "baton.scorecard"
 SCORECARD_MISSED = "baton.scorecard.missed"
+SHORTFALL = "baton.shortfall"
 RETENTION = "baton.retention"
 REARM = "baton.rearm"
 SWEEPS = "baton.sweeps"
@@ -109,6 +110,14 @@ class DeadlineScheduler:
             replace_existing=True,
         )
         self.jobs.add_job(
+            self.check_shortfall,
+            "interval",
+            minutes=15,
+            id=SHORTFALL,
+            next_run_time=datetime.now(UTC),
+            replace_existing=True,
+        )
+        self.jobs.add_job(
             self.retain,
             "interval",
             days=1,
@@ -164,6 +173,15 @@ class DeadlineScheduler:
                 self.on_work()
         except Exception:
             log.exception("clock: could not send the weekly scorecard")
+
+    def check_shortfall(self) -> None:
+        """Marketing's month against its commitment (`consequences.marketing_shortfall`):
+        a quarter of an hour's resolution is plenty for a once-a-week message."""
+        try:
+            if consequences.check_shortfall(self.ctx) and self.on_work:
+                self.on_work()
+        except Exception:
+            log.exception("clock: could not check Marketing's month; trying again later")
 
     def recheck_nurture(self) -> None:
         """Nurture leads whose day has come go back to Marketing (a day's resolution is enough)."""

@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from bot.agreement import Agreement
 from bot.calendar import BusinessCalendar
+from storage import consequence_rows
 from storage import scorecard_rows as rows
 
 ALL = "all"
@@ -73,6 +74,21 @@ class Clock:
 
 
 @dataclass
+class Consequences:
+    """The consequences of the agreement applied in the period (`bot.consequences`)."""
+
+    reassigned: int = 0
+    """Leads handed on by `reassign_after`."""
+    not_reassigned: int = 0
+    """Leads `reassign_after` came for when no seller was available."""
+    out_of_rotation: dict[str, int] = field(default_factory=dict)
+    """Sellers taken out of rotation, and how often."""
+    restored: dict[str, int] = field(default_factory=dict)
+    shortfall_weeks: int = 0
+    """Weeks in which Marketing was told it trailed its commitment."""
+
+
+@dataclass
 class Scorecard:
     since: datetime
     until: datetime
@@ -93,6 +109,9 @@ class Scorecard:
     card_delay: Spread | None = None
     """From hand-over to the card in the sales channel (when the clocks start), by the wall
     clock: Slack's pace and outages keep no business hours."""
+    consequences: Consequences = field(default_factory=lambda: Consequences())
+    paused: dict[str, int] = field(default_factory=dict)
+    """Leads whose clocks were paused in the period, by the pause's reason (`note`: a note)."""
 
     @property
     def empty(self) -> bool:
@@ -244,4 +263,27 @@ def compute(
         session=session, since=week_start - timedelta(days=7), until=week_start
     )
     card.waiting_for_feedback, card.feedback_overdue = rows.waiting_for_feedback(session=session)
+    card.consequences = _consequences(session, since, until)
+    for reason, count in rows.paused(session=session, since=since, until=until).items():
+        card.paused[reason or PAUSE_NOTE] = count
     return card
+
+
+PAUSE_NOTE = "note"
+"""The group of the pauses a note explained instead of a reason from the agreement."""
+
+
+def _consequences(session: Session, since: datetime, until: datetime) -> Consequences:
+    """What the consequence ledger holds for `[since, until)`: applied then, whichever leads."""
+    found = Consequences()
+    for kind, subject, count in consequence_rows.tally(session=session, since=since, until=until):
+        if kind == "reassigned":
+            found.reassigned += count
+        elif kind == "not_reassigned":
+            found.not_reassigned += count
+        elif kind == "marketing_shortfall":
+            found.shortfall_weeks += count
+        elif kind in ("out_of_rotation", "restored") and subject:
+            by_seller = found.out_of_rotation if kind == "out_of_rotation" else found.restored
+            by_seller[subject] = by_seller.get(subject, 0) + count
+    return found

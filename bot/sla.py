@@ -44,20 +44,46 @@ def open_clock(
     )
 
 
+def fresh_window(*, session: Session, agreement: Agreement, lead_id: str, now: datetime) -> None:
+    """A lead handed on to a new owner: its claim and contact clocks stop (their breaches
+    closed, their escalation ladders with them) and a new contact window starts `now`.
+
+    The clocks the caller's session holds are stopped in place as well, so a sweep that holds
+    them does not bring them back when it writes them."""
+    kinds = (CLAIM, CONTACT)
+    deadlines.resolve(session=session, lead_id=lead_id, kinds=kinds, at=now)
+    for clock in deadlines.of_lead(session=session, lead_id=lead_id):
+        if clock.kind in kinds and clock.resolved_at is None:
+            clock.resolved_at, clock.next_at = now, None
+    open_clock(session=session, agreement=agreement, lead_id=lead_id, kind=CONTACT, start=now)
+
+
 def step_at(agreement: Agreement, due_at: datetime, step: int) -> datetime:
     """When escalation step `step` fires: its `after` counted from the deadline in business time."""
     after = agreement.business(agreement.sla.escalation[step].after)
     return due_at if not after else agreement.calendar.add(due_at, after)
 
 
+def reassign_at(agreement: Agreement, deadline: Deadline) -> datetime | None:
+    """When `consequences.reassign_after` gives the clock's lead to another seller: claim and
+    contact clocks only, once (None once it came)."""
+    after = agreement.consequences.reassign_after
+    if after is None or deadline.kind not in (CLAIM, CONTACT) or deadline.reassigned_at:
+        return None
+    span = agreement.business(after)
+    return deadline.due_at if not span else agreement.calendar.add(deadline.due_at, span)
+
+
 def next_moment(agreement: Agreement, deadline: Deadline) -> datetime | None:
-    """When this clock next needs work: its reminder, its deadline, or its next escalation."""
+    """When this clock next needs work: its reminder, its deadline, its next escalation, or
+    its reassignment."""
     if deadline.resolved_at is not None:
         return None
     if deadline.breached_at is None:
         if deadline.remind_at is not None and deadline.reminded_at is None:
             return deadline.remind_at
         return deadline.due_at
+    moments = [reassign_at(agreement, deadline)]
     if deadline.steps_done < len(agreement.sla.escalation):
-        return step_at(agreement, deadline.due_at, deadline.steps_done)
-    return None
+        moments.append(step_at(agreement, deadline.due_at, deadline.steps_done))
+    return min((moment for moment in moments if moment is not None), default=None)

@@ -3,11 +3,12 @@
 import json
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot import feedback, ownership
+from bot import availability, consequences, feedback, ownership, pause
 from bot.actions import ActionId, parse_clock_ref, parse_digest_option
 from bot.permissions import Action, authorize
 from bot.pipeline import Move, next_stage
@@ -144,9 +145,58 @@ def open_extend(ack: Ack, body: dict[str, Any], baton: Baton) -> None:
     baton.client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
+def open_pause(ack: Ack, body: dict[str, Any], baton: Baton) -> None:
+    """The owner pauses the lead's clocks; a lead paused before is refused before the modal."""
+    ack()
+    now = baton.ctx.clock()
+    try:
+        lead = ownership.lead(baton.ctx, lead_of(body))
+        authorize(baton.agreement, user_of(body), Action.PAUSE, owner=lead.owner)
+        if lead.paused_at is not None:
+            raise Refused("paused_before", until=lead.paused_until, by=lead.paused_by)
+    except Refused as refusal:
+        refuse(baton, body, refusal)
+        return
+    today = now.astimezone(baton.agreement.tz).date()
+    view = baton.renderer.view(
+        "pause_modal",
+        lead=lead,
+        tomorrow=(today + timedelta(days=1)).isoformat(),
+        latest=pause.latest_day(baton.ctx, now).isoformat(),
+    )
+    view["private_metadata"] = json.dumps({"lead": lead.id, "channel": where(body)})
+    baton.client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+@acknowledged
+def restore(body: dict[str, Any], baton: Baton) -> None:
+    """The button in the sales manager's DM (or App Home) that puts a seller back."""
+    seller = body["actions"][0]["value"]
+    consequences.restore(baton.ctx, seller=seller, by=user_of(body))
+    tell(baton, body, "restored", seller=seller)
+    publish_home(baton, user_of(body))
+
+
 @acknowledged
 def refresh_home(body: dict[str, Any], baton: Baton) -> None:
     publish_home(baton, user_of(body))
+
+
+@acknowledged
+def go_away(body: dict[str, Any], baton: Baton) -> None:
+    """App Home's switch: away until `/baton back`, or until the day picked."""
+    user = user_of(body)
+    day = body["actions"][0].get("selected_date") or ""
+    until = availability.parse_until(day, baton.agreement, baton.ctx.clock())
+    availability.go_away(baton.ctx, user=user, until=until)
+    publish_home(baton, user)
+
+
+@acknowledged
+def come_back(body: dict[str, Any], baton: Baton) -> None:
+    user = user_of(body)
+    availability.come_back(baton.ctx, user=user)
+    publish_home(baton, user)
 
 
 def from_digest(ack: Ack, body: dict[str, Any], baton: Baton) -> None:
@@ -168,6 +218,7 @@ IN_DIGESTS: dict[str, Callable[[Ack, dict[str, Any], Baton], None]] = {
     ActionId.MARK_CONTACTED: mark_contacted,
     ActionId.GIVE_FEEDBACK: open_feedback,
     ActionId.RELEASE: release,
+    ActionId.PAUSE: open_pause,
 }
 
 
@@ -184,5 +235,10 @@ def register(app: App) -> None:
     app.action(A.HAND_OVER_AGAIN.value)(hand_over_again)
     app.action(A.REASSIGN.value)(reassign)
     app.action(A.EXTEND.value)(open_extend)
+    app.action(A.PAUSE.value)(open_pause)
+    app.action(A.RESTORE.value)(restore)
     app.action(A.HOME_REFRESH.value)(refresh_home)
+    app.action(A.AWAY.value)(go_away)
+    app.action(A.AWAY_UNTIL.value)(go_away)
+    app.action(A.BACK.value)(come_back)
     app.action(A.DIGEST.value)(from_digest)

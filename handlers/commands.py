@@ -1,13 +1,14 @@
-"""The /baton slash command: help, mine, open, stats, history, agreement, lead."""
+"""The /baton slash command: help, mine, open, stats, history, agreement, lead, away, back."""
 
 from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot import history, overview, reports
+from bot import availability, history, overview, reports
 from bot.permissions import Action, authorize
 from bot.refusals import Refused
 from bot.slack.baton import Baton
+from handlers.home import publish_home
 
 
 def baton_command(ack: Ack, command: dict[str, Any], body: dict[str, Any], baton: Baton) -> None:
@@ -41,10 +42,28 @@ def baton_command(ack: Ack, command: dict[str, Any], body: dict[str, Any], baton
             return
         found = history.find(baton.ctx, key)
         ack(**render.message("history", key=key, histories=found, details=history.details))
+    elif word in ("away", "back"):
+        reason, details = _availability(baton, user, word, text)
+        ack(response_type="ephemeral", **render.notice(reason, **details))
+        baton.later(publish_home, baton, user)
     elif word == "agreement":
         ack(**render.message("agreement"))
     else:
         ack(**render.message("help", text=text))
+
+
+def _availability(baton: Baton, user: str, word: str, text: str) -> tuple[str, dict[str, Any]]:
+    """`/baton away [until DATE]` or `/baton back`: the notice that answers it."""
+    ctx = baton.ctx
+    try:
+        if word == "back":
+            return ("back" if availability.come_back(ctx, user=user) else "not_away"), {}
+        until = availability.parse_until(text.partition(" ")[2], ctx.agreement, ctx.clock())
+        away = availability.go_away(ctx, user=user, until=until)
+    except Refused as refusal:
+        return refusal.reason, refusal.details
+    back_on = away.away_until.astimezone(ctx.agreement.tz).date() if away.away_until else None
+    return "away", {"until": back_on}
 
 
 def register(app: App) -> None:

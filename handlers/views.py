@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 from slack_bolt import Ack, App
 
-from bot import escalation, feedback, intake, ownership
+from bot import escalation, feedback, intake, ownership, pause
 from bot.actions import BlockId, ViewId, parse_clock_ref
 from bot.permissions import Action, authorize
 from bot.refusals import Refused
@@ -63,6 +63,48 @@ def extend_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], baton
         _errors(ack, baton, BlockId.REASON.value, refusal)
         return
     ack()
+
+
+PAUSE_BLOCKS = {
+    "pause_not_ahead": BlockId.UNTIL,
+    "pause_too_long": BlockId.UNTIL,
+    "pause_reason_unknown": BlockId.REASON,
+    "pause_reason_required": BlockId.REASON,
+}
+"""Where in the pause modal each of its problems is shown; any other refusal (a second
+pause, a lead that changed meanwhile) closes the modal and is told ephemerally."""
+
+
+def pause_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], baton: Baton) -> None:
+    meta = json.loads(view["private_metadata"])
+    given = values(view)
+    user = body["user"]["id"]
+    try:
+        lead = pause.pause(
+            baton.ctx,
+            lead_id=meta["lead"],
+            user=user,
+            until=_day(given.get(BlockId.UNTIL)),
+            reason=_text(given.get(BlockId.REASON)),
+            note=_text(given.get(BlockId.NOTE)),
+        )
+    except Refused as refusal:
+        block = PAUSE_BLOCKS.get(refusal.reason)
+        if block is not None:
+            _errors(ack, baton, block.value, refusal)
+            return
+        ack()
+        whisper(
+            baton,
+            user,
+            meta.get("channel"),
+            baton.renderer.notice(refusal.reason, **refusal.details),
+        )
+        return
+    ack()
+    whisper(
+        baton, user, meta.get("channel"), baton.renderer.notice("paused", until=lead.paused_until)
+    )
 
 
 def _text(value: Any) -> str | None:
@@ -148,5 +190,6 @@ def hand_over_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], ba
 def register(app: App) -> None:
     app.view(ViewId.ASSIGN.value)(assign_submitted)
     app.view(ViewId.EXTEND.value)(extend_submitted)
+    app.view(ViewId.PAUSE.value)(pause_submitted)
     app.view(ViewId.FEEDBACK.value)(feedback_submitted)
     app.view(ViewId.HAND_OVER.value)(hand_over_submitted)

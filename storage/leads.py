@@ -190,13 +190,16 @@ def due_for_recheck(*, session: Session, today: date) -> list[Lead]:
     )
 
 
+_OPEN_COUNTS = (
+    select(Lead.owner, func.count())
+    .where(col(Lead.stage).in_(("claimed", "contacted")), col(Lead.owner).is_not(None))
+    .group_by(Lead.owner)
+)
+
+
 def open_counts(*, session: Session) -> dict[str, int]:
     """Open leads per owner, to spread new work over the team."""
-    rows = session.exec(
-        select(Lead.owner, func.count())
-        .where(col(Lead.stage).in_(("claimed", "contacted")), col(Lead.owner).is_not(None))
-        .group_by(Lead.owner)
-    ).all()
+    rows = session.execute(_OPEN_COUNTS).all()
     return {owner: count for owner, count in rows}
 
 
@@ -309,3 +312,13 @@ def open_clocks(*, session: Session, lead_ids: list[str]) -> list[Deadline]:
             )
         ).all()
     )
+
+
+def latest_event(*, session: Session, lead_id: str, kinds: Collection[str]) -> Event | None:
+    """The lead's most recent event of one of these kinds."""
+    return session.exec(
+        select(Event)
+        .where(Event.lead_id == lead_id, col(Event.kind).in_(kinds))
+        .order_by(col(Event.id).desc())
+        .limit(1)
+    ).first()

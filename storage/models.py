@@ -69,6 +69,13 @@ class Lead(LeadFields, table=True):
     card_at: datetime | None = _utc(default=None)
     """When the card was first in the sales channel: the claim and contact clocks start then."""
     recheck_on: date | None = Field(default=None, index=True)
+    paused_at: datetime | None = _utc(default=None)
+    """When the owner paused the lead's clocks (once per lead: `bot.pause`)."""
+    paused_until: datetime | None = _utc(default=None)
+    paused_by: str | None = Field(default=None, max_length=32)
+    pause_reason: str | None = Field(default=None, max_length=64)
+    """The code of one of the agreement's `pause.reasons`; None when a note says why."""
+    pause_note: str | None = Field(default=None, max_length=1000)
     forgotten_at: datetime | None = _utc(default=None)
 
     # The scorecard counts a window of leads by these columns alone: with them in the index,
@@ -85,6 +92,8 @@ class Lead(LeadFields, table=True):
         ),
         # An import asks, a chunk at a time, which of its people are already open leads.
         Index("ix_lead_email_lower", text("lower(email)")),
+        # Routing counts each seller's open leads for every decision: from the index alone.
+        Index("ix_lead_stage_owner", "stage", "owner"),
     )
 
 
@@ -123,8 +132,28 @@ class Deadline(SQLModel, table=True):
     breached_at: datetime | None = _utc(default=None)
     extended_at: datetime | None = _utc(default=None)
     extension_reason: str | None = Field(default=None, max_length=1000)
+    reassigned_at: datetime | None = _utc(default=None)
+    """When `consequences.reassign_after` came for this clock (it went to another seller, or
+    nobody was available): it comes once."""
 
     __table_args__ = (Index("ix_deadline_next_at", "next_at"),)
+
+
+class Consequence(SQLModel, table=True):
+    """A consequence of the agreement that Baton applied, once: `key` names the occasion
+    (`reassign:<deadline>`, `out_of_rotation:<seller>:<episode>`, `shortfall:<week>`), and
+    the unique index lets only one process record it, however many try."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200)
+    kind: str = Field(max_length=32, index=True)
+    at: datetime = _utc(index=True)
+    lead_id: str | None = Field(default=None, foreign_key="lead.id", index=True, max_length=32)
+    subject: str | None = Field(default=None, max_length=64)
+    """Whom it concerns: the seller taken out of rotation, the seller a lead went to."""
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+    __table_args__ = (Index("uq_consequence_key", "key", unique=True),)
 
 
 class Breach(SQLModel, table=True):
@@ -293,3 +322,27 @@ class ChatPerson(SQLModel, table=True):
     updated_at: datetime = _utc()
 
     __table_args__ = (Index("ix_chatperson_email", "platform", "email"),)
+
+
+class SellerStatus(SQLModel, table=True):
+    """A seller's availability for new leads, and their place in the rotation (`bot.routing`).
+
+    A seller with no row is available and has not been chosen yet. `turns` counts the leads
+    Baton gave them, each as 1/weight; None means "back in the rotation": the next choice
+    sets it level with the colleagues in rotation, so nobody catches up with a flood of leads
+    after an absence. `load_offset` does the same for `least_loaded`: the open leads (per unit
+    of weight) they were behind the least loaded colleague at their return, counted as held
+    until the others' backlog has come down to theirs.
+    """
+
+    user_id: str = Field(primary_key=True, max_length=64)
+    away_since: datetime | None = _utc(default=None)
+    away_until: datetime | None = _utc(default=None)
+    """When the absence ends; None while away means until `/baton back`."""
+    out_of_rotation_since: datetime | None = _utc(default=None)
+    out_of_rotation_reason: str | None = Field(default=None, max_length=1000)
+    counts_from: datetime | None = _utc(default=None)
+    """When fairness counts from: the seller's last return to the rotation."""
+    turns: float | None = None
+    load_offset: float | None = None
+    updated_at: datetime | None = _utc(default=None)

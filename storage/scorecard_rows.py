@@ -341,3 +341,14 @@ def waiting_for_feedback(*, session: Session) -> tuple[int, int]:
 
 def qualified_between(*, session: Session, since: datetime, until: datetime) -> int:
     return cohort_size(session=session, since=since, until=until)[1]
+
+
+def paused(*, session: Session, since: datetime, until: datetime) -> dict[str | None, int]:
+    """The leads whose clocks were paused in `[since, until)`, by the pause's reason (None:
+    a note said why)."""
+    found = session.exec(
+        select(Lead.pause_reason, func.count())
+        .where(col(Lead.paused_at) >= since, col(Lead.paused_at) < until)
+        .group_by(Lead.pause_reason)
+    ).all()
+    return {reason: int(count) for reason, count in found}

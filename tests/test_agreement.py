@@ -449,3 +449,58 @@ def test_roles_of():
     assert agreement.roles_of("U0MANAGER") == {"sales_manager"}
     assert agreement.roles_of("U0SELLER2") == {"sales"}
     assert agreement.roles_of("U0NOBODY") == set()
+
+
+CONSEQUENCES = """consequences:
+  reassign_after: 1h
+  out_of_rotation_after: 3
+  marketing_shortfall: 20%
+"""
+
+
+def test_consequences_and_pause_are_read_with_their_defaults():
+    agreement = parse_agreement(AGREEMENT + CONSEQUENCES)
+    assert agreement.consequences.reassign_after == Span(1, "h")
+    assert agreement.consequences.out_of_rotation_after == 3
+    assert agreement.consequences.marketing_shortfall == 0.2
+    assert agreement.pause.longest == 14
+    assert [r.code for r in agreement.pause.reasons] == [
+        "customer_asked_to_be_called_later",
+        "customer_out_of_office",
+        "waiting_for_an_answer_from_the_customer",
+    ]
+    plain = parse_agreement(AGREEMENT)
+    assert plain.consequences.reassign_after is None
+    assert plain.consequences.marketing_shortfall is None
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("  reassign_after: soon", 'consequences.reassign_after: "soon" is not a duration'),
+        ("  out_of_rotation_after: 0", "consequences.out_of_rotation_after: 0 breaches would"),
+        ("  marketing_shortfall: lots", 'consequences.marketing_shortfall: "lots" is not a share'),
+        ("  marketing_shortfall: 100%", "must be more than 0% and less than 100%"),
+        ("  reassign_later: 1h", "consequences.reassign_later: is not a key of the agreement"),
+    ],
+)
+def test_a_wrong_consequence_is_named_with_its_line(line: str, expected: str):
+    text = AGREEMENT + "consequences:\n" + line + "\n"
+    problem = only_problem_without_platform(text)
+    assert f"agreement.yml:{line_of(text, line.strip())}:" in problem
+    assert expected in problem
+
+
+def test_a_shortfall_needs_a_commitment():
+    text = AGREEMENT.replace("marketing_commitment: {qualified_leads_per_month: 8}\n", "")
+    text += "consequences:\n  marketing_shortfall: 20%\n"
+    problem = only_problem_without_platform(text)
+    assert "consequences.marketing_shortfall" in problem
+    assert "no marketing_commitment" in problem
+
+
+def test_a_pause_is_bounded_by_the_agreement():
+    problem = only_problem_without_platform(AGREEMENT + "pause: {longest: 120}\n")
+    assert "pause.longest: 120 days: a pause lasts from 1 to 90 days" in problem
+    reasons = parse_agreement(AGREEMENT + "pause: {reasons: [on a trade fair]}\n").pause.reasons
+    assert [(r.code, r.label) for r in reasons] == [("on_a_trade_fair", "on a trade fair")]

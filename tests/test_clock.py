@@ -175,19 +175,40 @@ def test_after_a_long_outage_each_step_fires_once_and_no_late_reminder(timed, cl
     assert not queued(timed, template="reminder_unclaimed")
 
 
-def test_reassigning_restarts_nothing_that_already_passed(timed, clock):
+def test_reassigning_after_a_contact_breach_stops_the_ladder_and_gives_a_fresh_window(timed, clock):
+    """The manager handed the lead on after its contact deadline passed: the CEO is not told
+    of it, and the new owner has a whole contact window from the reassignment."""
     lead_id = hand_over(timed)
     ownership.claim(timed, lead_id=lead_id, user="U0SELLER1")
     tick(timed, clock, START + timedelta(hours=4))
+    assert len(dms_to(timed, "U0MANAGER")) == 1
+    clock.at(START + timedelta(hours=4, minutes=10))
     ownership.assign(timed, lead_id=lead_id, by="U0MANAGER", to="U0SELLER2")
     with timed.sessions() as session:
-        contact = next(
+        contacts = [
             c for c in deadlines.of_lead(session=session, lead_id=lead_id) if c.kind == "contact"
-        )
-    assert contact.breached_at is not None
-    assert contact.due_at == START + timedelta(hours=4)
+        ]
+        breach = session.exec(select(Breach).where(Breach.kind == "contact")).one()
+    old, fresh = contacts
+    assert old.resolved_at == START + timedelta(hours=4, minutes=10)
+    assert breach.resolved_at == START + timedelta(hours=4, minutes=10)
+    assert fresh.due_at == START + timedelta(hours=8, minutes=10)
+    assert fresh.resolved_at is None and fresh.breached_at is None
     tick(timed, clock, START + timedelta(hours=6))
-    assert len(dms_to(timed, "U0CEO")) == 1
+    assert not dms_to(timed, "U0CEO")
+    tick(timed, clock, START + timedelta(hours=7, minutes=40))
+    assert [item.facts["kind"] for item in dms_to(timed, "U0SELLER2")] == ["contact"]
+
+
+def test_assigning_an_unclaimed_lead_in_time_keeps_its_contact_clock(timed, clock):
+    lead_id = hand_over(timed)
+    clock.at(START + timedelta(minutes=20))
+    ownership.assign(timed, lead_id=lead_id, by="U0MANAGER", to="U0SELLER2")
+    with timed.sessions() as session:
+        contacts = [
+            c for c in deadlines.of_lead(session=session, lead_id=lead_id) if c.kind == "contact"
+        ]
+    assert [(c.due_at, c.resolved_at) for c in contacts] == [(START + timedelta(hours=4), None)]
 
 
 def test_the_manager_extends_a_missed_deadline_once(timed, clock):

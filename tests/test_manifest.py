@@ -72,7 +72,9 @@ def test_slash_command(manifest: dict[str, Any]) -> None:
     (command,) = manifest["features"]["slash_commands"]
     assert command["command"] == "/baton"
     assert command["url"] == REQUEST_URL
-    assert command["usage_hint"] == "[help|mine|open|stats|history EMAIL|agreement|lead]"
+    assert command["usage_hint"] == (
+        "[help|mine|open|stats|history EMAIL|agreement|lead|away [until DATE]|back]"
+    )
     assert command["should_escape"] is False
     assert command["description"]
 

@@ -142,3 +142,13 @@ def test_check_names_an_address_slack_does_not_know(tmp_path: Path, people: Fake
     result = CliRunner().invoke(cli, ["check"], env=env)
     assert result.exit_code == 0, result.output
     assert "People: all 2 named by email address are known." in result.stdout
+
+
+def test_a_weight_given_by_email_follows_the_seller_to_their_id(settings, database_url, people):
+    agreement = parse_agreement(
+        BY_EMAIL + "routing: {mode: round_robin, weights: {Per@Example.dk: 3}}\n"
+    )
+    assert agreement.routing.weights == {"per@example.dk": 3}
+    assert roster(settings, database_url).resolve(agreement, Path("agreement.yml")) == []
+    assert agreement.routing.weights == {"U0PER": 3}
+    assert agreement.routing.weight("U0PER") == 3

@@ -3,7 +3,7 @@
 import json
 import re
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from slack_sdk.models.views import View
 
 from bot.actions import ActionId
 from bot.agreement import Agreement
+from bot.availability import Availability
 from bot.digests import Row
 from bot.feedback import RULES
 from bot.history import History
@@ -484,6 +485,10 @@ def extreme_scorecard() -> dict[str, Any]:
     card.breaches_last_week = dict.fromkeys(sellers, 2)
     card.waiting_for_feedback, card.feedback_overdue = 40, 7
     card.card_delay = Spread(count=9000, median_seconds=0.4, p95_seconds=997.0)
+    card.consequences.reassigned, card.consequences.not_reassigned = 31, 2
+    card.consequences.out_of_rotation = dict.fromkeys(sellers, 1)
+    card.consequences.shortfall_weeks = 3
+    card.paused = {"customer_out_of_office": 4, "note": 2, "<!here> " + "r" * 900: 1}
     return card.as_json()
 
 
@@ -545,9 +550,46 @@ def facts_per_template(**person: Any) -> dict[str, dict[str, Any]]:
             "card_link": "https://example.slack.com/archives/C0SALES/p1700000000000100",
         },
         "extend_modal": {"lead": lead, "kind": "contact"},
+        "pause_modal": {"lead": lead, "tomorrow": "2026-11-27", "latest": "2026-12-10"},
+        "reassigned": {
+            "lead": lead,
+            "card_link": "https://example.slack.com/archives/C0SALES/p1700000000000100",
+            "role": "sales_manager",
+            "clock": "contact",
+            "from": "U0SELLER1",
+            "to": "U0SELLER2",
+            "why": "round robin <!channel>",
+            "late_seconds": 3600.0,
+        },
+        "out_of_rotation": {
+            "lead": lead,
+            "card_link": None,
+            "role": "sales_manager",
+            "seller": "U0SELLER1",
+            "breaches": 3,
+            "limit": 3,
+        },
+        "back_in_rotation": {"by": "U0MANAGER", "lead": None, "card_link": None},
+        "marketing_shortfall": {
+            "lead": None,
+            "card_link": None,
+            "role": "ceo",
+            "month": "November 2026",
+            "qualified": 3,
+            "committed": 8,
+            "pro_rata": 6.4,
+            "behind_share": 0.531,
+            "agreed_share": 0.2,
+        },
         "digest": digest_facts(**person),
         "help": {"text": "help"},
-        "lead_card": {"lead": lead, "clocks": {}, "overdue": False, "feedback": None},
+        "lead_card": {
+            "lead": lead,
+            "clocks": {},
+            "overdue": False,
+            "feedback": None,
+            "routed": {"kind": "assigned", "to": "U0SELLER1", "reason": "round robin, weight 2"},
+        },
         "feedback_thread": {**feedback_facts, "lead": lead, "card_link": None},
         "feedback_marketing": {
             **feedback_facts,
@@ -587,6 +629,13 @@ def facts_per_template(**person: Any) -> dict[str, dict[str, Any]]:
             "team": items,
             "week": week,
             "handed_over": [lead],
+            "out_of_rotation": ["U0SELLER2"],
+            "availability": Availability(
+                "U0MANAGER",
+                away=False,
+                out_of_rotation_since=RECEIVED,
+                out_of_rotation_reason="<!channel> late " + "again " * 300,
+            ),
         },
         "notice": {"reason": "lead_gone", "details": {}},
         "released": {"lead": lead, "by": "U0SELLER1", "card_link": None},
@@ -596,6 +645,7 @@ def facts_per_template(**person: Any) -> dict[str, dict[str, Any]]:
             "due_at": "2026-11-26T12:00:00+00:00",
             "planned": "2026-11-26T11:30:00+00:00",
             "card_link": None,
+            "away_owner": "U0SELLER1",
         },
         "reminder_unclaimed": {
             "lead": someone(name="<!channel>"),
@@ -761,6 +811,23 @@ NOTICE_DETAILS: dict[str, dict[str, Any]] = {
     "reason_required": {},
     "clock_closed": {"clock": "contact"},
     "extended_before": {"clock": "contact"},
+    "paused_before": {"until": "2026-12-01T00:00:00+01:00", "by": "U0SELLER1"},
+    "pause_reason_required": {},
+    "pause_reason_unknown": {},
+    "pause_not_ahead": {"today": "2026-11-26"},
+    "pause_too_long": {"longest": 14, "latest": "2026-12-10"},
+    "nothing_to_pause": {},
+    "paused": {"until": "2026-12-01T00:00:00+01:00"},
+    "restored": {"seller": "U0SELLER1"},
+    "not_out_of_rotation": {"seller": "U0SELLER1"},
+    "out_of_rotation": {"since": "2026-11-26T12:00:00+00:00"},
+    "bad_date": {"given": "<!channel> friday"},
+    "date_passed": {"given": "2026-11-01"},
+    "not_a_seller": {},
+    "nobody_available": {"why": "nobody is available: 3 away"},
+    "away": {"until": date(2026, 12, 7)},
+    "back": {},
+    "not_away": {},
 }
 
 

@@ -451,6 +451,8 @@ def test_lead_text_reaches_a_dm_escaped(baton, slack):
 # assigns and reassigns; the owner (or the sales manager) marks contacted, releases and gives
 # feedback; anyone else is refused. Marketing (and the sales manager) hand leads over. A
 # lead's history is for the people of the agreement, not for a former seller who owns one.
+# The owner (or the sales manager) pauses a lead's clock; only the sales manager puts a
+# seller back in rotation.
 MAY: dict[str, set[str]] = {
     "sales": {"claim", "read_history"},
     "sales_manager": {
@@ -461,10 +463,12 @@ MAY: dict[str, set[str]] = {
         "give_feedback",
         "hand_over",
         "read_history",
+        "pause",
+        "restore",
     },
     "ceo": {"read_history"},
     "marketing": {"hand_over", "read_history"},
-    "owner": {"release", "mark_contacted", "give_feedback"},
+    "owner": {"release", "mark_contacted", "give_feedback", "pause"},
     "stranger": set(),
 }
 DECIDED = {
@@ -475,6 +479,8 @@ DECIDED = {
     "give_feedback",
     "hand_over",
     "read_history",
+    "pause",
+    "restore",
 }
 # One person per role; the owner is a former seller who still owns a lead, so the row shows
 # what owning alone allows.

@@ -357,3 +357,73 @@ def test_a_dialog_title_is_cut_to_what_teams_shows() -> None:
     value = answers.dialog("x" * 100, card, height="small")["task"]["value"]
     assert len(value["title"]) == answers.TITLE and value["title"].endswith("…")
     assert (value["width"], value["height"]) == ("medium", "small")
+
+
+CONSEQUENCE_FACTS: dict[str, list[dict[str, Any]]] = {
+    "reassigned": [
+        {"role": role, "to": to, "why": "round robin", "clock": "contact", "from": "U0SELLER1"}
+        | {"late_seconds": 3600.0, "card_link": link}
+        for role in ("previous_owner", "sales_manager")
+        for to in ("U0SELLER2", None)
+        for link in ("https://teams.example/card", None)
+    ],
+    "out_of_rotation": [
+        {"role": role, "seller": "U0SELLER1", "breaches": 3, "limit": 3, "card_link": None}
+        for role in ("seller", "sales_manager")
+    ],
+    "back_in_rotation": [{"by": "U0MANAGER", "lead": None, "card_link": None}],
+    "marketing_shortfall": [
+        {"role": role, "month": "November 2026", "qualified": 3, "committed": 8}
+        | {"pro_rata": 6.4, "behind_share": 0.531, "agreed_share": 0.2, "lead": None}
+        | {"card_link": None}
+        for role in ("ceo", "marketing")
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("template", "facts"),
+    [(name, facts) for name, cases in CONSEQUENCE_FACTS.items() for facts in cases],
+)
+def test_the_consequences_are_valid_adaptive_cards(
+    renderer: CardRenderer, validator: jsonschema.Draft6Validator, template: str, facts: dict
+) -> None:
+    facts = {"lead": make_lead(name=nasty(150), stage="claimed", owner="U0SELLER1")} | facts
+    card = renderer.message(template, **facts)
+    assert_valid(card, validator)
+    assert "{{" not in json.dumps(card)
+
+
+def test_a_paused_card_says_who_paused_it_until_when_and_why(
+    renderer: CardRenderer, validator: jsonschema.Draft6Validator
+) -> None:
+    lead = make_lead(stage="claimed", owner="U0SELLER1")
+    lead.paused_at, lead.paused_until, lead.paused_by = (
+        RECEIVED,
+        RECEIVED + timedelta(days=3),
+        "U0SELLER1",
+    )
+    lead.pause_reason, lead.pause_note = "customer_out_of_office", "Back <b>Monday</b>"
+    card = renderer.card(lead, clocks_for("claimed"))
+    assert_valid(card, validator)
+    text = json.dumps(card, ensure_ascii=False)
+    assert "Clock paused" in text and "customer out of office" in text
+
+
+def test_the_card_says_who_baton_assigned_and_why(
+    renderer: CardRenderer, validator: jsonschema.Draft6Validator
+) -> None:
+    routed = {"kind": "assigned", "to": "U0SELLER2", "reason": "round robin, weight 2"}
+    card = renderer.card(
+        make_lead(stage="claimed", owner="U0SELLER2"), clocks_for("claimed"), None, routed
+    )
+    assert_valid(card, validator)
+    assert card["body"][-1]["text"] == (
+        "🔀 Assigned by Baton to Sofie ∗Star∗ Jensen: round robin, weight 2"
+    )
+    nobody = {"kind": "not_assigned", "to": "", "reason": "nobody is available: 3 away"}
+    card = renderer.card(make_lead(), clocks_for("handed_over"), None, nobody)
+    assert card["body"][-1]["text"] == (
+        "🔀 Open for Claim: Baton could not assign it, nobody is available: 3 away"
+    )
+    assert card["actions"][0]["title"] == "Claim"

@@ -30,7 +30,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.metadata import Metadata
 from sqlmodel import Session
 
-from bot import cards, digests, messages, metrics
+from bot import cards, digests, messages, metrics, routing
 from bot.context import Context
 from bot.delivery.interface import Answer, Call, Sent, Undeliverable
 from bot.slack import digest_layout
@@ -221,8 +221,9 @@ class SlackTransport:
             return Sent()
         with self.ctx.sessions() as session:
             latest = leads.latest_feedback(session=session, lead_id=lead.id)
+            routed = routing.why(session, lead_id=lead.id)
         if lead.card_message_id and lead.card_conversation:
-            message = self.renderer.card(lead, clocks, latest)
+            message = self.renderer.card(lead, clocks, latest, routed)
             channel, ts = lead.card_conversation, lead.card_message_id
             response = call(
                 row, UPDATE, lambda: self.client.chat_update(channel=channel, ts=ts, **message)
@@ -231,7 +232,7 @@ class SlackTransport:
         # The first post says by when to claim, as the clocks will start once Slack has it.
         now = self.ctx.clock()
         message = self.renderer.card(
-            lead, cards.preview(self.ctx.agreement, lead, clocks, now), latest
+            lead, cards.preview(self.ctx.agreement, lead, clocks, now), latest, routed
         )
         posted = self._post(row, message, self.ctx.agreement.channels.sales, call)
         metrics.LEADS_POSTED.inc()  # also when found: the attempt that posted it never counted it

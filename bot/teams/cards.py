@@ -175,14 +175,23 @@ class CardRenderer:
         return fit_card(self.render(template, **facts))
 
     def card(
-        self, lead: Lead, clocks: list[Deadline], feedback: Feedback | None = None
+        self,
+        lead: Lead,
+        clocks: list[Deadline],
+        feedback: Feedback | None = None,
+        routed: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """The lead's card as it stands: owner, next deadline, outcome, the actions its stage
-        allows."""
+        allows; `routed`, Baton's last choice for it (`bot.routing.why`)."""
         open_clocks = {clock.kind: clock for clock in clocks if clock.resolved_at is None}
         overdue = any(clock.breached_at is not None for clock in open_clocks.values())
         return self.message(
-            "lead_card", lead=lead, clocks=open_clocks, overdue=overdue, feedback=feedback
+            "lead_card",
+            lead=lead,
+            clocks=open_clocks,
+            overdue=overdue,
+            feedback=feedback,
+            routed=routed,
         )
 
     def dialog(self, template: str, *, title: str, height: Size, **facts: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from bot.clock import utcnow
 from bot.durations import wait
 from bot.reports import WonDeals, won_deals
 from bot.reports import scorecard as quality
-from bot.scorecard import ALL, Scorecard, compute
+from bot.scorecard import ALL, PAUSE_NOTE, Scorecard, compute
 from bot.service.cli.common import fail, open_context, out, read_agreement, read_settings
 
 FORMATS = ("table", "csv", "json")
@@ -85,6 +85,17 @@ def figures(card: Scorecard, agreement: Agreement) -> Iterator[tuple[str, str, s
         yield "sales", "hand-over to card, 95th percentile (s)", ALL, card.card_delay.p95_seconds
     yield "sales", "waiting for feedback", ALL, card.waiting_for_feedback
     yield "sales", "feedback overdue", ALL, card.feedback_overdue
+    for reason, count in sorted(card.paused.items()):
+        label = "a note" if reason == PAUSE_NOTE else agreement.pause.label(reason)
+        yield "sales", "clocks paused: " + str(label), ALL, count
+    applied = card.consequences
+    yield "consequences", "leads reassigned", ALL, applied.reassigned
+    yield "consequences", "leads nobody could take over", ALL, applied.not_reassigned
+    for seller, count in sorted(applied.out_of_rotation.items()):
+        yield "consequences", "taken out of rotation", seller, count
+    for seller, count in sorted(applied.restored.items()):
+        yield "consequences", "put back in rotation", seller, count
+    yield "consequences", "weeks Marketing was behind", ALL, applied.shortfall_weeks
     for name, source in sorted(card.sources.items()):
         for stage in ("handed_over", "claimed", "contacted", "accepted", "won"):
             yield "funnel", stage.replace("_", " "), name, getattr(source, stage)
@@ -99,7 +110,12 @@ def _shown(figure: str, value: Any) -> str:
 
 
 def _table(card: Scorecard, agreement: Agreement, title: str, unqualified: dict[str, int]) -> None:
-    sides = {"marketing": "Marketing", "sales": "Sales", "funnel": "Funnel by source"}
+    sides = {
+        "marketing": "Marketing",
+        "sales": "Sales",
+        "consequences": "Consequences",
+        "funnel": "Funnel by source",
+    }
     for side, heading in sides.items():
         table = Table(title=f"{heading}, {title}")
         for name in ("figure", "who / source", "value"):
