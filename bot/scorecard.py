@@ -188,18 +188,14 @@ def _commitment(
     return Commitment(start, following, qualified, committed, round(pro_rata, 2), verdict)
 
 
-def _sources(session: Session, since: datetime, until: datetime) -> dict[str, Source]:
+def _sources(found: rows.BySource) -> dict[str, Source]:
     sources: dict[str, Source] = {}
-    for name, handed, qualified, claimed, contacted, accepted, won in rows.funnel(
-        session=session, since=since, until=until
-    ):
+    for name, handed, qualified, claimed, contacted, accepted, won in found.funnel:
         sources[name or NO_SOURCE] = Source(
             int(handed), int(qualified or 0), int(claimed), int(contacted), int(accepted or 0)
         )
         sources[name or NO_SOURCE].won = int(won or 0)
-    for name, outcome, reason, count in rows.feedback_by_source(
-        session=session, since=since, until=until
-    ):
+    for name, outcome, reason, count in found.feedback:
         source = sources.setdefault(name or NO_SOURCE, Source())
         source.feedback[outcome] = source.feedback.get(outcome, 0) + count
         if outcome == "rejected":
@@ -240,10 +236,11 @@ def compute(
     card.handed_over, card.qualified = rows.cohort_size(session=session, since=since, until=until)
     card.definition_share = _share(card.qualified, card.handed_over)
     card.commitment = _commitment(session, agreement, until, now)
-    card.sources = _sources(session, since, until)
-    for found in rows.missed_rules(session=session, since=since, until=until):
-        for code in found:
-            card.missed_rules[code] = card.missed_rules.get(code, 0) + 1
+    found = rows.by_source(session=session, since=since, until=until)
+    card.sources = _sources(found)
+    for listed, count in found.missed_rules:
+        for code in listed:
+            card.missed_rules[code] = card.missed_rules.get(code, 0) + count
     card.clocks = _clocks(session, since, until)
     days = business_days(agreement.calendar, since, max(until, now))
     with rows.business_clock(session=session, days=days) as clock:

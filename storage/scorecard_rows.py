@@ -7,6 +7,7 @@ timestamp's business clock is that day's seconds before it plus the part of its 
 already gone. A wait is the difference of two such clocks.
 """
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,8 +19,10 @@ from sqlalchemy import (
     Float,
     Integer,
     MetaData,
+    String,
     Table,
     case,
+    cast,
     func,
     insert,
     literal,
@@ -42,13 +45,6 @@ class epoch(FunctionElement[float]):  # named as the SQL function it stands for
     inherit_cache = True
 
 
-class utc_day(FunctionElement[int]):
-    """Whole days since 1970-01-01 UTC of a stored timestamp: the key into the day table."""
-
-    type = Integer()
-    inherit_cache = True
-
-
 @compiles(epoch, "sqlite")
 def _epoch_sqlite(element: epoch, compiler: Any, **kw: Any) -> str:
     # SQLite keeps UtcDateTime as naive UTC text, which julianday() reads.
@@ -57,18 +53,26 @@ def _epoch_sqlite(element: epoch, compiler: Any, **kw: Any) -> str:
 
 @compiles(epoch, "postgresql")
 def _epoch_postgresql(element: epoch, compiler: Any, **kw: Any) -> str:
-    return f"extract(epoch from {compiler.process(element.clauses, **kw)})"
+    # As double precision: extract() answers numeric, whose arithmetic and sorting cost more.
+    at = compiler.process(element.clauses, **kw)
+    return f"cast(extract(epoch from {at}) as double precision)"
 
 
-@compiles(utc_day, "sqlite")
-def _day_sqlite(element: utc_day, compiler: Any, **kw: Any) -> str:
-    return f"cast(julianday({compiler.process(element.clauses, **kw)}) - 2440587.5 as integer)"
+class epoch_day(FunctionElement[int]):
+    """Whole days since 1970-01-01 UTC of a number of epoch seconds (never negative here)."""
+
+    type = Integer()
+    inherit_cache = True
 
 
-@compiles(utc_day, "postgresql")
-def _day_postgresql(element: utc_day, compiler: Any, **kw: Any) -> str:
-    inner = compiler.process(element.clauses, **kw)
-    return f"cast(floor(extract(epoch from {inner}) / {DAY_SECONDS}) as integer)"
+@compiles(epoch_day, "sqlite")
+def _epoch_day_sqlite(element: epoch_day, compiler: Any, **kw: Any) -> str:
+    return f"cast(({compiler.process(element.clauses, **kw)}) / {DAY_SECONDS} as integer)"
+
+
+@compiles(epoch_day, "postgresql")
+def _epoch_day_postgresql(element: epoch_day, compiler: Any, **kw: Any) -> str:
+    return f"cast(floor(({compiler.process(element.clauses, **kw)}) / {DAY_SECONDS}) as integer)"
 
 
 @dataclass(frozen=True)
@@ -92,9 +96,8 @@ class Spread:
     p95: float
 
 
-def _clock(at: Any, day: Any) -> ColumnElement[float]:
-    """Business seconds on the day table's clock at the timestamp `at`."""
-    seconds = epoch(at)
+def _clock(seconds: Any, day: Any) -> ColumnElement[float]:
+    """Business seconds on the day table's clock at `seconds` (epoch seconds)."""
 
     def gone(opening: Any, closing: Any) -> ColumnElement[float]:
         return case(
@@ -158,74 +161,108 @@ def _cohort(since: datetime, until: datetime) -> list[ColumnElement[bool]]:
 CLAIM, CONTACT, CARD = "claim", "contact", "card"
 """The waits `spreads` measures: card to claim and card to first contact (business time),
 hand-over to card (wall clock)."""
+_WAITS = (CLAIM, CONTACT, CARD)
+
+
+def _ranks(n: Any) -> list[Any]:
+    """The ranks (from 1) a group of `n` sorted waits is read at: the two middle ones (one
+    and the same for an odd `n`), whose mean is the median, and the 95th percentile's
+    nearest rank, ceil(0.95 n)."""
+    return [(n + 1) // 2, (n + 2) // 2, (95 * n + 99) // 100]
 
 
 def spreads(*, session: Session, since: datetime, until: datetime, clock: Any) -> list[Spread]:
-    """Median and 95th percentile of each wait of the cohort's leads, for all and per owner,
-    in one pass over the leads: each lead's waits once, then ranked per (wait, owner).
+    """Median and 95th percentile of each wait of the cohort's leads, for all and per owner.
+
+    One pass over the window in the report index: each lead's moments as epoch seconds once
+    (reading a stored timestamp is the costly part on SQLite), its waits from those, then one
+    ranking per (wait, owner) and per wait, keeping only the rows at the ranks wanted.
 
     `clock` is the `business_clock` table, or None to measure claims and contacts by the
     wall clock too. A `Spread`'s group is `"<wait>"` or `"<wait>:<owner>"`."""
-    if clock is None:
-        card, claimed, contacted = (
-            epoch(Lead.card_at),
-            epoch(Lead.claimed_at),
-            epoch(Lead.contacted_at),
-        )
-        base = select(Lead).where(*_cohort(since, until), col(Lead.card_at).is_not(None))
-        joined = base.with_only_columns(
+    moments = (
+        select(
             col(Lead.owner).label("owner"),
-            (claimed - card).label(CLAIM),
-            (contacted - card).label(CONTACT),
-            (card - epoch(Lead.received_at)).label(CARD),
+            epoch(Lead.received_at).label("received"),
+            epoch(Lead.card_at).label("card"),
+            epoch(Lead.claimed_at).label("claimed"),
+            epoch(Lead.contacted_at).label("contacted"),
+        )
+        .where(*_cohort(since, until), col(Lead.card_at).is_not(None))
+        .cte("moments")
+        .prefix_with("MATERIALIZED")  # computed once, not again in each expression below
+    )
+    m = moments.c
+    if clock is None:
+        per_lead = select(
+            m.owner,
+            (m.claimed - m.card).label(CLAIM),
+            (m.contacted - m.card).label(CONTACT),
+            (m.card - m.received).label(CARD),
         )
     else:
         at_card, at_claim, at_contact = (
             clock.alias(f"d_{name}") for name in (CARD, CLAIM, CONTACT)
         )
-        card = _clock(Lead.card_at, at_card)
-        joined = (
+        card = _clock(m.card, at_card)
+        per_lead = (
             select(
-                col(Lead.owner).label("owner"),
-                (_clock(Lead.claimed_at, at_claim) - card).label(CLAIM),
-                (_clock(Lead.contacted_at, at_contact) - card).label(CONTACT),
-                (epoch(Lead.card_at) - epoch(Lead.received_at)).label(CARD),
+                m.owner,
+                (_clock(m.claimed, at_claim) - card).label(CLAIM),
+                (_clock(m.contacted, at_contact) - card).label(CONTACT),
+                (m.card - m.received).label(CARD),
             )
-            .select_from(Lead)
-            .join(at_card, at_card.c.n == utc_day(Lead.card_at))
-            .outerjoin(at_claim, at_claim.c.n == utc_day(Lead.claimed_at))
-            .outerjoin(at_contact, at_contact.c.n == utc_day(Lead.contacted_at))
-            .where(*_cohort(since, until), col(Lead.card_at).is_not(None))
+            .select_from(moments)
+            .join(at_card, at_card.c.n == epoch_day(m.card))
+            .outerjoin(at_claim, at_claim.c.n == epoch_day(m.claimed))
+            .outerjoin(at_contact, at_contact.c.n == epoch_day(m.contacted))
         )
-    per_lead = joined.cte("per_lead")
+    waits = per_lead.cte("waits").prefix_with("MATERIALIZED")
     parts = []
-    for wait in (CLAIM, CONTACT, CARD):
-        value = per_lead.c[wait]
+    for code, wait in enumerate(_WAITS):  # sorted by a small number, not by the wait's name
+        value = waits.c[wait]
+        everyone = literal(None, String).label("owner")
         parts.append(
-            select(literal(wait).label("grp"), value.label("secs")).where(value.is_not(None))
+            select(literal(code).label("wait"), everyone, value.label("secs")).where(
+                value.is_not(None)
+            )
         )
         if wait != CARD:
             parts.append(
-                select(
-                    (literal(wait + ":") + per_lead.c.owner).label("grp"), value.label("secs")
-                ).where(value.is_not(None), per_lead.c.owner.is_not(None))
+                select(literal(code).label("wait"), waits.c.owner, value.label("secs")).where(
+                    value.is_not(None), waits.c.owner.is_not(None)
+                )
             )
-    samples = union_all(*parts).cte("samples")
+    samples = union_all(*parts).subquery("samples")
+    group = (samples.c.wait, samples.c.owner)
+    whole = (None, None)  # the whole group: the count shares the ranking's one sort
     ranked = select(
-        samples.c.grp,
+        *group,
         samples.c.secs,
-        func.row_number().over(partition_by=samples.c.grp, order_by=samples.c.secs).label("rn"),
-        func.count().over(partition_by=samples.c.grp).label("n"),
-    ).cte("ranked")
-    n, rn, secs = ranked.c.n, ranked.c.rn, ranked.c.secs
-    middle = case((rn.in_([(n + 1) // 2, (n + 2) // 2]), secs))
-    nearest = case((rn == (95 * n + 99) // 100, secs))
+        func.row_number().over(partition_by=group, order_by=samples.c.secs).label("rn"),
+        func.count().over(partition_by=group, order_by=samples.c.secs, rows=whole).label("n"),
+    ).subquery("ranked")
+    n, rn = ranked.c.n, ranked.c.rn
+    picked = select(ranked).where(rn.in_(_ranks(n))).subquery("picked")
+    p = picked.c
+    low, high, nearest = _ranks(p.n)
     rows = session.execute(
-        select(ranked.c.grp, n, func.avg(middle), func.max(nearest)).group_by(ranked.c.grp, n)
+        select(
+            p.wait,
+            p.owner,
+            p.n,
+            func.avg(case((p.rn.in_([low, high]), p.secs))),
+            func.max(case((p.rn == nearest, p.secs))),
+        ).group_by(p.wait, p.owner, p.n)
     ).all()
     return [
-        Spread(group=grp, count=count, median=max(0.0, float(mid)), p95=max(0.0, float(p95)))
-        for grp, count, mid, p95 in rows
+        Spread(
+            group=_WAITS[code] if owner is None else f"{_WAITS[code]}:{owner}",
+            count=count,
+            median=max(0.0, float(mid)),
+            p95=max(0.0, float(p95)),
+        )
+        for code, owner, count, mid, p95 in rows
     ]
 
 
@@ -239,73 +276,120 @@ def cohort_size(*, session: Session, since: datetime, until: datetime) -> tuple[
     return int(total), int(qualified)
 
 
-def funnel(*, session: Session, since: datetime, until: datetime) -> list[tuple[Any, ...]]:
-    """Per source: handed over, qualified, claimed, contacted, accepted (won and lost were
-    accepted first), won."""
-    accepted = case((col(Lead.stage).in_(("accepted", "won", "lost")), 1), else_=0)
-    return list(
-        session.exec(  # type: ignore[call-overload]
-            select(
-                Lead.source,
-                func.count(),
-                func.sum(case((col(Lead.qualified), 1), else_=0)),
-                func.count(Lead.claimed_at),
-                func.count(Lead.contacted_at),
-                func.sum(accepted),
-                func.sum(case((col(Lead.stage) == "won", 1), else_=0)),
-            )
-            .where(*_cohort(since, until))
-            .group_by(Lead.source)
-        ).all()
-    )
+@dataclass
+class BySource:
+    """What the scorecard counts per source, from one pass over the window's leads."""
 
-
-def feedback_by_source(
-    *, session: Session, since: datetime, until: datetime
-) -> list[tuple[Any, ...]]:
+    funnel: list[tuple[Any, ...]]
+    """(source, handed over, qualified, claimed, contacted, accepted, won); won and lost leads
+    were accepted first."""
+    feedback: list[tuple[Any, ...]]
     """(source, outcome, reason code, count) of the feedback on the cohort's leads."""
-    return list(
-        session.exec(  # type: ignore[call-overload]
-            select(Lead.source, Feedback.outcome, Feedback.reason, func.count())
-            .join(Lead, col(Lead.id) == col(Feedback.lead_id))
-            .where(*_cohort(since, until))
-            .group_by(Lead.source, Feedback.outcome, Feedback.reason)
-        ).all()
-    )
+    missed_rules: list[tuple[list[str], int]]
+    """The rules Sales said the cohort's leads did not meet in practice: each list as given
+    with a feedback, and how many feedbacks gave it."""
 
 
-def missed_rules(*, session: Session, since: datetime, until: datetime) -> list[list[str]]:
-    """The rules Sales said a lead of the cohort did not meet in practice, per feedback given
-    with any (JSON lists; the few rows that carry some are read)."""
-    found = session.scalars(
-        select(Feedback.missed_rules)
-        .join(Lead, col(Lead.id) == col(Feedback.lead_id))
+FUNNEL, FEEDBACK = 0, 1
+
+
+def by_source(*, session: Session, since: datetime, until: datetime) -> BySource:
+    """The funnel, the feedback and the missed rules by source in one statement.
+
+    A lead's source is only in its row (up to 1,000 characters is more than a PostgreSQL index
+    entry holds), so the window's rows are read once, into `cohort`, for the funnel and for the
+    join to the feedback both. The feedback is grouped by its missed rules as text too (JSON
+    cannot be grouped on PostgreSQL): the few lists given come back with their counts."""
+    accepted = case((col(Lead.stage).in_(("accepted", "won", "lost")), 1), else_=0)
+    cohort = (
+        select(
+            col(Lead.id).label("id"),
+            col(Lead.source).label("source"),
+            case((col(Lead.qualified), 1), else_=0).label("qualified"),
+            case((col(Lead.claimed_at).is_not(None), 1), else_=0).label("claimed"),
+            case((col(Lead.contacted_at).is_not(None), 1), else_=0).label("contacted"),
+            accepted.label("accepted"),
+            case((col(Lead.stage) == "won", 1), else_=0).label("won"),
+        )
         .where(*_cohort(since, until))
-    ).all()
-    return [rules for rules in found if rules]
+        .cte("cohort")
+        .prefix_with("MATERIALIZED")  # read once, used twice
+    )
+    c = cohort.c
+    nothing = literal(None, String)
+    rules = cast(Feedback.missed_rules, String)
+    funnel = select(
+        literal(FUNNEL).label("part"),
+        c.source,
+        nothing.label("outcome"),
+        nothing.label("reason"),
+        nothing.label("rules"),
+        func.count().label("n"),
+        func.sum(c.qualified),
+        func.sum(c.claimed),
+        func.sum(c.contacted),
+        func.sum(c.accepted),
+        func.sum(c.won),
+    ).group_by(c.source)
+    zero = literal(0)
+    feedback = (
+        select(
+            literal(FEEDBACK),
+            c.source,
+            Feedback.outcome,
+            Feedback.reason,
+            rules,
+            func.count(),
+            zero,
+            zero,
+            zero,
+            zero,
+            zero,
+        )
+        .select_from(cohort)
+        .join(Feedback, col(Feedback.lead_id) == c.id)
+        .group_by(c.source, Feedback.outcome, Feedback.reason, rules)
+    )
+    found = BySource(funnel=[], feedback=[], missed_rules=[])
+    for part, source, outcome, reason, given, count, *counts in session.execute(
+        union_all(funnel, feedback)
+    ).all():
+        if part == FUNNEL:
+            found.funnel.append((source, count, *counts))
+            continue
+        found.feedback.append((source, outcome, reason, count))
+        listed = json.loads(given) if given else None
+        if listed:
+            found.missed_rules.append((listed, count))
+    return found
 
 
 def clocks_kept(*, session: Session, since: datetime, until: datetime) -> list[tuple[Any, ...]]:
     """(kind, breached, met, count) of the cohort's clocks: breached if a deadline of it passed,
-    met if it was resolved; neither means it still runs."""
-    breached = select(Breach.id).where(col(Breach.deadline_id) == col(Deadline.id)).exists()
-    clocks = (
+    met if it was resolved; neither means it still runs.
+
+    The cohort's ids come from the report index, each lead's clocks from theirs, a breach from
+    its own: no row is read. Grouped by kind and met only, with the breached ones summed, so
+    that each clock's breach is looked up once (a grouping key would be evaluated again)."""
+    breached = select(Breach.deadline_id).where(col(Breach.deadline_id) == col(Deadline.id))
+    met = col(Deadline.resolved_at).is_not(None)
+    found = session.execute(
         select(
-            col(Deadline.kind).label("kind"),
-            breached.label("breached"),
-            col(Deadline.resolved_at).is_not(None).label("met"),
+            Deadline.kind,
+            met,
+            func.count(),
+            func.sum(case((breached.exists(), 1), else_=0)),
         )
-        .join(Lead, col(Lead.id) == col(Deadline.lead_id))
+        .select_from(Lead)
+        .join(Deadline, col(Deadline.lead_id) == col(Lead.id))
         .where(*_cohort(since, until))
-        .subquery()  # so that each clock's breach is looked up once, not again to group it
-    )
-    return list(
-        session.execute(
-            select(clocks.c.kind, clocks.c.breached, clocks.c.met, func.count()).group_by(
-                clocks.c.kind, clocks.c.breached, clocks.c.met
-            )
-        ).all()
-    )
+        .group_by(Deadline.kind, met)
+    ).all()
+    counted = []
+    for kind, resolved, count, late in found:
+        counted.append((kind, True, bool(resolved), int(late or 0)))
+        counted.append((kind, False, bool(resolved), int(count) - int(late or 0)))
+    return [row for row in counted if row[3]]
 
 
 def breaches_by_owner(*, session: Session, since: datetime, until: datetime) -> dict[str, int]:

@@ -199,3 +199,36 @@ def test_an_empty_period_has_no_rates(office):
     assert card.time_to_claim == {} and card.clocks == {} and card.sources == {}
     assert "NaN" not in str(card.as_json())
     assert card.as_json()["commitment"]["verdict"] == BEHIND
+
+
+def test_missed_rules_and_reasons_are_counted_per_feedback_across_its_groups(office):
+    """Four rejections from one source, grouped in the database by reason and missed rules:
+    two name the contact's role, one the role and the size, one nothing."""
+    given = [["contact_role"], ["contact_role"], ["contact_role", "min_employees"], []]
+    received = local(2026, 11, 24, 9)
+    with transaction(office.sessions) as session:
+        for number, rules in enumerate(given):
+            session.add(lead(number, received, stage="rejected", owner="U0SELLER1"))
+            session.flush()
+            session.add(
+                Feedback(
+                    lead_id=f"lead{number:04d}",
+                    by="U0SELLER1",
+                    at=received,
+                    outcome="rejected",
+                    reason="wrong_decision_maker" if number < 3 else "bad_contact_data",
+                    missed_rules=rules,
+                )
+            )
+    with office.sessions() as session:
+        card = compute(
+            session=session,
+            agreement=office.agreement,
+            since=local(2026, 11, 23),
+            until=local(2026, 11, 30),
+            now=local(2026, 11, 30),
+        )
+    assert card.missed_rules == {"contact_role": 3, "min_employees": 1}
+    webinar = card.sources["webinar"]
+    assert webinar.rejected_by_reason == {"wrong_decision_maker": 3, "bad_contact_data": 1}
+    assert (webinar.feedback, webinar.acceptance_rate) == ({"rejected": 4}, 0.0)

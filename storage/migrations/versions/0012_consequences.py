@@ -24,7 +24,7 @@ def upgrade() -> None:
     for column in (
         sa.Column("paused_at", storage.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("paused_until", storage.types.UtcDateTime(timezone=True), nullable=True),
-        sa.Column("paused_by", sa.String(length=32), nullable=True),
+        sa.Column("paused_by", sa.String(length=64), nullable=True),
         sa.Column("pause_reason", sa.String(length=64), nullable=True),
         sa.Column("pause_note", sa.String(length=1000), nullable=True),
     ):
