@@ -101,6 +101,14 @@ class Lead(LeadFields, table=True):
         Index("ix_lead_email_lower", text("lower(email)")),
         # Routing counts each seller's open leads for every decision: from the index alone.
         Index("ix_lead_stage_owner", "stage", "owner"),
+        # The scorecard's pauses by reason: the few paused leads, not every lead.
+        Index(
+            "ix_lead_paused",
+            "paused_at",
+            "pause_reason",
+            sqlite_where=text("paused_at IS NOT NULL"),
+            postgresql_where=text("paused_at IS NOT NULL"),
+        ),
     )
 
 

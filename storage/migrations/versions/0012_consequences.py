@@ -29,6 +29,14 @@ def upgrade() -> None:
         sa.Column("pause_note", sa.String(length=1000), nullable=True),
     ):
         op.add_column("lead", column)
+    # The scorecard's pauses by reason read the few paused leads, not every lead.
+    op.create_index(
+        "ix_lead_paused",
+        "lead",
+        ["paused_at", "pause_reason"],
+        sqlite_where=sa.text("paused_at IS NOT NULL"),
+        postgresql_where=sa.text("paused_at IS NOT NULL"),
+    )
     op.add_column(
         "deadline",
         sa.Column("reassigned_at", storage.types.UtcDateTime(timezone=True), nullable=True),
@@ -60,5 +68,6 @@ def downgrade() -> None:
     # In place on both backends (SQLite 3.35 and later): a copy of `lead` would have to drop
     # a table that others point to.
     op.execute("ALTER TABLE deadline DROP COLUMN reassigned_at")
+    op.drop_index("ix_lead_paused", table_name="lead")
     for name in ("pause_note", "pause_reason", "paused_by", "paused_until", "paused_at"):
         op.execute(f"ALTER TABLE lead DROP COLUMN {name}")
