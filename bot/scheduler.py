@@ -138,19 +138,22 @@ class DeadlineScheduler:
         )
 
     def send_scorecard(self) -> None:
-        try:
-            if reports.send_weekly(self.ctx) and self.on_work:
-                self.on_work()
-        except Exception:
-            log.exception("clock: could not send the weekly scorecard")
+        self._queue_work(reports.send_weekly, "clock: could not send the weekly scorecard")
 
     def recheck_nurture(self) -> None:
         """Nurture leads whose day has come go back to Marketing (a day's resolution is enough)."""
+        self._queue_work(
+            feedback.recheck_due, "clock: could not post nurture re-checks; trying again later"
+        )
+
+    def _queue_work(self, job: Callable[[Context], object], failure: str) -> None:
+        """Run a job that queues messages, and wake the outbox if it queued any. A failing
+        run is logged with `failure` and left to the job's next run."""
         try:
-            if feedback.recheck_due(self.ctx) and self.on_work:
+            if job(self.ctx) and self.on_work:
                 self.on_work()
         except Exception:
-            log.exception("clock: could not post nurture re-checks; trying again later")
+            log.exception(failure)
 
     def stop(self) -> None:
         """Let the running jobs finish, and let none of them schedule another.

@@ -32,6 +32,8 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from bot.demo import local_http
+
 APP_ID = "8f4f4b6e-2f6a-4f1e-9a57-3b1d7c0e5a21"
 APP_PASSWORD = "s3cr3t~value"
 TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -249,24 +251,7 @@ class FakeTeams:
     # HTTP ------------------------------------------------------------------------------
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                fake._serve(self)
-
-            def do_POST(self) -> None:
-                fake._serve(self)
-
-            def do_PUT(self) -> None:
-                fake._serve(self)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet: tests read `calls` instead."""
-
-        return Handler
+        return local_http.handler(self._serve, methods=("GET", "POST", "PUT"), protocol="HTTP/1.1")
 
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
         split = urlsplit(request.path)
@@ -299,14 +284,7 @@ class FakeTeams:
             status, answer, extra = route(call, raw)
         call.status, call.response = status, answer
         self._record(call)
-        payload = json.dumps(answer).encode()
-        request.send_response(status)
-        request.send_header("Content-Type", "application/json; charset=utf-8")
-        request.send_header("Content-Length", str(len(payload)))
-        for name, value in extra.items():
-            request.send_header(name, value)
-        request.end_headers()
-        request.wfile.write(payload)
+        local_http.send_json(request, status, json.dumps(answer).encode(), extra)
 
     def _record(self, call: Call) -> None:
         with self._lock:

@@ -108,6 +108,16 @@ def _check_image(image: dict[str, Any], pointer: str) -> None:
     _check_length(alt, 2000, pointer + "/alt_text")
 
 
+def _elements(block: dict[str, Any], at: str, *, most: int) -> list[Any]:
+    """A block's `elements`, which must be a list of 1 to `most` items."""
+    elements = block.get("elements")
+    if not isinstance(elements, list) or not elements:
+        raise BlockError("must provide at least 1 element", at + "/elements")
+    if len(elements) > most:
+        raise BlockError(f"no more than {most} items allowed", at + "/elements")
+    return elements
+
+
 def check_blocks(blocks: Any, limit: int) -> None:
     """Enforce the Block Kit limits Slack enforces, so a rejected layout fails in tests."""
     if not isinstance(blocks, list):
@@ -136,19 +146,11 @@ def check_blocks(blocks: Any, limit: int) -> None:
             if "accessory" in block:
                 _check_element(block["accessory"], at + "/accessory")
         elif kind == "actions":
-            elements = block.get("elements")
-            if not isinstance(elements, list) or not elements:
-                raise BlockError("must provide at least 1 element", at + "/elements")
-            if len(elements) > 25:
-                raise BlockError("no more than 25 items allowed", at + "/elements")
+            elements = _elements(block, at, most=25)
             for j, element in enumerate(elements):
                 _check_element(element, f"{at}/elements/{j}")
         elif kind == "context":
-            elements = block.get("elements")
-            if not isinstance(elements, list) or not elements:
-                raise BlockError("must provide at least 1 element", at + "/elements")
-            if len(elements) > 10:
-                raise BlockError("no more than 10 items allowed", at + "/elements")
+            elements = _elements(block, at, most=10)
             for j, element in enumerate(elements):
                 if isinstance(element, dict) and element.get("type") == "image":
                     _check_image(element, f"{at}/elements/{j}")

@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, Self
 from urllib.parse import parse_qsl, quote, urlsplit
 
+from bot.demo import local_http
 from bot.demo.block_rules import (
     MESSAGE_BLOCK_LIMIT,
     BlockError,
@@ -249,19 +250,7 @@ class ServerMixin:
     # HTTP plumbing -----------------------------------------------------------------------
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                fake._serve(self)
-
-            def do_POST(self) -> None:
-                fake._serve(self)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Keep test output quiet; failures are reported through calls instead."""
-
-        return Handler
+        return local_http.handler(self._serve)
 
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
         at = time.monotonic()
@@ -300,13 +289,7 @@ class ServerMixin:
     @staticmethod
     def _send(request: BaseHTTPRequestHandler, reply: _Reply) -> None:
         body = json.dumps(reply.body if reply.body is not None else {}).encode()
-        request.send_response(reply.status)
-        request.send_header("Content-Type", "application/json; charset=utf-8")
-        request.send_header("Content-Length", str(len(body)))
-        for name, value in reply.headers.items():
-            request.send_header(name, value)
-        request.end_headers()
-        request.wfile.write(body)
+        local_http.send_json(request, reply.status, body, reply.headers)
 
     @staticmethod
     def _planned_reply(plan: _Plan) -> _Reply:
