@@ -17,6 +17,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -88,32 +89,24 @@ class DeadlineScheduler:
     def start(self) -> None:
         self.jobs.start()
         self._weekly()
-        self.jobs.add_job(
-            self.wake_up,
-            "interval",
-            seconds=self.sweep_every.total_seconds(),
-            id=SWEEP,
-            next_run_time=datetime.now(UTC),
-            replace_existing=True,
-            executor=SWEEPS,
-            max_instances=WAKE_INSTANCES,
+        self._every(
+            self.sweep_every, self.wake_up, SWEEP, executor=SWEEPS, max_instances=WAKE_INSTANCES
         )
+        self._every(timedelta(minutes=10), self.recheck_nurture, NURTURE)
+        self._every(timedelta(days=1), self.retain, RETENTION, executor=RETENTION)
+
+    def _every(
+        self, every: timedelta, job: Callable[[], None], job_id: str, **options: Any
+    ) -> None:
+        """Run `job` every `every`, the first time at once; `options` as APScheduler takes."""
         self.jobs.add_job(
-            self.recheck_nurture,
+            job,
             "interval",
-            minutes=10,
-            id=NURTURE,
+            seconds=every.total_seconds(),
+            id=job_id,
             next_run_time=datetime.now(UTC),
             replace_existing=True,
-        )
-        self.jobs.add_job(
-            self.retain,
-            "interval",
-            days=1,
-            id=RETENTION,
-            executor=RETENTION,
-            next_run_time=datetime.now(UTC),
-            replace_existing=True,
+            **options,
         )
 
     def retain(self) -> None:

@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
@@ -91,7 +91,7 @@ class Activity:
         return datetime.fromtimestamp(int(self.id) / 1000, UTC)
 
 
-class FakeTeams:
+class FakeTeams(local_http.LocalServer):
     """Bot Framework keys, Entra tokens and the Bot Connector, as one local server."""
 
     def __init__(self, *, app_id: str = APP_ID, password: str = APP_PASSWORD) -> None:
@@ -107,40 +107,11 @@ class FakeTeams:
         self._plans: dict[str, list[_Plan]] = {}
         self._lock = threading.RLock()
         self._last_id = int(time.time() * 1000)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.roll_keys()
-
-    # lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> FakeTeams:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeTeams:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "FakeTeams is not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def metadata_url(self) -> str:

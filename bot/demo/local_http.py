@@ -1,10 +1,11 @@
 """What every local stand-in of a remote service (Slack here; Teams and the CRMs in the tests)
-does the same way on the wire: a quiet request handler that hands each request to the
-stand-in, and a JSON answer with its status and headers."""
+does the same way on the wire: serving on a free local port, a quiet request handler that
+hands each request to the stand-in, and a JSON answer with its status and headers."""
 
+import threading
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler
-from typing import Any
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
 
 METHODS = ("GET", "POST")
 
@@ -51,3 +52,54 @@ def send_json(
         request.send_header(name, value)
     request.end_headers()
     request.wfile.write(body)
+
+
+class LocalServer:
+    """A stand-in served on a free port of 127.0.0.1 from a background thread, started and
+    stopped with it (or by `with`). A subclass gives its handler class in `_handler`."""
+
+    _server: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        """Bind a free port and serve in the background; returns self for chaining."""
+        if self._server is not None:
+            return self
+        server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=type(self).__name__,
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and free the port, so the next test cannot reach a stale server."""
+        server, thread = self._server, self._thread
+        self._server, self._thread = None, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError(
+                f"{type(self).__name__} is not started; call start() or use it as a context manager"
+            )
+        return int(self._server.server_address[1])
