@@ -70,7 +70,7 @@ class _Plan:
     retry_after: str | None = None
     drop: bool = False  # close the connection without an answer
     accept: bool = False  # ...after doing what was asked
-    times: int = 1
+    remaining: int = 1
 
 
 @dataclass
@@ -172,16 +172,16 @@ class FakeTeams(local_http.LocalServer):
 
     def throttle(self, op: str, *, retry_after: str = "2", times: int = 1) -> None:
         """The next `times` calls of `op` answer 429 Throttled with `Retry-After`."""
-        self._plan(op, _Plan(429, "Throttled", "Too many requests.", retry_after, times=times))
+        self._plan(op, _Plan(429, "Throttled", "Too many requests.", retry_after, remaining=times))
 
     def fail(self, op: str, status: int, code: str, message: str = "", *, times: int = 1) -> None:
         """The next `times` calls of `op` answer `status` with Teams' error body."""
-        self._plan(op, _Plan(status, code, message or code, times=times))
+        self._plan(op, _Plan(status, code, message or code, remaining=times))
 
     def drop(self, op: str, *, accept: bool = True, times: int = 1) -> None:
         """The next calls of `op` get no answer, the connection closed; with `accept`, what
         was asked is done first (the message is in Teams, its id never reached Baton)."""
-        self._plan(op, _Plan(0, drop=True, accept=accept, times=times))
+        self._plan(op, _Plan(0, drop=True, accept=accept, remaining=times))
 
     def _plan(self, op: str, plan: _Plan) -> None:
         with self._lock:
@@ -189,14 +189,7 @@ class FakeTeams(local_http.LocalServer):
 
     def _take(self, op: str) -> _Plan | None:
         with self._lock:
-            plans = self._plans.get(op) or []
-            if not plans:
-                return None
-            plan = plans[0]
-            plan.times -= 1
-            if plan.times <= 0:
-                plans.pop(0)
-            return plan
+            return local_http.next_plan(self._plans.get(op) or [])
 
     def calls_to(self, op: str) -> list[Call]:
         with self._lock:

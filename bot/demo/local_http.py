@@ -1,13 +1,35 @@
 """What every local stand-in of a remote service (Slack here; Teams and the CRMs in the tests)
-does the same way on the wire: serving on a free local port, a quiet request handler that
-hands each request to the stand-in, and a JSON answer with its status and headers."""
+does the same way: serving on a free local port, a quiet request handler that hands each
+request to the stand-in, a JSON answer with its status and headers, and failures planned for
+the next calls of a method."""
 
 import threading
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any, Protocol, Self, TypeVar
 
 METHODS = ("GET", "POST")
+
+
+class Plan(Protocol):
+    """A failure planned for the next calls of a method: how many calls it has left."""
+
+    remaining: int
+
+
+P = TypeVar("P", bound=Plan)
+
+
+def next_plan(plans: list[P]) -> P | None:
+    """The first of `plans`, one call of it used; a plan used up leaves the list. The caller
+    holds the lock that guards `plans`."""
+    if not plans:
+        return None
+    plan = plans[0]
+    plan.remaining -= 1
+    if plan.remaining <= 0:
+        plans.pop(0)
+    return plan
 
 
 def handler(

@@ -135,14 +135,7 @@ class ServerMixin(local_http.LocalServer):
         with self._lock:
             if self._down is not None:
                 return self._down
-            plans = self._plans.get(method)
-            if not plans:
-                return None
-            plan = plans[0]
-            plan.remaining -= 1
-            if plan.remaining <= 0:
-                plans.pop(0)
-            return plan
+            return local_http.next_plan(self._plans.get(method) or [])
 
     # inspection --------------------------------------------------------------------------
 
