@@ -10,6 +10,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -137,24 +138,21 @@ def _database_gone(error: BaseException | None) -> bool:
     return False
 
 
+@dataclass
 class Run:
-    def __init__(
-        self,
-        args: argparse.Namespace,
-        results: Results,
-        dbs: Databases,
-        clients: Clients,
-        tally: Tally,
-    ) -> None:
-        self.args = args
-        self.tally = tally
-        self.quick = args.quick
-        self.results = results
-        self.dbs = dbs
-        self.clients = clients
-        self.big: scale.Scale | None = None
-        self.pg = POSTGRES in dbs.backends
-        self.restarts: list[str] = []
+    """One `python -m bench`: what it was asked to run, and where its figures go."""
+
+    args: argparse.Namespace
+    results: Results
+    dbs: Databases
+    clients: Clients
+    tally: Tally
+    big: scale.Scale | None = field(default=None, init=False)
+    restarts: list[str] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        self.quick = self.args.quick
+        self.pg = POSTGRES in self.dbs.backends
 
     def step(self, name: str, work: Callable[[], None], backend: str | None = None) -> None:
         """Run one benchmark; an error becomes a FAILURE line and the others still run.
