@@ -10,6 +10,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -141,24 +142,21 @@ def _database_gone(error: BaseException | None) -> bool:
     return False
 
 
+@dataclass
 class Run:
-    def __init__(
-        self,
-        args: argparse.Namespace,
-        results: Results,
-        dbs: Databases,
-        clients: Clients,
-        tally: Tally,
-    ) -> None:
-        self.args = args
-        self.tally = tally
-        self.quick = args.quick
-        self.results = results
-        self.dbs = dbs
-        self.clients = clients
-        self.big: scale.Scale | None = None
-        self.pg = POSTGRES in dbs.backends
-        self.restarts: list[str] = []
+    """One `python -m bench`: what it was asked to run, and where its figures go."""
+
+    args: argparse.Namespace
+    results: Results
+    dbs: Databases
+    clients: Clients
+    tally: Tally
+    big: scale.Scale | None = field(default=None, init=False)
+    restarts: list[str] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        self.quick = self.args.quick
+        self.pg = POSTGRES in self.dbs.backends
 
     def step(self, name: str, work: Callable[[], None], backend: str | None = None) -> None:
         """Run one benchmark; an error becomes a FAILURE line and the others still run.
@@ -338,6 +336,12 @@ class Run:
     def _missed(self, section: str) -> list:
         return self.results.missed(section)
 
+    def _explain(self, section: str, profile, *lines: str, show: bool = True) -> None:
+        """Why `section` missed its target, `lines` and then its profile; `show` prints it."""
+        self.results.hotspots[section] = [*lines, *profile.lines, f"Profile: `{profile.file}`"]
+        if show:
+            print("\n".join(self.results.hotspots[section]))
+
     def why_clicks(self) -> None:
         missed = self._missed("interaction")
         if not missed:
@@ -345,7 +349,9 @@ class Run:
         backend = missed[0].backend or "SQLite"
         profile, per_click = profiling.clicks(self.dbs, backend)
         concurrency = 50
-        self.results.hotspots["interaction"] = [
+        self._explain(
+            "interaction",
+            profile,
             f"One Claim click costs {per_click:.1f} ms of work in one thread on {backend}: the "
             f"signature check and Bolt to answer, then, after the answer, the claim's "
             f"transaction and the card update sent to Slack. The work after the answer waits "
@@ -353,10 +359,7 @@ class Run:
             f"and all of it shares one interpreter lock: {concurrency} clicks at once bring "
             f"about {concurrency} × {per_click:.1f} = {concurrency * per_click:,.0f} ms of work "
             f"to it, and the later answers still wait behind some of that.",
-            *profile.lines,
-            f"Profile: `{profile.file}`",
-        ]
-        print("\n".join(self.results.hotspots["interaction"]))
+        )
 
     def why_intake(self) -> None:
         missed = self._missed("intake")
@@ -364,16 +367,15 @@ class Run:
             return
         backend = missed[0].backend or "SQLite"
         profile, per_lead, per_card = profiling.hand_overs(self.dbs, backend)
-        self.results.hotspots["intake"] = [
+        self._explain(
+            "intake",
+            profile,
             f"One hand-over costs {per_lead:.1f} ms of Python in one thread on {backend} "
             f"(validation, qualification, the transaction with its event, clocks and queued "
             f"card) and its card {per_card:.1f} ms more to render and deliver. One process has "
             f"one interpreter lock, so it does at most about {1000 / per_lead:,.0f} hand-overs "
             f"a second before HTTP (uvicorn, FastAPI, JSON) and the courier take their share.",
-            *profile.lines,
-            f"Profile: `{profile.file}`",
-        ]
-        print("\n".join(self.results.hotspots["intake"]))
+        )
 
     def why_import(self) -> None:
         missed = self._missed("import")
@@ -381,17 +383,16 @@ class Run:
             return
         profile = importing.profiled(self.dbs, SQLITE)
         per_row = profile.seconds / importing.PROFILED * 1000
-        self.results.hotspots["import"] = [
+        self._explain(
+            "import",
+            profile,
             f"One row costs {per_row:.2f} ms in one thread on SQLite, checked in line (reading, "
             f"checking the email and phone, the repeat check, the group store's insert of the "
             f"lead, its event, clocks and queued message, and the commit every 500 rows): at "
             f"most {1000 / per_row:,.0f} rows a second in one process. `baton import` checks "
             f"the rows of a big file in a second process, which helps only while the machine "
             f"has a core to spare; the load average of the run is given with the machine.",
-            *profile.lines,
-            f"Profile: `{profile.file}`",
-        ]
-        print("\n".join(self.results.hotspots["import"]))
+        )
 
     def why_clock(self) -> None:
         missed = [
@@ -423,7 +424,7 @@ class Run:
                 "the batch's 200 rows, scattered over a table a hundred times larger (on "
                 "SQLite, beyond its own page cache of 2 MB)."
             )
-        self.results.hotspots["clock"] = [*lines, *profile.lines, f"Profile: `{profile.file}`"]
+        self._explain("clock", profile, *lines, show=False)
 
     def why_stats(self, big: scale.Scale) -> None:
         missed = self._missed("stats")

@@ -34,6 +34,7 @@ from bot.demo.slack_standin import Call, FakeSlack
 from bot.service.runtime import Runtime, build, settle
 from bot.service.settings import Settings
 from storage.db import make_engine, migrate
+from tests import support
 from tests.support import AGREEMENT, INTAKE_TOKEN, SIGNING_SECRET, Baton, serve, slack_headers
 
 # Slack takes many connections at once; socketserver's default listen backlog of 5 would make
@@ -389,16 +390,27 @@ class Databases:
 
 # the app ---------------------------------------------------------------------------------
 
+PACE = "BATON_SLACK_CHANNEL_RATE"
 
-def settings(url: str, slack: FakeSlack | SlackProcess) -> Settings:
-    return Settings(
-        slack_bot_token="xoxb-bench",
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=slack.url,
-        database_url=url,
-        baton_intake_token=INTAKE_TOKEN,
-        _env_file=None,
-    )
+
+@contextmanager
+def pace(rate: str | None) -> Iterator[None]:
+    """The courier's per-channel pace for the app built inside the block (None: as configured)."""
+    before = os.environ.get(PACE)
+    if rate is not None:
+        os.environ[PACE] = rate
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(PACE, None)
+        else:
+            os.environ[PACE] = before
+
+
+def settings(url: str, slack: FakeSlack | SlackProcess, **more: Any) -> Settings:
+    """The app's settings on the database at `url` and `slack`; `more` adds a CRM's."""
+    return support.settings(slack.url, url, bot_token="xoxb-bench", **more)
 
 
 class SlackProcess:

@@ -37,18 +37,19 @@ from bench.common import (
     card_lead,
     click,
     is_card,
+    pace,
+    settings,
     wait_until,
 )
-from bench.intake import UNPACED, _pace
+from bench.intake import UNPACED
 from bot.agreement_file import parse_agreement
 from bot.service.runtime import build, settle
-from bot.service.settings import Settings
 from bot.writeback import CRM
 from storage.models import Outbox
 from tests import fake_hubspot
 from tests.crm_examples import WORKFLOW
 from tests.fakecrm import Call, _Plan
-from tests.support import INTAKE_TOKEN, SIGNING_SECRET, serve
+from tests.support import serve
 
 CLIENT_SECRET = "hubspot-app-client-secret"
 PUBLIC_URL = "https://baton.example.com"
@@ -117,19 +118,15 @@ def contact(number: int) -> dict[str, Any]:
 def running(url: str, hubspot: LimitedHubSpot) -> Iterator[App]:
     """The real app with HubSpot configured, its Slack in another process."""
     with SlackProcess() as slack:
-        settings = Settings(
-            slack_bot_token="xoxb-bench",
-            slack_signing_secret=SIGNING_SECRET,
-            slack_api_url=slack.url,
-            database_url=url,
-            baton_intake_token=INTAKE_TOKEN,
+        configured = settings(
+            url,
+            slack,
             baton_public_url=PUBLIC_URL,
             hubspot_client_secret=CLIENT_SECRET,
             hubspot_token=fake_hubspot.TOKEN,
             hubspot_api_url=hubspot.url,
-            _env_file=None,
         )
-        runtime = build(settings, parse_agreement(agreement_text() + CRM_SECTION))
+        runtime = build(configured, parse_agreement(agreement_text() + CRM_SECTION))
         try:
             with serve(runtime) as baton:
                 settle()
@@ -163,7 +160,7 @@ def webhook_to_card(
     with (
         dbs.fresh(backend, "crm_card") as url,
         LimitedHubSpot() as hubspot,
-        _pace(UNPACED),
+        pace(UNPACED),
         running(url, hubspot) as app,
     ):
         for number in range(count + 2):
@@ -213,7 +210,7 @@ def writeback(
     with dbs.fresh(backend, "crm_writeback") as url, LimitedHubSpot() as hubspot:
         for number, seller in enumerate(SELLERS):
             hubspot.add_owner(str(501 + number), f"user.{seller.lower()}@example.com")
-        with _pace(UNPACED), running(url, hubspot) as app:
+        with pace(UNPACED), running(url, hubspot) as app:
             payloads = [contact(n) for n in range(count)]
             for payload in payloads:
                 hubspot.add_contact(str(payload["vid"]), email=payload["properties"]["email"])

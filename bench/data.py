@@ -31,7 +31,7 @@ import unicodedata
 from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from itertools import accumulate
@@ -379,28 +379,22 @@ HISTORY = timedelta(days=3 * 365)
 IN_FLIGHT = timedelta(days=14)
 
 
+@dataclass
 class _Chunk:
-    def __init__(
-        self,
-        index: int,
-        *,
-        seed: int,
-        now: datetime,
-        rules: QualifiedLead,
-        size: int,
-        open_share: float,
-        qualified_share: float | None,
-    ) -> None:
-        self.rng = random.Random(f"{seed}:{index}")
-        self.index = index
-        self.now = now
-        self.rules = rules
-        self.size = size
-        self.open_share = open_share
-        self.qualified_share = qualified_share
-        self.ids = _Ids(index * ID_BLOCK)
+    index: int
+    _: KW_ONLY
+    seed: int
+    now: datetime
+    rules: QualifiedLead
+    size: int
+    open_share: float
+    qualified_share: float | None
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(f"{self.seed}:{self.index}")
+        self.ids = _Ids(self.index * ID_BLOCK)
         self.rows = Rows()
-        self.ts = 1_600_000_000 + index * 100_000
+        self.ts = 1_600_000_000 + self.index * 100_000
 
     def make(self) -> Rows:
         rng = self.rng

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 from sqlalchemy import func, select
@@ -16,18 +18,19 @@ from sqlalchemy import func, select
 from bench.common import (
     Clients,
     Databases,
+    Process,
     Results,
     Target,
     agreement,
     card_lead,
     hand_over_request,
     is_card,
+    pace,
     processes,
     qualified_bodies,
     wait_healthy,
     wait_until,
 )
-from bench.intake import _pace
 from bot import intake
 from bot.context import Context
 from bot.demo.slack_standin import Call, FakeSlack
@@ -49,19 +52,28 @@ def _replicas(count: int) -> str:
     return "one process" if count == 1 else f"{count} replicas"
 
 
-def outage(
-    results: Results, dbs: Databases, clients: Clients, quick: bool, backend: str, count: int
-) -> None:
-    """Cards queued while Slack is down; from Slack's return to the first and the last card."""
-    cards, down = (30, 10.0) if quick else (200, 60.0)
+@contextmanager
+def _batons(
+    dbs: Databases, backend: str, name: str, count: int
+) -> Iterator[tuple[str, FakeSlack, list[Process]]]:
+    """`count` `baton run` processes at Slack's pace on a fresh database, each answering."""
     with (
-        dbs.fresh(backend, "outage") as url,
-        _pace(SLACK_PACE),
+        dbs.fresh(backend, name) as url,
+        pace(SLACK_PACE),
         FakeSlack() as slack,
         processes(url, slack, count) as batons,
     ):
         for baton in batons:
             wait_healthy(baton.port)
+        yield url, slack, batons
+
+
+def outage(
+    results: Results, dbs: Databases, clients: Clients, quick: bool, backend: str, count: int
+) -> None:
+    """Cards queued while Slack is down; from Slack's return to the first and the last card."""
+    cards, down = (30, 10.0) if quick else (200, 60.0)
+    with _batons(dbs, backend, "outage", count) as (url, slack, batons):
         slack.outage()
         went_down = time.monotonic()
         bodies = qualified_bodies(cards, seed=9, prefix=f"outage-{backend}-{count}")
@@ -122,14 +134,7 @@ def backlog(
     """A bulk import queues 1,000 cards; then leads come through the API, one at a time."""
     imported, samples = (300, 3) if quick else (1000, 10)
     waits: list[float] = []
-    with (
-        dbs.fresh(backend, "backlog") as url,
-        _pace(SLACK_PACE),
-        FakeSlack() as slack,
-        processes(url, slack, count) as batons,
-    ):
-        for baton in batons:
-            wait_healthy(baton.port)
+    with _batons(dbs, backend, "backlog", count) as (url, slack, batons):
         engine = make_engine(url)
         ctx = Context(agreement=agreement(), sessions=session_factory(engine))
         began = time.monotonic()

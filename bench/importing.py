@@ -15,8 +15,6 @@ import os
 import random
 import re
 import resource
-import subprocess
-import sys
 import tempfile
 from collections import deque
 from datetime import UTC, datetime
@@ -29,7 +27,7 @@ from bot.context import Context
 from bot.csvfile import open_csv
 from bot.importing import Import
 from storage.db import make_engine, session_factory
-from tests.support import AGREEMENT
+from tests.support import AGREEMENT, run_bot
 
 SECTION = "import"
 TARGET = Target("median", ">=", 2000, "≥ 2,000/s on SQLite")
@@ -59,15 +57,7 @@ def _import(url: str, agreement: Path, file: Path, *options: str) -> tuple[float
     """Rows a second as the command reports them, and rows per second of its own CPU time."""
     env = {**os.environ, "DATABASE_URL": url, "BATON_AGREEMENT": str(agreement)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "import", str(file), *options],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        check=False,
-    )
+    done = run_bot("import", str(file), *options, env=env, cwd=ROOT, timeout=3600)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     found = _RATE.search(" ".join(done.stdout.split()))
     if done.returncode != 0 or not found:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 from collections import Counter
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from bench import data
 from bench.common import (
+    PACE,
     SQLITE,
     App,
     Clients,
@@ -24,6 +23,7 @@ from bench.common import (
     card_lead,
     hand_over_request,
     is_card,
+    pace,
     percentile,
     processes,
     qualified_bodies,
@@ -37,7 +37,6 @@ CONCURRENCY = 8
 REPLICAS = 2
 INTAKE_TARGET = Target("median", ">=", 500, "≥ 500/s on SQLite")  # the whole burst
 CARD_TARGET = Target("p99", "<", 1000, "p99 < 1 s")
-PACE = "BATON_SLACK_CHANNEL_RATE"
 UNPACED = "1000"
 
 
@@ -55,21 +54,6 @@ def _bodies(count: int, *, seed: str) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     now = datetime.now(UTC)
     return [data.contact(rng, received=now, external_id=f"{seed}-{n}") for n in range(count)]
-
-
-@contextmanager
-def _pace(rate: str | None):
-    """The courier's per-channel pace for the app built inside the block (None: as configured)."""
-    before = os.environ.get(PACE)
-    if rate is not None:
-        os.environ[PACE] = rate
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(PACE, None)
-        else:
-            os.environ[PACE] = before
 
 
 def _burst(
@@ -232,7 +216,7 @@ def capacity(results: Results, dbs: Databases, clients: Clients, quick: bool, ba
     size = 300 if quick else 1_000
     with (
         dbs.fresh(backend, "capacity") as url,
-        _pace(UNPACED),
+        pace(UNPACED),
         running(url, agreement()) as app,
     ):
         burst = _burst(app, clients, _bodies(size, seed="capacity"))

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -123,22 +124,12 @@ def aps_start(url: str) -> dict[str, Any]:
 
     base = _rss()
     scheduler = Scheduler(jobstores={"default": SQLAlchemyJobStore(url=url)}, timezone=UTC)
-    began = time.perf_counter()
-    scheduler.start()
-    looked.wait(60)
-    started = time.perf_counter() - began
-    after_start = _rss()
-    began = time.perf_counter()
-    jobs = scheduler.get_jobs()
-    loaded = time.perf_counter() - began
-    answer = {
-        "start_s": started,
-        "rss_base": base,
-        "rss_started": after_start,
-        "load_all_s": loaded,
-        "rss_loaded": _rss(),
-        "pending": len(jobs),
-    }
+
+    def start() -> None:
+        scheduler.start()
+        looked.wait(60)
+
+    answer = _start_and_load(base, start, scheduler.get_jobs)
     scheduler.shutdown(wait=False)
     return answer
 
@@ -156,17 +147,35 @@ def baton_start(url: str) -> dict[str, Any]:
     base = _rss()
     ctx = Context(agreement=agreement(), sessions=session_factory(make_engine(url)))
     clock = DeadlineScheduler(ctx)
+
+    def start() -> None:
+        clock.jobs.start()
+        clock.run_once()
+        clock.arm()
+
+    def load() -> Sequence[Deadline]:
+        with ctx.sessions() as session:
+            query = select(Deadline).where(col(Deadline.next_at).is_not(None))
+            return session.exec(query).all()
+
+    answer = _start_and_load(base, start, load)
+    clock.stop()
+    return answer
+
+
+def _start_and_load(
+    base: float, start: Callable[[], None], load: Callable[[], Sequence[object]]
+) -> dict[str, Any]:
+    """What a scheduler's start costs in time and memory, and then loading every pending
+    deadline (held while the memory is read); `base` is the RSS before the scheduler."""
     began = time.perf_counter()
-    clock.jobs.start()
-    clock.run_once()
-    clock.arm()
+    start()
     started = time.perf_counter() - began
     after_start = _rss()
     began = time.perf_counter()
-    with ctx.sessions() as session:
-        pending = session.exec(select(Deadline).where(col(Deadline.next_at).is_not(None))).all()
-    loaded = time.perf_counter() - began
-    answer = {
+    pending = load()
+    loaded = time.perf_counter() - began  # `pending` stays alive for the RSS below
+    return {
         "start_s": started,
         "rss_base": base,
         "rss_started": after_start,
@@ -174,8 +183,6 @@ def baton_start(url: str) -> dict[str, Any]:
         "rss_loaded": _rss(),
         "pending": len(pending),
     }
-    clock.stop()
-    return answer
 
 
 def aps_run(url: str, until: float) -> dict[str, Any]:
@@ -232,6 +239,21 @@ def _child(command: str, url: str, *extra: str) -> dict[str, Any]:
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     answer["process_s"] = time.monotonic() - began
     return answer
+
+
+# What each run of a scheduler is measured by: the figure, its unit, its value in one answer.
+_FIGURES: tuple[tuple[str, str, Callable[[dict[str, float]], float]], ...] = (
+    ("process start to clock running", "s", lambda a: a["process_s"] - a["load_all_s"]),
+    ("clock start (first look at the deadlines)", "ms", lambda a: a["start_s"] * 1000),
+    ("RSS with the clock running", "MB", lambda a: a["rss_started"]),
+    ("RSS added by starting the clock", "MB", lambda a: a["rss_started"] - a["rss_base"]),
+    ("load every pending deadline", "s", lambda a: a["load_all_s"]),
+    (
+        "RSS added by loading every pending deadline",
+        "MB",
+        lambda a: a["rss_loaded"] - a["rss_started"],
+    ),
+)
 
 
 def compare(results, dbs, quick: bool, backend: str, scale=None) -> None:
@@ -291,30 +313,8 @@ def compare(results, dbs, quick: bool, backend: str, scale=None) -> None:
             for key in ("process_s", "start_s", "rss_started", "rss_base", "load_all_s")
         }
         medians[name]["rss_loaded"] = percentile([a["rss_loaded"] for a in answers], 50)
-        results.add(
-            "naive", f"{name}: process start to clock running", backend, "s",
-            [a["process_s"] - a["load_all_s"] for a in answers],
-        )  # fmt: skip
-        results.add(
-            "naive", f"{name}: clock start (first look at the deadlines)", backend, "ms",
-            [a["start_s"] * 1000 for a in answers],
-        )  # fmt: skip
-        results.add(
-            "naive", f"{name}: RSS with the clock running", backend, "MB",
-            [a["rss_started"] for a in answers],
-        )  # fmt: skip
-        results.add(
-            "naive", f"{name}: RSS added by starting the clock", backend, "MB",
-            [a["rss_started"] - a["rss_base"] for a in answers],
-        )  # fmt: skip
-        results.add(
-            "naive", f"{name}: load every pending deadline", backend, "s",
-            [a["load_all_s"] for a in answers],
-        )  # fmt: skip
-        results.add(
-            "naive", f"{name}: RSS added by loading every pending deadline", backend, "MB",
-            [a["rss_loaded"] - a["rss_started"] for a in answers],
-        )  # fmt: skip
+        for figure, unit, value in _FIGURES:
+            results.add("naive", f"{name}: {figure}", backend, unit, [value(a) for a in answers])
     aps, baton = medians["APScheduler"], medians["Baton"]
     for key, name in (
         ("start_s", "clock start"),

@@ -160,11 +160,12 @@ def summarize(session: Any) -> list[str]:
 @contextmanager
 def _runtime(url: str, *, unpaced: bool = True):
     """The app's runtime with its workers stopped, so this thread does their work."""
-    from bench.intake import UNPACED, _pace
+    from bench.common import pace
+    from bench.intake import UNPACED
     from bot.service.runtime import build
     from storage.db import migrate
 
-    with FakeSlack() as slack, _pace(UNPACED if unpaced else None):
+    with FakeSlack() as slack, pace(UNPACED if unpaced else None):
         runtime = build(settings(url, slack), agreement())
         migrate(runtime.engine)
         try:

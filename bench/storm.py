@@ -16,8 +16,6 @@ import os
 import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -34,6 +32,7 @@ from bench.common import (
     agreement_text,
     hand_over_request,
     monotonic_offset,
+    pace,
     percentile,
     processes,
     qualified_bodies,
@@ -50,7 +49,6 @@ SHOWN_MAX = Target("median", "<", 5, "max < 5 s")
 NEW_DMS = Target("median", "<=", 2, "≤ 2")
 DUPLICATES = Target("median", "<=", 0, "0")
 QUEUED_MAX = Target("median", "<", 1, "max < 1 s")
-PACE = "BATON_SLACK_CHANNEL_RATE"
 LINK = re.compile(r"/archives/C0SALES/p(\d{16})")
 
 
@@ -63,20 +61,6 @@ def _ladder(*steps: str) -> str:
 
 STORM_AGREEMENT = _ladder("{after: 0s, notify: owner}", "{after: 2h, notify: ceo}")
 STAGGERED_AGREEMENT = _ladder("{after: 0s, notify: sales_manager}", "{after: 2h, notify: ceo}")
-
-
-@contextmanager
-def _slacks_pace() -> Iterator[None]:
-    """The courier at Slack's own pace, whatever the environment says."""
-    before = os.environ.get(PACE)
-    os.environ[PACE] = "1"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(PACE, None)
-        else:
-            os.environ[PACE] = before
 
 
 @dataclass(frozen=True)
@@ -244,7 +228,7 @@ def _run(
     kind: str,
 ) -> tuple[Seeded, Seen, list[float]]:
     with (
-        _slacks_pace(),
+        pace("1"),  # the courier at Slack's own pace, whatever the environment says
         dbs.fresh(backend, "storm") as url,
         SlackProcess(paced=True) as slack,
         processes(url, slack, replicas, agreement) as batons,  # type: ignore[arg-type]

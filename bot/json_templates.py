@@ -15,8 +15,12 @@ from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment
+from jinja2 import BaseLoader, Environment, StrictUndefined
 from markupsafe import Markup
+
+from bot import actions as ids
+from bot.agreement import Agreement
+from storage.models import Deadline, Feedback, Lead
 
 STAND_IN = re.compile(r"\ue000(\d+)\ue001")  # private-use characters around an index
 
@@ -79,3 +83,49 @@ def local_time(moment: datetime | str | None, tz: ZoneInfo) -> str:
         moment = datetime.fromisoformat(moment)
     local = moment.astimezone(tz)
     return f"{local:%a %d %b, %H:%M} ({local.tzname()})"
+
+
+class JsonRenderer:
+    """What a platform's renderer shares with the others: the environment its templates
+    render in (stand-ins from `finalize`, undefined names failing loudly), the agreement's
+    local times, and the facts of a lead's card. A subclass adds its filters and `message`,
+    which fits the rendered JSON within its platform's limits."""
+
+    def __init__(self, agreement: Agreement, loader: BaseLoader, finalize: Callable) -> None:
+        self.agreement = agreement
+        self.env = Environment(
+            loader=loader,
+            autoescape=False,
+            finalize=finalize,
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["when"] = self.when
+        self.env.globals.update(agreement=agreement, ids=ids)
+
+    def when(self, moment: datetime | str | None) -> str:
+        return local_time(moment, self.agreement.tz)
+
+    def message(self, template: str, **facts: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def card(
+        self,
+        lead: Lead,
+        clocks: list[Deadline],
+        feedback: Feedback | None = None,
+        routed: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The lead's card as it stands: owner, next deadline, outcome, the buttons (actions)
+        its stage allows; `routed`, Baton's last choice for it (`bot.routing.why`)."""
+        open_clocks = {clock.kind: clock for clock in clocks if clock.resolved_at is None}
+        overdue = any(clock.breached_at is not None for clock in open_clocks.values())
+        return self.message(
+            "lead_card",
+            lead=lead,
+            clocks=open_clocks,
+            overdue=overdue,
+            feedback=feedback,
+            routed=routed,
+        )

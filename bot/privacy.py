@@ -125,21 +125,28 @@ def scrub_event_data(data: dict[str, Any], *, kind: str) -> dict[str, Any]:
     return clean
 
 
+BLANKED: dict[str, str | None] = {
+    "name": REMOVED,
+    "company": REMOVED,
+    "email": "",
+    "title": None,
+    "phone": None,
+    "challenges": None,
+    "budget": None,
+    "external_id": None,
+    "external_key": None,
+}
+"""The columns of a lead that say who it is, and what each holds once it is anonymised."""
+
+
 def anonymise(lead: Lead, at: datetime) -> None:
     """Blank out who the lead is; keep what the scorecard counts.
 
     Country, industry, size, revenue, source, buying stage, stage, owner and every timestamp
     stay. The company goes too: with the rest of the row it can single a person out.
     """
-    lead.name = REMOVED
-    lead.company = REMOVED
-    lead.email = ""
-    lead.title = None
-    lead.phone = None
-    lead.challenges = None
-    lead.budget = None
-    lead.external_id = None
-    lead.external_key = None
+    for column, blank in BLANKED.items():
+        setattr(lead, column, blank)
     lead.activity = [
         {"at": step.get("at"), "kind": step.get("kind")}
         for step in lead.activity or []

@@ -18,6 +18,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -91,40 +92,25 @@ class DeadlineScheduler:
     def start(self) -> None:
         self.jobs.start()
         self._weekly()
-        self.jobs.add_job(
-            self.wake_up,
-            "interval",
-            seconds=self.sweep_every.total_seconds(),
-            id=SWEEP,
-            next_run_time=datetime.now(UTC),
-            replace_existing=True,
-            executor=SWEEPS,
-            max_instances=WAKE_INSTANCES,
+        self._every(
+            self.sweep_every, self.wake_up, SWEEP, executor=SWEEPS, max_instances=WAKE_INSTANCES
         )
+        self._every(timedelta(minutes=10), self.recheck_nurture, NURTURE)
+        self._every(timedelta(minutes=15), self.check_shortfall, SHORTFALL)
+        self._every(timedelta(days=1), self.retain, RETENTION, executor=RETENTION)
+
+    def _every(
+        self, every: timedelta, job: Callable[[], None], job_id: str, **options: Any
+    ) -> None:
+        """Run `job` every `every`, the first time at once; `options` as APScheduler takes."""
         self.jobs.add_job(
-            self.recheck_nurture,
+            job,
             "interval",
-            minutes=10,
-            id=NURTURE,
+            seconds=every.total_seconds(),
+            id=job_id,
             next_run_time=datetime.now(UTC),
             replace_existing=True,
-        )
-        self.jobs.add_job(
-            self.check_shortfall,
-            "interval",
-            minutes=15,
-            id=SHORTFALL,
-            next_run_time=datetime.now(UTC),
-            replace_existing=True,
-        )
-        self.jobs.add_job(
-            self.retain,
-            "interval",
-            days=1,
-            id=RETENTION,
-            executor=RETENTION,
-            next_run_time=datetime.now(UTC),
-            replace_existing=True,
+            **options,
         )
 
     def retain(self) -> None:
@@ -160,36 +146,40 @@ class DeadlineScheduler:
             )
 
     def send_missed_scorecard(self, due: datetime) -> None:
-        try:
-            if reports.send_missed(self.ctx, due=due) and self.on_work:
-                self.on_work()
-        except Exception:
-            log.exception("clock: could not send the scorecard due while Baton was down")
+        self._queue_work(
+            lambda ctx: reports.send_missed(ctx, due=due),
+            "clock: could not send the scorecard due while Baton was down",
+        )
 
     def send_scorecard(self, due: datetime | None = None) -> None:
         """The scorecard of the week before `due` (default now), unless it went already."""
-        try:
-            if reports.send_weekly(self.ctx, due=due) and self.on_work:
-                self.on_work()
-        except Exception:
-            log.exception("clock: could not send the weekly scorecard")
+        self._queue_work(
+            lambda ctx: reports.send_weekly(ctx, due=due),
+            "clock: could not send the weekly scorecard",
+        )
 
     def check_shortfall(self) -> None:
         """Marketing's month against its commitment (`consequences.marketing_shortfall`):
         a quarter of an hour's resolution is plenty for a once-a-week message."""
-        try:
-            if consequences.check_shortfall(self.ctx) and self.on_work:
-                self.on_work()
-        except Exception:
-            log.exception("clock: could not check Marketing's month; trying again later")
+        self._queue_work(
+            consequences.check_shortfall,
+            "clock: could not check Marketing's month; trying again later",
+        )
 
     def recheck_nurture(self) -> None:
         """Nurture leads whose day has come go back to Marketing (a day's resolution is enough)."""
+        self._queue_work(
+            feedback.recheck_due, "clock: could not post nurture re-checks; trying again later"
+        )
+
+    def _queue_work(self, job: Callable[[Context], object], failure: str) -> None:
+        """Run a job that queues messages, and wake the outbox if it queued any. A failing
+        run is logged with `failure` and left to the job's next run."""
         try:
-            if feedback.recheck_due(self.ctx) and self.on_work:
+            if job(self.ctx) and self.on_work:
                 self.on_work()
         except Exception:
-            log.exception("clock: could not post nurture re-checks; trying again later")
+            log.exception(failure)
 
     def stop(self) -> None:
         """Let the running jobs finish, and let none of them schedule another.

@@ -18,7 +18,8 @@ from bot.demo.slack_standin import FakeSlack
 from bot.service.runtime import Runtime, build
 from bot.service.settings import Settings
 from storage.db import make_engine, migrate, session_factory
-from tests.support import AGREEMENT, INTAKE_TOKEN, SIGNING_SECRET, Baton, serve
+from tests import support
+from tests.support import AGREEMENT, Baton, serve
 
 POSTGRES = os.environ.get("BATON_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES else [])]
@@ -63,14 +64,7 @@ def slack() -> Iterator[FakeSlack]:
 
 @pytest.fixture
 def settings(database_url: str, slack: FakeSlack) -> Settings:
-    return Settings(
-        slack_bot_token="xoxb-test",
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=slack.url,
-        database_url=database_url,
-        baton_intake_token=INTAKE_TOKEN,
-        _env_file=None,
-    )
+    return support.settings(slack.url, database_url)
 
 
 @pytest.fixture

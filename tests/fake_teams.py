@@ -25,12 +25,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from bot.demo import local_http
 
 APP_ID = "8f4f4b6e-2f6a-4f1e-9a57-3b1d7c0e5a21"
 APP_PASSWORD = "s3cr3t~value"
@@ -68,7 +70,7 @@ class _Plan:
     retry_after: str | None = None
     drop: bool = False  # close the connection without an answer
     accept: bool = False  # ...after doing what was asked
-    times: int = 1
+    remaining: int = 1
 
 
 @dataclass
@@ -89,7 +91,7 @@ class Activity:
         return datetime.fromtimestamp(int(self.id) / 1000, UTC)
 
 
-class FakeTeams:
+class FakeTeams(local_http.LocalServer):
     """Bot Framework keys, Entra tokens and the Bot Connector, as one local server."""
 
     def __init__(self, *, app_id: str = APP_ID, password: str = APP_PASSWORD) -> None:
@@ -108,40 +110,11 @@ class FakeTeams:
         self._plans: dict[str, list[_Plan]] = {}
         self._lock = threading.RLock()
         self._last_id = int(time.time() * 1000)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.roll_keys()
-
-    # lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> FakeTeams:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeTeams:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "FakeTeams is not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def metadata_url(self) -> str:
@@ -202,16 +175,16 @@ class FakeTeams:
 
     def throttle(self, op: str, *, retry_after: str = "2", times: int = 1) -> None:
         """The next `times` calls of `op` answer 429 Throttled with `Retry-After`."""
-        self._plan(op, _Plan(429, "Throttled", "Too many requests.", retry_after, times=times))
+        self._plan(op, _Plan(429, "Throttled", "Too many requests.", retry_after, remaining=times))
 
     def fail(self, op: str, status: int, code: str, message: str = "", *, times: int = 1) -> None:
         """The next `times` calls of `op` answer `status` with Teams' error body."""
-        self._plan(op, _Plan(status, code, message or code, times=times))
+        self._plan(op, _Plan(status, code, message or code, remaining=times))
 
     def drop(self, op: str, *, accept: bool = True, times: int = 1) -> None:
         """The next calls of `op` get no answer, the connection closed; with `accept`, what
         was asked is done first (the message is in Teams, its id never reached Baton)."""
-        self._plan(op, _Plan(0, drop=True, accept=accept, times=times))
+        self._plan(op, _Plan(0, drop=True, accept=accept, remaining=times))
 
     def _plan(self, op: str, plan: _Plan) -> None:
         with self._lock:
@@ -219,14 +192,7 @@ class FakeTeams:
 
     def _take(self, op: str) -> _Plan | None:
         with self._lock:
-            plans = self._plans.get(op) or []
-            if not plans:
-                return None
-            plan = plans[0]
-            plan.times -= 1
-            if plan.times <= 0:
-                plans.pop(0)
-            return plan
+            return local_http.next_plan(self._plans.get(op) or [])
 
     def calls_to(self, op: str) -> list[Call]:
         with self._lock:
@@ -263,24 +229,7 @@ class FakeTeams:
     # HTTP ------------------------------------------------------------------------------
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                fake._serve(self)
-
-            def do_POST(self) -> None:
-                fake._serve(self)
-
-            def do_PUT(self) -> None:
-                fake._serve(self)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet: tests read `calls` instead."""
-
-        return Handler
+        return local_http.handler(self._serve, methods=("GET", "POST", "PUT"), protocol="HTTP/1.1")
 
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
         split = urlsplit(request.path)
@@ -313,14 +262,7 @@ class FakeTeams:
             status, answer, extra = route(call, raw)
         call.status, call.response = status, answer
         self._record(call)
-        payload = json.dumps(answer).encode()
-        request.send_response(status)
-        request.send_header("Content-Type", "application/json; charset=utf-8")
-        request.send_header("Content-Length", str(len(payload)))
-        for name, value in extra.items():
-            request.send_header(name, value)
-        request.end_headers()
-        request.wfile.write(payload)
+        local_http.send_json(request, status, json.dumps(answer).encode(), extra)
 
     def _record(self, call: Call) -> None:
         with self._lock:

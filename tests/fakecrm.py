@@ -18,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
+from bot.demo import local_http
+
 
 @dataclass
 class Call:
@@ -69,21 +71,13 @@ class FakeCrm:
         self.lock = threading.RLock()
         self._plans: list[_Plan] = []
         self.routes: list[tuple[str, re.Pattern[str], Route]] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body leave at once, not 40 ms apart
-
-            def _serve(self) -> None:
-                fake._handle(self)
-
-            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        handler = local_http.handler(
+            self._handle,
+            methods=("GET", "POST", "PATCH", "PUT", "DELETE"),
+            protocol="HTTP/1.1",
+            no_delay=True,
+        )
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(
@@ -185,13 +179,13 @@ class FakeCrm:
             reply = self._answer(call)
         call.status = reply.status
         data = json.dumps(reply.body).encode() if reply.body is not None else b""
-        request.send_response(reply.status)
-        request.send_header("Content-Type", "application/json;charset=utf-8")
-        request.send_header("Content-Length", str(len(data)))
-        for key, value in reply.headers.items():
-            request.send_header(key, value)
-        request.end_headers()
-        request.wfile.write(data)
+        local_http.send_json(
+            request,
+            reply.status,
+            data,
+            reply.headers,
+            content_type="application/json;charset=utf-8",
+        )
 
     def _answer(self, call: Call) -> Reply:
         for method, pattern, handler in self.routes:

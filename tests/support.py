@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,6 +21,7 @@ from slack_sdk.signature import SignatureVerifier
 from bot import cards
 from bot.context import Context
 from bot.service.runtime import Runtime
+from bot.service.settings import Settings
 from bot.service.web import create_app
 from storage.db import transaction
 
@@ -70,6 +74,37 @@ GOOD_LEAD: dict[str, Any] = {
         {"at": "2026-11-23T14:02:00Z", "kind": "download", "detail": "QC checklist"},
     ],
 }
+
+
+def settings(
+    slack_url: str, database_url: str, *, bot_token: str = "xoxb-test", **more: Any
+) -> Settings:
+    """Settings for Baton on a Slack stand-in at `slack_url`, read from nothing but these
+    (no `.env`); `more` adds settings, a CRM's for instance."""
+    return Settings(
+        slack_bot_token=bot_token,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=slack_url,
+        database_url=database_url,
+        baton_intake_token=INTAKE_TOKEN,
+        _env_file=None,
+        **more,
+    )
+
+
+def run_bot(
+    *args: str, env: Mapping[str, str], cwd: Path | str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """`python -m bot ARGS` to its end, as an operator runs it; its output as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def lead(**changes: Any) -> dict[str, Any]:

@@ -4,8 +4,6 @@ import csv
 import json
 import logging
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +19,7 @@ from bot.demo.slack_standin import FakeSlack
 from bot.service.cli import cli
 from storage.db import make_engine, session_factory, transaction
 from storage.models import Lead, Outbox
+from tests import support
 from tests.support import AGREEMENT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -366,15 +365,7 @@ def test_missing_agreement_says_to_set_it(runner: CliRunner, env: dict[str, str]
 
 def test_python_dash_m_bot_help():
     env = {key: value for key, value in os.environ.items() if not key.startswith("SLACK_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "--help"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = support.run_bot("--help", env=env, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     for command in ("run", "check", "import", "report", "outbox"):
         assert command in done.stdout

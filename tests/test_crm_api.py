@@ -27,13 +27,11 @@ from bot.service.runtime import build
 from bot.service.settings import Settings
 from storage import deadlines, leads
 from storage.models import Lead
-from tests import fake_hubspot, fake_pipedrive
+from tests import fake_hubspot, fake_pipedrive, support
 from tests.crm_examples import DEAL_WON, PERSON_ADDED, WORKFLOW
 from tests.support import (
     AGREEMENT,
     GOOD_LEAD,
-    INTAKE_TOKEN,
-    SIGNING_SECRET,
     Baton,
     eventually,
     serve,
@@ -73,12 +71,9 @@ def pipedrive() -> Iterator[fake_pipedrive.FakePipedrive]:
 
 @pytest.fixture
 def settings(database_url: str, slack: FakeSlack, hubspot, pipedrive) -> Settings:
-    return Settings(
-        slack_bot_token="xoxb-test",
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=slack.url,
-        database_url=database_url,
-        baton_intake_token=INTAKE_TOKEN,
+    return support.settings(
+        slack.url,
+        database_url,
         hubspot_client_secret=CLIENT_SECRET,
         hubspot_token=fake_hubspot.TOKEN,
         hubspot_api_url=hubspot.url,
@@ -86,7 +81,6 @@ def settings(database_url: str, slack: FakeSlack, hubspot, pipedrive) -> Setting
         pipedrive_webhook_password=PASSWORD,
         pipedrive_api_token=fake_pipedrive.TOKEN,
         pipedrive_api_url=pipedrive.url,
-        _env_file=None,
     )
 
 

@@ -19,8 +19,8 @@ from bot.refusals import Refused
 from bot.service.settings import Settings
 from bot.writeback import CRM
 from storage.models import Lead, Outbox
-from tests import fake_hubspot
-from tests.support import AGREEMENT, GOOD_LEAD, INTAKE_TOKEN, SIGNING_SECRET, Baton, eventually
+from tests import fake_hubspot, support
+from tests.support import AGREEMENT, GOOD_LEAD, Baton, eventually
 from tests.test_crm_api import CLIENT_SECRET, CRM_SECTION, SIGNED_UP, send_hubspot
 
 CONTACT = "81723"
@@ -48,16 +48,12 @@ def hubspot() -> Iterator[fake_hubspot.FakeHubSpot]:
 
 @pytest.fixture
 def settings(database_url: str, slack: FakeSlack, hubspot) -> Settings:
-    return Settings(
-        slack_bot_token="xoxb-test",
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=slack.url,
-        database_url=database_url,
-        baton_intake_token=INTAKE_TOKEN,
+    return support.settings(
+        slack.url,
+        database_url,
         hubspot_client_secret=CLIENT_SECRET,
         hubspot_token=fake_hubspot.TOKEN,
         hubspot_api_url=hubspot.url,
-        _env_file=None,
     )
 
 

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from bot.demo.slack_standin import FakeSlack
+from tests import support
 from tests.support import AGREEMENT, INTAKE_TOKEN, SIGNING_SECRET, lead
 
 pytestmark = pytest.mark.slow
@@ -99,14 +100,8 @@ def test_a_port_in_use_is_one_line_and_nothing_listens(tmp_path: Path, slack: Fa
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = subprocess.run(
-            [sys.executable, "-m", "bot", "run", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
+        done = support.run_bot(
+            "run", "--host", "127.0.0.1", "--port", str(port), env=env, cwd=tmp_path
         )
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert "listens" not in done.stdout

@@ -9,7 +9,7 @@ from __future__ import annotations
 import email.utils
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import httpx
 
@@ -103,6 +103,49 @@ class Api:
         if response.status_code >= 500 or response.status_code == 408:
             raise Transient(self.crm, what, status=response.status_code)
         raise Permanent(self.crm, what, status=response.status_code)
+
+
+class Client:
+    """A CRM client's life, the same for every CRM: an `Api` made from a token, closed with it.
+
+    A subclass names its CRM and says how its token is sent, how its errors read and how
+    its 429 asks for a wait."""
+
+    crm: ClassVar[str]
+
+    def __init__(self, token: str, base_url: str, *, timeout: float = TIMEOUT) -> None:
+        self.api = Api(
+            self.crm,
+            base_url,
+            self.credentials(token),
+            describe=self.describe,
+            waiting=self.waiting,
+            timeout=timeout,
+        )
+
+    @staticmethod
+    def credentials(token: str) -> dict[str, str]:
+        """The headers that carry `token`."""
+        raise NotImplementedError
+
+    @staticmethod
+    def describe(response: httpx.Response) -> str:
+        """The CRM's own words for an error answer."""
+        raise NotImplementedError
+
+    @staticmethod
+    def waiting(response: httpx.Response) -> timedelta | None:
+        """How long a 429 without `Retry-After` asks to wait."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.api.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def error_text(response: httpx.Response, *keys: str) -> str:

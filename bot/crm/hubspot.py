@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from bot.crm.errors import Permanent
-from bot.crm.http import TIMEOUT, Api, error_text
+from bot.crm.http import TIMEOUT, Client, error_text
 from bot.crm.mapping import ObjectRef, Won
 
 DEFAULT_URL = "https://api.hubapi.com"
@@ -22,54 +22,36 @@ DEAL_PROPERTIES = ("amount", "deal_currency_code", "hs_is_closed_won", "dealstag
 _POLICY_WAIT = {"SECONDLY": 1, "TEN_SECONDLY_ROLLING": 10, "DAILY": 3600}
 
 
-def _describe(response: httpx.Response) -> str:
-    return error_text(response, "message", "category")
-
-
-def _waiting(response: httpx.Response) -> timedelta | None:
-    """HubSpot's 429 names its policy rather than sending `Retry-After`: wait out its window."""
-    try:
-        policy = str(response.json().get("policyName", ""))
-    except (ValueError, AttributeError):
-        policy = ""
-    if policy in _POLICY_WAIT:
-        return timedelta(seconds=_POLICY_WAIT[policy])
-    interval = response.headers.get("x-hubspot-ratelimit-interval-milliseconds")
-    if interval and interval.isdigit():
-        return timedelta(milliseconds=int(interval))
-    return None
-
-
-class HubSpot:
+class HubSpot(Client):
     """One HubSpot account; `base_url` points at HubSpot, or at a local stand-in in tests."""
 
     crm = "hubspot"
 
-    def __init__(
-        self,
-        token: str,
-        base_url: str = DEFAULT_URL,
-        *,
-        timeout: float = TIMEOUT,
-    ) -> None:
-        self.api = Api(
-            "hubspot",
-            base_url,
-            {"Authorization": f"Bearer {token}"},
-            describe=_describe,
-            waiting=_waiting,
-            timeout=timeout,
-        )
+    def __init__(self, token: str, base_url: str = DEFAULT_URL, *, timeout: float = TIMEOUT):
+        super().__init__(token, base_url, timeout=timeout)
         self._owners: dict[str, str] = {}
 
-    def close(self) -> None:
-        self.api.close()
+    @staticmethod
+    def credentials(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
 
-    def __enter__(self) -> HubSpot:
-        return self
+    @staticmethod
+    def describe(response: httpx.Response) -> str:
+        return error_text(response, "message", "category")
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    @staticmethod
+    def waiting(response: httpx.Response) -> timedelta | None:
+        """HubSpot's 429 names its policy rather than sending `Retry-After`: wait its window."""
+        try:
+            policy = str(response.json().get("policyName", ""))
+        except (ValueError, AttributeError):
+            policy = ""
+        if policy in _POLICY_WAIT:
+            return timedelta(seconds=_POLICY_WAIT[policy])
+        interval = response.headers.get("x-hubspot-ratelimit-interval-milliseconds")
+        if interval and interval.isdigit():
+            return timedelta(milliseconds=int(interval))
+        return None
 
     def probe(self) -> None:
         """Check the token and its scopes the way write-back will use them (`baton check`):

@@ -15,54 +15,36 @@ from typing import Any
 import httpx
 
 from bot.crm.errors import Permanent
-from bot.crm.http import TIMEOUT, Api, error_text
+from bot.crm.http import TIMEOUT, Client, error_text
 from bot.crm.mapping import ObjectRef
 
 DEFAULT_URL = "https://api.pipedrive.com"
 ABSENT = frozenset({404, 410})
 
 
-def _describe(response: httpx.Response) -> str:
-    return error_text(response, "error", "error_info")
-
-
-def _waiting(response: httpx.Response) -> timedelta | None:
-    """Pipedrive's 429 says when its window resets (`x-ratelimit-reset`, in seconds)."""
-    reset = response.headers.get("x-ratelimit-reset", "")
-    return timedelta(seconds=int(reset)) if reset.isdigit() else None
-
-
-class Pipedrive:
+class Pipedrive(Client):
     """One Pipedrive company; `base_url` points at Pipedrive, or at a local stand-in in tests."""
 
     crm = "pipedrive"
 
-    def __init__(
-        self,
-        token: str,
-        base_url: str = DEFAULT_URL,
-        *,
-        timeout: float = TIMEOUT,
-    ) -> None:
-        self.api = Api(
-            "pipedrive",
-            base_url,
-            {"x-api-token": token},
-            describe=_describe,
-            waiting=_waiting,
-            timeout=timeout,
-        )
+    def __init__(self, token: str, base_url: str = DEFAULT_URL, *, timeout: float = TIMEOUT):
+        super().__init__(token, base_url, timeout=timeout)
         self._users: dict[str, int] = {}
         self._labels: dict[str, str] | None = None
 
-    def close(self) -> None:
-        self.api.close()
+    @staticmethod
+    def credentials(token: str) -> dict[str, str]:
+        return {"x-api-token": token}
 
-    def __enter__(self) -> Pipedrive:
-        return self
+    @staticmethod
+    def describe(response: httpx.Response) -> str:
+        return error_text(response, "error", "error_info")
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    @staticmethod
+    def waiting(response: httpx.Response) -> timedelta | None:
+        """Pipedrive's 429 says when its window resets (`x-ratelimit-reset`, in seconds)."""
+        reset = response.headers.get("x-ratelimit-reset", "")
+        return timedelta(seconds=int(reset)) if reset.isdigit() else None
 
     def _data(self, method: str, path: str, **kwargs: Any) -> Any:
         found = self.api.call(method, path, **kwargs)

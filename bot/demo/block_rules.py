@@ -52,11 +52,17 @@ def _check_length(value: Any, limit: int, pointer: str) -> None:
         raise BlockError(f"must be less than {limit + 1} characters", pointer)
 
 
+def _kind(item: Any, pointer: str, what: str, id_key: str) -> str:
+    """The type of a block or an element, which must be an object with a type, and whose id
+    (`id_key`) Slack takes up to 255 characters."""
+    if not isinstance(item, dict) or "type" not in item:
+        raise BlockError(f"must be {what} object with a type", pointer)
+    _check_length(item.get(id_key), 255, f"{pointer}/{id_key}")
+    return item["type"]
+
+
 def _check_element(element: Any, pointer: str) -> None:
-    if not isinstance(element, dict) or "type" not in element:
-        raise BlockError("must be an element object with a type", pointer)
-    _check_length(element.get("action_id"), 255, pointer + "/action_id")
-    kind = element["type"]
+    kind = _kind(element, pointer, "an element", "action_id")
     if kind == "button":
         _check_text(element.get("text"), pointer + "/text", limit=75, plain_only=True)
         _check_length(element.get("value"), 2000, pointer + "/value")
@@ -108,6 +114,16 @@ def _check_image(image: dict[str, Any], pointer: str) -> None:
     _check_length(alt, 2000, pointer + "/alt_text")
 
 
+def _elements(block: dict[str, Any], at: str, *, most: int) -> list[Any]:
+    """A block's `elements`, which must be a list of 1 to `most` items."""
+    elements = block.get("elements")
+    if not isinstance(elements, list) or not elements:
+        raise BlockError("must provide at least 1 element", at + "/elements")
+    if len(elements) > most:
+        raise BlockError(f"no more than {most} items allowed", at + "/elements")
+    return elements
+
+
 def check_blocks(blocks: Any, limit: int) -> None:
     """Enforce the Block Kit limits Slack enforces, so a rejected layout fails in tests."""
     if not isinstance(blocks, list):
@@ -116,10 +132,7 @@ def check_blocks(blocks: Any, limit: int) -> None:
         raise BlockError(f"no more than {limit} items allowed", "/blocks")
     for i, block in enumerate(blocks):
         at = f"/blocks/{i}"
-        if not isinstance(block, dict) or "type" not in block:
-            raise BlockError("must be a block object with a type", at)
-        _check_length(block.get("block_id"), 255, at + "/block_id")
-        kind = block["type"]
+        kind = _kind(block, at, "a block", "block_id")
         if kind == "header":
             _check_text(block.get("text"), at + "/text", limit=150, plain_only=True)
         elif kind == "section":
@@ -136,19 +149,11 @@ def check_blocks(blocks: Any, limit: int) -> None:
             if "accessory" in block:
                 _check_element(block["accessory"], at + "/accessory")
         elif kind == "actions":
-            elements = block.get("elements")
-            if not isinstance(elements, list) or not elements:
-                raise BlockError("must provide at least 1 element", at + "/elements")
-            if len(elements) > 25:
-                raise BlockError("no more than 25 items allowed", at + "/elements")
+            elements = _elements(block, at, most=25)
             for j, element in enumerate(elements):
                 _check_element(element, f"{at}/elements/{j}")
         elif kind == "context":
-            elements = block.get("elements")
-            if not isinstance(elements, list) or not elements:
-                raise BlockError("must provide at least 1 element", at + "/elements")
-            if len(elements) > 10:
-                raise BlockError("no more than 10 items allowed", at + "/elements")
+            elements = _elements(block, at, most=10)
             for j, element in enumerate(elements):
                 if isinstance(element, dict) and element.get("type") == "image":
                     _check_image(element, f"{at}/elements/{j}")

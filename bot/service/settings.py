@@ -7,7 +7,7 @@ Baton for the first time should fix the whole environment in one go, not one var
 from pathlib import Path
 
 import yaml
-from pydantic import ValidationError, field_validator
+from pydantic import ValidationError, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -29,6 +29,11 @@ HINTS = {
     "teams_tenant_id": "set TEAMS_TENANT_ID to the Directory (tenant) ID on the app "
     "registration's Overview page (platform: teams)",
 }
+TOKEN_KINDS = {
+    "slack_bot_token": ("xox", "is not a Slack bot token (xoxb-…)"),
+    "slack_app_token": ("xapp-", "is not an app-level token (xapp-…)"),
+}
+"""How each Slack token starts, and what a value that starts otherwise is not."""
 DATABASES = "sqlite:///baton.db (a file beside Baton) or postgresql+psycopg://user:password@host/db"
 
 
@@ -54,23 +59,15 @@ class Settings(TeamsEndpoints):
     pipedrive_api_token: str | None = None
     pipedrive_api_url: str = "https://api.pipedrive.com"
 
-    @field_validator("slack_bot_token")
+    @field_validator("slack_bot_token", "slack_app_token")
     @classmethod
-    def _bot_token(cls, value: str | None) -> str | None:
+    def _token(cls, value: str | None, info: ValidationInfo) -> str | None:
         if not value:  # `SLACK_BOT_TOKEN=` in a .env means not set
             return None
-        if not value.startswith("xox"):
-            raise ValueError("is not a Slack bot token (xoxb-…)")
+        prefix, problem = TOKEN_KINDS[str(info.field_name)]
+        if not value.startswith(prefix):
+            raise ValueError(problem)
         return value
-
-    @field_validator("slack_app_token")
-    @classmethod
-    def _app_token(cls, value: str | None) -> str | None:
-        if not value:  # `SLACK_APP_TOKEN=` in a .env means not set
-            return None
-        if not value.startswith("xapp-"):
-            raise ValueError("is not an app-level token (xapp-…)")
-        return value or None
 
     @field_validator(
         "slack_signing_secret",

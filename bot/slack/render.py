@@ -12,21 +12,19 @@ instead of a message.
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+from jinja2 import ChoiceLoader, FileSystemLoader
 from markupsafe import Markup
 
-from bot import actions as ids
 from bot import json_templates, rules, wording
 from bot.agreement import Agreement
 from bot.durations import humanize, wait
 from bot.slack import blockkit
 from bot.wording import compact
-from storage.models import Deadline, Feedback, Lead
 
 TEMPLATES = Path(__file__).parent / "templates"
 _USER_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -87,21 +85,13 @@ def link(url: str | None) -> Markup:
     return Markup(blockkit.escape(url or ""))
 
 
-class Renderer:
+class Renderer(json_templates.JsonRenderer):
     def __init__(self, agreement: Agreement, folder: Path | None = None) -> None:
         loaders = [FileSystemLoader(str(folder))] if folder else []
-        self.agreement = agreement
-        self.env = Environment(
-            loader=ChoiceLoader([*loaders, FileSystemLoader(str(TEMPLATES))]),
-            autoescape=False,
-            finalize=_finalize,
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=False,
+        super().__init__(
+            agreement, ChoiceLoader([*loaders, FileSystemLoader(str(TEMPLATES))]), _finalize
         )
         self.env.filters.update(
-            when=self.when,
             mention=mention,
             link=link,
             compact=compact,
@@ -112,10 +102,6 @@ class Renderer:
             reason=wording.reason,
             rule=rules.label,
         )
-        self.env.globals.update(agreement=agreement, ids=ids)
-
-    def when(self, moment: datetime | str | None) -> str:
-        return json_templates.local_time(moment, self.agreement.tz)
 
     def _json(self, template: str, facts: dict[str, Any]) -> dict[str, Any]:
         return _fill(*json_templates.render(self.env, template, facts))
@@ -126,26 +112,6 @@ class Renderer:
 
     def view(self, template: str, **facts: Any) -> dict[str, Any]:
         return blockkit.fit_view(self._json(template, facts))
-
-    def card(
-        self,
-        lead: Lead,
-        clocks: list[Deadline],
-        feedback: Feedback | None = None,
-        routed: dict[str, str] | None = None,
-    ) -> dict[str, Any]:
-        """The lead's card as it stands: owner, next deadline, outcome, the buttons its stage
-        allows; `routed`, Baton's last choice for it (`bot.routing.why`)."""
-        open_clocks = {clock.kind: clock for clock in clocks if clock.resolved_at is None}
-        overdue = any(clock.breached_at is not None for clock in open_clocks.values())
-        return self.message(
-            "lead_card",
-            lead=lead,
-            clocks=open_clocks,
-            overdue=overdue,
-            feedback=feedback,
-            routed=routed,
-        )
 
     def notice(self, reason: str, **details: Any) -> dict[str, Any]:
         return self.message("notice", reason=reason, details=details)

@@ -14,15 +14,14 @@ texts until the card fits, with a visible "…", and refuses one that cannot.
 import json
 from collections.abc import Mapping
 from contextvars import ContextVar
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import FileSystemLoader
 from markupsafe import Markup
 
-from bot import actions as ids
 from bot import json_templates, rules, wording
 from bot.agreement import Agreement
 from bot.durations import humanize, wait
@@ -31,7 +30,7 @@ from bot.teams import answers
 from bot.teams.answers import Size
 from bot.teams.text import cut, markdown
 from bot.wording import compact
-from storage.models import Deadline, Feedback, Lead
+from storage.models import Lead
 
 TEMPLATES = Path(__file__).parent / "templates"
 CARD_BYTES = 27 * 1024
@@ -110,23 +109,14 @@ def _texts(node: Any) -> list[tuple[dict[str, Any], str]]:
     return found
 
 
-class CardRenderer:
+class CardRenderer(json_templates.JsonRenderer):
     """Renders the Teams templates; `names` maps a person's id (Entra id or email) to the name
     the card shows."""
 
     def __init__(self, agreement: Agreement, names: Mapping[str, str] | None = None) -> None:
-        self.agreement = agreement
+        super().__init__(agreement, FileSystemLoader(str(TEMPLATES)), _finalize)
         self.names = names if names is not None else {}
-        self.env = Environment(
-            loader=FileSystemLoader(str(TEMPLATES)),
-            autoescape=False,
-            finalize=_finalize,
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
         self.env.filters.update(
-            when=self.when,
             person=self.person,
             mention=self.mention,
             compact=compact,
@@ -136,10 +126,6 @@ class CardRenderer:
             wait=wait,
             seconds=lambda value: humanize(timedelta(seconds=value)),
         )
-        self.env.globals.update(agreement=agreement, ids=ids)
-
-    def when(self, moment: datetime | str | None) -> str:
-        return json_templates.local_time(moment, self.agreement.tz)
 
     def person(self, user: str | None) -> str:
         return self.names.get(user, user) if user else "—"
@@ -173,26 +159,6 @@ class CardRenderer:
     def message(self, template: str, **facts: Any) -> dict[str, Any]:
         """An Adaptive Card within Teams' limits."""
         return fit_card(self.render(template, **facts))
-
-    def card(
-        self,
-        lead: Lead,
-        clocks: list[Deadline],
-        feedback: Feedback | None = None,
-        routed: dict[str, str] | None = None,
-    ) -> dict[str, Any]:
-        """The lead's card as it stands: owner, next deadline, outcome, the actions its stage
-        allows; `routed`, Baton's last choice for it (`bot.routing.why`)."""
-        open_clocks = {clock.kind: clock for clock in clocks if clock.resolved_at is None}
-        overdue = any(clock.breached_at is not None for clock in open_clocks.values())
-        return self.message(
-            "lead_card",
-            lead=lead,
-            clocks=open_clocks,
-            overdue=overdue,
-            feedback=feedback,
-            routed=routed,
-        )
 
     def dialog(self, template: str, *, title: str, height: Size, **facts: Any) -> dict[str, Any]:
         """The answer to `task/fetch` that opens a dialog showing the template's card."""

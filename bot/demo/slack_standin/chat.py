@@ -50,6 +50,15 @@ class ChatMixin:
             return self._file_problem(_maybe_json(blocks))
         return None
 
+    def _refusal(self, params: dict[str, Any], needed: str | None = None) -> dict[str, Any] | None:
+        """Slack's answer to a message call without a channel, without the `needed`
+        parameter, or with text or blocks it refuses; None for a call it takes."""
+        if not params.get("channel"):
+            return {"ok": False, "error": "channel_not_found"}
+        if needed and not params.get(needed):
+            return _missing(needed)
+        return self._message_problem(params)
+
     def _message(self, params: dict[str, Any], ts: str) -> dict[str, Any]:
         message: dict[str, Any] = {
             "type": "message",
@@ -69,9 +78,7 @@ class ChatMixin:
         return message
 
     def _chat_post_message(self, params: dict[str, Any]) -> dict[str, Any]:
-        if not params.get("channel"):
-            return {"ok": False, "error": "channel_not_found"}
-        problem = self._message_problem(params)
+        problem = self._refusal(params)
         if problem:
             return problem
         ts = self._next_ts()
@@ -84,11 +91,7 @@ class ChatMixin:
         return {"ok": True, "channel": channel, "ts": ts, "message": dict(message)}
 
     def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
-        if not params.get("channel"):
-            return {"ok": False, "error": "channel_not_found"}
-        if not params.get("ts"):
-            return _missing("ts")
-        problem = self._message_problem(params)
+        problem = self._refusal(params, needed="ts")
         if problem:
             return problem
         ts = str(params["ts"])
@@ -106,11 +109,7 @@ class ChatMixin:
         }
 
     def _chat_post_ephemeral(self, params: dict[str, Any]) -> dict[str, Any]:
-        if not params.get("channel"):
-            return {"ok": False, "error": "channel_not_found"}
-        if not params.get("user"):
-            return _missing("user")
-        problem = self._message_problem(params)
+        problem = self._refusal(params, needed="user")
         if problem:
             return problem
         ts = self._next_ts()

@@ -75,6 +75,14 @@ class ConversationsMixin:
             or channel in self._dm_channels.values()
         )
 
+    def _unseen(self, channel: str) -> dict[str, Any] | None:
+        """Slack's answer to a read that names no conversation, or one that does not exist."""
+        if not channel:
+            return _missing("channel")
+        if not self._is_conversation(channel):
+            return {"ok": False, "error": "channel_not_found"}
+        return None
+
     def _conversations_open(self, params: dict[str, Any]) -> dict[str, Any]:
         if params.get("channel"):
             return {"ok": True, "channel": {"id": params["channel"]}, "already_open": True}
@@ -94,10 +102,9 @@ class ConversationsMixin:
     def _conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
         """A conversation as a bot token with channels:read and groups:read sees it."""
         channel = str(params.get("channel") or "")
-        if not channel:
-            return _missing("channel")
-        if not self._is_conversation(channel):
-            return {"ok": False, "error": "channel_not_found"}
+        refused = self._unseen(channel)
+        if refused:
+            return refused
         private = channel.startswith("G")
         if private and channel in self._outside:
             return {"ok": False, "error": "channel_not_found"}
@@ -122,10 +129,9 @@ class ConversationsMixin:
     def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
         """Top-level messages, newest first, between ``oldest`` and ``latest``."""
         channel = str(params.get("channel") or "")
-        if not channel:
-            return _missing("channel")
-        if not self._is_conversation(channel):
-            return {"ok": False, "error": "channel_not_found"}
+        refused = self._unseen(channel)
+        if refused:
+            return refused
         within = _window(params)
         if isinstance(within, dict):
             return within

@@ -7,13 +7,13 @@ A mixin of `FakeSlack`, whose `__init__` holds the state it works on.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, urlsplit
 
+from bot.demo import local_http
 from bot.demo.block_rules import (
     MESSAGE_BLOCK_LIMIT,
     BlockError,
@@ -42,50 +42,8 @@ _SEEN_CHANGES = frozenset(
 )
 
 
-class ServerMixin:
+class ServerMixin(local_http.LocalServer):
     """Serving, recording and failing calls, and dispatching them to the methods."""
-
-    # lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        """Bind a free port and serve in the background; returns self for chaining."""
-        if self._server is not None:
-            return self
-        server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="FakeSlack",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and free the port, so the next test cannot reach a stale server."""
-        server, thread = self._server, self._thread
-        self._server, self._thread = None, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError(
-                "FakeSlack is not started; call start() or use it as a context manager"
-            )
-        return int(self._server.server_address[1])
 
     @property
     def url(self) -> str:
@@ -182,14 +140,7 @@ class ServerMixin:
         with self._lock:
             if self._down is not None:
                 return self._down
-            plans = self._plans.get(method)
-            if not plans:
-                return None
-            plan = plans[0]
-            plan.remaining -= 1
-            if plan.remaining <= 0:
-                plans.pop(0)
-            return plan
+            return local_http.next_plan(self._plans.get(method) or [])
 
     # inspection --------------------------------------------------------------------------
 
@@ -253,20 +204,8 @@ class ServerMixin:
 
     # HTTP plumbing -----------------------------------------------------------------------
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                fake._serve(self)
-
-            def do_POST(self) -> None:
-                fake._serve(self)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Keep test output quiet; failures are reported through calls instead."""
-
-        return Handler
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return local_http.handler(self._serve)
 
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
         at = time.monotonic()
@@ -344,13 +283,7 @@ class ServerMixin:
     @staticmethod
     def _send(request: BaseHTTPRequestHandler, reply: _Reply) -> None:
         body = json.dumps(reply.body if reply.body is not None else {}).encode()
-        request.send_response(reply.status)
-        request.send_header("Content-Type", "application/json; charset=utf-8")
-        request.send_header("Content-Length", str(len(body)))
-        for name, value in reply.headers.items():
-            request.send_header(name, value)
-        request.end_headers()
-        request.wfile.write(body)
+        local_http.send_json(request, reply.status, body, reply.headers)
 
     @staticmethod
     def _planned_reply(plan: _Plan) -> _Reply:
