@@ -127,15 +127,25 @@ def test_nurture_says_why_in_words(renderer: CardRenderer) -> None:
     assert "US" in said and "Intern" in said
 
 
+@pytest.mark.parametrize(
+    ("template", "lists"),
+    [
+        ("scorecard", ("more sources", "more sellers")),
+        ("scorecard_sales", ("more sellers",)),
+        ("scorecard_marketing", ("more sources",)),
+    ],
+)
 def test_the_weekly_scorecard_fits_teams_before_any_cut(
-    renderer: CardRenderer, validator: jsonschema.Draft6Validator
+    renderer: CardRenderer, validator: jsonschema.Draft6Validator, template: str, lists: tuple
 ) -> None:
     """More sources, sellers and reasons than a message can list, each as long as they come:
-    the lists are cut to their counts ("…and N more"), so no text needs `fit_card`'s cut."""
-    laid_out = renderer.render("scorecard", card=extreme_scorecard())
+    the lists are cut to their counts ("…and N more"), so no text needs `fit_card`'s cut. The
+    CEO's card in full, the sales manager's Sales side and the marketing channel's side."""
+    laid_out = renderer.render(template, card=extreme_scorecard())
     assert len(json.dumps(laid_out, ensure_ascii=False).encode()) <= CARD_BYTES
-    card = renderer.message("scorecard", card=extreme_scorecard())
+    card = renderer.message(template, card=extreme_scorecard())
     assert_valid(card, validator)
     said = json.dumps(card, ensure_ascii=False)
-    assert "more sources" in said and "more sellers" in said
-    assert card["msteams"]["entities"]  # each seller named is mentioned
+    assert all(cut in said for cut in lists)
+    if "more sellers" in lists:
+        assert card["msteams"]["entities"]  # each seller named is mentioned
