@@ -5,6 +5,7 @@ import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+import jsonschema
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlmodel import select
@@ -13,10 +14,11 @@ from bot.actions import ActionId, BlockId, ViewId
 from storage import conversations, leads
 from storage.models import ChatPerson, ConversationRef, Feedback, InboundEvent, Lead
 from tests.fake_teams import TEAM_ID, TENANT_ID, FakeTeams
-from tests.support import lead, show_card
+from tests.support import eventually, lead, show_card
 from tests.teams_support import (
     MANAGER,
     MARKETING,
+    OUTSIDER,
     SALES,
     SELLERS,
     TEAMS_AGREEMENT,
@@ -25,6 +27,7 @@ from tests.teams_support import (
     person,
     teams_baton,
 )
+from tests.test_teams_cards import SCHEMA, assert_valid
 
 
 @pytest.fixture
@@ -195,6 +198,8 @@ def test_feedback_with_a_missing_field_is_shown_again_with_the_error(baton):
     assert answer["task"]["type"] == "continue"
     dialog = json.dumps(answer["task"]["value"]["card"]["content"])
     assert "Say why the lead was rejected" in dialog
+    card = answer["task"]["value"]["card"]["content"]
+    assert_valid(card, jsonschema.Draft6Validator(json.loads(SCHEMA.read_text())))
     assert "Not the right person" in dialog  # what was typed is kept
     assert rows(baton, Feedback) == []
 
@@ -297,3 +302,61 @@ def test_a_signed_activity_of_the_wrong_shape_is_a_400_and_changes_nothing(baton
     assert answer.json()["detail"][0]["loc"][1] == next(iter(change))
     assert stored(baton, lead_id).owner is None
     assert rows(baton, ConversationRef) == []
+
+
+def _replies(teams: FakeTeams, conversation: str) -> list[str]:
+    return [
+        json.dumps(a.body.get("attachments"), ensure_ascii=False)
+        for a in teams.activities(conversation)
+        if a.sender == teams.app_id
+    ]
+
+
+def test_a_message_to_baton_is_answered_with_help_in_its_1_1(baton, teams):
+    teams.conversations.setdefault("a:1help", [])
+    said = activity("message", conversation="a:1help", personal=True, text="hello")
+    assert baton.send(said).status_code == 200
+    (reply,) = eventually(lambda: _replies(teams, "a:1help"))
+    assert "I don't know" in reply and "history EMAIL" in reply
+    assert baton.send(said).status_code == 200  # delivered again: not answered again
+    assert len(_replies(teams, "a:1help")) == 1
+
+
+def test_history_mentioned_in_a_channel_is_answered_in_the_thread(baton, teams):
+    lead_id = handed_over(baton)
+    baton.click(SELLERS[0], ActionId.CLAIM, lead_id)
+    text = "<at>Baton</at> history METTE@nordlys.dk"
+    root = teams.say(SALES, text, user=SELLERS[1])
+    asked = activity("message", user=SELLERS[1], conversation=f"{SALES};messageid={root}")
+    asked.update(id=root, text=text)
+    assert baton.send(asked).status_code == 200
+    (reply,) = eventually(lambda: _replies(teams, SALES))
+    assert "Mette Hansen" in reply and "claimed" in reply
+    (attachment,) = json.loads(reply)
+    assert_valid(attachment["content"], jsonschema.Draft6Validator(json.loads(SCHEMA.read_text())))
+    assert teams.activities(SALES)[-1].conversation == f"{SALES};messageid={root}"
+
+    outsider = activity("message", user=OUTSIDER, conversation="a:1out", personal=True)
+    teams.conversations.setdefault("a:1out", [])
+    outsider["text"] = "history mette@nordlys.dk"
+    baton.send(outsider)
+    (refused,) = eventually(lambda: _replies(teams, "a:1out"))
+    assert "Mette" not in refused and "read" in refused
+
+
+def test_an_unknown_button_or_an_unknown_person_is_told_and_nothing_changes(baton):
+    lead_id = handed_over(baton)
+    odd = baton.click(SELLERS[0], "baton.teleport", lead_id).json()
+    assert "does not know this button" in odd["value"]
+    guest = activity(
+        "invoke",
+        name="adaptiveCard/action",
+        value={
+            "action": {"type": "Action.Execute", "verb": ActionId.CLAIM, "data": {"value": lead_id}}
+        },
+    )
+    guest["from"] = {"id": "29:guest", "name": "Guest"}
+    answer = baton.send(guest).json()
+    assert "did not say who you are" in answer["value"]
+    assert baton.fetch(SELLERS[0], "baton.teleport", lead_id).json()["task"]["type"] == "message"
+    assert stored(baton, lead_id).owner is None

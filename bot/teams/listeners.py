@@ -26,7 +26,7 @@ from bot.deduplication import first_delivery
 from bot.permissions import Action, authorize
 from bot.pipeline import Move, next_stage
 from bot.refusals import Refused
-from bot.teams import answers
+from bot.teams import answers, commands
 from bot.teams.cards import CardRenderer
 from bot.teams.directory import PLATFORM
 from bot.teams.introductions import introduce
@@ -45,24 +45,39 @@ class Inbound:
     """Called after Teams introduced people: the agreement's addresses may resolve now."""
 
 
+@dataclass(frozen=True)
+class Handled:
+    answer: Answer | None = None
+    """The body of the HTTP answer (an invoke's); None: a plain 200."""
+    reply: dict[str, Any] | None = None
+    """A card to post in the activity's conversation (the answer to a command)."""
+
+
 def handle(
     inbound: Inbound,
     activity: dict[str, Any],
     members: list[dict[str, Any]] | None = None,
     channels: list[str] | None = None,
-) -> Answer | None:
-    """The body of the answer to `activity` (None: a plain 200); `members` and `channels`,
-    the roster and the team's channels read at an installation. A delivery seen before is
-    answered without doing anything again."""
+) -> Handled:
+    """What to answer `activity`; `members` and `channels`, the roster and the team's
+    channels read at an installation. A delivery seen before is answered without doing
+    anything again."""
     if introduce(inbound.ctx, activity, members, channels):
         inbound.cards.names = inbound.cards.names | _names(activity, members or [])
         inbound.introduced()
     key = _key(activity)
     if activity.get("type") != "invoke":
-        if key:
-            first_delivery(inbound.ctx, key, platform=PLATFORM)
-        return None
-    user = (activity.get("from") or {}).get("aadObjectId")
+        fresh = first_delivery(inbound.ctx, key, platform=PLATFORM) if key else True
+        if activity.get("type") == "message" and activity.get("text") and fresh:
+            text = commands.words(activity)
+            user = _person(activity)
+            return Handled(reply=commands.answer(inbound.cards, inbound.ctx, user, text))
+        return Handled()
+    return Handled(answer=_invoke(inbound, activity, key))
+
+
+def _invoke(inbound: Inbound, activity: dict[str, Any], key: str | None) -> Answer:
+    user = _person(activity)
     value = _dict(activity.get("value"))
     name = activity.get("name")
     repeated = bool(key) and not first_delivery(inbound.ctx, key, platform=PLATFORM)
@@ -74,6 +89,12 @@ def handle(
         data = _dict(value.get("data"))
         return answers.closed() if repeated else submitted(inbound, user, data)
     return {}
+
+
+def _person(activity: dict[str, Any]) -> str | None:
+    """Who acted: their Entra object id, in lower case as the agreement keeps it."""
+    found = _dict(activity.get("from")).get("aadObjectId")
+    return str(found).lower() if found else None
 
 
 def _key(activity: dict[str, Any]) -> str | None:
@@ -140,10 +161,10 @@ def card_action(
     lead_id = str(data.get("value") or "")
     work = VERBS.get(verb)
     if work is None:
-        return answers.notice(inbound.cards.notice("not_allowed", action="do that"))
+        return answers.notice(inbound.cards.notice("unknown_action"))
+    if not user:
+        return answers.notice(inbound.cards.notice("unknown_person"))
     try:
-        if not user:
-            raise Refused("not_allowed", action="act on leads")
         if not repeated:
             work(inbound.ctx, lead_id, user)
     except Refused as refusal:
@@ -166,9 +187,9 @@ def open_dialog(inbound: Inbound, user: str | None, data: dict[str, Any]) -> Ans
     opens, so nobody fills in one that cannot be accepted."""
     action, value = data.get("action"), str(data.get("value") or "")
     ctx, cards = inbound.ctx, inbound.cards
+    if not user:
+        return answers.closed(cards.notice("unknown_person"))
     try:
-        if not user:
-            raise Refused("not_allowed", action="act on leads")
         if action in (ActionId.ASSIGN, ActionId.REASSIGN):
             authorize(ctx.agreement, user, Action.ASSIGN)
             return cards.assign_dialog(ownership.lead(ctx, value))
@@ -183,15 +204,15 @@ def open_dialog(inbound: Inbound, user: str | None, data: dict[str, Any]) -> Ans
             return cards.extend_dialog(ownership.lead(ctx, lead_id), kind)
     except Refused as refusal:
         return answers.closed(cards.notice(refusal.reason, **refusal.details))
-    return answers.closed(cards.notice("not_allowed", action="do that"))
+    return answers.closed(cards.notice("unknown_action"))
 
 
 def submitted(inbound: Inbound, user: str | None, data: dict[str, Any]) -> Answer:
     action, value = data.get("action"), str(data.get("value") or "")
     ctx, cards = inbound.ctx, inbound.cards
+    if not user:
+        return answers.closed(cards.notice("unknown_person"))
     try:
-        if not user:
-            raise Refused("not_allowed", action="act on leads")
         if action == ViewId.FEEDBACK:
             return _feedback(inbound, user, value, data)
         if action == ViewId.ASSIGN:
@@ -205,7 +226,7 @@ def submitted(inbound: Inbound, user: str | None, data: dict[str, Any]) -> Answe
             return answers.closed()
     except Refused as refusal:
         return answers.closed(cards.notice(refusal.reason, **refusal.details))
-    return answers.closed(cards.notice("not_allowed", action="do that"))
+    return answers.closed(cards.notice("unknown_action"))
 
 
 FIELDS = (BlockId.OUTCOME, BlockId.REASON, BlockId.MISSED, BlockId.RECHECK, BlockId.NOTE)

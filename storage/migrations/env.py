@@ -33,15 +33,17 @@ def run() -> None:
             target_metadata=target_metadata,
             render_as_batch=engine.dialect.name == "sqlite",
         )
-        with context.begin_transaction():
-            context.run_migrations()
-        if sqlite:
-            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
-            if broken:
-                raise RuntimeError(f"the migration left rows that refer to nothing: {broken}")
-        connection.commit()  # the lock goes with it, and a waiting replica sees the new schema
-        if sqlite:
-            connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise RuntimeError(f"a migration left rows that refer to nothing: {broken}")
+            connection.commit()  # the lock goes with it; a waiting replica sees the new schema
+        finally:
+            if sqlite:  # the connection goes back to the pool as it came
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 run()

@@ -46,8 +46,9 @@ def run(
         listening = listening_socket(host, port)
     except CannotListen as error:
         raise fail(str(error)) from None
+    agreement = read_agreement(settings)
     try:
-        runtime = build(settings, read_agreement(settings))
+        runtime = build(settings, agreement)
     except SettingsError as error:
         raise fail_all(error.problems, "{count} settings to fix") from None
     try:
@@ -71,7 +72,7 @@ def run(
     # Without a signing secret, Slack comes over Socket Mode only: nothing to verify HTTP with.
     chat = (
         "Teams: /api/messages"
-        if runtime.agreement.platform == "teams"
+        if agreement.platform == "teams"
         else f"Slack: {'/slack/events' if settings.slack_signing_secret else 'Socket Mode only'}"
     )
 

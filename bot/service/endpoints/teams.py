@@ -2,15 +2,18 @@
 
 Every activity's bearer token is checked first (`bot.teams.verify`): a forged, unsigned,
 expired or foreign one is answered 401 before anything is read from the activity or stored.
-Then the listeners (`bot.teams.listeners`) do the work in a thread, as Slack's do: the
-domain's services and the database are synchronous. An installation's roster and its team's
-channels are read first (`bot.teams.members`): only they give people's email addresses and
-every channel of the team. An invoke's answer is the HTTP body
-Teams shows the person who clicked; every other activity is answered 200.
+At an installation, the conversation's roster and its team's channels are read next
+(`bot.teams.members`): only they give people's email addresses and every channel of the
+team. Then the listeners (`bot.teams.listeners`) do the work in a thread, as Slack's do: the
+domain's services and the database are synchronous. An invoke's answer is the HTTP body
+Teams shows the person who clicked; a command's is posted in its conversation; every
+activity but an invoke is answered 200. Every address called is the `serviceUrl` the
+verified token names.
 """
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -21,10 +24,11 @@ from fastapi.responses import JSONResponse
 from bot.service.runtime import Runtime
 from bot.teams.activity import problems
 from bot.teams.cards import CardRenderer
+from bot.teams.connector import Connector, Conversation, card_message
 from bot.teams.directory import PLATFORM
 from bot.teams.errors import TeamsError
 from bot.teams.introductions import INSTALLS
-from bot.teams.listeners import Inbound, handle
+from bot.teams.listeners import Handled, Inbound, handle
 from bot.teams.members import Members
 from bot.teams.token import AppToken
 from bot.teams.verify import ActivityVerifier, Unauthorized
@@ -47,7 +51,18 @@ def mount(api: FastAPI, runtime: Runtime) -> None:
         clock=runtime.ctx.clock,
     )
     threads = CapacityLimiter(REQUEST_THREADS)
-    roster: list[Members] = []  # made in the app's event loop, at the first installation
+    made: list[_Clients] = []  # made in the app's event loop, when first needed
+
+    def clients() -> _Clients:
+        if not made:
+            http = httpx.AsyncClient(timeout=TIMEOUT)
+            token = AppToken(settings, http=http)
+            made.append(
+                _Clients(
+                    Members(token=token, http=http), Connector(settings, token=token, http=http)
+                )
+            )
+        return made[0]
 
     async def installation(activity: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
         """The roster of an installation's conversation and its team's channels; none (and a
@@ -56,19 +71,17 @@ def mount(api: FastAPI, runtime: Runtime) -> None:
         conversation = (activity.get("conversation") or {}).get("id")
         if activity.get("type") not in INSTALLS or not conversation:
             return [], []
-        if not roster:
-            http = httpx.AsyncClient(timeout=TIMEOUT)
-            roster.append(Members(token=AppToken(settings, http=http), http=http))
+        roster = clients().members
         service_url = str(activity.get("serviceUrl"))
         team = ((activity.get("channelData") or {}).get("team") or {}).get("id")
         members: list[dict[str, Any]] = []
         channels: list[str] = []
         try:
-            members = await roster[0].of(conversation, service_url)
+            members = await roster.of(conversation, service_url)
         except TeamsError as error:
             log.warning("could not read the members of what Baton was added to: %s", error)
         try:
-            channels = await roster[0].channels(team, service_url) if team else []
+            channels = await roster.channels(team, service_url) if team else []
         except TeamsError as error:
             log.warning("could not read the channels of the team Baton was added to: %s", error)
         return members, channels
@@ -83,10 +96,16 @@ def mount(api: FastAPI, runtime: Runtime) -> None:
             inbound.append(Inbound(runtime.ctx, cards, runtime.resolve_people))
         return inbound[0]
 
-    def answer(
-        activity: dict[str, Any], told: tuple[list[dict[str, Any]], list[str]]
-    ) -> dict[str, Any] | None:
+    def answer(activity: dict[str, Any], told: tuple[list[dict[str, Any]], list[str]]) -> Handled:
         return handle(listeners(), activity, *told)
+
+    async def reply(activity: dict[str, Any], card: dict[str, Any]) -> None:
+        """Post the answer to a command where it was asked (a channel's: in its thread)."""
+        where = Conversation(activity["conversation"]["id"], activity["serviceUrl"])
+        try:
+            await clients().connector.post(where, card_message(card, card.get("fallbackText", "")))
+        except TeamsError as error:
+            log.warning("could not answer a message: %s", error)
 
     @api.post("/api/messages", include_in_schema=False)
     async def messages(request: Request) -> Response:
@@ -110,11 +129,21 @@ def mount(api: FastAPI, runtime: Runtime) -> None:
             return JSONResponse({"detail": wrong}, status.HTTP_400_BAD_REQUEST)
         told = await installation(activity)
         with runtime.ctx.answers.answering():  # the courier and the click workers wait
-            found = await to_thread.run_sync(answer, activity, told, limiter=threads)
-        if found is None:
+            handled = await to_thread.run_sync(answer, activity, told, limiter=threads)
+        if handled.reply is not None:
+            await reply(activity, handled.reply)
+        if handled.answer is None:
             return Response(status_code=status.HTTP_200_OK)
-        return JSONResponse(found)
+        return JSONResponse(handled.answer)
 
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class _Clients:
+    """The Teams clients the route calls itself (one token, one HTTP client, one loop)."""
+
+    members: Members
+    connector: Connector
