@@ -304,13 +304,13 @@ def test_a_signed_activity_of_the_wrong_shape_is_a_400_and_changes_nothing(baton
     assert rows(baton, ConversationRef) == []
 
 
-def _replies(teams: FakeTeams, conversation: str, *, thread: str | None = None) -> list[str]:
-    """What Baton said in `conversation`; only in the thread `thread`, if given (the lead's
-    card, posted by the outbox, is in the channel too)."""
+def _replies(teams: FakeTeams, conversation: str) -> list[str]:
+    """Baton's messages in `conversation` (a thread: `{channel};messageid={root}`); not the
+    lead cards the outbox posts to the channel itself."""
     return [
         json.dumps(a.body.get("attachments"), ensure_ascii=False)
-        for a in teams.activities(conversation)
-        if a.sender == teams.app_id and (thread is None or a.conversation == thread)
+        for a in teams.activities(conversation.split(";")[0])
+        if a.sender == teams.app_id and a.conversation == conversation
     ]
 
 
@@ -329,11 +329,10 @@ def test_history_mentioned_in_a_channel_is_answered_in_the_thread(baton, teams):
     baton.click(SELLERS[0], ActionId.CLAIM, lead_id)
     text = "<at>Baton</at> history METTE@nordlys.dk"
     root = teams.say(SALES, text, user=SELLERS[1])
-    thread = f"{SALES};messageid={root}"
-    asked = activity("message", user=SELLERS[1], conversation=thread)
+    asked = activity("message", user=SELLERS[1], conversation=f"{SALES};messageid={root}")
     asked.update(id=root, text=text)
     assert baton.send(asked).status_code == 200
-    (reply,) = eventually(lambda: _replies(teams, SALES, thread=thread))
+    (reply,) = eventually(lambda: _replies(teams, f"{SALES};messageid={root}"))
     assert "Mette Hansen" in reply and "claimed" in reply
     (attachment,) = json.loads(reply)
     assert_valid(attachment["content"], jsonschema.Draft6Validator(json.loads(SCHEMA.read_text())))
