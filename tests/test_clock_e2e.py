@@ -223,7 +223,7 @@ def _free_port() -> int:
 
 def _wait_healthy(port: int) -> None:
     # Two processes starting and migrating on a machine busy with the rest of the suite: a
-    # readiness wait, not a measure of start-up time (bench --only demo measures that).
+    # readiness wait, not a measure of start-up time.
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:
