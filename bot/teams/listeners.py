@@ -26,7 +26,7 @@ from bot.deduplication import first_delivery
 from bot.permissions import Action, authorize
 from bot.pipeline import Move, next_stage
 from bot.refusals import Refused
-from bot.teams import answers, commands
+from bot.teams import answers, commands, pausing
 from bot.teams.cards import CardRenderer
 from bot.teams.directory import PLATFORM
 from bot.teams.introductions import introduce
@@ -183,8 +183,8 @@ def _card(inbound: Inbound, lead_id: str) -> Answer:
 
 
 def open_dialog(inbound: Inbound, user: str | None, data: dict[str, Any]) -> Answer:
-    """Assign (and an escalation's Reassign), Give feedback, Extend: checked before the dialog
-    opens, so nobody fills in one that cannot be accepted."""
+    """Assign (and an escalation's Reassign), Give feedback, Extend, Pause clock: checked
+    before the dialog opens, so nobody fills in one that cannot be accepted."""
     action, value = data.get("action"), str(data.get("value") or "")
     ctx, cards = inbound.ctx, inbound.cards
     if not user:
@@ -202,6 +202,8 @@ def open_dialog(inbound: Inbound, user: str | None, data: dict[str, Any]) -> Ans
             lead_id, kind = parse_clock_ref(value)
             authorize(ctx.agreement, user, Action.ASSIGN)
             return cards.extend_dialog(ownership.lead(ctx, lead_id), kind)
+        if action == ActionId.PAUSE:
+            return pausing.open_dialog(ctx, cards, user, value)
     except Refused as refusal:
         return answers.closed(cards.notice(refusal.reason, **refusal.details))
     return answers.closed(cards.notice("unknown_action"))
@@ -224,11 +226,15 @@ def submitted(inbound: Inbound, user: str | None, data: dict[str, Any]) -> Answe
             reason = _text(data.get(BlockId.REASON.value)) or ""
             escalation.extend(ctx, lead_id=lead_id, kind=kind, by=user, reason=reason)
             return answers.closed()
+        if action == ViewId.PAUSE:
+            given = {f.value: t for f in PAUSE_FIELDS if (t := _text(data.get(f.value)))}
+            return pausing.submitted(ctx, cards, user, value, given)
     except Refused as refusal:
         return answers.closed(cards.notice(refusal.reason, **refusal.details))
     return answers.closed(cards.notice("unknown_action"))
 
 
+PAUSE_FIELDS = (BlockId.UNTIL, BlockId.REASON, BlockId.NOTE)
 FIELDS = (BlockId.OUTCOME, BlockId.REASON, BlockId.MISSED, BlockId.RECHECK, BlockId.NOTE)
 
 
