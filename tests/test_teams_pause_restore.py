@@ -8,11 +8,15 @@ from datetime import timedelta
 import jsonschema
 import pytest
 
+from bot import consequences
 from bot.actions import ActionId, BlockId, ViewId
+from bot.teams.cards import CardRenderer
+from storage import sellers
+from storage.db import transaction
 from storage.models import Lead
 from tests.fake_teams import FakeTeams
 from tests.support import lead, show_card
-from tests.teams_support import SELLERS, TeamsBaton, teams_baton
+from tests.teams_support import MANAGER, SELLERS, TeamsBaton, teams_baton
 from tests.test_teams_cards import SCHEMA, assert_valid
 
 VALIDATOR = jsonschema.Draft6Validator(json.loads(SCHEMA.read_text()))
@@ -122,3 +126,35 @@ def test_an_unclaimed_lead_has_no_pause(baton):
     card = baton.click(SELLERS[0], ActionId.CLAIM, lead_id).json()["value"]
     released = baton.click(SELLERS[0], ActionId.RELEASE, lead_id).json()["value"]
     assert ActionId.PAUSE in actions(card) and ActionId.PAUSE not in actions(released)
+
+
+def test_the_sales_manager_puts_a_seller_back_from_the_out_of_rotation_card(baton):
+    lead_id, _ = claimed(baton, SELLERS[2])
+    ctx = baton.runtime.ctx
+    with transaction(ctx.sessions) as session:
+        sellers.take_out_of_rotation(session, SELLERS[2], "3 breaches in a week", ctx.clock())
+    card = CardRenderer(ctx.agreement).message(
+        "out_of_rotation",
+        role="sales_manager",
+        seller=SELLERS[2],
+        breaches=3,
+        limit=3,
+        lead=stored(baton, lead_id),
+        card_link=None,
+    )
+    assert_valid(card, VALIDATOR)
+    (action,) = card["actions"]
+    assert (action["type"], action["verb"]) == ("Action.Execute", ActionId.RESTORE)
+    seller = action["data"]["value"]
+
+    refused = baton.click(SELLERS[0], action["verb"], seller).json()
+    assert refused["type"] == "application/vnd.microsoft.activity.message"
+    assert "Only the sales manager may put a seller back" in refused["value"]
+    assert consequences.out_of_rotation(ctx) == [SELLERS[2]]
+
+    done = baton.click(MANAGER, action["verb"], seller).json()
+    assert done["type"] == "application/vnd.microsoft.activity.message"
+    assert "back in rotation" in done["value"]
+    assert consequences.out_of_rotation(ctx) == []
+    again = baton.click(MANAGER, action["verb"], seller).json()
+    assert "is not out of rotation" in again["value"]

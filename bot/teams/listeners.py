@@ -19,7 +19,7 @@ from datetime import date
 from typing import Any
 
 from bot import cards as lead_cards
-from bot import escalation, feedback, ownership
+from bot import consequences, escalation, feedback, ownership
 from bot.actions import ActionId, BlockId, ViewId, parse_clock_ref
 from bot.context import Context
 from bot.deduplication import first_delivery
@@ -81,6 +81,8 @@ def _invoke(inbound: Inbound, activity: dict[str, Any], key: str | None) -> Answ
     value = _dict(activity.get("value"))
     name = activity.get("name")
     repeated = bool(key) and not first_delivery(inbound.ctx, key, platform=PLATFORM)
+    if name == "adaptiveCard/action" and _verb(value) in TOLD:
+        return told(inbound, user, value, repeated=repeated)
     if name == "adaptiveCard/action":
         return card_action(inbound, user, value, repeated=repeated)
     if name == "task/fetch":
@@ -170,6 +172,39 @@ def card_action(
     except Refused as refusal:
         return answers.notice(inbound.cards.notice(refusal.reason, **refusal.details))
     return _card(inbound, lead_id)
+
+
+def _restore(ctx: Context, seller: str, user: str) -> None:
+    consequences.restore(ctx, seller=seller, by=user)
+
+
+TOLD: dict[str, tuple[Callable[[Context, str, str], None], str, str]] = {
+    ActionId.RESTORE: (_restore, "restored", "seller"),
+}
+"""Actions on a card that is not a lead's (Put back in rotation, in the sales manager's 1:1):
+the work, the notice that says it was done, and what that notice calls the action's value.
+Answered for the clicker alone."""
+
+
+def told(
+    inbound: Inbound, user: str | None, value: dict[str, Any], *, repeated: bool = False
+) -> Answer:
+    """An action of `TOLD`: what it did, or why not; a repeated delivery does nothing again."""
+    action = _dict(value.get("action"))
+    subject = str(_dict(action.get("data")).get("value") or "")
+    work, done, called = TOLD[action.get("verb")]
+    if not user:
+        return answers.notice(inbound.cards.notice("unknown_person"))
+    try:
+        if not repeated:
+            work(inbound.ctx, subject, user)
+    except Refused as refusal:
+        return answers.notice(inbound.cards.notice(refusal.reason, **refusal.details))
+    return answers.notice(inbound.cards.notice(done, **{called: subject}))
+
+
+def _verb(value: dict[str, Any]) -> Any:
+    return _dict(value.get("action")).get("verb")
 
 
 def _card(inbound: Inbound, lead_id: str) -> Answer:
