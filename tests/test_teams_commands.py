@@ -4,17 +4,19 @@ in the conversation they were asked in, with cards Teams takes (the Adaptive Car
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 
 import jsonschema
 import pytest
 
+from bot import availability
 from bot.actions import ActionId
 from bot.agreement_file import load_agreement
 from bot.overview import Item
 from bot.teams.cards import CARD_BYTES, CardRenderer
 from tests.fake_teams import FakeTeams
 from tests.support import eventually, lead, show_card
-from tests.teams_support import SALES, SELLERS, TeamsBaton, activity, teams_baton
+from tests.teams_support import MANAGER, SALES, SELLERS, TeamsBaton, activity, teams_baton
 from tests.test_agreement import EXAMPLE
 from tests.test_rendering import make_lead, nasty
 from tests.test_teams_cards import SCHEMA, assert_valid
@@ -133,3 +135,25 @@ def test_the_example_agreement_renders_as_a_valid_card() -> None:
     assert_valid(card, VALIDATOR)
     text = json.dumps(card, ensure_ascii=False)
     assert f"claim a lead within {agreement.sla.claim_within}" in text
+
+
+def test_a_seller_goes_away_until_a_day_and_comes_back(baton, teams):
+    ctx = baton.runtime.ctx
+    day = ctx.clock().astimezone(ctx.agreement.tz).date() + timedelta(days=8)
+    away = ask(baton, teams, SELLERS[0], f"<at>Baton</at> away until {day}", "a:1away")
+    assert "You're away until" in json.dumps(away)
+    status = availability.of(ctx, SELLERS[0])
+    assert status.away and status.away_until is not None
+    assert status.away_until.astimezone(ctx.agreement.tz).date() == day
+
+    bad = ask(baton, teams, SELLERS[1], "away until next **week**", "a:1bad")
+    assert "is not a date" in json.dumps(bad) and "∗∗week∗∗" in json.dumps(bad, ensure_ascii=False)
+    assert not availability.of(ctx, SELLERS[1]).away
+    outsider = ask(baton, teams, MANAGER, "away", "a:1manager")
+    assert "Only the sellers of the agreement" in json.dumps(outsider)
+
+    back = ask(baton, teams, SELLERS[0], "back", "a:1back")
+    assert "Welcome back" in json.dumps(back)
+    assert not availability.of(ctx, SELLERS[0]).away
+    again = ask(baton, teams, SELLERS[0], "back", "a:1again")
+    assert "You weren't away" in json.dumps(again)

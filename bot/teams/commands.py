@@ -1,18 +1,19 @@
-"""`@Baton help|mine|open|stats|agreement|history EMAIL|ID`: a message to the bot, answered
-with a card.
+"""`@Baton help|mine|open|stats|agreement|history EMAIL|ID|away [until DATE]|back`: a
+message to the bot, answered with a card.
 
 The twin of Slack's `/baton` (`handlers/commands.py`), from the same domain functions
-(`bot.overview`, `bot.reports`, `bot.history`): Teams has no slash commands, so a person
-writes to Baton in its 1:1, or mentions it in a channel (`<at>Baton</at> mine`, the mention
-taken off here). The answer is a reply in the same conversation, posted by the route at once:
-it is for the person who asked, not a message the outbox must deliver exactly once.
+(`bot.overview`, `bot.reports`, `bot.history`, `bot.availability`): Teams has no slash
+commands, so a person writes to Baton in its 1:1, or mentions it in a channel
+(`<at>Baton</at> mine`, the mention taken off here). The answer is a reply in the same
+conversation, posted by the route at once: it is for the person who asked, not a message
+the outbox must deliver exactly once.
 """
 
 import re
 from collections.abc import Callable
 from typing import Any
 
-from bot import history, overview, reports
+from bot import availability, history, overview, reports
 from bot.context import Context
 from bot.permissions import Action, authorize
 from bot.refusals import Refused
@@ -72,11 +73,36 @@ def _agreement(cards: CardRenderer, _ctx: Context, _user: str | None, _: str) ->
     return cards.message("agreement")
 
 
+def _away(cards: CardRenderer, ctx: Context, user: str | None, rest: str) -> Card:
+    """`away [until DATE]`: no new leads until then (or until `back`)."""
+    if not user:
+        return cards.message("told", text=cards.notice("unknown_person"))
+    try:
+        until = availability.parse_until(rest, ctx.agreement, ctx.clock())
+        away = availability.go_away(ctx, user=user, until=until)
+    except Refused as refusal:
+        return cards.message("told", text=cards.notice(refusal.reason, **refusal.details))
+    back_on = away.away_until.astimezone(ctx.agreement.tz).date() if away.away_until else None
+    return cards.message("told", text=cards.notice("away", until=back_on))
+
+
+def _back(cards: CardRenderer, ctx: Context, user: str | None, _: str) -> Card:
+    if not user:
+        return cards.message("told", text=cards.notice("unknown_person"))
+    try:
+        reason = "back" if availability.come_back(ctx, user=user) else "not_away"
+    except Refused as refusal:
+        return cards.message("told", text=cards.notice(refusal.reason, **refusal.details))
+    return cards.message("told", text=cards.notice(reason))
+
+
 COMMANDS: dict[str, Callable[[CardRenderer, Context, str | None, str], Card]] = {
     "history": _history,
     "mine": _mine,
     "open": _open,
     "stats": _stats,
     "agreement": _agreement,
+    "away": _away,
+    "back": _back,
 }
 """Each command word, and what answers it; anything else is answered with help."""
