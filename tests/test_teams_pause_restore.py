@@ -7,16 +7,17 @@ from datetime import timedelta
 
 import jsonschema
 import pytest
+from sqlmodel import select
 
 from bot import consequences
 from bot.actions import ActionId, BlockId, ViewId
 from bot.teams.cards import CardRenderer
 from storage import sellers
 from storage.db import transaction
-from storage.models import Lead
+from storage.models import Consequence, Lead
 from tests.fake_teams import FakeTeams
 from tests.support import lead, show_card
-from tests.teams_support import MANAGER, SELLERS, TeamsBaton, teams_baton
+from tests.teams_support import MANAGER, SELLERS, TeamsBaton, invoke, teams_baton
 from tests.test_teams_cards import SCHEMA, assert_valid
 
 VALIDATOR = jsonschema.Draft6Validator(json.loads(SCHEMA.read_text()))
@@ -158,3 +159,23 @@ def test_the_sales_manager_puts_a_seller_back_from_the_out_of_rotation_card(bato
     assert consequences.out_of_rotation(ctx) == []
     again = baton.click(MANAGER, action["verb"], seller).json()
     assert "is not out of rotation" in again["value"]
+
+
+def test_a_repeated_put_back_is_answered_and_not_done_again(baton):
+    ctx = baton.runtime.ctx
+    with transaction(ctx.sessions) as session:
+        sellers.take_out_of_rotation(session, SELLERS[4], "3 breaches in a week", ctx.clock())
+    value = {
+        "action": {
+            "type": "Action.Execute",
+            "verb": ActionId.RESTORE,
+            "data": {"value": SELLERS[4]},
+        }
+    }
+    click = invoke("adaptiveCard/action", value, user=MANAGER)
+    first, again = baton.send(click).json(), baton.send(click).json()
+    assert "back in rotation" in first["value"] and "back in rotation" in again["value"]
+    assert consequences.out_of_rotation(ctx) == []
+    with ctx.sessions() as session:
+        restored = session.exec(select(Consequence).where(Consequence.kind == "restored")).all()
+    assert len(restored) == 1

@@ -80,9 +80,9 @@ def _invoke(inbound: Inbound, activity: dict[str, Any], key: str | None) -> Answ
     user = _person(activity)
     value = _dict(activity.get("value"))
     name = activity.get("name")
-    repeated = bool(key) and not first_delivery(inbound.ctx, key, platform=PLATFORM)
     if name == "adaptiveCard/action" and _verb(value) in TOLD:
-        return told(inbound, user, value, repeated=repeated)
+        return told(inbound, user, value, key=key)
+    repeated = bool(key) and not first_delivery(inbound.ctx, key, platform=PLATFORM)
     if name == "adaptiveCard/action":
         return card_action(inbound, user, value, repeated=repeated)
     if name == "task/fetch":
@@ -187,16 +187,18 @@ Answered for the clicker alone."""
 
 
 def told(
-    inbound: Inbound, user: str | None, value: dict[str, Any], *, repeated: bool = False
+    inbound: Inbound, user: str | None, value: dict[str, Any], *, key: str | None = None
 ) -> Answer:
-    """An action of `TOLD`: what it did, or why not; a repeated delivery does nothing again."""
+    """An action of `TOLD`: what it did, or why not; a repeated delivery (`key`, seen before)
+    does nothing again."""
     action = _dict(value.get("action"))
     subject = str(_dict(action.get("data")).get("value") or "")
     work, done, called = TOLD[action.get("verb")]
+    fresh = not key or first_delivery(inbound.ctx, key, platform=PLATFORM)
     if not user:
         return answers.notice(inbound.cards.notice("unknown_person"))
     try:
-        if not repeated:
+        if fresh:
             work(inbound.ctx, subject, user)
     except Refused as refusal:
         return answers.notice(inbound.cards.notice(refusal.reason, **refusal.details))
