@@ -175,7 +175,12 @@ def test_a_claimed_card_names_the_owner_and_the_contact_deadline(renderer: CardR
         "Give feedback",
         "Release",
         "Assign",
+        "Pause clock",
     ]
+    paused = make_lead(stage="claimed", owner="U0SELLER2")
+    paused.paused_at = RECEIVED
+    card = renderer.card(paused, clocks_for("claimed"))
+    assert "Pause clock" not in [a["title"] for a in card["actions"]]
 
 
 def test_an_overdue_card_says_so_in_red(renderer: CardRenderer) -> None:
@@ -302,6 +307,32 @@ def test_the_extend_dialog_asks_why_as_the_slack_modal_does(
     (why,) = [item for item in card["body"] if item["type"] == "Input.Text"]
     assert (why["id"], why["maxLength"], why["isRequired"]) == (BlockId.REASON, 1000, True)
     assert card["actions"][0]["data"] == {"action": ViewId.EXTEND, "value": f"{lead.id}:contact"}
+
+
+def test_the_pause_dialog_asks_what_the_slack_modal_asks_and_keeps_what_was_typed(
+    renderer: CardRenderer, agreement: Agreement, validator: jsonschema.Draft6Validator
+) -> None:
+    lead = make_lead(stage="claimed", owner="U0SELLER1", name="**Free** [x](y) " + nasty(300))
+    typed = {BlockId.UNTIL.value: "2026-12-01", BlockId.NOTE.value: "_Back_ {{DATE(x)}} " * 50}
+    errors = {BlockId.REASON.value: "Choose a reason or write a note: a pause needs a why."}
+    answer = renderer.pause_dialog(
+        lead, tomorrow="2026-11-27", latest="2026-12-10", errors=errors, given=typed
+    )
+    assert answer["task"]["value"]["title"] == "Pause the clock"
+    card = answer["task"]["value"]["card"]["content"]
+    assert_valid(card, validator)
+    assert "\u2217\u2217Free\u2217\u2217 [x]\u2060(y)" in card["body"][0]["text"]  # as typed
+    inputs = {item["id"]: item for item in card["body"] if item["type"].startswith("Input.")}
+    assert list(inputs) == [BlockId.UNTIL, BlockId.REASON, BlockId.NOTE]
+    until = inputs[BlockId.UNTIL]
+    assert (until["type"], until["min"], until["max"]) == ("Input.Date", "2026-11-27", "2026-12-10")
+    assert until["value"] == "2026-12-01"
+    assert inputs[BlockId.NOTE]["value"] == typed[BlockId.NOTE.value]  # an input, as typed
+    assert [c["value"] for c in inputs[BlockId.REASON]["choices"]] == [
+        reason.code for reason in agreement.pause.reasons
+    ]
+    assert errors[BlockId.REASON.value] in json.dumps(card)
+    assert card["actions"][0]["data"] == {"action": ViewId.PAUSE, "value": lead.id}
 
 
 @pytest.mark.parametrize("stage", ["handed_over", "claimed"])

@@ -194,3 +194,25 @@ class CardRenderer(json_templates.JsonRenderer):
 
     def assign_dialog(self, lead: Lead) -> dict[str, Any]:
         return self.dialog("assign_dialog", title="Assign lead", height="small", lead=lead)
+
+    def pause_dialog(
+        self,
+        lead: Lead,
+        *,
+        tomorrow: str,
+        latest: str,
+        errors: Mapping[str, str] | None = None,
+        given: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The pause dialog: until (from `tomorrow` to `latest`), a reason or a note; shown
+        again after a submit with `errors` under their fields and what was `given`."""
+        return self.dialog(
+            "pause_dialog",
+            title="Pause the clock",
+            height="medium",
+            lead=lead,
+            tomorrow=tomorrow,
+            latest=latest,
+            errors=errors or {},
+            given=given or {},
+        )

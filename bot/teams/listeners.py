@@ -19,14 +19,14 @@ from datetime import date
 from typing import Any
 
 from bot import cards as lead_cards
-from bot import escalation, feedback, ownership
+from bot import consequences, escalation, feedback, ownership
 from bot.actions import ActionId, BlockId, ViewId, parse_clock_ref
 from bot.context import Context
 from bot.deduplication import first_delivery
 from bot.permissions import Action, authorize
 from bot.pipeline import Move, next_stage
 from bot.refusals import Refused
-from bot.teams import answers, commands
+from bot.teams import answers, commands, pausing
 from bot.teams.cards import CardRenderer
 from bot.teams.directory import PLATFORM
 from bot.teams.introductions import introduce
@@ -80,6 +80,8 @@ def _invoke(inbound: Inbound, activity: dict[str, Any], key: str | None) -> Answ
     user = _person(activity)
     value = _dict(activity.get("value"))
     name = activity.get("name")
+    if name == "adaptiveCard/action" and _verb(value) in TOLD:
+        return told(inbound, user, value, key=key)
     repeated = bool(key) and not first_delivery(inbound.ctx, key, platform=PLATFORM)
     if name == "adaptiveCard/action":
         return card_action(inbound, user, value, repeated=repeated)
@@ -172,6 +174,41 @@ def card_action(
     return _card(inbound, lead_id)
 
 
+def _restore(ctx: Context, seller: str, user: str) -> None:
+    consequences.restore(ctx, seller=seller, by=user)
+
+
+TOLD: dict[str, tuple[Callable[[Context, str, str], None], str, str]] = {
+    ActionId.RESTORE: (_restore, "restored", "seller"),
+}
+"""Actions on a card that is not a lead's (Put back in rotation, in the sales manager's 1:1):
+the work, the notice that says it was done, and what that notice calls the action's value.
+Answered for the clicker alone."""
+
+
+def told(
+    inbound: Inbound, user: str | None, value: dict[str, Any], *, key: str | None = None
+) -> Answer:
+    """An action of `TOLD`: what it did, or why not; a repeated delivery (`key`, seen before)
+    does nothing again."""
+    action = _dict(value.get("action"))
+    subject = str(_dict(action.get("data")).get("value") or "")
+    work, done, called = TOLD[action.get("verb")]
+    fresh = not key or first_delivery(inbound.ctx, key, platform=PLATFORM)
+    if not user:
+        return answers.notice(inbound.cards.notice("unknown_person"))
+    try:
+        if fresh:
+            work(inbound.ctx, subject, user)
+    except Refused as refusal:
+        return answers.notice(inbound.cards.notice(refusal.reason, **refusal.details))
+    return answers.notice(inbound.cards.notice(done, **{called: subject}))
+
+
+def _verb(value: dict[str, Any]) -> Any:
+    return _dict(value.get("action")).get("verb")
+
+
 def _card(inbound: Inbound, lead_id: str) -> Answer:
     state = lead_cards.as_it_stands(inbound.ctx, lead_id)
     if state is None:
@@ -183,8 +220,8 @@ def _card(inbound: Inbound, lead_id: str) -> Answer:
 
 
 def open_dialog(inbound: Inbound, user: str | None, data: dict[str, Any]) -> Answer:
-    """Assign (and an escalation's Reassign), Give feedback, Extend: checked before the dialog
-    opens, so nobody fills in one that cannot be accepted."""
+    """Assign (and an escalation's Reassign), Give feedback, Extend, Pause clock: checked
+    before the dialog opens, so nobody fills in one that cannot be accepted."""
     action, value = data.get("action"), str(data.get("value") or "")
     ctx, cards = inbound.ctx, inbound.cards
     if not user:
@@ -202,6 +239,8 @@ def open_dialog(inbound: Inbound, user: str | None, data: dict[str, Any]) -> Ans
             lead_id, kind = parse_clock_ref(value)
             authorize(ctx.agreement, user, Action.ASSIGN)
             return cards.extend_dialog(ownership.lead(ctx, lead_id), kind)
+        if action == ActionId.PAUSE:
+            return pausing.open_dialog(ctx, cards, user, value)
     except Refused as refusal:
         return answers.closed(cards.notice(refusal.reason, **refusal.details))
     return answers.closed(cards.notice("unknown_action"))
@@ -224,11 +263,15 @@ def submitted(inbound: Inbound, user: str | None, data: dict[str, Any]) -> Answe
             reason = _text(data.get(BlockId.REASON.value)) or ""
             escalation.extend(ctx, lead_id=lead_id, kind=kind, by=user, reason=reason)
             return answers.closed()
+        if action == ViewId.PAUSE:
+            given = {f.value: t for f in PAUSE_FIELDS if (t := _text(data.get(f.value)))}
+            return pausing.submitted(ctx, cards, user, value, given)
     except Refused as refusal:
         return answers.closed(cards.notice(refusal.reason, **refusal.details))
     return answers.closed(cards.notice("unknown_action"))
 
 
+PAUSE_FIELDS = (BlockId.UNTIL, BlockId.REASON, BlockId.NOTE)
 FIELDS = (BlockId.OUTCOME, BlockId.REASON, BlockId.MISSED, BlockId.RECHECK, BlockId.NOTE)
 
 
