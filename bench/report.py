@@ -141,7 +141,8 @@ SECTIONS = {
         "source, medians and 95th percentiles to claim and to first contact per seller in "
         "business time, all in SQL) behind `/baton stats`, App Home, the weekly message (7 "
         "days) and `baton report` (30 days), and the lead-quality `scorecard` of `baton report` "
-        "beside it (`bot/reports.py`), on the same databases, with Copenhagen business hours. **Target: under 1 s at 1M leads** (judged at 1M only).",
+        "beside it (`bot/reports.py`), on the same databases, with Copenhagen business hours. "
+        "**Target: under 1 s at 1M leads** (judged at 1M only).",
     ),
     "memory": (
         "7. Memory",

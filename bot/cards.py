@@ -17,7 +17,6 @@ from sqlmodel import Session
 
 from bot import sla
 from bot.agreement import Agreement
-from bot.context import Context
 from bot.pipeline import Stage
 from storage import deadlines, leads
 from storage.models import Deadline, Feedback, Lead
@@ -75,12 +74,21 @@ def shown(*, session: Session, agreement: Agreement, lead_id: str, at: datetime)
     return True
 
 
-def as_it_stands(ctx: Context, lead_id: str) -> tuple[Lead, list[Deadline], Feedback | None] | None:
-    """What a lead's card shows now: the lead, its clocks, its latest feedback (a front end
-    that answers a click with the card, as Teams does, renders it from these)."""
-    with ctx.sessions() as session:
-        lead = leads.get(session=session, lead_id=lead_id)
-        if lead is None:
-            return None
-        clocks = deadlines.of_lead(session=session, lead_id=lead_id)
-        return lead, clocks, leads.latest_feedback(session=session, lead_id=lead_id)
+CardState = tuple[Lead, list[Deadline], Feedback | None]
+"""What a lead's card is rendered from: the lead, its clocks, its latest feedback."""
+
+
+def as_it_stands(session: Session, lead_id: str) -> CardState | None:
+    """What a lead's card shows now (a front end that answers a click with the card, as Teams
+    does, renders it from this), read in `session`: in the transaction that just changed the
+    lead, the card it answers with is the one its own change made. The clocks it holds are
+    read again: they are changed by statements, not through the session's objects (the
+    services refresh the lead themselves)."""
+    for held in list(session.identity_map.values()):
+        if isinstance(held, Deadline):
+            session.expire(held)
+    lead = leads.get(session=session, lead_id=lead_id)
+    if lead is None:
+        return None
+    clocks = deadlines.of_lead(session=session, lead_id=lead_id)
+    return lead, clocks, leads.latest_feedback(session=session, lead_id=lead_id)

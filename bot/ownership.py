@@ -55,11 +55,12 @@ def claim(ctx: Context, *, lead_id: str, user: str) -> Lead:
     authorize(ctx.agreement, user, Action.CLAIM)
     now = ctx.clock()
     with transaction(ctx.sessions) as session:
-        status = sellers.status(session=session, seller=user)
-        if status is not None and status.out_of_rotation_since is not None:
-            # Out of rotation means no new leads, whether Baton assigns them or not.
-            raise Refused("out_of_rotation", since=status.out_of_rotation_since)
-        if not leads.claim(session=session, lead_id=lead_id, user=user, at=now):
+        claimed = leads.claim(session=session, lead_id=lead_id, user=user, at=now)
+        if claimed is None:
+            status = sellers.status(session=session, seller=user)
+            if status is not None and status.out_of_rotation_since is not None:
+                # Out of rotation means no new leads, whether Baton assigns them or not.
+                raise Refused("out_of_rotation", since=status.out_of_rotation_since)
             lead = find(session, lead_id)
             if lead.owner:
                 raise Refused("already_claimed", owner=lead.owner, you=lead.owner == user)
@@ -67,11 +68,10 @@ def claim(ctx: Context, *, lead_id: str, user: str) -> Lead:
             raise Refused("changed_meanwhile")
         deadlines.resolve(session=session, lead_id=lead_id, kinds=(sla.CLAIM,), at=now)
         changed(session, lead_id=lead_id, at=now, actor=user, kind="claimed")
-        lead = find(session, lead_id)
-        writeback.queue(session, ctx, lead=lead, step="claimed", at=now, by=user, owner=user)
+        writeback.queue(session, ctx, lead=claimed, step="claimed", at=now, by=user, owner=user)
     metrics.LEADS_CLAIMED.inc()
     ctx.wake()
-    return lead
+    return claimed
 
 
 def assign(ctx: Context, *, lead_id: str, by: str, to: str) -> Lead:

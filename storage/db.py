@@ -5,6 +5,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from pathlib import Path
 from weakref import WeakKeyDictionary
 
@@ -25,6 +26,7 @@ WRITES = "baton_writes"
 # transaction in and makes the others poll, sleeping up to 100 ms between tries, so a writer
 # could sleep long after the lock was free; here the next one is woken the moment it is.
 _writers: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()
+_unit: ContextVar[Session | None] = ContextVar("baton_unit", default=None)
 
 
 def make_engine(url: str) -> Engine:
@@ -61,11 +63,29 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: committed when the block ends, rolled back when it raises."""
+    """One unit of work: committed when the block ends, rolled back when it raises. Inside
+    `one_transaction` on the same database it is that one's: committed with it, not before."""
+    joined = _unit.get()
+    if joined is not None and joined.get_bind() is sessions.kw["bind"]:
+        yield joined
+        return
     writer = _writers.get(sessions.kw["bind"])
     with writer or nullcontext(), sessions() as session, session.begin():
         session.connection(execution_options={WRITES: True})
         yield session
+
+
+@contextmanager
+def one_transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A transaction that every `transaction` opened inside it (in this thread) joins: what a
+    request does in several services is one commit, and one turn at the write lock, instead
+    of one each. Raising anywhere inside rolls all of it back."""
+    with transaction(sessions) as session:
+        token = _unit.set(session)
+        try:
+            yield session
+        finally:
+            _unit.reset(token)
 
 
 def _alembic_config(engine: Engine) -> Config:

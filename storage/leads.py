@@ -8,7 +8,7 @@ from sqlalchemy import func, insert, inspect, update
 from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session, col, select
 
-from storage.models import Deadline, Event, Feedback, Lead, Person, external_key
+from storage.models import Deadline, Event, Feedback, Lead, Person, SellerStatus, external_key
 
 # Built once: a statement made per call would be compiled (and its values coerced) each time.
 _INSERT_EVENT = insert(Event.__table__)
@@ -118,20 +118,26 @@ def event(
     return {"lead_id": lead_id, "at": at, "actor": actor, "kind": kind, "data": data or {}}
 
 
-def claim(*, session: Session, lead_id: str, user: str, at: datetime) -> bool:
-    """Compare and set: only the first of many simultaneous claims finds the lead unowned."""
-    result = session.execute(
+def claim(*, session: Session, lead_id: str, user: str, at: datetime) -> Lead | None:
+    """Compare and set: only the first of many simultaneous claims finds the lead unowned, and
+    only a seller in the rotation claims. The lead as it now is, or None: one statement, as
+    the answer to a click waits for it."""
+    out_of_rotation = select(SellerStatus.user_id).where(
+        SellerStatus.user_id == user, col(SellerStatus.out_of_rotation_since).is_not(None)
+    )
+    return session.scalars(
         update(Lead)
         .where(
             col(Lead.id) == lead_id,
             col(Lead.owner).is_(None),
             Lead.stage == "handed_over",
             col(Lead.forgotten_at).is_(None),
+            ~out_of_rotation.exists(),
         )
         .values(owner=user, stage="claimed", claimed_at=at)
+        .returning(Lead)
         .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1
+    ).one_or_none()
 
 
 def set_owner(

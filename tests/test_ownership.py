@@ -8,8 +8,9 @@ import pytest
 from bot import intake, ownership
 from bot.refusals import Refused
 from bot.schemas import LeadIn
-from storage import deadlines
+from storage import deadlines, sellers
 from storage import leads as stored
+from storage.db import transaction
 from tests.support import GOOD_LEAD, show_card
 
 
@@ -77,6 +78,19 @@ def test_an_unqualified_lead_cannot_be_claimed(ctx):
     with pytest.raises(Refused) as refusal:
         ownership.claim(ctx, lead_id=lead_id, user="U0SELLER1")
     assert refusal.value.reason == "not_claimable"
+
+
+def test_a_seller_out_of_the_rotation_cannot_claim_and_the_claim_returns_the_lead(ctx):
+    lead_id = new_lead(ctx)
+    show_card(ctx, lead_id)
+    with transaction(ctx.sessions) as session:
+        assert sellers.take_out_of_rotation(session, "U0SELLER1", "4 breaches", ctx.clock())
+    with pytest.raises(Refused) as refusal:
+        ownership.claim(ctx, lead_id=lead_id, user="U0SELLER1")
+    assert refusal.value.reason == "out_of_rotation"
+    claimed = ownership.claim(ctx, lead_id=lead_id, user="U0SELLER2")
+    assert (claimed.id, claimed.owner, claimed.stage) == (lead_id, "U0SELLER2", "claimed")
+    assert claimed.claimed_at is not None
 
 
 def test_assign_moves_ownership_and_records_who_did_it(ctx):

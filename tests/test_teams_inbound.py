@@ -176,6 +176,49 @@ def test_a_repeated_delivery_is_answered_and_not_done_again(baton):
     assert kinds.count("claimed") == 1
 
 
+def test_one_delivery_sent_five_times_at_once_is_done_once(baton):
+    lead_id = handed_over(baton)
+    value = {
+        "action": {"type": "Action.Execute", "verb": ActionId.CLAIM, "data": {"value": lead_id}}
+    }
+    click = activity("invoke", name="adaptiveCard/action", value=value)
+    with ThreadPoolExecutor(5) as pool:
+        answers = list(pool.map(lambda _: baton.send(click).json(), range(5)))
+    assert {a["type"] for a in answers} == {"application/vnd.microsoft.card.adaptive"}
+    with baton.runtime.ctx.sessions() as session:
+        kinds = [e.kind for e in leads.history(session=session, lead_id=lead_id)]
+    assert kinds.count("claimed") == 1
+    assert stored(baton, lead_id).owner == SELLERS[0]
+
+
+def test_a_refused_click_delivered_again_is_shown_the_card_and_changes_nothing(baton):
+    lead_id = handed_over(baton)
+    assert baton.click(SELLERS[1], ActionId.CLAIM, lead_id).status_code == 200
+    value = {
+        "action": {"type": "Action.Execute", "verb": ActionId.CLAIM, "data": {"value": lead_id}}
+    }
+    click = activity("invoke", user=SELLERS[0], name="adaptiveCard/action", value=value)
+    refused, again = baton.send(click).json(), baton.send(click).json()
+    assert refused["type"] == "application/vnd.microsoft.activity.message"
+    assert "already claimed" in refused["value"]
+    assert again["type"] == "application/vnd.microsoft.card.adaptive"
+    assert f"{click['id']}@{click['conversation']['id']}" in {
+        e.event_id for e in rows(baton, InboundEvent)
+    }
+    assert stored(baton, lead_id).owner == SELLERS[1]
+
+
+def test_a_person_known_from_a_channel_is_kept_with_the_1_1_they_open_later(baton):
+    lead_id = handed_over(baton)
+    assert baton.click(SELLERS[2], ActionId.CLAIM, lead_id).status_code == 200  # known now
+    assert baton.click(SELLERS[2], ActionId.RELEASE, lead_id).status_code == 200
+    said = activity("message", user=SELLERS[2], conversation="a:1LaTeR", personal=True, text="hi")
+    assert baton.send(said).status_code == 200
+    with baton.runtime.ctx.sessions() as session:
+        one = conversations.personal_conversation(session, "teams", SELLERS[2])
+        assert one is not None and one.conversation_id == "a:1LaTeR"
+
+
 def test_give_feedback_opens_the_dialog_for_the_owner_only(baton):
     lead_id = handed_over(baton)
     baton.click(SELLERS[0], ActionId.CLAIM, lead_id)

@@ -115,6 +115,9 @@ class CardRenderer(json_templates.JsonRenderer):
 
     def __init__(self, agreement: Agreement, names: Mapping[str, str] | None = None) -> None:
         super().__init__(agreement, FileSystemLoader(str(TEMPLATES)), _finalize)
+        # The templates ship with Baton: no file is looked at again after its first render
+        # (the answer to a click would wait for a stat of the template on a busy disk).
+        self.env.auto_reload = False
         self.names = names if names is not None else {}
         self.env.filters.update(
             person=self.person,

@@ -23,6 +23,7 @@ def introduce(
     activity: dict[str, Any],
     members: list[dict[str, Any]] | None = None,
     channels: list[str] | None = None,
+    known: dict[str, str | None] | None = None,
 ) -> bool:
     """Keep what `activity` says of its conversation and people, the conversation's
     `members` as the roster lists them and its team's `channels` (both read at an
@@ -31,7 +32,10 @@ def introduce(
     addresses may resolve now.
 
     A click or a message from someone already known changes nothing and writes nothing: the
-    answers to fifty clicks at once do not queue behind fifty writes.
+    answers to fifty clicks at once do not queue behind fifty writes. `known` remembers, in
+    the process, who was found known and in which 1:1 (their row's `conversation_id`), so
+    that such an activity does not read the database either: Baton never forgets a person it
+    was introduced to.
     """
     conversation = activity.get("conversation") or {}
     service_url = activity.get("serviceUrl")
@@ -50,8 +54,12 @@ def introduce(
             merged[key] = {**merged.get(key, {}), **person}
     people = list(merged.values())
     installing = activity.get("type") in INSTALLS
+    seen = {} if known is None else known
+    unsure = [person for person in people if _unsure(seen, person, root, kind)]
+    if not installing and not unsure:
+        return False
     with ctx.sessions() as session:
-        news = installing or any(_new(session, person, root, kind) for person in people)
+        news = installing or any(_new(session, seen, person, root, kind) for person in unsure)
     if not news:
         return False
     now = ctx.clock()
@@ -82,6 +90,7 @@ def introduce(
                 channel_id=channel,
             )
         for person in people:
+            seen.pop(str(person["aadObjectId"]).lower(), None)  # read again when next seen
             conversations.remember_person(
                 session,
                 PLATFORM,
@@ -97,10 +106,23 @@ def introduce(
     return installing and bool(people)
 
 
-def _new(session: Any, person: dict[str, Any], root: str, kind: str | None) -> bool:
-    known = conversations.person(session, PLATFORM, str(person["aadObjectId"]).lower())
+def _unsure(
+    seen: dict[str, str | None], person: dict[str, Any], root: str, kind: str | None
+) -> bool:
+    """Whether the database must say if `person` is new: not found known in this process, or
+    not in this 1:1."""
+    user = str(person["aadObjectId"]).lower()
+    return user not in seen or (kind == "personal" and seen[user] != root)
+
+
+def _new(
+    session: Any, seen: dict[str, str | None], person: dict[str, Any], root: str, kind: str | None
+) -> bool:
+    user = str(person["aadObjectId"]).lower()
+    known = conversations.person(session, PLATFORM, user)
     if known is None:
         return True
+    seen[user] = known.conversation_id
     return kind == "personal" and known.conversation_id != root
 
 

@@ -14,7 +14,7 @@ so proactive messages can be opened later.
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -30,6 +30,7 @@ from bot.teams import answers, commands, pausing
 from bot.teams.cards import CardRenderer
 from bot.teams.directory import PLATFORM
 from bot.teams.introductions import introduce
+from storage.db import one_transaction
 
 log = logging.getLogger(__name__)
 Answer = dict[str, Any]
@@ -43,6 +44,8 @@ class Inbound:
     cards: CardRenderer
     introduced: Callable[[], None]
     """Called after Teams introduced people: the agreement's addresses may resolve now."""
+    known: dict[str, str | None] = field(default_factory=dict)
+    """Who Teams introduced before, as `introduce` found them (the process's memory)."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ def handle(
     """What to answer `activity`; `members` and `channels`, the roster and the team's
     channels read at an installation. A delivery seen before is answered without doing
     anything again."""
-    if introduce(inbound.ctx, activity, members, channels):
+    if introduce(inbound.ctx, activity, members, channels, inbound.known):
         inbound.cards.names = inbound.cards.names | _names(activity, members or [])
         inbound.introduced()
     key = _key(activity)
@@ -82,9 +85,9 @@ def _invoke(inbound: Inbound, activity: dict[str, Any], key: str | None) -> Answ
     name = activity.get("name")
     if name == "adaptiveCard/action" and _verb(value) in TOLD:
         return told(inbound, user, value, key=key)
-    repeated = bool(key) and not first_delivery(inbound.ctx, key, platform=PLATFORM)
     if name == "adaptiveCard/action":
-        return card_action(inbound, user, value, repeated=repeated)
+        return card_action(inbound, user, value, key=key)
+    repeated = bool(key) and not first_delivery(inbound.ctx, key, platform=PLATFORM)
     if name == "task/fetch":
         return open_dialog(inbound, user, _dict(value.get("data")))
     if name == "task/submit":
@@ -153,10 +156,16 @@ VERBS: dict[str, Callable[[Context, str, str], None]] = {
 
 
 def card_action(
-    inbound: Inbound, user: str | None, value: dict[str, Any], *, repeated: bool = False
+    inbound: Inbound, user: str | None, value: dict[str, Any], *, key: str | None = None
 ) -> Answer:
     """Claim, Release, Mark contacted, Won, Lost: the card as it now stands for the person who
-    clicked, or why not, for them alone. A repeated delivery shows the card and does nothing."""
+    clicked, or why not, for them alone. A repeated delivery (`key`, seen before) shows the
+    card and does nothing.
+
+    Teams shows the clicker this answer, so it waits for the work. The delivery's key, the
+    work (with its events and outbox rows) and the card are one transaction: one commit, one
+    turn at the write lock. A refusal rolls it all back; the key is then kept on its own, so a
+    repeat of the refused click is shown the card too."""
     action = _dict(value.get("action"))
     verb = action.get("verb")
     data = _dict(action.get("data"))
@@ -166,12 +175,18 @@ def card_action(
         return answers.notice(inbound.cards.notice("unknown_action"))
     if not user:
         return answers.notice(inbound.cards.notice("unknown_person"))
+    ctx = inbound.ctx
     try:
-        if not repeated:
-            work(inbound.ctx, lead_id, user)
+        with one_transaction(ctx.sessions) as session:
+            if not key or first_delivery(ctx, key, platform=PLATFORM):
+                work(ctx, lead_id, user)
+            state = lead_cards.as_it_stands(session, lead_id)
     except Refused as refusal:
+        if key:
+            first_delivery(ctx, key, platform=PLATFORM)
         return answers.notice(inbound.cards.notice(refusal.reason, **refusal.details))
-    return _card(inbound, lead_id)
+    ctx.wake()  # the work's own wake came before its outbox rows were committed
+    return _card(inbound, state)
 
 
 def _restore(ctx: Context, seller: str, user: str) -> None:
@@ -209,8 +224,7 @@ def _verb(value: dict[str, Any]) -> Any:
     return _dict(value.get("action")).get("verb")
 
 
-def _card(inbound: Inbound, lead_id: str) -> Answer:
-    state = lead_cards.as_it_stands(inbound.ctx, lead_id)
+def _card(inbound: Inbound, state: lead_cards.CardState | None) -> Answer:
     if state is None:
         return answers.notice(inbound.cards.notice("lead_gone"))
     return answers.card(inbound.cards.card(*state))
