@@ -12,6 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from bot.teams import commands as answered
 from bot.teams.package import COMMANDS, color_icon, manifest, outline_icon, package
 
 # Microsoft's Teams app manifest schema v1.19 (MIT, Microsoft), kept with its licence.
@@ -76,6 +77,8 @@ def test_the_manifest_declares_the_bot_where_baton_works() -> None:
     assert bot["scopes"] == ["team", "personal"]  # the sales channel, and 1:1 messages
     (commands,) = bot["commandLists"]
     assert [c["title"] for c in commands["commands"]] == [title for title, _ in COMMANDS]
+    # What Teams suggests after "@Baton" is what Baton answers (help answers everything else).
+    assert {title for title, _ in COMMANDS} == {"help", *answered.COMMANDS}
     assert app["validDomains"] == ["baton.example.com"]
     assert app["authorization"]["permissions"]["resourceSpecific"] == [
         {"name": "ChannelMessage.Read.Group", "type": "Application"}

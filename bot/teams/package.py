@@ -28,7 +28,9 @@ COMMANDS = (
     ("open", "Leads nobody has claimed yet"),
     ("stats", "The scorecard: did both sides keep the agreement"),
     ("agreement", "The agreement: the qualified lead, the clocks, who is who"),
-    ("lead", "One lead by name, company or email"),
+    ("history", "Every event of a lead: history EMAIL or ID"),
+    ("away", "You are away: no new leads (away until YYYY-MM-DD)"),
+    ("back", "You are back: leads again"),
 )
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _HOST = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}$")
