@@ -35,6 +35,7 @@ from sqlmodel import Session
 
 from bot import messages
 from bot.agreement import Agreement
+from bot.delivery.interface import Sent
 from storage import digest_rows as store
 from storage.models import Deadline, DigestItem, Lead
 
@@ -213,6 +214,32 @@ def shown(
         )
     else:
         store.set_queued(session=session, digest_id=digest_id, queued=False)
+
+
+def sent(
+    digest: "Shown", *, version: int, where: tuple[str, str, str] | None, at: datetime
+) -> Sent:
+    """What a transport answers once the platform shows `version` of the digest (`where`:
+    just posted, at its platform, conversation and message id): the post, and the record
+    (`shown`) the worker writes with the row's outcome."""
+
+    def record(session: Session) -> None:
+        shown(
+            session,
+            digest_id=digest.digest_id,
+            version=version,
+            at=at,
+            item_ids=digest.item_ids,
+            posted=where,
+        )
+
+    return Sent(
+        message_id=where[2] if where else None,
+        conversation=where[1] if where else None,
+        at=at,
+        record=record,
+        planned=list(digest.first_shown),
+    )
 
 
 # what a digest says ----------------------------------------------------------------------

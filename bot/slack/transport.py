@@ -196,25 +196,7 @@ class SlackTransport:
         else:
             channel, ts = shown.conversation, shown.message_id
             call(row, UPDATE, lambda: self.client.chat_update(channel=channel, ts=ts, **message))
-        accepted = self.ctx.clock()
-
-        def record(session: Session) -> None:
-            digests.shown(
-                session,
-                digest_id=shown.digest_id,
-                version=version,
-                at=accepted,
-                item_ids=shown.item_ids,
-                posted=where,
-            )
-
-        return Sent(
-            message_id=where[2] if where else None,
-            conversation=where[1] if where else None,
-            at=accepted,
-            record=record,
-            planned=list(shown.first_shown),
-        )
+        return digests.sent(shown, version=version, where=where, at=self.ctx.clock())
 
     def _card(self, row: Outbox, lead: Lead | None, clocks: list, call: Call) -> Sent:
         if lead is None:

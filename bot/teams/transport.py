@@ -213,25 +213,7 @@ class TeamsTransport(Placing):
         else:
             service_url = self._service_url(shown.conversation, shown.recipient)
             self._update(row, shown.conversation, service_url, shown.message_id, card, call)
-        accepted = self.ctx.clock()
-
-        def record(session: Session) -> None:
-            digests.shown(
-                session,
-                digest_id=shown.digest_id,
-                version=version,
-                at=accepted,
-                item_ids=shown.item_ids,
-                posted=where,
-            )
-
-        return Sent(
-            message_id=where[2] if where else None,
-            conversation=where[1] if where else None,
-            at=accepted,
-            record=record,
-            planned=list(shown.first_shown),
-        )
+        return digests.sent(shown, version=version, where=where, at=self.ctx.clock())
 
     # where a message goes -----------------------------------------------------------------
 
