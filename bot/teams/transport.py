@@ -30,9 +30,12 @@ message a second after a burst of five: at most 6.5 in any 3 seconds, 20 in 30, 
 hourly 1,800. A 429 holds it until `Retry-After`.
 """
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
+from microsoft_teams.api import MessageActivityInput
 from sqlmodel import Session
 
 from bot import cards, digests, messages, metrics
@@ -41,9 +44,9 @@ from bot.delivery.interface import Answer, Call, Sent, Undeliverable
 from bot.delivery.limits import Limits
 from bot.teams import digest_layout
 from bot.teams.cards import CardRenderer
-from bot.teams.connector import Conversation, card_message
+from bot.teams.connector import Connector, Conversation, card_message
 from bot.teams.errors import RateLimited, Refused, TeamsError, Unavailable
-from bot.teams.lookup import mark, stamp
+from bot.teams.lookup import Lookup, mark, stamp
 from bot.teams.loop import TeamsClients
 from bot.teams.places import ChannelPlace, PersonPlace, Places
 from bot.teams.placing import Placing
@@ -56,6 +59,9 @@ OPEN = "teams.open"
 LOOKUP = "graph.lookup"
 RATE = 0.5
 BURST = 5
+
+Find = Callable[[Lookup], Awaitable[str | None]]
+"""A Graph lookup of what an earlier attempt of a row posted."""
 
 
 class TeamsTransport(Placing):
@@ -236,28 +242,26 @@ class TeamsTransport(Placing):
         self, row: Outbox, channel: ChannelPlace, card: dict[str, Any], call: Call
     ) -> tuple[str, bool]:
         row_mark = mark(row.id or 0, row.created_at)
+        find: Find | None = None
         if _maybe_sent(row):
             team = self._team_of(channel)
-            lookup = self.clients.lookup
-            found = call(
-                row,
-                LOOKUP,
-                lambda: self.clients.run(
-                    lambda: lookup.in_channel(
-                        team_id=team, channel_id=channel.id, row_mark=row_mark, since=row.created_at
-                    )
-                ),
+            find = partial(
+                Lookup.in_channel,
+                team_id=team,
+                channel_id=channel.id,
+                row_mark=row_mark,
+                since=row.created_at,
             )
-            if found is not None:
-                metrics.OUTBOX_FOUND.inc()
-                return found, True
-        message = card_message(stamp(card, row_mark), _summary(card))
         where = Conversation(channel.id, channel.service_url)
-        connector = self.clients.connector
-        sent = call(
-            row, SEND, lambda: self.clients.run(lambda: connector.post(where, message)), channel.id
+        return self._once(
+            row,
+            call,
+            find,
+            lambda connector, message: connector.post(where, message),
+            card,
+            row_mark,
+            channel.id,
         )
-        return sent, False
 
     def _in_thread(
         self, row: Outbox, channel: ChannelPlace, root: str, card: dict[str, Any], call: Call
@@ -267,31 +271,24 @@ class TeamsTransport(Placing):
         row_mark = mark(row.id or 0, row.created_at)
         where = Conversation(channel.id, channel.service_url)
         thread = where.thread(root).id
+        find: Find | None = None
         if _maybe_sent(row):
             team = self._team_of(channel)
-            lookup = self.clients.lookup
-            found = call(
-                row,
-                LOOKUP,
-                lambda: self.clients.run(
-                    lambda: lookup.in_thread(
-                        team_id=team,
-                        channel_id=channel.id,
-                        root_id=root,
-                        row_mark=row_mark,
-                        since=row.created_at,
-                    )
-                ),
+            find = partial(
+                Lookup.in_thread,
+                team_id=team,
+                channel_id=channel.id,
+                root_id=root,
+                row_mark=row_mark,
+                since=row.created_at,
             )
-            if found is not None:
-                metrics.OUTBOX_FOUND.inc()
-                return found, thread
-        message = card_message(stamp(card, row_mark), _summary(card))
-        connector = self.clients.connector
-        sent = call(
+        sent, _ = self._once(
             row,
-            SEND,
-            lambda: self.clients.run(lambda: connector.reply(where, root, message)),
+            call,
+            find,
+            lambda connector, message: connector.reply(where, root, message),
+            card,
+            row_mark,
             channel.id,
         )
         return sent, thread
@@ -303,6 +300,7 @@ class TeamsTransport(Placing):
         place = self._person(person_id)
         row_mark = mark(row.id or 0, row.created_at)
         where = self._open(row, person_id, place, call)
+        find: Find | None = None
         if _maybe_sent(row):
             if not place.chat_id:
                 raise Undeliverable(
@@ -310,23 +308,44 @@ class TeamsTransport(Placing):
                     "Teams: Graph's id of their chat with Baton is not known; look there before "
                     "`baton outbox retry`"
                 )
-            chat_id, lookup = place.chat_id, self.clients.lookup
-            found = call(
-                row,
-                LOOKUP,
-                lambda: self.clients.run(
-                    lambda: lookup.in_chat(chat_id=chat_id, row_mark=row_mark, since=row.created_at)
-                ),
-            )
+            chat_id = place.chat_id
+
+            find = partial(Lookup.in_chat, chat_id=chat_id, row_mark=row_mark, since=row.created_at)
+
+        sent, found = self._once(
+            row,
+            call,
+            find,
+            lambda connector, message: connector.post(where, message),
+            card,
+            row_mark,
+            person_id,
+        )
+        return sent, where.id, found
+
+    def _once(
+        self,
+        row: Outbox,
+        call: Call,
+        find: Find | None,
+        send: Callable[[Connector, MessageActivityInput], Awaitable[str]],
+        card: dict[str, Any],
+        row_mark: str,
+        key: str,
+    ) -> tuple[str, bool]:
+        """The message an earlier attempt of `row` posted, if `find` (given when one may
+        have) finds it, else `card` sent now with `row_mark`, paced by `key`: its id, and
+        whether it was found."""
+        if find is not None:
+            lookup = self.clients.lookup
+            found = call(row, LOOKUP, lambda: self.clients.run(lambda: find(lookup)))
             if found is not None:
                 metrics.OUTBOX_FOUND.inc()
-                return found, where.id, True
+                return found, True
         message = card_message(stamp(card, row_mark), _summary(card))
         connector = self.clients.connector
-        sent = call(
-            row, SEND, lambda: self.clients.run(lambda: connector.post(where, message)), person_id
-        )
-        return sent, where.id, False
+        sent = call(row, SEND, lambda: self.clients.run(lambda: send(connector, message)), key)
+        return sent, False
 
     def _open(self, row: Outbox, person_id: str, place: PersonPlace, call: Call) -> Conversation:
         service_url = place.person.service_url or self.clients.endpoints.teams_service_url
