@@ -98,13 +98,21 @@ def reassign(
 
 
 def _tell(
-    session: Session, lead: Lead, now: datetime, *, user: str, role: str, **facts: object
+    session: Session,
+    lead: Lead,
+    now: datetime,
+    *,
+    user: str,
+    role: str,
+    template: str = "reassigned",
+    **facts: object,
 ) -> None:
-    """A reassignment (or none) as the previous owner or the sales manager reads it."""
+    """A consequence about `lead` as `user` reads it in their `role`: a reassignment (or
+    none) by default."""
     messages.direct(
         session=session,
         user=user,
-        template="reassigned",
+        template=template,
         lead_id=lead.id,
         at=now,
         role=role,
@@ -181,13 +189,13 @@ def breached(
         data={"seller": owner, "breaches": count, "limit": limit},
     )
     for role, user in (("seller", owner), ("sales_manager", ctx.agreement.people.sales_manager)):
-        messages.direct(
-            session=session,
+        _tell(
+            session,
+            lead,
+            now,
             user=user,
-            template="out_of_rotation",
-            lead_id=lead.id,
-            at=now,
             role=role,
+            template="out_of_rotation",
             seller=owner,
             breaches=count,
             limit=limit,
