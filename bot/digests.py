@@ -35,6 +35,7 @@ from sqlmodel import Session
 
 from bot import messages
 from bot.agreement import Agreement
+from bot.context import Context
 from bot.delivery.interface import Sent
 from storage import digest_rows as store
 from storage.models import Deadline, DigestItem, Lead
@@ -277,6 +278,20 @@ class Shown:
     item_ids: list[int]
     first_shown: list[datetime]
     """When each item shown for the first time was meant to go out (for the clock's lag)."""
+
+
+def current(
+    ctx: Context,
+    digest_id: int,
+    *,
+    link: Callable[[Lead], str | None],
+    pack: Callable[[list["Row"]], list[list["Row"]]],
+) -> Shown | None:
+    """`view` of the digest as it stands now, read in a session of its own: what a transport
+    renders, whether it posts the digest or updates it."""
+    now = ctx.clock()
+    with ctx.sessions() as session:
+        return view(session, digest_id, agreement=ctx.agreement, now=now, link=link, pack=pack)
 
 
 def view(

@@ -169,16 +169,9 @@ class SlackTransport:
         Each row shows every change made before it was rendered; one made later has queued
         the next update (`bot.digests.shown`), so nothing is missed and each row is one call.
         """
-        now = self.ctx.clock()
-        with self.ctx.sessions() as session:
-            shown = digests.view(
-                session,
-                row.payload["digest"],
-                agreement=self.ctx.agreement,
-                now=now,
-                link=self._card_link,
-                pack=digest_layout.pack,
-            )
+        shown = digests.current(
+            self.ctx, row.payload["digest"], link=self._card_link, pack=digest_layout.pack
+        )
         if shown is None:
             return Sent()
         message = self.renderer.message(shown.template, **shown.facts)

@@ -194,16 +194,9 @@ class TeamsTransport(Placing):
     def _digest(self, row: Outbox, call: Call) -> Sent:
         """Post a digest, or bring the posted one up to date, as it stands now (see
         `bot.slack.transport`: each row shows every change made before it was rendered)."""
-        now = self.ctx.clock()
-        with self.ctx.sessions() as session:
-            shown = digests.view(
-                session,
-                row.payload["digest"],
-                agreement=self.ctx.agreement,
-                now=now,
-                link=self._card_link,
-                pack=digest_layout.pack,
-            )
+        shown = digests.current(
+            self.ctx, row.payload["digest"], link=self._card_link, pack=digest_layout.pack
+        )
         if shown is None:
             return Sent()
         card = self.renderer.message(shown.template, **shown.facts)
