@@ -281,21 +281,16 @@ def check_shortfall(ctx: Context) -> bool:
             data=facts,
         ):
             return False
-        messages.direct(
-            session=session,
-            user=ctx.agreement.people.ceo,
-            template=SHORTFALL,
-            at=now,
-            role="ceo",
-            **facts,
+        told = (
+            (messages.DIRECT, ctx.agreement.people.ceo, "ceo"),
+            (messages.POST, ctx.agreement.channels.marketing, "marketing"),
         )
-        messages.post(
+        messages.queue(
             session=session,
-            conversation=ctx.agreement.channels.marketing,
-            template=SHORTFALL,
-            at=now,
-            role="marketing",
-            **facts,
+            rows=[
+                messages.said(kind, recipient=to, template=SHORTFALL, at=now, role=role, **facts)
+                for kind, to, role in told
+            ],
         )
     ctx.wake()
     return True
