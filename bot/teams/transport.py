@@ -232,25 +232,36 @@ class TeamsTransport(Placing):
         return self._personal(row, recipient, card, call)
 
     def _post_in_channel(
-        self, row: Outbox, channel: ChannelPlace, card: dict[str, Any], call: Call
+        self,
+        row: Outbox,
+        channel: ChannelPlace,
+        card: dict[str, Any],
+        call: Call,
+        root: str | None = None,
     ) -> tuple[str, bool]:
+        """A post in `channel`, or a reply in the thread of its post `root`: its id, and
+        whether it was found posted by an earlier attempt."""
         row_mark = mark(row.id or 0, row.created_at)
+        where = Conversation(channel.id, channel.service_url)
         find: Find | None = None
         if _maybe_sent(row):
             team = self._team_of(channel)
             find = partial(
-                Lookup.in_channel,
+                Lookup.in_channel if root is None else partial(Lookup.in_thread, root_id=root),
                 team_id=team,
                 channel_id=channel.id,
                 row_mark=row_mark,
                 since=row.created_at,
             )
-        where = Conversation(channel.id, channel.service_url)
         return self._once(
             row,
             call,
             find,
-            lambda connector, message: connector.post(where, message),
+            lambda connector, message: (
+                connector.post(where, message)
+                if root is None
+                else connector.reply(where, root, message)
+            ),
             card,
             row_mark,
             channel.id,
@@ -261,30 +272,8 @@ class TeamsTransport(Placing):
     ) -> tuple[str, str]:
         """A reply in the thread of the post `root`: its id, and the thread's conversation
         (`{channel};messageid={root}`), where an erasure later updates it."""
-        row_mark = mark(row.id or 0, row.created_at)
-        where = Conversation(channel.id, channel.service_url)
-        thread = where.thread(root).id
-        find: Find | None = None
-        if _maybe_sent(row):
-            team = self._team_of(channel)
-            find = partial(
-                Lookup.in_thread,
-                team_id=team,
-                channel_id=channel.id,
-                root_id=root,
-                row_mark=row_mark,
-                since=row.created_at,
-            )
-        sent, _ = self._once(
-            row,
-            call,
-            find,
-            lambda connector, message: connector.reply(where, root, message),
-            card,
-            row_mark,
-            channel.id,
-        )
-        return sent, thread
+        sent, _ = self._post_in_channel(row, channel, card, call, root)
+        return sent, Conversation(channel.id, channel.service_url).thread(root).id
 
     def _personal(
         self, row: Outbox, person_id: str, card: dict[str, Any], call: Call
