@@ -39,7 +39,7 @@ from bot.slack.client import channel_rate as configured_channel_rate
 from bot.slack.errors import PERMANENT
 from bot.slack.render import Renderer
 from bot.slack.uploads import ChartUploads
-from storage import deadlines, leads
+from storage import leads
 from storage.models import Lead, Outbox
 
 log = logging.getLogger(__name__)
@@ -128,9 +128,7 @@ class SlackTransport:
         """Send `row` (every Slack call through `call`); what Slack took, to record."""
         if row.kind in (messages.DIGEST, messages.DIGEST_UPDATE):
             return self._digest(row, call)
-        with self.ctx.sessions() as session:
-            lead = leads.get(session=session, lead_id=row.lead_id) if row.lead_id else None
-            clocks = deadlines.of_lead(session=session, lead_id=lead.id) if lead else []
+        lead, clocks = cards.of_row(self.ctx, row.lead_id)
         if row.kind == messages.CARD:
             return self._card(row, lead, clocks, call)
         if row.kind == messages.ERASE:

@@ -50,7 +50,7 @@ from bot.teams.lookup import Lookup, mark, stamp
 from bot.teams.loop import TeamsClients
 from bot.teams.places import ChannelPlace, PersonPlace, Places
 from bot.teams.placing import Placing
-from storage import deadlines, leads
+from storage import leads
 from storage.models import Lead, Outbox
 
 SEND = "teams.send"
@@ -120,9 +120,8 @@ class TeamsTransport(Placing):
         """Send `row` (every Teams call through `call`); what Teams took, to record."""
         if row.kind in (messages.DIGEST, messages.DIGEST_UPDATE):
             return self._digest(row, call)
+        lead, clocks = cards.of_row(self.ctx, row.lead_id)
         with self.ctx.sessions() as session:
-            lead = leads.get(session=session, lead_id=row.lead_id) if row.lead_id else None
-            clocks = deadlines.of_lead(session=session, lead_id=lead.id) if lead else []
             latest = leads.latest_feedback(session=session, lead_id=lead.id) if lead else None
         if row.kind == messages.CARD:
             if lead is None:
