@@ -234,6 +234,13 @@ def _one_code_each(reasons: list[FeedbackReason]) -> list[FeedbackReason]:
     return reasons
 
 
+def _label(reasons: list[FeedbackReason], code: str | None) -> str | None:
+    """The words of a reason's `code`; a code no longer in the agreement shows as itself."""
+    if code is None:
+        return None
+    return next((r.label for r in reasons if r.code == code), code)
+
+
 def _dump_reason(reason: FeedbackReason) -> str | dict[str, str]:
     if reason.code == reason_code(reason.label):
         return reason.label
@@ -335,9 +342,7 @@ class Pause(Section):
     def label(self, code: str | None) -> str | None:
         """The words of a pause reason's code; a code no longer in the agreement shows as
         itself."""
-        if code is None:
-            return None
-        return next((r.label for r in self.reasons if r.code == code), code)
+        return _label(self.reasons, code)
 
 
 class Reports(Section):
@@ -482,9 +487,7 @@ class Agreement(Section):
     def feedback_label(self, code: str | None) -> str | None:
         """The words for a feedback reason's code; a code no longer in the agreement shows as
         itself."""
-        if code is None:
-            return None
-        return next((r.label for r in self.feedback_reasons if r.code == code), code)
+        return _label(self.feedback_reasons, code)
 
     @property
     def tz(self) -> ZoneInfo:

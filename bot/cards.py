@@ -92,3 +92,11 @@ def as_it_stands(session: Session, lead_id: str) -> CardState | None:
         return None
     clocks = deadlines.of_lead(session=session, lead_id=lead_id)
     return lead, clocks, leads.latest_feedback(session=session, lead_id=lead_id)
+
+
+def of_row(ctx: Context, lead_id: str | None) -> tuple[Lead | None, list[Deadline]]:
+    """The lead an outbox row names (None for a row about no lead, or an erased one) and its
+    clocks, as its card shows them."""
+    with ctx.sessions() as session:
+        lead = leads.get(session=session, lead_id=lead_id) if lead_id else None
+        return lead, deadlines.of_lead(session=session, lead_id=lead.id) if lead else []

@@ -98,13 +98,21 @@ def reassign(
 
 
 def _tell(
-    session: Session, lead: Lead, now: datetime, *, user: str, role: str, **facts: object
+    session: Session,
+    lead: Lead,
+    now: datetime,
+    *,
+    user: str,
+    role: str,
+    template: str = "reassigned",
+    **facts: object,
 ) -> None:
-    """A reassignment (or none) as the previous owner or the sales manager reads it."""
+    """A consequence about `lead` as `user` reads it in their `role`: a reassignment (or
+    none) by default."""
     messages.direct(
         session=session,
         user=user,
-        template="reassigned",
+        template=template,
         lead_id=lead.id,
         at=now,
         role=role,
@@ -181,13 +189,13 @@ def breached(
         data={"seller": owner, "breaches": count, "limit": limit},
     )
     for role, user in (("seller", owner), ("sales_manager", ctx.agreement.people.sales_manager)):
-        messages.direct(
-            session=session,
+        _tell(
+            session,
+            lead,
+            now,
             user=user,
-            template="out_of_rotation",
-            lead_id=lead.id,
-            at=now,
             role=role,
+            template="out_of_rotation",
             seller=owner,
             breaches=count,
             limit=limit,
@@ -273,21 +281,16 @@ def check_shortfall(ctx: Context) -> bool:
             data=facts,
         ):
             return False
-        messages.direct(
-            session=session,
-            user=ctx.agreement.people.ceo,
-            template=SHORTFALL,
-            at=now,
-            role="ceo",
-            **facts,
+        told = (
+            (messages.DIRECT, ctx.agreement.people.ceo, "ceo"),
+            (messages.POST, ctx.agreement.channels.marketing, "marketing"),
         )
-        messages.post(
+        messages.queue(
             session=session,
-            conversation=ctx.agreement.channels.marketing,
-            template=SHORTFALL,
-            at=now,
-            role="marketing",
-            **facts,
+            rows=[
+                messages.said(kind, recipient=to, template=SHORTFALL, at=now, role=role, **facts)
+                for kind, to, role in told
+            ],
         )
     ctx.wake()
     return True

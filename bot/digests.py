@@ -35,6 +35,8 @@ from sqlmodel import Session
 
 from bot import messages
 from bot.agreement import Agreement
+from bot.context import Context
+from bot.delivery.interface import Sent
 from storage import digest_rows as store
 from storage.models import Deadline, DigestItem, Lead
 
@@ -215,6 +217,32 @@ def shown(
         store.set_queued(session=session, digest_id=digest_id, queued=False)
 
 
+def sent(
+    digest: "Shown", *, version: int, where: tuple[str, str, str] | None, at: datetime
+) -> Sent:
+    """What a transport answers once the platform shows `version` of the digest (`where`:
+    just posted, at its platform, conversation and message id): the post, and the record
+    (`shown`) the worker writes with the row's outcome."""
+
+    def record(session: Session) -> None:
+        shown(
+            session,
+            digest_id=digest.digest_id,
+            version=version,
+            at=at,
+            item_ids=digest.item_ids,
+            posted=where,
+        )
+
+    return Sent(
+        message_id=where[2] if where else None,
+        conversation=where[1] if where else None,
+        at=at,
+        record=record,
+        planned=list(digest.first_shown),
+    )
+
+
 # what a digest says ----------------------------------------------------------------------
 
 
@@ -250,6 +278,20 @@ class Shown:
     item_ids: list[int]
     first_shown: list[datetime]
     """When each item shown for the first time was meant to go out (for the clock's lag)."""
+
+
+def current(
+    ctx: Context,
+    digest_id: int,
+    *,
+    link: Callable[[Lead], str | None],
+    pack: Callable[[list["Row"]], list[list["Row"]]],
+) -> Shown | None:
+    """`view` of the digest as it stands now, read in a session of its own: what a transport
+    renders, whether it posts the digest or updates it."""
+    now = ctx.clock()
+    with ctx.sessions() as session:
+        return view(session, digest_id, agreement=ctx.agreement, now=now, link=link, pack=pack)
 
 
 def view(

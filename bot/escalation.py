@@ -104,42 +104,27 @@ def remind(ctx: Context, session: Session, deadline: Deadline, lead: Lead, now: 
     planned = deadline.remind_at or now
     sales = list(ctx.agreement.people.sales)
     away = availability.away_now(session, sales if not lead.owner else [lead.owner], now)
+    to: str
+    facts: dict[str, object]
     if lead.owner and lead.owner in away:
-        notice = _notice(
-            deadline,
-            to=ctx.agreement.people.sales_manager,
-            kind=digests.REMINDER,
-            step=0,
-            planned=planned,
-            now=now,
-            template="reminder_owner",
-            role="sales_manager",
-            away_owner=lead.owner,
-        )
+        to, template = ctx.agreement.people.sales_manager, "reminder_owner"
+        facts = {"role": "sales_manager", "away_owner": lead.owner}
     elif lead.owner:
-        notice = _notice(
-            deadline,
-            to=lead.owner,
-            kind=digests.REMINDER,
-            step=0,
-            planned=planned,
-            now=now,
-            template="reminder_owner",
-            role="owner",
-        )
+        to, template, facts = lead.owner, "reminder_owner", {"role": "owner"}
     else:
-        notice = _notice(
-            deadline,
-            to=ctx.agreement.channels.sales,
-            kind=digests.REMINDER,
-            step=0,
-            planned=planned,
-            now=now,
-            template="reminder_unclaimed",
-            threaded=True,
-            role="sellers",
-            sellers=[seller for seller in sales if seller not in away] or sales,
-        )
+        to, template = ctx.agreement.channels.sales, "reminder_unclaimed"
+        facts = {"role": "sellers", "sellers": [s for s in sales if s not in away] or sales}
+    notice = _notice(
+        deadline,
+        to=to,
+        kind=digests.REMINDER,
+        step=0,
+        planned=planned,
+        now=now,
+        template=template,
+        threaded=not lead.owner,
+        **facts,
+    )
     digests.notify(session, notice)
     metrics.REMINDERS.labels(kind=deadline.kind).inc()
 

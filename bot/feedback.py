@@ -5,7 +5,7 @@ from datetime import date
 
 from bot import messages, routing, rules, sla, writeback
 from bot.context import Context
-from bot.ownership import changed, find
+from bot.ownership import changed, find, move
 from bot.permissions import Action, authorize
 from bot.pipeline import Move, Stage, next_stage
 from bot.refusals import Refused
@@ -64,14 +64,7 @@ def give(ctx: Context, *, lead_id: str, by: str, verdict: Verdict) -> Lead:
         authorize(ctx.agreement, by, Action.GIVE_FEEDBACK, owner=lead.owner)
         stage = next_stage(lead.stage, OUTCOMES[verdict.outcome])
         recheck = verdict.recheck_on if stage == Stage.NURTURE else None
-        if not leads.move(
-            session=session,
-            lead_id=lead_id,
-            from_stage=lead.stage,
-            to_stage=stage,
-            recheck_on=recheck,
-        ):
-            raise Refused("changed_meanwhile")
+        move(session, lead, stage, recheck_on=recheck)
         session.add(
             Feedback(
                 lead_id=lead_id,
@@ -145,8 +138,7 @@ def close(ctx: Context, *, lead_id: str, by: str, won: bool) -> Lead:
         lead = find(session, lead_id)
         authorize(ctx.agreement, by, Action.GIVE_FEEDBACK, owner=lead.owner)
         stage = next_stage(lead.stage, Move.WIN if won else Move.LOSE)
-        if not leads.move(session=session, lead_id=lead_id, from_stage=lead.stage, to_stage=stage):
-            raise Refused("changed_meanwhile")
+        move(session, lead, stage)
         changed(session, lead_id=lead_id, at=now, actor=by, kind=stage.value)
         messages.post(
             session=session,
@@ -197,14 +189,7 @@ def hand_over_again(ctx: Context, *, lead_id: str, by: str) -> Lead:
         if choice is None:
             raise Refused("nobody_available", why=rotation.nobody())
         seller = choice.seller
-        if not leads.move(
-            session=session,
-            lead_id=lead_id,
-            from_stage=lead.stage,
-            to_stage=stage,
-            owner=seller,
-        ):
-            raise Refused("changed_meanwhile")
+        move(session, lead, stage, owner=seller)
         sla.open_clock(
             session=session, agreement=ctx.agreement, lead_id=lead_id, kind=sla.CONTACT, start=now
         )

@@ -129,8 +129,9 @@ def _store(session: Session, ctx: Context, group: list[tuple[LeadIn, str]]) -> l
             queued.append(messages.card(lead_id=lead.id, at=now, priority=priority))
         else:
             queued.append(
-                messages.posting(
-                    conversation=ctx.agreement.channels.marketing,
+                messages.said(
+                    messages.POST,
+                    recipient=ctx.agreement.channels.marketing,
                     template="returned_to_nurture",
                     lead_id=lead.id,
                     at=now,

@@ -37,21 +37,23 @@ def card(*, lead_id: str, at: datetime, priority: int = URGENT) -> dict[str, Any
 
 
 def queue(*, session: Session, rows: list[dict[str, Any]]) -> None:
-    """Queue `card()` and `posting()` rows together, in list order."""
+    """Queue `card()` and `said()` rows together, in list order."""
     outbox.enqueue_all(session=session, rows=rows)
 
 
-def _said(
+def said(
     kind: str,
+    /,
     *,
     template: str,
     at: datetime,
     lead_id: str | None = None,
     recipient: str | None = None,
     priority: int = URGENT,
-    facts: dict[str, Any],
+    **facts: Any,
 ) -> dict[str, Any]:
-    """A row that says `template` with its `facts`: a reply, a DM or a post."""
+    """A row that says `template` with its `facts`, for `queue`: a reply in the lead's
+    thread, a DM to the user `recipient` or a post in the conversation `recipient`."""
     return outbox.row(
         kind=kind,
         lead_id=lead_id,
@@ -65,9 +67,7 @@ def _said(
 def reply_in_thread(
     *, session: Session, lead_id: str, template: str, at: datetime, **facts: Any
 ) -> None:
-    queue(
-        session=session, rows=[_said(REPLY, template=template, at=at, lead_id=lead_id, facts=facts)]
-    )
+    queue(session=session, rows=[said(REPLY, template=template, at=at, lead_id=lead_id, **facts)])
 
 
 def direct(
@@ -81,28 +81,7 @@ def direct(
 ) -> None:
     queue(
         session=session,
-        rows=[direct_row(user=user, template=template, at=at, lead_id=lead_id, **facts)],
-    )
-
-
-def direct_row(
-    *,
-    user: str,
-    template: str,
-    at: datetime,
-    lead_id: str | None = None,
-    priority: int = URGENT,
-    **facts: Any,
-) -> dict[str, Any]:
-    """`direct` as a row, for `queue`."""
-    return _said(
-        DIRECT,
-        template=template,
-        at=at,
-        lead_id=lead_id,
-        recipient=user,
-        priority=priority,
-        facts=facts,
+        rows=[said(DIRECT, recipient=user, template=template, at=at, lead_id=lead_id, **facts)],
     )
 
 
@@ -118,29 +97,8 @@ def post(
     queue(
         session=session,
         rows=[
-            posting(conversation=conversation, template=template, at=at, lead_id=lead_id, **facts)
+            said(POST, recipient=conversation, template=template, at=at, lead_id=lead_id, **facts)
         ],
-    )
-
-
-def posting(
-    *,
-    conversation: str,
-    template: str,
-    at: datetime,
-    lead_id: str | None = None,
-    priority: int = URGENT,
-    **facts: Any,
-) -> dict[str, Any]:
-    """`post` as a row, for `queue`."""
-    return _said(
-        POST,
-        template=template,
-        at=at,
-        lead_id=lead_id,
-        recipient=conversation,
-        priority=priority,
-        facts=facts,
     )
 
 

@@ -25,6 +25,15 @@ def lead(ctx: Context, lead_id: str) -> Lead:
     return found
 
 
+def move(session: Session, lead: Lead, stage: str, **values: Any) -> None:
+    """Move `lead` on to `stage` from the stage it was read at, with `values`; refused when
+    somebody moved it meanwhile."""
+    if not leads.move(
+        session=session, lead_id=lead.id, from_stage=lead.stage, to_stage=stage, **values
+    ):
+        raise Refused("changed_meanwhile")
+
+
 def find(session: Session, lead_id: str) -> Lead:
     """The lead to act on; an erased one is gone for every purpose but the statistics."""
     lead = leads.get(session=session, lead_id=lead_id)

@@ -157,30 +157,20 @@ def send_weekly(ctx: Context, *, due: datetime | None = None) -> bool:
             return {"data": data, "panels": list(panels), "filename": name}
 
         rows = [
-            messages.direct_row(
-                user=people.ceo,
+            messages.said(
+                kind,
+                recipient=recipient,
                 priority=messages.BULK,
-                template="scorecard",
+                template=template,
                 at=now,
                 card=card,
-                scorecard_chart=drawn(chart.HANDOVERS, chart.CONTACT),
-            ),
-            messages.direct_row(
-                user=people.sales_manager,
-                priority=messages.BULK,
-                template="scorecard_sales",
-                at=now,
-                card=card,
-                scorecard_chart=drawn(chart.CONTACT),
-            ),
-            messages.posting(
-                conversation=channels.marketing,
-                priority=messages.BULK,
-                template="scorecard_marketing",
-                at=now,
-                card=card,
-                scorecard_chart=drawn(chart.HANDOVERS),
-            ),
+                scorecard_chart=drawn(*panels),
+            )
+            for kind, recipient, template, panels in (
+                (messages.DIRECT, people.ceo, "scorecard", (chart.HANDOVERS, chart.CONTACT)),
+                (messages.DIRECT, people.sales_manager, "scorecard_sales", (chart.CONTACT,)),
+                (messages.POST, channels.marketing, "scorecard_marketing", (chart.HANDOVERS,)),
+            )
         ]
         messages.queue(session=session, rows=rows)
     ctx.wake()

@@ -21,6 +21,7 @@ whole window ahead.
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Row
@@ -227,16 +228,9 @@ def assign(
     rotation = rotation or Rotation(session, ctx.agreement, now)
     passed = {*exclude, *([lead.owner] if lead.owner else [])}
     choice = rotation.choose(passed)
+    record = partial(leads.record, session=session, lead_id=lead.id, at=now, actor="baton")
     if choice is None:
-        why = rotation.nobody(passed)
-        leads.record(
-            session=session,
-            lead_id=lead.id,
-            at=now,
-            actor="baton",
-            kind=UNASSIGNED,
-            data={"reason": why},
-        )
+        record(kind=UNASSIGNED, data={"reason": rotation.nobody(passed)})
         return None
     stage = next_stage(lead.stage, Move.ASSIGN)
     if not leads.set_owner(
@@ -250,14 +244,7 @@ def assign(
         return None
     rotation.took(choice.seller)
     deadlines.resolve(session=session, lead_id=lead.id, kinds=(sla.CLAIM,), at=now)
-    leads.record(
-        session=session,
-        lead_id=lead.id,
-        at=now,
-        actor="baton",
-        kind=ASSIGNED,
-        data={"from": lead.owner, "to": choice.seller, "reason": choice.reason},
-    )
+    record(kind=ASSIGNED, data={"from": lead.owner, "to": choice.seller, "reason": choice.reason})
     messages.direct(
         session=session,
         user=choice.seller,

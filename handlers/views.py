@@ -35,6 +35,11 @@ def values(view: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
+def _explain(baton: Baton, user: str, channel: str | None, refusal: Refused) -> None:
+    """A refusal the modal cannot show next to a field, told to `user` aside."""
+    whisper(baton, user, channel, baton.renderer.notice(refusal.reason, **refusal.details))
+
+
 def _errors(ack: Ack, baton: Baton, block: str, refusal: Refused) -> None:
     text = baton.renderer.notice(refusal.reason, **refusal.details)["text"]
     ack(response_action="errors", errors={block: text})
@@ -94,12 +99,7 @@ def pause_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], baton:
             _errors(ack, baton, block.value, refusal)
             return
         ack()
-        whisper(
-            baton,
-            user,
-            meta.get("channel"),
-            baton.renderer.notice(refusal.reason, **refusal.details),
-        )
+        _explain(baton, user, meta.get("channel"), refusal)
         return
     ack()
     whisper(
@@ -147,12 +147,7 @@ def feedback_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], bat
         feedback.give(baton.ctx, lead_id=meta.get("lead"), by=user, verdict=verdict)
     except Refused as refusal:
         ack()
-        whisper(
-            baton,
-            user,
-            meta.get("channel"),
-            baton.renderer.notice(refusal.reason, **refusal.details),
-        )
+        _explain(baton, user, meta.get("channel"), refusal)
         return
     ack()
 

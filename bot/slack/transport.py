@@ -39,7 +39,7 @@ from bot.slack.client import channel_rate as configured_channel_rate
 from bot.slack.errors import PERMANENT
 from bot.slack.render import Renderer
 from bot.slack.uploads import ChartUploads
-from storage import deadlines, leads
+from storage import leads
 from storage.models import Lead, Outbox
 
 log = logging.getLogger(__name__)
@@ -128,9 +128,7 @@ class SlackTransport:
         """Send `row` (every Slack call through `call`); what Slack took, to record."""
         if row.kind in (messages.DIGEST, messages.DIGEST_UPDATE):
             return self._digest(row, call)
-        with self.ctx.sessions() as session:
-            lead = leads.get(session=session, lead_id=row.lead_id) if row.lead_id else None
-            clocks = deadlines.of_lead(session=session, lead_id=lead.id) if lead else []
+        lead, clocks = cards.of_row(self.ctx, row.lead_id)
         if row.kind == messages.CARD:
             return self._card(row, lead, clocks, call)
         if row.kind == messages.ERASE:
@@ -169,16 +167,9 @@ class SlackTransport:
         Each row shows every change made before it was rendered; one made later has queued
         the next update (`bot.digests.shown`), so nothing is missed and each row is one call.
         """
-        now = self.ctx.clock()
-        with self.ctx.sessions() as session:
-            shown = digests.view(
-                session,
-                row.payload["digest"],
-                agreement=self.ctx.agreement,
-                now=now,
-                link=self._card_link,
-                pack=digest_layout.pack,
-            )
+        shown = digests.current(
+            self.ctx, row.payload["digest"], link=self._card_link, pack=digest_layout.pack
+        )
         if shown is None:
             return Sent()
         message = self.renderer.message(shown.template, **shown.facts)
@@ -196,25 +187,7 @@ class SlackTransport:
         else:
             channel, ts = shown.conversation, shown.message_id
             call(row, UPDATE, lambda: self.client.chat_update(channel=channel, ts=ts, **message))
-        accepted = self.ctx.clock()
-
-        def record(session: Session) -> None:
-            digests.shown(
-                session,
-                digest_id=shown.digest_id,
-                version=version,
-                at=accepted,
-                item_ids=shown.item_ids,
-                posted=where,
-            )
-
-        return Sent(
-            message_id=where[2] if where else None,
-            conversation=where[1] if where else None,
-            at=accepted,
-            record=record,
-            planned=list(shown.first_shown),
-        )
+        return digests.sent(shown, version=version, where=where, at=self.ctx.clock())
 
     def _card(self, row: Outbox, lead: Lead | None, clocks: list, call: Call) -> Sent:
         if lead is None:

@@ -30,9 +30,12 @@ message a second after a burst of five: at most 6.5 in any 3 seconds, 20 in 30, 
 hourly 1,800. A 429 holds it until `Retry-After`.
 """
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
+from microsoft_teams.api import MessageActivityInput
 from sqlmodel import Session
 
 from bot import cards, digests, messages, metrics
@@ -41,13 +44,13 @@ from bot.delivery.interface import Answer, Call, Sent, Undeliverable
 from bot.delivery.limits import Limits
 from bot.teams import digest_layout
 from bot.teams.cards import CardRenderer
-from bot.teams.connector import Conversation, card_message
+from bot.teams.connector import Connector, Conversation, card_message
 from bot.teams.errors import RateLimited, Refused, TeamsError, Unavailable
-from bot.teams.lookup import mark, stamp
+from bot.teams.lookup import Lookup, mark, stamp
 from bot.teams.loop import TeamsClients
 from bot.teams.places import ChannelPlace, PersonPlace, Places
 from bot.teams.placing import Placing
-from storage import deadlines, leads
+from storage import leads
 from storage.models import Lead, Outbox
 
 SEND = "teams.send"
@@ -56,6 +59,9 @@ OPEN = "teams.open"
 LOOKUP = "graph.lookup"
 RATE = 0.5
 BURST = 5
+
+Find = Callable[[Lookup], Awaitable[str | None]]
+"""A Graph lookup of what an earlier attempt of a row posted."""
 
 
 class TeamsTransport(Placing):
@@ -114,9 +120,8 @@ class TeamsTransport(Placing):
         """Send `row` (every Teams call through `call`); what Teams took, to record."""
         if row.kind in (messages.DIGEST, messages.DIGEST_UPDATE):
             return self._digest(row, call)
+        lead, clocks = cards.of_row(self.ctx, row.lead_id)
         with self.ctx.sessions() as session:
-            lead = leads.get(session=session, lead_id=row.lead_id) if row.lead_id else None
-            clocks = deadlines.of_lead(session=session, lead_id=lead.id) if lead else []
             latest = leads.latest_feedback(session=session, lead_id=lead.id) if lead else None
         if row.kind == messages.CARD:
             if lead is None:
@@ -188,16 +193,9 @@ class TeamsTransport(Placing):
     def _digest(self, row: Outbox, call: Call) -> Sent:
         """Post a digest, or bring the posted one up to date, as it stands now (see
         `bot.slack.transport`: each row shows every change made before it was rendered)."""
-        now = self.ctx.clock()
-        with self.ctx.sessions() as session:
-            shown = digests.view(
-                session,
-                row.payload["digest"],
-                agreement=self.ctx.agreement,
-                now=now,
-                link=self._card_link,
-                pack=digest_layout.pack,
-            )
+        shown = digests.current(
+            self.ctx, row.payload["digest"], link=self._card_link, pack=digest_layout.pack
+        )
         if shown is None:
             return Sent()
         card = self.renderer.message(shown.template, **shown.facts)
@@ -213,25 +211,7 @@ class TeamsTransport(Placing):
         else:
             service_url = self._service_url(shown.conversation, shown.recipient)
             self._update(row, shown.conversation, service_url, shown.message_id, card, call)
-        accepted = self.ctx.clock()
-
-        def record(session: Session) -> None:
-            digests.shown(
-                session,
-                digest_id=shown.digest_id,
-                version=version,
-                at=accepted,
-                item_ids=shown.item_ids,
-                posted=where,
-            )
-
-        return Sent(
-            message_id=where[2] if where else None,
-            conversation=where[1] if where else None,
-            at=accepted,
-            record=record,
-            planned=list(shown.first_shown),
-        )
+        return digests.sent(shown, version=version, where=where, at=self.ctx.clock())
 
     # where a message goes -----------------------------------------------------------------
 
@@ -251,68 +231,48 @@ class TeamsTransport(Placing):
         return self._personal(row, recipient, card, call)
 
     def _post_in_channel(
-        self, row: Outbox, channel: ChannelPlace, card: dict[str, Any], call: Call
+        self,
+        row: Outbox,
+        channel: ChannelPlace,
+        card: dict[str, Any],
+        call: Call,
+        root: str | None = None,
     ) -> tuple[str, bool]:
+        """A post in `channel`, or a reply in the thread of its post `root`: its id, and
+        whether it was found posted by an earlier attempt."""
         row_mark = mark(row.id or 0, row.created_at)
+        where = Conversation(channel.id, channel.service_url)
+        find: Find | None = None
         if _maybe_sent(row):
             team = self._team_of(channel)
-            lookup = self.clients.lookup
-            found = call(
-                row,
-                LOOKUP,
-                lambda: self.clients.run(
-                    lambda: lookup.in_channel(
-                        team_id=team, channel_id=channel.id, row_mark=row_mark, since=row.created_at
-                    )
-                ),
+            find = partial(
+                Lookup.in_channel if root is None else partial(Lookup.in_thread, root_id=root),
+                team_id=team,
+                channel_id=channel.id,
+                row_mark=row_mark,
+                since=row.created_at,
             )
-            if found is not None:
-                metrics.OUTBOX_FOUND.inc()
-                return found, True
-        message = card_message(stamp(card, row_mark), _summary(card))
-        where = Conversation(channel.id, channel.service_url)
-        connector = self.clients.connector
-        sent = call(
-            row, SEND, lambda: self.clients.run(lambda: connector.post(where, message)), channel.id
+        return self._once(
+            row,
+            call,
+            find,
+            lambda connector, message: (
+                connector.post(where, message)
+                if root is None
+                else connector.reply(where, root, message)
+            ),
+            card,
+            row_mark,
+            channel.id,
         )
-        return sent, False
 
     def _in_thread(
         self, row: Outbox, channel: ChannelPlace, root: str, card: dict[str, Any], call: Call
     ) -> tuple[str, str]:
         """A reply in the thread of the post `root`: its id, and the thread's conversation
         (`{channel};messageid={root}`), where an erasure later updates it."""
-        row_mark = mark(row.id or 0, row.created_at)
-        where = Conversation(channel.id, channel.service_url)
-        thread = where.thread(root).id
-        if _maybe_sent(row):
-            team = self._team_of(channel)
-            lookup = self.clients.lookup
-            found = call(
-                row,
-                LOOKUP,
-                lambda: self.clients.run(
-                    lambda: lookup.in_thread(
-                        team_id=team,
-                        channel_id=channel.id,
-                        root_id=root,
-                        row_mark=row_mark,
-                        since=row.created_at,
-                    )
-                ),
-            )
-            if found is not None:
-                metrics.OUTBOX_FOUND.inc()
-                return found, thread
-        message = card_message(stamp(card, row_mark), _summary(card))
-        connector = self.clients.connector
-        sent = call(
-            row,
-            SEND,
-            lambda: self.clients.run(lambda: connector.reply(where, root, message)),
-            channel.id,
-        )
-        return sent, thread
+        sent, _ = self._post_in_channel(row, channel, card, call, root)
+        return sent, Conversation(channel.id, channel.service_url).thread(root).id
 
     def _personal(
         self, row: Outbox, person_id: str, card: dict[str, Any], call: Call
@@ -321,6 +281,7 @@ class TeamsTransport(Placing):
         place = self._person(person_id)
         row_mark = mark(row.id or 0, row.created_at)
         where = self._open(row, person_id, place, call)
+        find: Find | None = None
         if _maybe_sent(row):
             if not place.chat_id:
                 raise Undeliverable(
@@ -328,23 +289,44 @@ class TeamsTransport(Placing):
                     "Teams: Graph's id of their chat with Baton is not known; look there before "
                     "`baton outbox retry`"
                 )
-            chat_id, lookup = place.chat_id, self.clients.lookup
-            found = call(
-                row,
-                LOOKUP,
-                lambda: self.clients.run(
-                    lambda: lookup.in_chat(chat_id=chat_id, row_mark=row_mark, since=row.created_at)
-                ),
-            )
+            chat_id = place.chat_id
+
+            find = partial(Lookup.in_chat, chat_id=chat_id, row_mark=row_mark, since=row.created_at)
+
+        sent, found = self._once(
+            row,
+            call,
+            find,
+            lambda connector, message: connector.post(where, message),
+            card,
+            row_mark,
+            person_id,
+        )
+        return sent, where.id, found
+
+    def _once(
+        self,
+        row: Outbox,
+        call: Call,
+        find: Find | None,
+        send: Callable[[Connector, MessageActivityInput], Awaitable[str]],
+        card: dict[str, Any],
+        row_mark: str,
+        key: str,
+    ) -> tuple[str, bool]:
+        """The message an earlier attempt of `row` posted, if `find` (given when one may
+        have) finds it, else `card` sent now with `row_mark`, paced by `key`: its id, and
+        whether it was found."""
+        if find is not None:
+            lookup = self.clients.lookup
+            found = call(row, LOOKUP, lambda: self.clients.run(lambda: find(lookup)))
             if found is not None:
                 metrics.OUTBOX_FOUND.inc()
-                return found, where.id, True
+                return found, True
         message = card_message(stamp(card, row_mark), _summary(card))
         connector = self.clients.connector
-        sent = call(
-            row, SEND, lambda: self.clients.run(lambda: connector.post(where, message)), person_id
-        )
-        return sent, where.id, False
+        sent = call(row, SEND, lambda: self.clients.run(lambda: send(connector, message)), key)
+        return sent, False
 
     def _open(self, row: Outbox, person_id: str, place: PersonPlace, call: Call) -> Conversation:
         service_url = place.person.service_url or self.clients.endpoints.teams_service_url
