@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from bot import sla
 from bot.agreement import Agreement
+from bot.context import Context
 from bot.pipeline import Stage
 from storage import deadlines, leads
 from storage.models import Deadline, Feedback, Lead
