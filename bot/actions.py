@@ -22,6 +22,8 @@ class ActionId(StrEnum):
     WON = "baton.won"
     LOST = "baton.lost"
     HAND_OVER_AGAIN = "baton.hand_over_again"
+    HAND_OVER = "baton.hand_over"
+    """Opens the hand-over form where a platform needs a button for it (Teams)."""
     HOME_REFRESH = "baton.home_refresh"
     AWAY = "baton.away"
     """App Home's switch: away until `/baton back` (a button), or until a day (a date picker)."""

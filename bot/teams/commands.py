@@ -1,4 +1,4 @@
-"""`@Baton help|mine|open|stats|agreement|history EMAIL|ID|away [until DATE]|back`: a
+"""`@Baton help|mine|open|stats|agreement|history EMAIL|ID|lead|away [until DATE]|back`: a
 message to the bot, answered with a card.
 
 The twin of Slack's `/baton` (`handlers/commands.py`), from the same domain functions
@@ -6,7 +6,8 @@ The twin of Slack's `/baton` (`handlers/commands.py`), from the same domain func
 commands, so a person writes to Baton in its 1:1, or mentions it in a channel
 (`<at>Baton</at> mine`, the mention taken off here). The answer is a reply in the same
 conversation, posted by the route at once: it is for the person who asked, not a message
-the outbox must deliver exactly once.
+the outbox must deliver exactly once. `lead` answers with the button that opens the
+hand-over dialog (`handover.py`): Teams opens a dialog only from a card's button.
 """
 
 import re
@@ -73,6 +74,12 @@ def _agreement(cards: CardRenderer, _ctx: Context, _user: str | None, _: str) ->
     return cards.message("agreement")
 
 
+def _lead(cards: CardRenderer, _ctx: Context, _user: str | None, _: str) -> Card:
+    """The hand-over dialog's button; who may hand over is checked when it is clicked, so a
+    refusal asked for in a channel is shown to that person alone."""
+    return cards.message("handover_start")
+
+
 def _away(cards: CardRenderer, ctx: Context, user: str | None, rest: str) -> Card:
     """`away [until DATE]`: no new leads until then (or until `back`)."""
     if not user:
@@ -102,6 +109,7 @@ COMMANDS: dict[str, Callable[[CardRenderer, Context, str | None, str], Card]] = 
     "open": _open,
     "stats": _stats,
     "agreement": _agreement,
+    "lead": _lead,
     "away": _away,
     "back": _back,
 }

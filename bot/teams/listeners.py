@@ -26,7 +26,7 @@ from bot.deduplication import first_delivery
 from bot.permissions import Action, authorize
 from bot.pipeline import Move, next_stage
 from bot.refusals import Refused
-from bot.teams import answers, commands, pausing
+from bot.teams import answers, commands, handover, pausing
 from bot.teams.cards import CardRenderer
 from bot.teams.directory import PLATFORM
 from bot.teams.introductions import introduce
@@ -255,6 +255,8 @@ def open_dialog(inbound: Inbound, user: str | None, data: dict[str, Any]) -> Ans
             return cards.extend_dialog(ownership.lead(ctx, lead_id), kind)
         if action == ActionId.PAUSE:
             return pausing.open_dialog(ctx, cards, user, value)
+        if action == ActionId.HAND_OVER:
+            return handover.open_dialog(ctx, cards, user)
     except Refused as refusal:
         return answers.closed(cards.notice(refusal.reason, **refusal.details))
     return answers.closed(cards.notice("unknown_action"))
@@ -280,6 +282,8 @@ def submitted(inbound: Inbound, user: str | None, data: dict[str, Any]) -> Answe
         if action == ViewId.PAUSE:
             given = {f.value: t for f in PAUSE_FIELDS if (t := _text(data.get(f.value)))}
             return pausing.submitted(ctx, cards, user, value, given)
+        if action == ViewId.HAND_OVER and value:
+            return handover.submitted(ctx, cards, user, value, data)
     except Refused as refusal:
         return answers.closed(cards.notice(refusal.reason, **refusal.details))
     return answers.closed(cards.notice("unknown_action"))

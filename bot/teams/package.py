@@ -29,6 +29,7 @@ COMMANDS = (
     ("stats", "The scorecard: did both sides keep the agreement"),
     ("agreement", "The agreement: the qualified lead, the clocks, who is who"),
     ("history", "Every event of a lead: history EMAIL or ID"),
+    ("lead", "Hand a lead over to Sales, in a form (Marketing)"),
     ("away", "You are away: no new leads (away until YYYY-MM-DD)"),
     ("back", "You are back: leads again"),
 )
