@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import delete, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -162,3 +162,66 @@ def names(session: Session, platform: str) -> dict[str, str]:
         )
     )
     return {user_id: name for user_id, name in rows if name}
+
+
+def forget_personal(
+    session: Session, platform: str, conversation_id: str, *, at: datetime
+) -> list[str]:
+    """The app was removed from a 1:1: the conversation is forgotten, and so is the way to
+    its person (their account, which opening a 1:1 again takes), until the platform
+    introduces them again. Their name and address stay: the agreement still names them.
+    Returns who it was (none when it was forgotten before)."""
+    root = conversation_id.split(";")[0]
+    session.execute(
+        delete(ConversationRef).where(
+            col(ConversationRef.platform) == platform,
+            col(ConversationRef.conversation_id) == root,
+        )
+    )
+    whose = list(
+        session.exec(
+            select(ChatPerson.user_id).where(
+                ChatPerson.platform == platform, ChatPerson.conversation_id == root
+            )
+        )
+    )
+    if whose:
+        session.execute(
+            update(ChatPerson)
+            .where(col(ChatPerson.platform) == platform, col(ChatPerson.user_id).in_(whose))
+            .values(account_id=None, conversation_id=None, updated_at=at)
+        )
+    return whose
+
+
+def forget_conversations(
+    session: Session,
+    platform: str,
+    conversation_ids: Iterable[str],
+    *,
+    team_id: str | None,
+    at: datetime,
+) -> None:
+    """The app was removed from a team (every channel of `team_id`) or a group chat (the
+    `conversation_ids`). With no team left, the people it was installed for nowhere but in
+    a team (no 1:1 of their own) cannot be reached any more: their account is forgotten."""
+    roots = {conversation.split(";")[0] for conversation in conversation_ids}
+    gone = col(ConversationRef.conversation_id).in_(roots)
+    if team_id:
+        gone = or_(gone, col(ConversationRef.team_id) == team_id)
+    session.execute(delete(ConversationRef).where(col(ConversationRef.platform) == platform, gone))
+    teams_left = session.exec(
+        select(ConversationRef.conversation_id)
+        .where(ConversationRef.platform == platform, ConversationRef.kind == "channel")
+        .limit(1)
+    ).first()
+    if teams_left is None:
+        session.execute(
+            update(ChatPerson)
+            .where(
+                col(ChatPerson.platform) == platform,
+                col(ChatPerson.conversation_id).is_(None),
+                col(ChatPerson.account_id).is_not(None),
+            )
+            .values(account_id=None, updated_at=at)
+        )

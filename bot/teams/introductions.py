@@ -6,6 +6,12 @@ Teams says these things only in passing: when the app is installed in a team or 
 and click after. A bot cannot start a 1:1 with someone Teams never introduced, so each is
 kept: the 1:1's conversation id where the activity is one, the person's account id (`29:…`)
 to open one with otherwise, and the connector address (`serviceUrl`) that serves both.
+
+Teams also says when the app is removed: `installationUpdate` with `action: remove` (from a
+team, or by a person from their 1:1), and `conversationUpdate` with the bot among
+`membersRemoved`. The conversation is forgotten then (a removed team: each of its
+channels), so nothing is posted there again, and a person whose 1:1 it was cannot be
+reached until Teams introduces them again (`baton check` names them).
 """
 
 from typing import Any
@@ -40,6 +46,9 @@ def introduce(
     conversation = activity.get("conversation") or {}
     service_url = activity.get("serviceUrl")
     if not conversation.get("id") or not service_url:
+        return False
+    if removal(activity):
+        _forget(ctx, activity, {} if known is None else known)
         return False
     root = str(conversation["id"]).split(";")[0]
     kind = conversation.get("conversationType")
@@ -106,6 +115,55 @@ def introduce(
     return installing and bool(people)
 
 
+def installs(activity: dict[str, Any]) -> bool:
+    """Whether `activity` installs the app, or changes what it was installed in (its roster,
+    its team's channels): a removal does neither."""
+    return activity.get("type") in INSTALLS and not removal(activity)
+
+
+def removal(activity: dict[str, Any]) -> bool:
+    """Whether `activity` says the app was removed from its conversation: uninstalled, or
+    the bot itself among the members removed."""
+    if activity.get("type") == "installationUpdate":
+        return activity.get("action") == "remove"
+    if activity.get("type") != "conversationUpdate":
+        return False
+    bot = (activity.get("recipient") or {}).get("id")
+    removed = activity.get("membersRemoved") or []
+    return bool(bot) and any(
+        isinstance(member, dict) and member.get("id") == bot for member in removed
+    )
+
+
+def _forget(ctx: Context, activity: dict[str, Any], seen: dict[str, str | None]) -> None:
+    """Forget the conversation the app was removed from; removing it again changes nothing.
+
+    A 1:1: the conversation, and its person's way in. A team: every channel Baton knows of
+    it, found by the team's Graph id (`aadGroupId`), or by the one its first channel (the
+    team's id) was stored with when the removal does not carry it. A group chat: itself."""
+    conversation = activity.get("conversation") or {}
+    root = str(conversation["id"]).split(";")[0]
+    data = activity.get("channelData") or {}
+    team = data.get("team") or {}
+    now = ctx.clock()
+    with transaction(ctx.sessions) as session:
+        if conversation.get("conversationType") == "personal":
+            for user in conversations.forget_personal(session, PLATFORM, root, at=now):
+                seen.pop(user, None)  # their next activity introduces them again
+            return
+        named = [root, *([str(team["id"])] if team.get("id") else [])]
+        team_id = team.get("aadGroupId") or next(
+            (
+                ref.team_id
+                for ref in (conversations.conversation(session, PLATFORM, c) for c in named)
+                if ref is not None and ref.team_id
+            ),
+            None,
+        )
+        conversations.forget_conversations(session, PLATFORM, named, team_id=team_id, at=now)
+    seen.clear()  # who was reachable through the team is read again
+
+
 def _unsure(
     seen: dict[str, str | None], person: dict[str, Any], root: str, kind: str | None
 ) -> bool:
@@ -120,8 +178,8 @@ def _new(
 ) -> bool:
     user = str(person["aadObjectId"]).lower()
     known = conversations.person(session, PLATFORM, user)
-    if known is None:
-        return True
+    if known is None or not (known.account_id or known.conversation_id):
+        return True  # never introduced, or forgotten when the app was removed
     seen[user] = known.conversation_id
     return kind == "personal" and known.conversation_id != root
 

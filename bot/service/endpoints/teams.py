@@ -27,7 +27,7 @@ from bot.teams.cards import CardRenderer
 from bot.teams.connector import Connector, Conversation, card_message
 from bot.teams.directory import PLATFORM
 from bot.teams.errors import TeamsError
-from bot.teams.introductions import INSTALLS
+from bot.teams.introductions import installs
 from bot.teams.listeners import Handled, Inbound, handle
 from bot.teams.members import Members
 from bot.teams.token import AppToken
@@ -69,7 +69,7 @@ def mount(api: FastAPI, runtime: Runtime) -> None:
         warning) when the connector cannot give them: what the activity itself says is kept
         all the same."""
         conversation = (activity.get("conversation") or {}).get("id")
-        if activity.get("type") not in INSTALLS or not conversation:
+        if not installs(activity) or not conversation:
             return [], []
         roster = clients().members
         service_url = str(activity.get("serviceUrl"))

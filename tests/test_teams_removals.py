@@ -1,0 +1,194 @@
+"""The app removed from a person's 1:1 or from a team, as Teams says it (`installationUpdate`
+with `action: remove`, `conversationUpdate` with the bot among `membersRemoved`), through
+the real app with signed activities: the conversation is forgotten, nothing is posted there
+again, `baton check` names whom Baton cannot reach, and a repeated removal changes nothing."""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from bot.actions import ActionId, BlockId, ViewId
+from bot.teams import check
+from storage import conversations
+from storage.models import ChatPerson, ConversationRef, Outbox
+from tests.fake_teams import TEAM_ID, FakeTeams
+from tests.support import eventually, lead, show_card
+from tests.teams_support import (
+    MANAGER,
+    MARKETING,
+    SALES,
+    SELLERS,
+    TeamsBaton,
+    activity,
+    person,
+    teams_baton,
+)
+
+SOURCE = Path("agreement.yml")
+
+
+@pytest.fixture
+def teams() -> Iterator[FakeTeams]:
+    with FakeTeams() as fake:
+        fake.channels[SALES] = [{"id": SALES, "name": "General"}, {"id": MARKETING, "name": "Mk"}]
+        yield fake
+
+
+@pytest.fixture
+def baton(teams: FakeTeams, database_url: str) -> Iterator[TeamsBaton]:
+    """Baton in the sales team (both channels, the sellers), and in the 1:1s of the sales
+    manager and the first seller."""
+    with teams_baton(teams, database_url) as running:
+        added = [{"id": f"28:{teams.app_id}"}, *(person(user) for user in SELLERS)]
+        team = activity("conversationUpdate", user=MANAGER, membersAdded=added)
+        assert running.send(team).status_code == 200
+        for user in (MANAGER, SELLERS[0]):
+            chat = teams.install_personal(user, person(user)["id"])
+            installed = activity("installationUpdate", user=user, conversation=chat, personal=True)
+            assert running.send({**installed, "action": "add"}).status_code == 200
+        yield running
+
+
+def chat_of(teams: FakeTeams, user: str) -> str:
+    return teams.install_personal(user, person(user)["id"])  # the same 1:1 again
+
+
+def removed_personally(teams: FakeTeams, user: str, kind: str) -> dict[str, Any]:
+    """The person removed the app from their 1:1, as Teams tells it in `kind`."""
+    where = chat_of(teams, user)
+    if kind == "installationUpdate":
+        return {**activity(kind, user=user, conversation=where, personal=True), "action": "remove"}
+    return activity(kind, user=user, conversation=where, personal=True, membersRemoved=[bot(teams)])
+
+
+def removed_from_team(teams: FakeTeams, kind: str) -> dict[str, Any]:
+    """The app removed from the sales team, as Teams tells it in `kind` (the team's first
+    channel names the team)."""
+    if kind == "installationUpdate":
+        return {**activity(kind, user=MANAGER), "action": "remove"}
+    removed = activity(kind, user=MANAGER, membersRemoved=[bot(teams)])
+    removed["channelData"]["eventType"] = "teamMemberRemoved"
+    return removed
+
+
+def bot(teams: FakeTeams) -> dict[str, str]:
+    return {"id": f"28:{teams.app_id}"}
+
+
+def reach(baton: TeamsBaton) -> list[str]:
+    """What `baton check` says of whom Baton can reach."""
+    with baton.runtime.ctx.sessions() as session:
+        return check.reach(session, baton.runtime.agreement, SOURCE).notes
+
+
+def unreachable(baton: TeamsBaton) -> list[str]:
+    with baton.runtime.ctx.sessions() as session:
+        return conversations.unreachable(session, "teams", [MANAGER, *SELLERS])
+
+
+def stored(baton: TeamsBaton, model: type) -> list[Any]:
+    with baton.runtime.ctx.sessions() as session:
+        return list(session.exec(select(model)).all())
+
+
+def refs(baton: TeamsBaton) -> set[str]:
+    return {ref.conversation_id for ref in stored(baton, ConversationRef)}
+
+
+@pytest.mark.parametrize("kind", ["installationUpdate", "conversationUpdate"])
+def test_a_person_who_removes_the_app_is_forgotten_and_named_by_check(baton, teams, kind):
+    chat = chat_of(teams, SELLERS[0])
+    assert chat in refs(baton) and unreachable(baton) == []
+    removal = removed_personally(teams, SELLERS[0], kind)
+    assert baton.send(removal).status_code == 200
+    assert chat not in refs(baton) and {SALES, MARKETING} <= refs(baton)
+    assert unreachable(baton) == [SELLERS[0]]
+    (line,) = [note for note in reach(baton) if "no 1:1 with" in note]
+    assert SELLERS[0] in line and MANAGER not in line
+    with baton.runtime.ctx.sessions() as session:
+        kept = conversations.person(session, "teams", SELLERS[0])
+        assert kept is not None and kept.name == person(SELLERS[0])["name"]  # still named
+    before = [(p.user_id, p.account_id, p.conversation_id) for p in stored(baton, ChatPerson)]
+
+    again = {**removal, "id": "f:again"}  # removing it twice, or Teams telling it twice
+    assert baton.send(again).status_code == 200
+    assert baton.send(removal).status_code == 200
+    after = [(p.user_id, p.account_id, p.conversation_id) for p in stored(baton, ChatPerson)]
+    assert after == before and chat not in refs(baton)
+
+    # Nothing is posted to them: an assignment is a dead letter saying why, at once.
+    lead_id = baton.hand_over(lead()).json()["id"]
+    show_card(baton.runtime.ctx, lead_id)
+    assigned = baton.submit(MANAGER, ViewId.ASSIGN, lead_id, **{BlockId.ASSIGNEE.value: SELLERS[0]})
+    assert assigned.status_code == 200, assigned.text
+
+    def dead() -> Outbox | None:
+        rows = [row for row in stored(baton, Outbox) if row.recipient == SELLERS[0]]
+        return rows[0] if rows and rows[0].error else None
+
+    letter = eventually(dead)
+    assert f"{SELLERS[0]} cannot be reached in Teams" in (letter.error or "")
+    assert not [a for a in teams.activities(chat) if a.sender == teams.app_id]
+    assert not [
+        call for call in teams.calls_to("create_conversation") if SELLERS[0] in str(call.body)
+    ]
+
+
+def test_a_person_forgotten_is_introduced_again_by_their_next_activity(baton, teams):
+    assert (
+        baton.send(removed_personally(teams, SELLERS[0], "installationUpdate")).status_code == 200
+    )
+    assert unreachable(baton) == [SELLERS[0]]
+    lead_id = baton.hand_over(lead()).json()["id"]
+    show_card(baton.runtime.ctx, lead_id)
+    assert baton.click(SELLERS[0], ActionId.CLAIM, lead_id).status_code == 200
+    assert unreachable(baton) == []  # a click in the team's channel: their account again
+    with baton.runtime.ctx.sessions() as session:
+        again = conversations.person(session, "teams", SELLERS[0])
+        assert again is not None and again.account_id == person(SELLERS[0])["id"]
+        assert again.conversation_id is None  # their 1:1 is gone until they add Baton
+
+
+@pytest.mark.parametrize("kind", ["installationUpdate", "conversationUpdate"])
+def test_the_app_removed_from_the_team_forgets_its_channels_and_who_it_reached(baton, teams, kind):
+    manager_chat = chat_of(teams, MANAGER)
+    assert {SALES, MARKETING, manager_chat} <= refs(baton)
+    removal = removed_from_team(teams, kind)
+    read = len(teams.calls_to("members")) + len(teams.calls_to("channels"))
+    assert baton.send(removal).status_code == 200
+    assert refs(baton) == {manager_chat, chat_of(teams, SELLERS[0])}  # only the 1:1s are left
+    # The sellers were reached through the team; the two with a 1:1 still are.
+    assert unreachable(baton) == SELLERS[1:]
+    notes = reach(baton)
+    assert len([note for note in notes if "has not told Baton of this channel" in note]) == 2
+    (line,) = [note for note in notes if "no 1:1 with" in note]
+    assert MANAGER not in line and SELLERS[0] not in line and SELLERS[1] in line
+    # A removal reads no roster nor channel list: there are none to read any more.
+    assert len(teams.calls_to("members")) + len(teams.calls_to("channels")) == read
+
+    assert baton.send(removal).status_code == 200
+    assert baton.send({**removal, "id": "f:twice"}).status_code == 200
+    assert refs(baton) == {manager_chat, chat_of(teams, SELLERS[0])}
+    assert unreachable(baton) == SELLERS[1:]
+
+
+def test_the_team_is_found_by_its_first_channel_when_the_removal_does_not_name_it(baton, teams):
+    removal = removed_from_team(teams, "conversationUpdate")
+    del removal["channelData"]["team"]["aadGroupId"]
+    removal["conversation"]["id"] = SALES
+    assert baton.send(removal).status_code == 200
+    assert SALES not in refs(baton) and MARKETING not in refs(baton)
+    with baton.runtime.ctx.sessions() as session:
+        kept = session.exec(select(ConversationRef).where(ConversationRef.team_id == TEAM_ID))
+        assert kept.all() == []
+
+
+def test_a_member_leaving_the_team_is_not_the_app_removed(baton, teams):
+    left = activity("conversationUpdate", user=MANAGER, membersRemoved=[person(SELLERS[3])])
+    left["channelData"]["eventType"] = "teamMemberRemoved"
+    assert baton.send(left).status_code == 200
+    assert {SALES, MARKETING} <= refs(baton)
+    assert unreachable(baton) == []
