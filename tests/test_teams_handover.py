@@ -13,7 +13,9 @@ from pydantic import ValidationError
 from sqlmodel import select
 
 from bot.actions import ActionId, ViewId
+from bot.agreement import Agreement
 from bot.schemas import LeadIn
+from bot.teams.cards import CardRenderer
 from storage.models import Lead, Outbox
 from tests.fake_teams import FakeTeams
 from tests.support import GOOD_LEAD, eventually
@@ -27,7 +29,8 @@ from tests.teams_support import (
     activity,
     teams_baton,
 )
-from tests.test_teams_cards import SCHEMA, assert_valid
+from tests.test_rendering import nasty
+from tests.test_teams_cards import MARKDOWN, SCHEMA, assert_valid, extreme, texts
 from tests.test_teams_e2e import install
 
 VALIDATOR = jsonschema.Draft6Validator(json.loads(SCHEMA.read_text()))
@@ -244,3 +247,38 @@ def test_a_lead_that_is_not_qualified_is_answered_with_why(baton, teams):
     assert not stored.qualified and stored.source == "teams"  # no source given: where it came
     eventually(lambda: baton.teams.activities(MARKETING))  # Marketing's channel hears it
     assert cards_in_sales(teams) == []
+
+
+def test_a_forged_submit_of_any_length_is_answered_within_teams_limits(baton):
+    form = form_of(opened(baton))
+    huge = nasty(20_000) + MARKDOWN
+    answer = submit(baton, form, **{**{name: huge for name in FORM}, "employees": "1e400"})
+    again = answer["task"]["value"]["card"]["content"]
+    assert_valid(again, VALIDATOR)  # the Adaptive Card schema, and 27 KB
+    errors = shown_errors(again)
+    assert errors["name"] == "String should have at most 1000 characters"
+    assert errors["employees"].startswith("Input should be")
+    values = {name: e.get("value") for name, e in inputs(again).items()}
+    assert len(values["name"]) == 1000 and len(values["challenges"]) == 3000
+    assert values["employees"] is None  # not a number Teams can show
+    assert leads(baton) == []
+
+
+def test_the_verdict_shows_user_text_as_typed_and_fits(agreement: Agreement):
+    renderer = CardRenderer(agreement)
+    lead = extreme("unqualified")
+    lead.qualified = False
+    lead.reasons = [nasty(2000) + MARKDOWN] * 30
+    for created in (True, False):
+        verdict = renderer.message("handover_verdict", lead=lead, created=created)
+        assert_valid(verdict, VALIDATOR)
+        assert verdict["fallbackText"]
+        for shown in texts(verdict):
+            assert "**" + MARKDOWN[2:6] not in shown  # the lead's `**Free**` is never bold
+    dialog = renderer.message(
+        "handover_dialog",
+        form="x",
+        errors={name: nasty(3000) + MARKDOWN for name in FORM},
+        given={name: nasty(1000) for name in FORM if name not in ("employees", "revenue")},
+    )
+    assert_valid(dialog, VALIDATOR)

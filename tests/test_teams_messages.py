@@ -76,8 +76,10 @@ def renderer(agreement: Agreement) -> CardRenderer:
 
 def test_every_teams_message_has_a_slack_twin() -> None:
     teams = {path.name for path in TEAMS_TEMPLATES.glob("*.json.j2")}
-    dialogs = {f"{kind}_dialog.json.j2" for kind in ("feedback", "assign", "extend", "pause")}
+    kinds = ("feedback", "assign", "extend", "pause", "handover")
+    dialogs = {f"{kind}_dialog.json.j2" for kind in kinds}
     told = {"told.json.j2"}  # Slack's twin is an ephemeral notice
+    told |= {"handover_start.json.j2"}  # Slack's command opens the form itself
     assert teams - dialogs - told <= {path.name for path in SLACK_TEMPLATES.glob("*.json.j2")}
 
 

@@ -36,6 +36,9 @@ TEXTS = (
     "challenges",
 )
 NUMBERS = ("employees", "revenue")
+LONG = 1000
+LONGEST = {"challenges": 3000}
+"""The most each field of the dialog takes (its `maxLength`, the Slack modal's)."""
 FIRST = "name"
 """Where a problem that names no field is shown."""
 
@@ -84,7 +87,11 @@ def _dialog(
     errors: dict[str, str] | None = None,
     given: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    shown: dict[str, Any] = {k: v for k, v in (given or {}).items() if k not in NUMBERS}
+    shown: dict[str, Any] = {
+        name: text[: LONGEST.get(name, LONG)]  # as much as the field takes (a forged submit)
+        for name, text in (given or {}).items()
+        if name not in NUMBERS
+    }
     for name in NUMBERS:
         if (number := _number((given or {}).get(name))) is not None:
             shown[name] = number
