@@ -200,16 +200,20 @@ def forget_conversations(
     conversation_ids: Iterable[str],
     *,
     team_id: str | None,
-    at: datetime,
 ) -> None:
-    """The app was removed from a team (every channel of `team_id`) or a group chat (the
-    `conversation_ids`). With no team left, the people it was installed for nowhere but in
-    a team (no 1:1 of their own) cannot be reached any more: their account is forgotten."""
+    """The app was removed from a team (every channel of `team_id`, and the
+    `conversation_ids`) or a group chat (the `conversation_ids`)."""
     roots = {conversation.split(";")[0] for conversation in conversation_ids}
     gone = col(ConversationRef.conversation_id).in_(roots)
     if team_id:
         gone = or_(gone, col(ConversationRef.team_id) == team_id)
     session.execute(delete(ConversationRef).where(col(ConversationRef.platform) == platform, gone))
+
+
+def forget_accounts_without_team(session: Session, platform: str, *, at: datetime) -> None:
+    """With no team left, the people the app was installed for nowhere but in a team (no 1:1
+    of their own) cannot be reached any more: their accounts are forgotten. While a team is
+    left they are kept: it may be theirs (the platform does not say whose team it was)."""
     teams_left = session.exec(
         select(ConversationRef.conversation_id)
         .where(ConversationRef.platform == platform, ConversationRef.kind == "channel")

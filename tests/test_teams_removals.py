@@ -192,3 +192,17 @@ def test_a_member_leaving_the_team_is_not_the_app_removed(baton, teams):
     assert baton.send(left).status_code == 200
     assert {SALES, MARKETING} <= refs(baton)
     assert unreachable(baton) == []
+
+
+def test_the_app_removed_from_a_group_chat_forgets_that_chat_alone(baton, teams):
+    def in_group(**more: Any) -> dict[str, Any]:
+        said = activity("conversationUpdate", user=MANAGER, conversation="19:group@thread.v2")
+        said["conversation"]["conversationType"] = "groupChat"
+        said["channelData"] = {"tenant": said["channelData"]["tenant"]}
+        return {**said, **more}
+
+    assert baton.send(in_group(membersAdded=[bot(teams)])).status_code == 200
+    assert "19:group@thread.v2" in refs(baton)
+    assert baton.send(in_group(membersRemoved=[bot(teams)])).status_code == 200
+    assert "19:group@thread.v2" not in refs(baton) and {SALES, MARKETING} <= refs(baton)
+    assert unreachable(baton) == []

@@ -160,7 +160,9 @@ def _forget(ctx: Context, activity: dict[str, Any], seen: dict[str, str | None])
             ),
             None,
         )
-        conversations.forget_conversations(session, PLATFORM, named, team_id=team_id, at=now)
+        conversations.forget_conversations(session, PLATFORM, named, team_id=team_id)
+        if conversation.get("conversationType") == "channel" or team:
+            conversations.forget_accounts_without_team(session, PLATFORM, at=now)
     seen.clear()  # who was reachable through the team is read again
 
 
