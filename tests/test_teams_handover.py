@@ -282,3 +282,10 @@ def test_the_verdict_shows_user_text_as_typed_and_fits(agreement: Agreement):
         given={name: nasty(1000) for name in FORM if name not in ("employees", "revenue")},
     )
     assert_valid(dialog, VALIDATOR)
+
+
+def test_a_submit_of_a_dialog_baton_did_not_open_is_refused(baton):
+    for form in ("x" * 5000, "../teams", "ABC"):
+        answer = submit(baton, form, **FORM)
+        assert answer["task"]["type"] == "message", answer
+    assert leads(baton) == []

@@ -10,6 +10,7 @@ what was typed, in the words the Slack modal shows, and nothing is stored; a lea
 stored is answered in the dialog with its verdict: went to Sales, or why not.
 """
 
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -40,7 +41,9 @@ LONG = 1000
 LONGEST = {"challenges": 3000}
 """The most each field of the dialog takes (its `maxLength`, the Slack modal's)."""
 FIRST = "name"
-"""Where a problem that names no field is shown."""
+"""Where a problem that names no field of the dialog is shown."""
+FORM = re.compile(r"[0-9a-f]{32}")
+"""A dialog's id, as `open_dialog` makes it."""
 
 
 def open_dialog(ctx: Context, cards: CardRenderer, user: str) -> dict[str, Any]:
@@ -55,6 +58,8 @@ def submitted(
     """Hand the lead over: its verdict in the dialog, or the dialog again with each field's
     problem. A refusal of the person is raised for the listener to tell them."""
     authorize(ctx.agreement, user, Action.HAND_OVER)
+    if not FORM.fullmatch(form):  # not a dialog Baton opened
+        return answers.closed(cards.notice("unknown_action"))
     given = {name: text for name in (*TEXTS, *NUMBERS) if (text := _text(data.get(name)))}
     fields: dict[str, Any] = dict(given)
     fields["external_id"] = f"teams-{form}"
@@ -66,7 +71,7 @@ def submitted(
     try:
         result = intake.hand_over(ctx, lead_in, by=user)
     except intake.Unstorable as refused:
-        return _dialog(cards, form, errors={refused.field or FIRST: refused.reason}, given=given)
+        return _dialog(cards, form, errors={_field(refused.field): refused.reason}, given=given)
     verdict = cards.message("handover_verdict", lead=result.lead, created=result.created)
     return answers.dialog("Hand over a lead", verdict, height="small")
 
@@ -75,9 +80,14 @@ def problems(error: ValidationError) -> dict[str, str]:
     """Each field's first problem, worded as the Slack modal words it."""
     found: dict[str, str] = {}
     for problem in error.errors():
-        field = str(problem["loc"][0]) if problem["loc"] else FIRST
+        field = _field(str(problem["loc"][0]) if problem["loc"] else None)
         found.setdefault(field, problem["msg"].removeprefix("Value error, "))
     return found
+
+
+def _field(name: str | None) -> str:
+    """The dialog's field a problem is shown under."""
+    return name if name in (*TEXTS, *NUMBERS) else FIRST
 
 
 def _dialog(
