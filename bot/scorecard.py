@@ -233,11 +233,13 @@ def compute(
     `until` and the week before; the month is the one `until` ends in.
     """
     card = Scorecard(since=since, until=until)
-    card.handed_over, card.qualified = rows.cohort_size(session=session, since=since, until=until)
-    card.definition_share = _share(card.qualified, card.handed_over)
-    card.commitment = _commitment(session, agreement, until, now)
     found = rows.by_source(session=session, since=since, until=until)
     card.sources = _sources(found)
+    # Every lead of the period has one source (or none): the funnel by source adds up to it.
+    card.handed_over = sum(int(handed) for _, handed, *_ in found.funnel)
+    card.qualified = sum(int(qualified or 0) for _, _, qualified, *_ in found.funnel)
+    card.definition_share = _share(card.qualified, card.handed_over)
+    card.commitment = _commitment(session, agreement, until, now)
     for listed, count in found.missed_rules:
         for code in listed:
             card.missed_rules[code] = card.missed_rules.get(code, 0) + count
