@@ -1,6 +1,7 @@
 """The two-sided scorecard: did Marketing deliver what it promised, did Sales follow up in
-time. Every figure is counted in the database for the leads handed over in a period, so it
-holds at any period and any size; `baton report`, `/baton stats` and the weekly message all
+time. Every figure is counted in the database for the leads handed over in a period (the
+waits' medians and percentiles are ranked from three numbers a lead), so it holds at any
+period and any size; `baton report`, `/baton stats` and the weekly message all
 show this one computation.
 
 An empty period has no rates and no medians (None), never a NaN: the messages say "no leads".

@@ -1,4 +1,5 @@
-"""The scorecard's queries: every figure counted, ranked and measured in the database.
+"""The scorecard's queries: every figure counted and measured in the database; the waits
+come back as a few numbers a lead and are ranked here.
 
 Leads are taken as a cohort: those handed over in the period (`received_at`, which the
 report index leads with). Waits are measured in business time in SQL too: the domain hands
