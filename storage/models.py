@@ -99,7 +99,8 @@ class Lead(LeadFields, table=True):
     source_key: int | None = Field(
         default=None, sa_type=BigInteger, sa_column_kwargs={"default": _source_key_of_row}
     )
-    """`source_key(source)`, set on insert."""
+    """`source_key(source)`, set on insert; Baton never changes a lead's source, and whatever
+    does must set this with it (the scorecard counts by source with it)."""
 
     # The scorecard counts and measures a window of leads by these columns alone: with them
     # in the index, the database answers from the index instead of visiting a million wide
