@@ -43,7 +43,7 @@ from sqlmodel import SQLModel
 import storage.models  # noqa: F401 - registers the tables on SQLModel.metadata
 from bot.agreement import QualifiedLead
 from bot.qualification import qualify
-from storage.models import external_key
+from storage.models import external_key, source_key
 
 CHUNK = 10_000
 ID_BLOCK = 1_000_000
@@ -437,6 +437,7 @@ class _Chunk:
                 **body,
                 "phone": phone,
                 "external_key": external_key(body.get("external_id")),
+                "source_key": source_key(body.get("source")),
                 "id": lead_id,
                 "qualified": not reasons,
                 "reasons": reasons,

@@ -139,7 +139,8 @@ SECTIONS = {
         "6. The scorecard at scale",
         "The full two-sided scorecard (`bot.scorecard.compute`: both sides, the funnel by "
         "source, medians and 95th percentiles to claim and to first contact per seller in "
-        "business time, all in SQL) behind `/baton stats`, App Home, the weekly message (7 "
+        "business time; counted and measured in SQL, each lead's waits ranked in Python) "
+        "behind `/baton stats`, App Home, the weekly message (7 "
         "days) and `baton report` (30 days), and the lead-quality `scorecard` of `baton report` "
         "beside it (`bot/reports.py`), on the same databases, with Copenhagen business hours. "
         "**Target: under 1 s at 1M leads** (judged at 1M only).",
@@ -428,6 +429,18 @@ def _after_intro(text: str) -> str:
     return text[start:] if start >= 0 else text
 
 
+def _by_hand(chunk: str) -> list[str]:
+    """The subsections written by hand into a section, between its description and the line
+    that says how this benchmark measured it (paired before/after measurements that a run of
+    the benchmark does not make): a run keeps them."""
+    lines = chunk.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("### ")), None)
+    end = next((i for i, line in enumerate(lines) if line.startswith("Measured on ")), None)
+    if start is None or end is None or end < start:
+        return []
+    return lines[start:end]
+
+
 def _merge(
     path: Path, results: Results, machine: Machine, *, command: str, started: str, minutes: float
 ) -> None:
@@ -439,7 +452,9 @@ def _merge(
         if not lines:
             continue
         failed = [f for f in results.failures if f.startswith(section)]
+        kept = _by_hand(chunks[titles.index(f"## {title}")]) if f"## {title}" in titles else []
         lines[4:4] = [
+            *kept,
             f"Measured on {started} by `{command}` ({minutes:.1f} minutes, the load average "
             f"at the start {machine.load_before}, at the end {machine.load_after}), on the "
             f"machine of the run above.",

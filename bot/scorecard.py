@@ -1,6 +1,7 @@
 """The two-sided scorecard: did Marketing deliver what it promised, did Sales follow up in
-time. Every figure is counted in the database for the leads handed over in a period, so it
-holds at any period and any size; `baton report`, `/baton stats` and the weekly message all
+time. Every figure is counted in the database for the leads handed over in a period (the
+waits' medians and percentiles are ranked from three numbers a lead), so it holds at any
+period and any size; `baton report`, `/baton stats` and the weekly message all
 show this one computation.
 
 An empty period has no rates and no medians (None), never a NaN: the messages say "no leads".
@@ -233,11 +234,13 @@ def compute(
     `until` and the week before; the month is the one `until` ends in.
     """
     card = Scorecard(since=since, until=until)
-    card.handed_over, card.qualified = rows.cohort_size(session=session, since=since, until=until)
-    card.definition_share = _share(card.qualified, card.handed_over)
-    card.commitment = _commitment(session, agreement, until, now)
     found = rows.by_source(session=session, since=since, until=until)
     card.sources = _sources(found)
+    # Every lead of the period has one source (or none): the funnel by source adds up to it.
+    card.handed_over = sum(int(handed) for _, handed, *_ in found.funnel)
+    card.qualified = sum(int(qualified or 0) for _, _, qualified, *_ in found.funnel)
+    card.definition_share = _share(card.qualified, card.handed_over)
+    card.commitment = _commitment(session, agreement, until, now)
     for listed, count in found.missed_rules:
         for code in listed:
             card.missed_rules[code] = card.missed_rules.get(code, 0) + count

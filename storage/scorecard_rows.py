@@ -1,4 +1,5 @@
-"""The scorecard's queries: every figure counted, ranked and measured in the database.
+"""The scorecard's queries: every figure counted and measured in the database; the waits
+come back as a few numbers a lead and are ranked here.
 
 Leads are taken as a cohort: those handed over in the period (`received_at`, which the
 report index leads with). Waits are measured in business time in SQL too: the domain hands
@@ -8,6 +9,7 @@ already gone. A wait is the difference of two such clocks.
 """
 
 import json
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -161,25 +163,30 @@ def _cohort(since: datetime, until: datetime) -> list[ColumnElement[bool]]:
 CLAIM, CONTACT, CARD = "claim", "contact", "card"
 """The waits `spreads` measures: card to claim and card to first contact (business time),
 hand-over to card (wall clock)."""
-_WAITS = (CLAIM, CONTACT, CARD)
 
 
-def _ranks(n: Any) -> list[Any]:
-    """The ranks (from 1) a group of `n` sorted waits is read at: the two middle ones (one
-    and the same for an odd `n`), whose mean is the median, and the 95th percentile's
-    nearest rank, ceil(0.95 n)."""
-    return [(n + 1) // 2, (n + 2) // 2, (95 * n + 99) // 100]
+def _spread(group: str | None, waits: list[float]) -> Spread:
+    """The median (the mean of the two middle waits, one and the same for an odd count) and
+    the 95th percentile's nearest rank, ceil(0.95 n), of a group's waits."""
+    waits.sort()
+    n = len(waits)
+    low, high, nearest = (n + 1) // 2, (n + 2) // 2, (95 * n + 99) // 100
+    median = (waits[low - 1] + waits[high - 1]) / 2
+    return Spread(group=group, count=n, median=max(0.0, median), p95=max(0.0, waits[nearest - 1]))
 
 
 def spreads(*, session: Session, since: datetime, until: datetime, clock: Any) -> list[Spread]:
     """Median and 95th percentile of each wait of the cohort's leads, for all and per owner.
 
     One pass over the window in the report index: each lead's moments as epoch seconds once
-    (reading a stored timestamp is the costly part on SQLite), its waits from those, then one
-    ranking per (wait, owner) and per wait, keeping only the rows at the ranks wanted.
+    (reading a stored timestamp is the costly part on SQLite) and its waits from those, in
+    the database; the waits come back as three numbers a lead and are ranked here, where
+    sorting a list of floats per group costs a fraction of the database's sort and window
+    functions over every wait twice (for the team and for its owner).
 
     `clock` is the `business_clock` table, or None to measure claims and contacts by the
-    wall clock too. A `Spread`'s group is `"<wait>"` or `"<wait>:<owner>"`."""
+    wall clock too. A `Spread`'s group is `"<wait>"` or `"<wait>:<owner>"`: claim, contact
+    and card in that order, the team's before its sellers' (by id)."""
     moments = (
         select(
             col(Lead.owner).label("owner"),
@@ -217,53 +224,27 @@ def spreads(*, session: Session, since: datetime, until: datetime, clock: Any) -
             .outerjoin(at_claim, at_claim.c.n == epoch_day(m.claimed))
             .outerjoin(at_contact, at_contact.c.n == epoch_day(m.contacted))
         )
-    waits = per_lead.cte("waits").prefix_with("MATERIALIZED")
-    parts = []
-    for code, wait in enumerate(_WAITS):  # sorted by a small number, not by the wait's name
-        value = waits.c[wait]
-        everyone = literal(None, String).label("owner")
-        parts.append(
-            select(literal(code).label("wait"), everyone, value.label("secs")).where(
-                value.is_not(None)
-            )
-        )
-        if wait != CARD:
-            parts.append(
-                select(literal(code).label("wait"), waits.c.owner, value.label("secs")).where(
-                    value.is_not(None), waits.c.owner.is_not(None)
-                )
-            )
-    samples = union_all(*parts).subquery("samples")
-    group = (samples.c.wait, samples.c.owner)
-    whole = (None, None)  # the whole group: the count shares the ranking's one sort
-    ranked = select(
-        *group,
-        samples.c.secs,
-        func.row_number().over(partition_by=group, order_by=samples.c.secs).label("rn"),
-        func.count().over(partition_by=group, order_by=samples.c.secs, rows=whole).label("n"),
-    ).subquery("ranked")
-    n, rn = ranked.c.n, ranked.c.rn
-    picked = select(ranked).where(rn.in_(_ranks(n))).subquery("picked")
-    p = picked.c
-    low, high, nearest = _ranks(p.n)
-    rows = session.execute(
-        select(
-            p.wait,
-            p.owner,
-            p.n,
-            func.avg(case((p.rn.in_([low, high]), p.secs))),
-            func.max(case((p.rn == nearest, p.secs))),
-        ).group_by(p.wait, p.owner, p.n)
-    ).all()
-    return [
-        Spread(
-            group=_WAITS[code] if owner is None else f"{_WAITS[code]}:{owner}",
-            count=count,
-            median=max(0.0, float(mid)),
-            p95=max(0.0, float(p95)),
-        )
-        for code, owner, count, mid, p95 in rows
-    ]
+    # A lead's waits as the driver's tuple: a SQLAlchemy row per lead (pure Python) would cost
+    # three times the fetch, and these numbers need no conversion.
+    result = session.connection().execute(per_lead)
+    try:
+        waits = result.cursor.fetchall()
+    finally:
+        result.close()
+    found = []
+    for index, wait in ((1, CLAIM), (2, CONTACT)):
+        everyone = [row[index] for row in waits if row[index] is not None]
+        if everyone:
+            found.append(_spread(wait, everyone))
+        by_owner: dict[str, list[float]] = defaultdict(list)
+        for row in waits:
+            if row[0] is not None and row[index] is not None:
+                by_owner[row[0]].append(row[index])
+        found.extend(_spread(f"{wait}:{owner}", by_owner[owner]) for owner in sorted(by_owner))
+    cards = [row[3] for row in waits if row[3] is not None]
+    if cards:
+        found.append(_spread(CARD, cards))
+    return found
 
 
 def cohort_size(*, session: Session, since: datetime, until: datetime) -> tuple[int, int]:
@@ -296,15 +277,16 @@ FUNNEL, FEEDBACK = 0, 1
 def by_source(*, session: Session, since: datetime, until: datetime) -> BySource:
     """The funnel, the feedback and the missed rules by source in one statement.
 
-    A lead's source is only in its row (up to 1,000 characters is more than a PostgreSQL index
-    entry holds), so the window's rows are read once, into `cohort`, for the funnel and for the
-    join to the feedback both. The feedback is grouped by its missed rules as text too (JSON
-    cannot be grouped on PostgreSQL): the few lists given come back with their counts."""
+    Counted by `source_key`, which the report index holds (a source may be 1,000 characters,
+    more than a PostgreSQL index entry), so the window's leads are read from the index, once,
+    into `cohort`, for the funnel and for the join to the feedback both; each source's text is
+    then read from one lead of it. The feedback is grouped by its missed rules as text too
+    (JSON cannot be grouped on PostgreSQL): the few lists given come back with their counts."""
     accepted = case((col(Lead.stage).in_(("accepted", "won", "lost")), 1), else_=0)
     cohort = (
         select(
             col(Lead.id).label("id"),
-            col(Lead.source).label("source"),
+            col(Lead.source_key).label("source_key"),
             case((col(Lead.qualified), 1), else_=0).label("qualified"),
             case((col(Lead.claimed_at).is_not(None), 1), else_=0).label("claimed"),
             case((col(Lead.contacted_at).is_not(None), 1), else_=0).label("contacted"),
@@ -318,24 +300,46 @@ def by_source(*, session: Session, since: datetime, until: datetime) -> BySource
     c = cohort.c
     nothing = literal(None, String)
     rules = cast(Feedback.missed_rules, String)
-    funnel = select(
-        literal(FUNNEL).label("part"),
-        c.source,
-        nothing.label("outcome"),
-        nothing.label("reason"),
-        nothing.label("rules"),
-        func.count().label("n"),
-        func.sum(c.qualified),
-        func.sum(c.claimed),
-        func.sum(c.contacted),
-        func.sum(c.accepted),
-        func.sum(c.won),
-    ).group_by(c.source)
+    counted = (
+        select(
+            c.source_key,
+            func.min(c.id).label("one"),
+            func.count().label("n"),
+            func.sum(c.qualified).label("qualified"),
+            func.sum(c.claimed).label("claimed"),
+            func.sum(c.contacted).label("contacted"),
+            func.sum(c.accepted).label("accepted"),
+            func.sum(c.won).label("won"),
+        )
+        .group_by(c.source_key)
+        .subquery("counted")
+    )
+    named = Lead.__table__.alias("named")  # the one lead each source's text is read from
+    k = counted.c
+    funnel = (
+        select(
+            literal(FUNNEL).label("part"),
+            k.source_key,
+            named.c.source,
+            nothing.label("outcome"),
+            nothing.label("reason"),
+            nothing.label("rules"),
+            k.n,
+            k.qualified,
+            k.claimed,
+            k.contacted,
+            k.accepted,
+            k.won,
+        )
+        .select_from(counted)
+        .join(named, named.c.id == k.one)
+    )
     zero = literal(0)
     feedback = (
         select(
             literal(FEEDBACK),
-            c.source,
+            c.source_key,
+            nothing,
             Feedback.outcome,
             Feedback.reason,
             rules,
@@ -348,16 +352,21 @@ def by_source(*, session: Session, since: datetime, until: datetime) -> BySource
         )
         .select_from(cohort)
         .join(Feedback, col(Feedback.lead_id) == c.id)
-        .group_by(c.source, Feedback.outcome, Feedback.reason, rules)
+        .group_by(c.source_key, Feedback.outcome, Feedback.reason, rules)
     )
     found = BySource(funnel=[], feedback=[], missed_rules=[])
-    for part, source, outcome, reason, given, count, *counts in session.execute(
+    names: dict[int | None, str | None] = {}
+    given_feedback = []
+    for part, key, source, outcome, reason, given, count, *counts in session.execute(
         union_all(funnel, feedback)
     ).all():
         if part == FUNNEL:
+            names[key] = source
             found.funnel.append((source, count, *counts))
-            continue
-        found.feedback.append((source, outcome, reason, count))
+        else:
+            given_feedback.append((key, outcome, reason, given, count))
+    for key, outcome, reason, given, count in given_feedback:
+        found.feedback.append((names[key], outcome, reason, count))
         listed = json.loads(given) if given else None
         if listed:
             found.missed_rules.append((listed, count))

@@ -18,7 +18,7 @@ from bot.agreement_file import parse_agreement
 from bot.demo.slack_standin import FakeSlack
 from bot.service.cli import cli
 from storage.db import make_engine, session_factory, transaction
-from storage.models import Lead, Outbox
+from storage.models import Lead, Outbox, source_key
 from tests import support
 from tests.support import AGREEMENT
 
@@ -222,8 +222,11 @@ def test_report_prints_the_scorecard(runner: CliRunner, env: dict[str, str], tmp
             cards.shown(
                 session=session, agreement=parse_agreement(AGREEMENT), lead_id=lead.id, at=at
             )
-        session.execute(  # Marketing's own words, never read as markup
-            update(Lead).where(col(Lead.id) == qualified[0].id).values(source="[/oops] fair")
+        source = "[/oops] fair"  # Marketing's own words, never read as markup
+        session.execute(  # with its key, as an insert would have stored it
+            update(Lead)
+            .where(col(Lead.id) == qualified[0].id)
+            .values(source=source, source_key=source_key(source))
         )
     engine.dispose()
     result = runner.invoke(cli, ["report"], env=env)
