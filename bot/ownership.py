@@ -135,6 +135,17 @@ def assign(ctx: Context, *, lead_id: str, by: str, to: str) -> Lead:
     return lead
 
 
+def past_cap(ctx: Context, seller: str) -> int | None:
+    """How many open leads `seller` holds when that is over the agreement's `max_open` (an
+    assignment may give them more than a claim could), else None: said with the assignment."""
+    cap = ctx.agreement.routing.max_open
+    if cap is None:
+        return None
+    with ctx.sessions() as session:
+        held = leads.held(session=session, owner=seller)
+    return held if held > cap else None
+
+
 def release(ctx: Context, *, lead_id: str, user: str) -> Lead:
     """The owner hands a claimed lead back to the channel; its clocks keep running."""
     now = ctx.clock()

@@ -274,7 +274,8 @@ def submitted(inbound: Inbound, user: str | None, data: dict[str, Any]) -> Answe
         if action == ViewId.ASSIGN:
             chosen = _text(data.get(BlockId.ASSIGNEE.value)) or ""
             ownership.assign(ctx, lead_id=value, by=user, to=chosen)
-            return answers.closed(cards.notice("assigned", owner=chosen))
+            held = ownership.past_cap(ctx, chosen)
+            return answers.closed(cards.notice("assigned", owner=chosen, held=held))
         if action == ViewId.EXTEND:
             lead_id, kind = parse_clock_ref(value)
             reason = _text(data.get(BlockId.REASON.value)) or ""
