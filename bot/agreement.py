@@ -367,7 +367,8 @@ class Routing(Section):
     weights: dict[PersonId, Annotated[int, Field(gt=0)]] = Field(default_factory=dict)
     """A seller's share relative to the others (default 1): weight 2 gets twice the leads."""
     max_open: Annotated[int, Field(gt=0)] | None = None
-    """A seller holding this many open leads gets no new one from Baton."""
+    """A seller holding this many open leads gets no new one from Baton, nor by Claim; the
+    sales manager's Assign may still give them more."""
 
     @property
     def assigns(self) -> bool:

@@ -79,19 +79,18 @@ CardState = tuple[Lead, list[Deadline], Feedback | None]
 """What a lead's card is rendered from: the lead, its clocks, its latest feedback."""
 
 
-def as_it_stands(session: Session, lead_id: str) -> CardState | None:
+def as_it_stands(session: Session, lead_id: str, lead: Lead | None = None) -> CardState | None:
     """What a lead's card shows now (a front end that answers a click with the card, as Teams
     does, renders it from this), read in `session`: in the transaction that just changed the
-    lead, the card it answers with is the one its own change made. The clocks it holds are
-    read again: they are changed by statements, not through the session's objects (the
-    services refresh the lead themselves)."""
-    for held in list(session.identity_map.values()):
-        if isinstance(held, Deadline):
-            session.expire(held)
-    lead = leads.get(session=session, lead_id=lead_id)
+    lead, the card it answers with is the one its own change made. `lead`: the lead as that
+    change returned it, not read again. The clocks and the feedback are read as rows, not
+    objects of the session: statements change them, and an object held from before would be
+    stale."""
+    if lead is None:
+        lead = leads.get(session=session, lead_id=lead_id)
     if lead is None:
         return None
-    clocks = deadlines.of_lead(session=session, lead_id=lead_id)
+    clocks = deadlines.as_they_stand(session=session, lead_id=lead_id)
     return lead, clocks, leads.latest_feedback(session=session, lead_id=lead_id)
 
 

@@ -60,11 +60,15 @@ def changed(
 
 
 def claim(ctx: Context, *, lead_id: str, user: str) -> Lead:
-    """First come, first served: of many simultaneous claims the database lets one through."""
+    """First come, first served: of many simultaneous claims the database lets one through.
+
+    A seller holding the agreement's `routing.max_open` open leads is refused in the same
+    statement; the sales manager's `assign` may still give them more."""
     authorize(ctx.agreement, user, Action.CLAIM)
     now = ctx.clock()
+    cap = ctx.agreement.routing.max_open
     with transaction(ctx.sessions) as session:
-        claimed = leads.claim(session=session, lead_id=lead_id, user=user, at=now)
+        claimed = leads.claim(session=session, lead_id=lead_id, user=user, at=now, cap=cap)
         if claimed is None:
             status = sellers.status(session=session, seller=user)
             if status is not None and status.out_of_rotation_since is not None:
@@ -74,6 +78,8 @@ def claim(ctx: Context, *, lead_id: str, user: str) -> Lead:
             if lead.owner:
                 raise Refused("already_claimed", owner=lead.owner, you=lead.owner == user)
             next_stage(lead.stage, Move.CLAIM)
+            if cap is not None and (held := leads.held(session=session, owner=user)) >= cap:
+                raise Refused("at_cap", cap=cap, held=held)
             raise Refused("changed_meanwhile")
         deadlines.resolve(session=session, lead_id=lead_id, kinds=(sla.CLAIM,), at=now)
         changed(session, lead_id=lead_id, at=now, actor=user, kind="claimed")
@@ -127,6 +133,17 @@ def assign(ctx: Context, *, lead_id: str, by: str, to: str) -> Lead:
     metrics.LEADS_CLAIMED.inc()
     ctx.wake()
     return lead
+
+
+def past_cap(ctx: Context, seller: str) -> int | None:
+    """How many open leads `seller` holds when that is over the agreement's `max_open` (an
+    assignment may give them more than a claim could), else None: said with the assignment."""
+    cap = ctx.agreement.routing.max_open
+    if cap is None:
+        return None
+    with ctx.sessions() as session:
+        held = leads.held(session=session, owner=seller)
+    return held if held > cap else None
 
 
 def release(ctx: Context, *, lead_id: str, user: str) -> Lead:

@@ -129,7 +129,7 @@ def reassign(body: dict[str, Any], baton: Baton) -> None:
     """The users select in an escalation DM."""
     chosen = body["actions"][0].get("selected_user")
     ownership.assign(baton.ctx, lead_id=lead_of(body), by=user_of(body), to=chosen)
-    tell(baton, body, "assigned", owner=chosen)
+    tell(baton, body, "assigned", owner=chosen, held=ownership.past_cap(baton.ctx, chosen))
 
 
 def open_extend(ack: Ack, body: dict[str, Any], baton: Baton) -> None:

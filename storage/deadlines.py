@@ -1,10 +1,12 @@
 """The lead clocks as rows: one per clock, `next_at` says when it next needs attention."""
 
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import Update, bindparam, func, insert, update
 from sqlmodel import Session, col, select
 
+from storage import leads
 from storage.models import Breach, Deadline
 
 # Built once: a statement made per call would be compiled (and its values coerced) each time.
@@ -36,29 +38,44 @@ def open_clock(
     )
 
 
+_BREACHES = Breach.__table__
+_CLOCKS = Deadline.__table__
+_OF_LEAD = (
+    select(*_CLOCKS.c).where(_CLOCKS.c.lead_id == bindparam("lead_id")).order_by(_CLOCKS.c.id)
+)
+
+
+@cache
+def _resolving(kinds: tuple[str, ...]) -> tuple[Update, Update]:
+    """The statements that resolve these kinds of clock, built once for each set of kinds: a
+    claim resolves clocks on the way to its answer."""
+    breaches = (
+        update(_BREACHES)
+        .where(
+            _BREACHES.c.lead_id == bindparam("of_lead"),
+            _BREACHES.c.kind.in_(kinds),
+            _BREACHES.c.resolved_at.is_(None),
+        )
+        .values(resolved_at=bindparam("resolved"))
+    )
+    clocks = (
+        update(_CLOCKS)
+        .where(
+            _CLOCKS.c.lead_id == bindparam("of_lead"),
+            _CLOCKS.c.kind.in_(kinds),
+            _CLOCKS.c.resolved_at.is_(None),
+        )
+        .values(resolved_at=bindparam("resolved"), next_at=None)
+    )
+    return breaches, clocks
+
+
 def resolve(*, session: Session, lead_id: str, kinds: tuple[str, ...], at: datetime) -> int:
     """Stop these clocks and close their breaches; the ladder reads `next_at` and stops too."""
-    session.execute(
-        update(Breach)
-        .where(
-            col(Breach.lead_id) == lead_id,
-            col(Breach.kind).in_(kinds),
-            col(Breach.resolved_at).is_(None),
-        )
-        .values(resolved_at=at)
-        .execution_options(synchronize_session=False)
-    )
-    result = session.execute(
-        update(Deadline)
-        .where(
-            col(Deadline.lead_id) == lead_id,
-            col(Deadline.kind).in_(kinds),
-            col(Deadline.resolved_at).is_(None),
-        )
-        .values(resolved_at=at, next_at=None)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount
+    breaches, clocks = _resolving(tuple(kinds))
+    values = {"of_lead": lead_id, "resolved": at}
+    session.execute(breaches, values)
+    return session.execute(clocks, values).rowcount
 
 
 def of_lead(*, session: Session, lead_id: str) -> list[Deadline]:
@@ -67,6 +84,13 @@ def of_lead(*, session: Session, lead_id: str) -> list[Deadline]:
             select(Deadline).where(Deadline.lead_id == lead_id).order_by(col(Deadline.id))
         ).all()
     )
+
+
+def as_they_stand(*, session: Session, lead_id: str) -> list[Deadline]:
+    """The lead's clocks read as rows, outside the session (`leads.detached`): what its card
+    shows right after statements changed them, with no object of the session to refresh."""
+    rows = session.execute(_OF_LEAD, {"lead_id": lead_id}).mappings()
+    return [leads.detached(Deadline, dict(row)) for row in rows]
 
 
 def open_clock_of(*, session: Session, lead_id: str, kind: str) -> Deadline | None:

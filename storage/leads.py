@@ -2,11 +2,11 @@
 
 from collections.abc import Collection
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import func, insert, inspect, update
+from sqlalchemy import bindparam, func, insert, inspect, update
 from sqlalchemy.orm import configure_mappers
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from storage.models import Deadline, Event, Feedback, Lead, Person, SellerStatus, external_key
 
@@ -14,6 +14,7 @@ from storage.models import Deadline, Event, Feedback, Lead, Person, SellerStatus
 _INSERT_EVENT = insert(Event.__table__)
 _INSERT_LEAD = insert(Lead.__table__)
 _LEAD_MAPPER = inspect(Lead)
+T = TypeVar("T", bound=SQLModel)
 
 
 def get(*, session: Session, lead_id: str) -> Lead | None:
@@ -37,9 +38,7 @@ def insert_all(*, session: Session, rows: list[dict[str, Any]]) -> None:
 def as_inserted(row: dict[str, Any]) -> Lead:
     """A lead from the values `insert_all` was given: it reads like any lead, belongs to no
     session, and costs a fraction of an ORM object."""
-    if not _LEAD_MAPPER.configured:  # its fields read through the mapper
-        configure_mappers()
-    return Lead.model_construct(**row)
+    return detached(Lead, row)
 
 
 def by_external_id(*, session: Session, external_id: str) -> Lead | None:
@@ -118,26 +117,63 @@ def event(
     return {"lead_id": lead_id, "at": at, "actor": actor, "kind": kind, "data": data or {}}
 
 
-def claim(*, session: Session, lead_id: str, user: str, at: datetime) -> Lead | None:
-    """Compare and set: only the first of many simultaneous claims finds the lead unowned, and
-    only a seller in the rotation claims. The lead as it now is, or None: one statement, as
-    the answer to a click waits for it."""
-    out_of_rotation = select(SellerStatus.user_id).where(
-        SellerStatus.user_id == user, col(SellerStatus.out_of_rotation_since).is_not(None)
+OPEN = ("claimed", "contacted")
+"""The stages of a lead its owner still works on: what `routing.max_open` counts."""
+_LEADS = Lead.__table__
+_HELD = _LEADS.alias("held")
+_STATUS = SellerStatus.__table__
+_OUT_OF_ROTATION = (
+    select(_STATUS.c.user_id)
+    .where(_STATUS.c.user_id == bindparam("user"), _STATUS.c.out_of_rotation_since.is_not(None))
+    .exists()
+)
+_CLAIM = (
+    update(_LEADS)
+    .where(
+        _LEADS.c.id == bindparam("lead_id"),
+        _LEADS.c.owner.is_(None),
+        _LEADS.c.stage == "handed_over",
+        _LEADS.c.forgotten_at.is_(None),
+        ~_OUT_OF_ROTATION,
     )
-    return session.scalars(
-        update(Lead)
-        .where(
-            col(Lead.id) == lead_id,
-            col(Lead.owner).is_(None),
-            Lead.stage == "handed_over",
-            col(Lead.forgotten_at).is_(None),
-            ~out_of_rotation.exists(),
-        )
-        .values(owner=user, stage="claimed", claimed_at=at)
-        .returning(Lead)
-        .execution_options(synchronize_session=False)
-    ).one_or_none()
+    .values(owner=bindparam("user"), stage="claimed", claimed_at=bindparam("at"))
+    .returning(*_LEADS.c)
+)
+_CLAIM_CAPPED = _CLAIM.where(
+    select(func.count())
+    .select_from(_HELD)
+    .where(_HELD.c.stage.in_(OPEN), _HELD.c.owner == bindparam("user"))
+    .scalar_subquery()
+    < bindparam("cap")
+)
+"""Built once, with their values as parameters: a claim answers a click, and building and
+coercing the statement each time would cost more than running it."""
+
+
+def claim(
+    *, session: Session, lead_id: str, user: str, at: datetime, cap: int | None = None
+) -> Lead | None:
+    """Compare and set: only the first of many simultaneous claims finds the lead unowned, and
+    only a seller in the rotation, holding fewer than `cap` open leads (when there is a cap),
+    claims. The lead as it now is (not an object of the session), or None: one statement, as
+    the answer to a click waits for it."""
+    values: dict[str, Any] = {"lead_id": lead_id, "user": user, "at": at}
+    if cap is not None:
+        values["cap"] = cap
+    row = session.execute(_CLAIM if cap is None else _CLAIM_CAPPED, values).first()
+    return None if row is None else as_inserted(dict(row._mapping))
+
+
+_HOLDS = (
+    select(func.count())
+    .select_from(_LEADS)
+    .where(_LEADS.c.stage.in_(OPEN), _LEADS.c.owner == bindparam("owner"))
+)
+
+
+def held(*, session: Session, owner: str) -> int:
+    """How many open leads `owner` holds (from the index on stage and owner)."""
+    return int(session.execute(_HOLDS, {"owner": owner}).scalar_one())
 
 
 def set_owner(
@@ -198,7 +234,7 @@ def due_for_recheck(*, session: Session, today: date) -> list[Lead]:
 
 _OPEN_COUNTS = (
     select(Lead.owner, func.count())
-    .where(col(Lead.stage).in_(("claimed", "contacted")), col(Lead.owner).is_not(None))
+    .where(col(Lead.stage).in_(OPEN), col(Lead.owner).is_not(None))
     .group_by(Lead.owner)
 )
 
@@ -265,10 +301,28 @@ def sync_people(*, session: Session, roles: list[tuple[str, str]]) -> None:
         session.add(Person(user_id=user_id, role=role))
 
 
+_FEEDBACK = Feedback.__table__
+_LATEST_FEEDBACK = (
+    select(*_FEEDBACK.c)
+    .where(_FEEDBACK.c.lead_id == bindparam("lead_id"))
+    .order_by(_FEEDBACK.c.id.desc())
+    .limit(1)
+)
+
+
 def latest_feedback(*, session: Session, lead_id: str) -> Feedback | None:
-    return session.exec(
-        select(Feedback).where(Feedback.lead_id == lead_id).order_by(col(Feedback.id).desc())
-    ).first()
+    """The lead's latest feedback, read as a row (a lead's card shows it; nothing changes it)."""
+    row = session.execute(_LATEST_FEEDBACK, {"lead_id": lead_id}).first()
+    return None if row is None else detached(Feedback, dict(row._mapping))
+
+
+def detached(model: type[T], row: dict[str, Any]) -> T:
+    """`model` from a row's values, outside any session: it reads like one loaded by the ORM
+    at a fraction of the cost, and is never stale in a session that changes rows by
+    statements."""
+    if not _LEAD_MAPPER.configured:  # its fields read through the mapper
+        configure_mappers()
+    return model.model_construct(**row)
 
 
 def open_leads(

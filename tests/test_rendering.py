@@ -821,6 +821,7 @@ NOTICE_DETAILS: dict[str, dict[str, Any]] = {
     "restored": {"seller": "U0SELLER1"},
     "not_out_of_rotation": {"seller": "U0SELLER1"},
     "out_of_rotation": {"since": "2026-11-26T12:00:00+00:00"},
+    "at_cap": {"cap": 15, "held": 15},
     "bad_date": {"given": "<!channel> friday"},
     "date_passed": {"given": "2026-11-01"},
     "not_a_seller": {},

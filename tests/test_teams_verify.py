@@ -262,3 +262,34 @@ def test_fifty_activities_at_once_fetch_the_keys_once(teams: FakeTeams) -> None:
 
     assert len(asyncio.run(run())) == 50
     assert len(teams.calls_to("openid")) == len(teams.calls_to("keys")) == 1
+
+
+def test_a_token_seen_before_is_still_checked_for_its_times(teams: FakeTeams) -> None:
+    clock = Clock()
+    token = teams.sign(lifetime=60)
+
+    def later() -> str:
+        clock.now += timedelta(minutes=10)  # past its exp and the clock skew
+        return token
+
+    results = check(teams, token, later, clock=clock)
+    assert isinstance(results[0], dict)
+    assert refused(results[1], "expired")
+
+
+def test_a_token_seen_before_is_refused_once_its_key_is_no_longer_published(
+    teams: FakeTeams,
+) -> None:
+    clock = Clock()
+    token = teams.sign(lifetime=3 * 86400)
+
+    def unpublished() -> str:
+        teams.roll_keys()
+        teams.roll_keys()  # the key that signed `token` is gone
+        clock.now += timedelta(days=1, minutes=1)  # the cached keys are fetched again
+        return token
+
+    results = check(teams, token, token, unpublished, clock=clock)
+    assert isinstance(results[0], dict) and isinstance(results[1], dict)
+    assert refused(results[2], "does not publish")
+    assert len(teams.calls_to("keys")) == 2

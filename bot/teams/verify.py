@@ -7,6 +7,11 @@ of the keys the Bot Framework publishes (the `jwks_uri` of its OpenID metadata),
 channel and a `serviceurl` claim equal to the activity's `serviceUrl`: an answer Baton sends
 goes to that address with Baton's own token, so a token must not send it elsewhere.
 
+The Bot Connector sends the same token with every activity for as long as it is valid, so
+a token whose signature checked out is remembered (`SIGNED`, the latest few): the same token
+again is not decoded and verified anew while the key that signed it is still the one
+published under its id. Its times, endorsement and service URL are checked every time.
+
 Keys are cached for a day and fetched again when a token names a key Baton has not seen (the
 Bot Framework rolls its keys), at most once a minute, so forged key ids cannot make Baton
 hammer Microsoft. Anything wrong raises `Unauthorized`, which the route answers with 401
@@ -37,15 +42,21 @@ ALGORITHM = "RS256"
 SKEW = timedelta(minutes=5)
 KEYS_FOR = timedelta(days=1)
 REFRESH_FLOOR = timedelta(minutes=1)
+SIGNED = 64
+"""Tokens remembered as correctly signed: the Bot Connector's few current ones."""
 
 
 class Unauthorized(Exception):
     """The request does not carry a valid Bot Framework token: answer 401, read nothing."""
 
 
+_Entry = tuple[Any, list[str] | None]
+"""A published key and the channels it is endorsed for (None: any)."""
+
+
 @dataclass
 class _Keys:
-    by_kid: dict[str, tuple[Any, list[str] | None]] = field(default_factory=dict)
+    by_kid: dict[str, _Entry] = field(default_factory=dict)
     fetched_at: datetime | None = None
 
 
@@ -74,6 +85,8 @@ class ActivityVerifier:
         self._http = http or httpx.AsyncClient(timeout=10)
         self._keys = _Keys()
         self._lock = asyncio.Lock()
+        self._signed: dict[str, tuple[str, _Entry, dict[str, Any]]] = {}
+        """token -> the id and entry of the key that verified it, and its claims."""
 
     async def verify(
         self, authorization: str | None, *, service_url: str | None, channel_id: str | None
@@ -83,32 +96,15 @@ class ActivityVerifier:
         `service_url` and `channel_id` are the activity's `serviceUrl` and `channelId`.
         """
         token = _bearer(authorization)
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.InvalidTokenError as error:
-            raise Unauthorized(f"not a JWT: {error}") from None
-        if header.get("alg") != ALGORITHM:
-            raise Unauthorized(f"signed with {header.get('alg')!r}, not {ALGORITHM}")
-        kid = header.get("kid")
-        if not isinstance(kid, str) or not kid:
-            raise Unauthorized("the token names no signing key (kid)")
-        key, endorsements = await self._key(kid)
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key,
-                algorithms=[ALGORITHM],
-                audience=self.app_id,
-                issuer=ISSUER,
-                options={
-                    "require": ["iss", "aud", "exp"],
-                    "verify_exp": False,  # checked below against Baton's clock
-                    "verify_nbf": False,
-                    "verify_iat": False,
-                },
-            )
-        except jwt.InvalidTokenError as error:
-            raise Unauthorized(str(error)) from None
+        known = self._signed.get(token)
+        if known is not None and await self._key(known[0]) is known[1]:
+            _, (_, endorsements), claims = known
+        else:
+            kid, entry, claims = await self._signature(token)
+            _, endorsements = entry
+            if len(self._signed) >= SIGNED:
+                self._signed.clear()
+            self._signed[token] = (kid, entry, claims)
         self._check_times(claims)
         if endorsements is not None and channel_id not in endorsements:
             raise Unauthorized(f"the signing key is not endorsed for channel {channel_id!r}")
@@ -118,6 +114,37 @@ class ActivityVerifier:
         if claimed.rstrip("/").lower() != service_url.rstrip("/").lower():
             raise Unauthorized("the token is for another service URL than the activity's")
         return claims
+
+    async def _signature(self, token: str) -> tuple[str, _Entry, dict[str, Any]]:
+        """The id and entry of the published key that signed `token` for this app, and its
+        claims."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as error:
+            raise Unauthorized(f"not a JWT: {error}") from None
+        if header.get("alg") != ALGORITHM:
+            raise Unauthorized(f"signed with {header.get('alg')!r}, not {ALGORITHM}")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise Unauthorized("the token names no signing key (kid)")
+        entry = await self._key(kid)
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                entry[0],
+                algorithms=[ALGORITHM],
+                audience=self.app_id,
+                issuer=ISSUER,
+                options={
+                    "require": ["iss", "aud", "exp"],
+                    "verify_exp": False,  # checked by `verify` against Baton's clock
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
+            )
+        except jwt.InvalidTokenError as error:
+            raise Unauthorized(str(error)) from None
+        return kid, entry, claims
 
     def _check_times(self, claims: Mapping[str, Any]) -> None:
         now = self.clock().timestamp()
@@ -132,7 +159,7 @@ class ActivityVerifier:
         if now < not_before - skew:
             raise Unauthorized("the token is not valid yet")
 
-    async def _key(self, kid: str) -> tuple[Any, list[str] | None]:
+    async def _key(self, kid: str) -> _Entry:
         """The public key named `kid`: cached, or fetched anew when stale or unknown."""
         now = self.clock()
         known = self._keys.by_kid.get(kid)
@@ -164,7 +191,7 @@ class ActivityVerifier:
                 raise Unauthorized(f"cannot fetch the signing keys: {error}") from None
             log.warning("teams: cannot refresh the signing keys (%s); keeping the old ones", error)
             return
-        keys: dict[str, tuple[Any, list[str] | None]] = {}
+        keys: dict[str, _Entry] = {}
         for entry in document.get("keys") or []:
             if not isinstance(entry, dict) or entry.get("kty") != "RSA" or not entry.get("kid"):
                 continue
