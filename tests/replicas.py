@@ -151,12 +151,13 @@ def two_replicas(
             replica.wait()
 
 
-def hand_over(url: str, body: dict[str, Any]) -> None:
-    """A lead handed over to the replica at `url`, as a CRM would."""
-    answer = httpx.post(
-        f"{url}/api/leads",
-        json=body,
-        headers={"Authorization": f"Bearer {INTAKE_TOKEN}"},
-        timeout=30,
-    )
-    assert answer.status_code == 201, answer.text
+def hand_over(urls: list[str], bodies: list[dict[str, Any]]) -> None:
+    """The leads handed over to the replicas in turn, as a CRM behind a load balancer would."""
+    for number, body in enumerate(bodies):
+        answer = httpx.post(
+            f"{urls[number % len(urls)]}/api/leads",
+            json=body,
+            headers={"Authorization": f"Bearer {INTAKE_TOKEN}"},
+            timeout=30,
+        )
+        assert answer.status_code == 201, answer.text

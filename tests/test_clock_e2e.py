@@ -10,24 +10,18 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
 
-from bot import intake
 from bot.actions import ActionId
 from bot.agreement import Agreement
 from bot.agreement_file import parse_agreement
-from bot.schemas import LeadIn
-from storage import leads
-from storage.db import migrate, transaction
-from storage.models import Outbox
 from tests.replicas import hand_over, two_replicas
 from tests.support import (
     AGREEMENT,
     GOOD_LEAD,
+    card_out_then_stopped,
     eventually,
     lead,
     serve,
-    show_card,
 )
 
 SECONDS = (
@@ -100,18 +94,7 @@ def test_a_claim_between_the_steps_keeps_the_ceo_out_of_it(baton, slack):
 
 
 def test_a_deadline_that_passed_while_baton_was_down_escalates_once_after_start(runtime, slack):
-    migrate(runtime.engine)
-    handed = intake.hand_over(runtime.ctx, LeadIn.model_validate(GOOD_LEAD), by="api")
-    with transaction(runtime.ctx.sessions) as session:  # its card went out, then Baton stopped
-        leads.set_card(
-            session=session,
-            lead_id=handed.lead.id,
-            platform="slack",
-            conversation="C0SALES",
-            message_id="1.000001",
-        )
-        session.execute(update(Outbox).values(sent_at=runtime.ctx.clock(), next_attempt_at=None))
-    show_card(runtime.ctx, handed.lead.id)
+    card_out_then_stopped(runtime, GOOD_LEAD)
     time.sleep(2.5)
     with serve(runtime):
         slack.wait_for("chat.postMessage", where=to("U0MANAGER"))
@@ -133,15 +116,7 @@ def test_two_baton_processes_on_one_database_tell_each_person_of_each_lead_once(
     with two_replicas(
         SECONDS, database_url=database_url, slack_url=slack.url, folder=tmp_path
     ) as urls:
-        for number in range(10):
-            hand_over(
-                urls[number % 2],
-                lead(
-                    external_id=f"twin-{number}",
-                    email=f"lead{number}@nordlys.dk",
-                    name=f"Twin {number}",
-                ),
-            )
+        hand_over(urls, [twin(number) for number in range(10)])
         for user in ("U0MANAGER", "U0CEO"):
             assert eventually(lambda u=user: names <= told(slack, u), timeout=30), user
         time.sleep(2)  # long enough for a message too many to show up, if there were one
@@ -165,6 +140,12 @@ def test_two_baton_processes_on_one_database_tell_each_person_of_each_lead_once(
             if "unclaimed" in message["text"]:  # the channel's digest, as it stands now
                 reminded += named_in(message)
         assert sorted(reminded) == sorted(names)
+
+
+def twin(number: int) -> dict:
+    return lead(
+        external_id=f"twin-{number}", email=f"lead{number}@nordlys.dk", name=f"Twin {number}"
+    )
 
 
 def named_in(message: dict) -> list[str]:

@@ -7,23 +7,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, update
+from sqlalchemy import create_engine, select
 
-from bot import intake
 from bot.agreement import Agreement
 from bot.agreement_file import parse_agreement
-from bot.schemas import LeadIn
 from bot.service.runtime import build
 from storage import leads
-from storage.db import migrate, transaction
-from storage.models import Consequence, Outbox
+from storage.db import migrate
+from storage.models import Consequence
 from tests.replicas import hand_over, two_replicas
 from tests.support import (
     GOOD_LEAD,
+    card_out_then_stopped,
     eventually,
     lead,
     serve,
-    show_card,
 )
 from tests.test_clock_e2e import SECONDS, to
 
@@ -57,18 +55,7 @@ def test_an_unclaimed_lead_goes_to_a_seller_once_and_the_ceo_is_not_told(baton, 
 
 
 def test_a_reassignment_due_while_baton_was_down_happens_once_after_start(runtime, slack):
-    migrate(runtime.engine)
-    handed = intake.hand_over(runtime.ctx, LeadIn.model_validate(GOOD_LEAD), by="api")
-    with transaction(runtime.ctx.sessions) as session:  # its card went out, then Baton stopped
-        leads.set_card(
-            session=session,
-            lead_id=handed.lead.id,
-            platform="slack",
-            conversation="C0SALES",
-            message_id="1.000001",
-        )
-        session.execute(update(Outbox).values(sent_at=runtime.ctx.clock(), next_attempt_at=None))
-    show_card(runtime.ctx, handed.lead.id)
+    card_out_then_stopped(runtime, GOOD_LEAD)
     time.sleep(3.5)  # past the deadline and the reassignment
     with serve(runtime):
         slack.wait_for("chat.postMessage", where=lambda c: to("U0MANAGER")(c) and went_to(c))
@@ -112,15 +99,7 @@ def test_two_baton_processes_reassign_each_lead_once(database_url, slack, tmp_pa
     with two_replicas(
         REASSIGNING, database_url=database_url, slack_url=slack.url, folder=tmp_path
     ) as urls:
-        for number in range(6):
-            hand_over(
-                urls[number % 2],
-                lead(
-                    external_id=f"move-{number}",
-                    email=f"move{number}@nordlys.dk",
-                    name=f"Mover {number}",
-                ),
-            )
+        hand_over(urls, [mover(number) for number in range(6)])
 
         def moves() -> list:
             return [c for c in slack.calls if to("U0MANAGER")(c) and went_to(c)]
@@ -134,6 +113,12 @@ def test_two_baton_processes_reassign_each_lead_once(database_url, slack, tmp_pa
             kinds = connection.execute(select(Consequence.kind)).scalars().all()
         engine.dispose()
         assert kinds == ["reassigned"] * 6
+
+
+def mover(number: int) -> dict:
+    return lead(
+        external_id=f"move-{number}", email=f"move{number}@nordlys.dk", name=f"Mover {number}"
+    )
 
 
 def _movers(text: str) -> list[str]:
