@@ -21,19 +21,24 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
+import httpx
 from sqlalchemy import create_engine, text
+from sqlmodel import col, select
 
 from bot.agreement import Agreement
 from bot.agreement_file import parse_agreement
+from bot.context import Context
 from bot.demo.slack_standin import Call, FakeSlack
 from bot.service.runtime import Runtime, build, settle
 from bot.service.settings import Settings
 from storage.db import make_engine, migrate
+from storage.models import Deadline, DigestItem
 from tests import support
 from tests.support import AGREEMENT, INTAKE_TOKEN, SIGNING_SECRET, Baton, serve, slack_headers
 
@@ -738,3 +743,48 @@ def seed_waiting(url: str, count: int, *, seed: int) -> list[str]:
     finally:
         engine.dispose()
     return [row["id"] for row in rows.lead]
+
+
+class HandsOver(Protocol):
+    """The running app as a CRM reaches it, on Slack (`tests.support.Baton`) or Teams."""
+
+    def hand_over(self, body: dict[str, Any]) -> httpx.Response: ...
+
+
+def hand_over_spaced(
+    baton: HandsOver, bodies: list[dict[str, Any]], every: float
+) -> dict[str, str]:
+    """Hand the leads over one every `every` seconds, so that their deadlines fall as far
+    apart; the name of each lead, by its id."""
+    names: dict[str, str] = {}
+    for body in bodies:
+        began = time.monotonic()
+        answer = baton.hand_over(body)
+        if answer.status_code != 201:
+            raise RuntimeError(f"hand-over answered {answer.status_code}: {answer.text}")
+        names[answer.json()["id"]] = body["name"]
+        time.sleep(max(0.0, began + every - time.monotonic()))
+    return names
+
+
+def claim_escalations(
+    ctx: Context, lead_ids: list[str]
+) -> tuple[dict[str, datetime], dict[str, datetime]]:
+    """Each lead's claim deadline, and when its escalation was queued (its digest item
+    added): where a deadline-to-message lag splits into the clock's and the delivery's."""
+    with ctx.sessions() as session:
+        due = {
+            clock.lead_id: clock.due_at
+            for clock in session.exec(
+                select(Deadline).where(
+                    col(Deadline.lead_id).in_(lead_ids), Deadline.kind == "claim"
+                )
+            )
+        }
+        queued = {
+            item.lead_id: item.added_at
+            for item in session.exec(
+                select(DigestItem).where(col(DigestItem.lead_id).in_(lead_ids))
+            )
+        }
+    return due, queued

@@ -21,8 +21,10 @@ from bench.common import (
     Target,
     business_agreement,
     cards_by_link,
+    claim_escalations,
     dm_leads,
     hand_over_request,
+    hand_over_spaced,
     monotonic_offset,
     percentile,
     processes,
@@ -37,7 +39,7 @@ from bot.agreement_file import parse_agreement
 from bot.demo.slack_standin import FakeSlack
 from storage import deadlines
 from storage.db import make_engine, session_factory
-from storage.models import Deadline, DigestItem, Lead
+from storage.models import Deadline, Lead
 
 QUERY_TARGET = Target("p99", "<", 10, "p99 < 10 ms")
 FLAT_TARGET = Target("median", "<=", 2, "≤ 2× (flat)")
@@ -194,12 +196,9 @@ def lag(results: Results, backend: str, url: str, count: int) -> None:
     agreement = parse_agreement(seconds_agreement())
     with running(url, agreement) as app:
         offset = monotonic_offset()
-        ids = []
-        for body in qualified_bodies(count, seed=5, prefix=f"lag-{backend}"):
-            began = time.monotonic()
-            ids.append(app.baton.hand_over(body).json()["id"])
-            # one DM a second reaches one person (Slack's pace per channel): space the deadlines
-            time.sleep(max(0.0, began + 1.1 - time.monotonic()))
+        bodies = qualified_bodies(count, seed=5, prefix=f"lag-{backend}")
+        # one DM a second reaches one person (Slack's pace per channel): space the deadlines
+        ids = list(hand_over_spaced(app.baton, bodies, every=1.1))
         wanted = set(ids)
 
         def dms() -> dict[str, float]:
@@ -215,17 +214,7 @@ def lag(results: Results, backend: str, url: str, count: int) -> None:
 
         wait_until(lambda: len(dms()) >= len(wanted), timeout=60, every=0.05)
         arrived = dms()
-        with app.runtime.ctx.sessions() as session:
-            due = {
-                clock.lead_id: clock.due_at
-                for clock in session.exec(
-                    select(Deadline).where(col(Deadline.lead_id).in_(ids), Deadline.kind == "claim")
-                )
-            }
-            queued = {
-                row.lead_id: row
-                for row in session.exec(select(DigestItem).where(col(DigestItem.lead_id).in_(ids)))
-            }
+        due, queued = claim_escalations(app.runtime.ctx, ids)
     missing = wanted - set(arrived)
     if missing:
         results.failure(f"clock on {backend}: {len(missing)} of {count} escalation DMs never came")
@@ -242,18 +231,14 @@ def lag(results: Results, backend: str, url: str, count: int) -> None:
         "… of which deadline → DM queued (the clock's part)",
         backend,
         "s",
-        [(row.added_at - due[lead]).total_seconds() for lead, row in queued.items() if lead in due],
+        [(at - due[lead]).total_seconds() for lead, at in queued.items() if lead in due],
     )
     results.add(
         "clock",
         "… of which DM queued → at Slack (the courier's part)",
         backend,
         "s",
-        [
-            arrived[lead] - row.added_at.timestamp()
-            for lead, row in queued.items()
-            if lead in arrived
-        ],
+        [arrived[lead] - at.timestamp() for lead, at in queued.items() if lead in arrived],
     )
 
 

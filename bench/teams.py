@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gc
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -23,6 +22,8 @@ from bench.common import (
     Databases,
     Results,
     Target,
+    claim_escalations,
+    hand_over_spaced,
     monotonic_offset,
     qualified_bodies,
     seed_waiting,
@@ -33,7 +34,7 @@ from bot.agreement_file import parse_agreement
 from bot.service.addresses import ADDRESSES
 from bot.service.runtime import build, settle
 from storage.db import make_engine
-from storage.models import Deadline, DigestItem, Lead
+from storage.models import Lead
 from tests.fake_teams import FakeTeams
 from tests.support import serve
 from tests.teams_support import (
@@ -202,14 +203,8 @@ def deadline_to_personal(
     ):
         chat = teams.install_personal(MANAGER, person(MANAGER)["id"])
         offset = monotonic_offset()
-        names: dict[str, str] = {}
-        for body in qualified_bodies(count, seed=22, prefix=f"teams-lag-{backend}"):
-            began = time.monotonic()
-            answer = baton.hand_over(body)
-            if answer.status_code != 201:
-                raise RuntimeError(f"hand-over answered {answer.status_code}: {answer.text}")
-            names[answer.json()["id"]] = body["name"]
-            time.sleep(max(0.0, began + SPACING - time.monotonic()))
+        bodies = qualified_bodies(count, seed=22, prefix=f"teams-lag-{backend}")
+        names = hand_over_spaced(baton, bodies, every=SPACING)
 
         def shown() -> dict[str, float]:
             """When each lead first showed in the manager's 1:1, by the connector's clock."""
@@ -227,21 +222,7 @@ def deadline_to_personal(
 
         wait_until(lambda: len(shown()) >= count, timeout=60, every=0.05)
         arrived = shown()
-        with baton.runtime.ctx.sessions() as session:
-            due = {
-                clock.lead_id: clock.due_at
-                for clock in session.exec(
-                    select(Deadline).where(
-                        col(Deadline.lead_id).in_(list(names)), Deadline.kind == "claim"
-                    )
-                )
-            }
-            queued = {
-                item.lead_id: item.added_at
-                for item in session.exec(
-                    select(DigestItem).where(col(DigestItem.lead_id).in_(list(names)))
-                )
-            }
+        due, queued = claim_escalations(baton.runtime.ctx, list(names))
     missing = set(names) - set(arrived)
     if missing:
         results.failure(f"teams on {backend}: {len(missing)} of {count} escalations never came")

@@ -163,10 +163,16 @@ def escalate(
     now: datetime,
     sweep: Sweep,
 ) -> None:
-    """Tell the person this step names, once; a step naming an absent owner is passed over."""
+    """Tell the person this step names, once; a step naming the owner of an unowned lead is
+    passed over, and one naming an owner who is away goes to the sales manager, as their
+    reminders do: the manager can reassign the lead or extend the deadline meanwhile."""
     notify = ctx.agreement.sla.escalation[step].notify
     people = ctx.agreement.people
     user = {"sales_manager": people.sales_manager, "ceo": people.ceo, "owner": lead.owner}[notify]
+    role: str = notify
+    instead: dict[str, str] = {}
+    if notify == "owner" and lead.owner and availability.away_now(session, [lead.owner], now):
+        user, role, instead = people.sales_manager, "sales_manager", {"away_owner": lead.owner}
     if user:
         late = ctx.agreement.calendar.elapsed(deadline.due_at, now)
         # The CEO sees what happened to the lead so far.
@@ -179,10 +185,11 @@ def escalate(
             planned=sla.step_at(ctx.agreement, deadline.due_at, step),
             now=now,
             template="escalation",
-            role=notify,
+            role=role,
             late_seconds=late.total_seconds(),
             extended=deadline.extended_at is not None,
             history=history[-10:],
+            **instead,
         )
         digests.notify(session, notice)
         metrics.ESCALATIONS.labels(notify=notify).inc()
@@ -190,7 +197,7 @@ def escalate(
         lead_id=lead.id,
         at=now,
         kind="escalated",
-        data={"clock": deadline.kind, "step": step, "notify": notify, "user": user},
+        data={"clock": deadline.kind, "step": step, "notify": notify, "user": user, **instead},
     )
 
 

@@ -4,7 +4,8 @@ from collections.abc import Collection
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, func, insert, inspect, update
+from sqlalchemy import bindparam, delete, func, insert, inspect, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session, SQLModel, col, select
 
@@ -290,15 +291,25 @@ def history(*, session: Session, lead_id: str) -> list[Event]:
 
 
 def sync_people(*, session: Session, roles: list[tuple[str, str]]) -> None:
-    """Make the person table say exactly what the agreement says, for reports and joins."""
+    """Make the person table say exactly what the agreement says, for reports and joins.
+
+    Replicas starting at once on a new database each do this: a row another added meanwhile
+    is left as it is (an insert that does nothing on the key), one another removed is not
+    missed (a delete by key, not of a loaded object), so neither fails its start."""
     wanted = set(roles)
     present = {(p.user_id, p.role) for p in session.exec(select(Person)).all()}
     for user_id, role in present - wanted:
-        person = session.get(Person, (user_id, role))
-        if person is not None:
-            session.delete(person)
-    for user_id, role in wanted - present:
-        session.add(Person(user_id=user_id, role=role))
+        session.execute(
+            delete(Person).where(col(Person.user_id) == user_id, col(Person.role) == role)
+        )
+    missing = wanted - present
+    if missing:
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        session.execute(
+            dialect.insert(Person.__table__)
+            .values([{"user_id": user_id, "role": role} for user_id, role in sorted(missing)])
+            .on_conflict_do_nothing(index_elements=["user_id", "role"])
+        )
 
 
 _FEEDBACK = Feedback.__table__

@@ -17,13 +17,17 @@ import httpx
 import uvicorn
 from slack_bolt import App
 from slack_sdk.signature import SignatureVerifier
+from sqlalchemy import update
 
-from bot import cards
+from bot import cards, intake
 from bot.context import Context
+from bot.schemas import LeadIn
 from bot.service.runtime import Runtime
 from bot.service.settings import Settings
 from bot.service.web import create_app
-from storage.db import transaction
+from storage import leads
+from storage.db import migrate, transaction
+from storage.models import Outbox
 
 SIGNING_SECRET = "test-signing-secret"
 INTAKE_TOKEN = "test-intake-token"
@@ -115,6 +119,24 @@ def show_card(ctx: Context, lead_id: str) -> None:
     """What the courier does once Slack has a lead's card: its clocks start, at `ctx.clock()`."""
     with transaction(ctx.sessions) as session:
         cards.shown(session=session, agreement=ctx.agreement, lead_id=lead_id, at=ctx.clock())
+
+
+def card_out_then_stopped(runtime: Runtime, body: dict[str, Any]) -> str:
+    """A lead handed over whose card reached Slack just before Baton stopped: its clocks run
+    from now, and nothing waits in the outbox. Its id."""
+    migrate(runtime.engine)
+    handed = intake.hand_over(runtime.ctx, LeadIn.model_validate(body), by="api")
+    with transaction(runtime.ctx.sessions) as session:
+        leads.set_card(
+            session=session,
+            lead_id=handed.lead.id,
+            platform="slack",
+            conversation="C0SALES",
+            message_id="1.000001",
+        )
+        session.execute(update(Outbox).values(sent_at=runtime.ctx.clock(), next_attempt_at=None))
+    show_card(runtime.ctx, handed.lead.id)
+    return handed.lead.id
 
 
 def slack_headers(body: str, *, secret: str = SIGNING_SECRET, at: int | None = None) -> dict:

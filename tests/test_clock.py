@@ -6,17 +6,22 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from bot import escalation, intake, ownership
+from bot import availability, digests, escalation, intake, ownership
+from bot.actions import ActionId
 from bot.agreement_file import parse_agreement
 from bot.context import Context
 from bot.refusals import Refused
 from bot.scheduler import DeadlineScheduler
 from bot.schemas import LeadIn
+from bot.slack import digest_layout
+from bot.slack.render import Renderer
 from storage import deadlines
-from storage.models import Breach, Digest, DigestItem, Outbox
+from storage.models import Breach, Digest, DigestItem, Event, Outbox
 from tests.support import AGREEMENT, GOOD_LEAD, show_card
 
 START = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # a Tuesday
+OWNER_FIRST = AGREEMENT.replace("notify: sales_manager}", "notify: owner}")
+"""The ladder's first step is the owner's, at the deadline; the CEO's two hours on."""
 
 
 class FakeClock:
@@ -245,6 +250,91 @@ def test_an_owner_step_without_an_owner_is_passed_over(timed, clock):
     assert not queued(timed, kind="digest")
     tick(timed, clock, START + timedelta(hours=3))
     assert len(dms_to(timed, "U0CEO")) == 1
+
+
+def escalated(ctx: Context) -> list[dict]:
+    """The data of each escalation step taken, as the lead's history keeps it."""
+    with ctx.sessions() as session:
+        events = session.exec(select(Event).where(Event.kind == "escalated").order_by(Event.id))
+        return [event.data for event in events]
+
+
+def as_slack_shows(ctx: Context, item: DigestItem) -> dict:
+    """The Slack message the digest holding `item` reads as."""
+    with ctx.sessions() as session:
+        shown = digests.view(
+            session,
+            item.digest_id,
+            agreement=ctx.agreement,
+            now=ctx.clock(),
+            link=lambda _: None,
+            pack=digest_layout.pack,
+        )
+    assert shown is not None
+    return Renderer(ctx.agreement).message(shown.template, **shown.facts)
+
+
+def test_an_owner_step_tells_the_owner(timed, clock):
+    timed.agreement = parse_agreement(OWNER_FIRST)
+    lead_id = hand_over(timed)
+    ownership.claim(timed, lead_id=lead_id, user="U0SELLER1")
+    tick(timed, clock, START + timedelta(hours=4))  # the contact deadline
+    [item] = dms_to(timed, "U0SELLER1")
+    assert (item.facts["template"], item.facts["role"]) == ("escalation", "owner")
+    assert "away_owner" not in item.facts
+    assert not dms_to(timed, "U0MANAGER")
+    assert escalated(timed) == [
+        {"clock": "contact", "step": 0, "notify": "owner", "user": "U0SELLER1"}
+    ]
+
+
+def test_an_owner_step_for_an_owner_who_is_away_goes_to_the_sales_manager(timed, clock):
+    """Like the reminders of an away owner's leads: the manager, told whose lead it is and
+    that they are away, can reassign it or extend the deadline meanwhile."""
+    timed.agreement = parse_agreement(OWNER_FIRST)
+    lead_id = hand_over(timed)
+    ownership.claim(timed, lead_id=lead_id, user="U0SELLER1")
+    clock.at(START + timedelta(hours=1))
+    availability.go_away(timed, user="U0SELLER1", until=None)
+    tick(timed, clock, START + timedelta(hours=4))  # the contact deadline
+    assert not dms_to(timed, "U0SELLER1")
+    [item] = dms_to(timed, "U0MANAGER")
+    assert item.facts["template"] == "escalation"
+    assert (item.facts["role"], item.facts["away_owner"]) == ("sales_manager", "U0SELLER1")
+    assert escalated(timed) == [
+        {
+            "clock": "contact",
+            "step": 0,
+            "notify": "owner",
+            "user": "U0MANAGER",
+            "away_owner": "U0SELLER1",
+        }
+    ]
+    message = as_slack_shows(timed, item)
+    assert message["text"].startswith(":rotating_light: <@U0SELLER1> is away.")
+    section = message["blocks"][0]["text"]["text"]
+    assert "<@U0SELLER1> is away, so this comes to you" in section
+    assert "Owner: <@U0SELLER1>" in section
+    actions = [
+        e["action_id"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
+    ]
+    assert actions == [ActionId.REASSIGN, ActionId.EXTEND]
+
+    tick(timed, clock, START + timedelta(hours=6))  # the CEO's step is the CEO's, as ever
+    assert len(dms_to(timed, "U0CEO")) == 1
+    assert len(dms_to(timed, "U0MANAGER")) == 1
+
+
+def test_an_owner_back_from_away_is_told_again(timed, clock):
+    timed.agreement = parse_agreement(OWNER_FIRST)
+    lead_id = hand_over(timed)
+    ownership.claim(timed, lead_id=lead_id, user="U0SELLER1")
+    availability.go_away(timed, user="U0SELLER1", until=None)
+    clock.at(START + timedelta(hours=2))
+    availability.come_back(timed, user="U0SELLER1")
+    tick(timed, clock, START + timedelta(hours=4))
+    assert [item.facts["role"] for item in dms_to(timed, "U0SELLER1")] == ["owner"]
+    assert not dms_to(timed, "U0MANAGER")
 
 
 def test_clocks_count_business_time(ctx, clock):

@@ -5,35 +5,23 @@ never how fast (speed is measured in bench/).
 """
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
-from sqlalchemy import update
 
-from bot import intake
 from bot.actions import ActionId
 from bot.agreement import Agreement
 from bot.agreement_file import parse_agreement
-from bot.schemas import LeadIn
-from storage import leads
-from storage.db import migrate, transaction
-from storage.models import Outbox
+from tests.replicas import hand_over, two_replicas
 from tests.support import (
     AGREEMENT,
     GOOD_LEAD,
-    INTAKE_TOKEN,
-    SIGNING_SECRET,
+    card_out_then_stopped,
     eventually,
     lead,
     serve,
-    show_card,
 )
 
 SECONDS = (
@@ -106,18 +94,7 @@ def test_a_claim_between_the_steps_keeps_the_ceo_out_of_it(baton, slack):
 
 
 def test_a_deadline_that_passed_while_baton_was_down_escalates_once_after_start(runtime, slack):
-    migrate(runtime.engine)
-    handed = intake.hand_over(runtime.ctx, LeadIn.model_validate(GOOD_LEAD), by="api")
-    with transaction(runtime.ctx.sessions) as session:  # its card went out, then Baton stopped
-        leads.set_card(
-            session=session,
-            lead_id=handed.lead.id,
-            platform="slack",
-            conversation="C0SALES",
-            message_id="1.000001",
-        )
-        session.execute(update(Outbox).values(sent_at=runtime.ctx.clock(), next_attempt_at=None))
-    show_card(runtime.ctx, handed.lead.id)
+    card_out_then_stopped(runtime, GOOD_LEAD)
     time.sleep(2.5)
     with serve(runtime):
         slack.wait_for("chat.postMessage", where=to("U0MANAGER"))
@@ -135,44 +112,11 @@ def test_two_baton_processes_on_one_database_tell_each_person_of_each_lead_once(
     """Ten leads falling due together, two processes: the manager and the CEO each hear of
     every lead exactly once, in a message or two (a digest kept up to date), and each lead's
     unclaimed reminder goes once, in its card's thread or in the channel's digest."""
-    agreement_file = tmp_path / "agreement.yml"
-    agreement_file.write_text(SECONDS)
-    env = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": "xoxb-test",
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack.url,
-        "DATABASE_URL": database_url,
-        "BATON_AGREEMENT": str(agreement_file),
-        "BATON_INTAKE_TOKEN": INTAKE_TOKEN,
-        "BATON_SLACK_CHANNEL_RATE": "50",  # 10 cards to one channel within the test's wait
-    }
-    ports = [_free_port(), _free_port()]
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for port in ports
-    ]
     names = {f"Twin {number}" for number in range(10)}
-    try:
-        for port in ports:
-            _wait_healthy(port)
-        for number in range(10):
-            answer = httpx.post(
-                f"http://127.0.0.1:{ports[number % 2]}/api/leads",
-                json=lead(
-                    external_id=f"twin-{number}",
-                    email=f"lead{number}@nordlys.dk",
-                    name=f"Twin {number}",
-                ),
-                headers={"Authorization": f"Bearer {INTAKE_TOKEN}"},
-            )
-            assert answer.status_code == 201
+    with two_replicas(
+        SECONDS, database_url=database_url, slack_url=slack.url, folder=tmp_path
+    ) as urls:
+        hand_over(urls, [twin(number) for number in range(10)])
         for user in ("U0MANAGER", "U0CEO"):
             assert eventually(lambda u=user: names <= told(slack, u), timeout=30), user
         time.sleep(2)  # long enough for a message too many to show up, if there were one
@@ -196,11 +140,12 @@ def test_two_baton_processes_on_one_database_tell_each_person_of_each_lead_once(
             if "unclaimed" in message["text"]:  # the channel's digest, as it stands now
                 reminded += named_in(message)
         assert sorted(reminded) == sorted(names)
-    finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            process.wait(timeout=20)
+
+
+def twin(number: int) -> dict:
+    return lead(
+        external_id=f"twin-{number}", email=f"lead{number}@nordlys.dk", name=f"Twin {number}"
+    )
 
 
 def named_in(message: dict) -> list[str]:
@@ -211,25 +156,3 @@ def named_in(message: dict) -> list[str]:
 
 def told(slack, user: str) -> set[str]:
     return {name for m in slack.messages(slack.dm_channel(user)) for name in named_in(m)}
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_healthy(port: int) -> None:
-    # Two processes starting and migrating on a machine busy with the rest of the suite: a
-    # readiness wait, not a measure of start-up time.
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"baton on port {port} did not become healthy")

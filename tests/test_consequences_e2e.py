@@ -2,36 +2,28 @@
 process, a restart, and two processes on one database. What arrives and how often is
 asserted, never how fast."""
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
-from sqlalchemy import create_engine, select, update
+from sqlalchemy import create_engine, select
 
-from bot import intake
 from bot.agreement import Agreement
 from bot.agreement_file import parse_agreement
-from bot.schemas import LeadIn
 from bot.service.runtime import build
 from storage import leads
-from storage.db import migrate, transaction
-from storage.models import Consequence, Outbox
+from storage.db import migrate
+from storage.models import Consequence
+from tests.replicas import hand_over, two_replicas
 from tests.support import (
     GOOD_LEAD,
-    INTAKE_TOKEN,
-    SIGNING_SECRET,
+    card_out_then_stopped,
     eventually,
     lead,
     serve,
-    show_card,
 )
-from tests.test_clock_e2e import SECONDS, _free_port, _wait_healthy, to
+from tests.test_clock_e2e import SECONDS, to
 
 # Claim within 2 s; the manager at the deadline, the CEO 2 s later; the lead moves on 1 s
 # after its deadline, before the CEO's step, so the CEO never hears of it.
@@ -63,18 +55,7 @@ def test_an_unclaimed_lead_goes_to_a_seller_once_and_the_ceo_is_not_told(baton, 
 
 
 def test_a_reassignment_due_while_baton_was_down_happens_once_after_start(runtime, slack):
-    migrate(runtime.engine)
-    handed = intake.hand_over(runtime.ctx, LeadIn.model_validate(GOOD_LEAD), by="api")
-    with transaction(runtime.ctx.sessions) as session:  # its card went out, then Baton stopped
-        leads.set_card(
-            session=session,
-            lead_id=handed.lead.id,
-            platform="slack",
-            conversation="C0SALES",
-            message_id="1.000001",
-        )
-        session.execute(update(Outbox).values(sent_at=runtime.ctx.clock(), next_attempt_at=None))
-    show_card(runtime.ctx, handed.lead.id)
+    card_out_then_stopped(runtime, GOOD_LEAD)
     time.sleep(3.5)  # past the deadline and the reassignment
     with serve(runtime):
         slack.wait_for("chat.postMessage", where=lambda c: to("U0MANAGER")(c) and went_to(c))
@@ -115,43 +96,10 @@ def test_marketing_behind_hears_it_once_from_the_running_clock(settings, slack):
 def test_two_baton_processes_reassign_each_lead_once(database_url, slack, tmp_path: Path):
     """Six leads nobody claims, two processes sweeping the same database: each lead moves
     to a seller exactly once, and the manager hears of each move once."""
-    agreement_file = tmp_path / "agreement.yml"
-    agreement_file.write_text(REASSIGNING)
-    env = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": "xoxb-test",
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack.url,
-        "DATABASE_URL": database_url,
-        "BATON_AGREEMENT": str(agreement_file),
-        "BATON_INTAKE_TOKEN": INTAKE_TOKEN,
-        "BATON_SLACK_CHANNEL_RATE": "50",
-    }
-    ports = [_free_port(), _free_port()]
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for port in ports
-    ]
-    try:
-        for port in ports:
-            _wait_healthy(port)
-        for number in range(6):
-            answer = httpx.post(
-                f"http://127.0.0.1:{ports[number % 2]}/api/leads",
-                json=lead(
-                    external_id=f"move-{number}",
-                    email=f"move{number}@nordlys.dk",
-                    name=f"Mover {number}",
-                ),
-                headers={"Authorization": f"Bearer {INTAKE_TOKEN}"},
-            )
-            assert answer.status_code == 201
+    with two_replicas(
+        REASSIGNING, database_url=database_url, slack_url=slack.url, folder=tmp_path
+    ) as urls:
+        hand_over(urls, [mover(number) for number in range(6)])
 
         def moves() -> list:
             return [c for c in slack.calls if to("U0MANAGER")(c) and went_to(c)]
@@ -165,11 +113,12 @@ def test_two_baton_processes_reassign_each_lead_once(database_url, slack, tmp_pa
             kinds = connection.execute(select(Consequence.kind)).scalars().all()
         engine.dispose()
         assert kinds == ["reassigned"] * 6
-    finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            process.wait(timeout=20)
+
+
+def mover(number: int) -> dict:
+    return lead(
+        external_id=f"move-{number}", email=f"move{number}@nordlys.dk", name=f"Mover {number}"
+    )
 
 
 def _movers(text: str) -> list[str]:

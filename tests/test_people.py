@@ -1,9 +1,11 @@
 """People named by email address in the agreement: resolved on Slack, cached, checked."""
 
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import select
 from typer.testing import CliRunner
 
@@ -15,8 +17,9 @@ from bot.people import Roster
 from bot.service.cli import cli
 from bot.service.runtime import build
 from bot.slack.client import SlackDirectory, make_client
-from storage.db import make_engine, migrate, session_factory
-from storage.models import DirectoryEntry, Lead
+from storage import leads
+from storage.db import make_engine, migrate, session_factory, transaction
+from storage.models import DirectoryEntry, Lead, Person
 from tests.support import AGREEMENT, GOOD_LEAD, eventually, serve
 
 BY_EMAIL = AGREEMENT.replace("ceo: U0CEO", "ceo: Anna@Example.dk").replace(
@@ -152,3 +155,42 @@ def test_a_weight_given_by_email_follows_the_seller_to_their_id(settings, databa
     assert roster(settings, database_url).resolve(agreement, Path("agreement.yml")) == []
     assert agreement.routing.weights == {"U0PER": 3}
     assert agreement.routing.weight("U0PER") == 3
+
+
+def test_two_starts_at_once_both_mirror_the_people(ctx):
+    """Replicas starting together on a new database each mirror the agreement's people: the
+    second, which found the table empty, waits on the first's rows and then leaves them be
+    instead of failing its start on their keys."""
+    roles = [("U0MANAGER", "sales_manager"), ("U0CEO", "ceo"), ("U0SELLER1", "sales")]
+    postgres = ctx.sessions.kw["bind"].dialect.name == "postgresql"
+    failed: list[Exception] = []
+    second_pid: list[int] = []
+
+    def second_start() -> None:
+        try:
+            with transaction(ctx.sessions) as session:
+                if postgres:
+                    second_pid.append(session.execute(text("SELECT pg_backend_pid()")).scalar())
+                leads.sync_people(session=session, roles=roles)
+        except Exception as error:
+            failed.append(error)
+
+    second = threading.Thread(target=second_start)
+    with transaction(ctx.sessions) as first:
+        leads.sync_people(session=first, roles=roles)
+        first.flush()
+        second.start()
+        if postgres:  # the second has read the empty table and waits on the first's rows
+            with ctx.sessions() as watcher:
+                waiting = text("SELECT count(*) FROM pg_locks WHERE pid = :pid AND NOT granted")
+                assert eventually(
+                    lambda: (
+                        second_pid and watcher.execute(waiting, {"pid": second_pid[0]}).scalar()
+                    ),
+                    timeout=30,
+                )
+    second.join(timeout=30)
+    assert not failed, failed
+    with ctx.sessions() as session:
+        kept = {(person.user_id, person.role) for person in session.exec(select(Person))}
+    assert kept == set(roles)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from bot import intake, messages
+from bot import availability, intake, messages, ownership
 from bot.agreement_file import parse_agreement
 from bot.context import Context
 from bot.delivery.worker import Courier
@@ -363,6 +363,33 @@ def test_a_missed_deadline_reaches_the_sales_manager_1to1_once(world: World) -> 
     link = next(a["url"] for a in card["actions"] if a["type"] == "Action.OpenUrl")
     _, root = card_of(world, lead_id)
     assert f"/l/message/{SALES.replace(':', '%3A').replace('@', '%40')}/{root}?" in link
+
+
+def test_an_owner_step_for_an_owner_who_is_away_reaches_the_sales_manager_1to1(
+    world: World,
+) -> None:
+    """The ladder's first step names the owner, who is away: the manager's 1:1 gets it,
+    saying whose lead it is and that they are away, with Reassign and Extend."""
+    world.ctx.agreement = parse_agreement(
+        TEAMS_AGREEMENT.replace("notify: sales_manager}", "notify: owner}")
+    )
+    lead_id = hand_over(world)
+    world.deliver()
+    ownership.claim(world.ctx, lead_id=lead_id, user="U0SELLER1")
+    availability.go_away(world.ctx, user="U0SELLER1", until=None)
+    world.deliver()
+    chat = open_chat(world, "U0MANAGER", MANAGER)
+    world.ctx.clock.now += timedelta(hours=4, seconds=1)  # type: ignore[attr-defined]
+    assert DeadlineScheduler(world.ctx).run_once() >= 1
+    world.deliver()
+    (escalation,) = world.teams.activities(chat)
+    card = escalation.body["attachments"][0]["content"]
+    assert card["fallbackText"].startswith("U0SELLER1 is away. Missed contact deadline")
+    texts = [block.get("text", "") for block in card["body"]]
+    assert "U0SELLER1 is away, so this comes to you" in texts[1]
+    assert {"title": "Owner", "value": "U0SELLER1"} in card["body"][2]["facts"]
+    assert [a["title"] for a in card["actions"]][:2] == ["Reassign", "Extend once"]
+    assert not [r for r in world.rows() if r.recipient == "U0SELLER1"]
 
 
 def test_an_erased_reply_is_rewritten_in_its_thread(world: World) -> None:

@@ -27,7 +27,10 @@ def run() -> None:
         if engine.dialect.name == "postgresql":
             # Several replicas may start at once: one migrates, the others wait for it. The
             # lock ends with the transaction, committed or not, so a failed start can't keep it.
-            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(74126)")
+            # It is the schema's: Batons on other schemas of the server do not wait for it.
+            connection.exec_driver_sql(
+                "SELECT pg_advisory_xact_lock(74126, hashtext(coalesce(current_schema(), '')))"
+            )
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
