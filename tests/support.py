@@ -228,9 +228,12 @@ def serve(runtime: Runtime, bolt: App | None = None) -> Iterator[Baton]:
     )
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
+    # Generous: a loaded machine may start the app slowly (its migrations wait on a lock).
+    deadline = time.monotonic() + 120
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True  # an app given up on must not go on starting
+            thread.join(timeout=20)
             raise RuntimeError("the app did not start")
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
