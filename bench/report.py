@@ -252,9 +252,10 @@ SECTIONS = {
         "16. Microsoft Teams",
         "The real app with `platform: teams`, its Microsoft the local stand-in "
         "(`tests/fake_teams.py`: Bot Framework keys, Entra tokens, the Bot Connector and "
-        "Graph) in the app's process. First, Claim on a card as Teams posts it (an "
-        "`adaptiveCard/action` invoke to `POST /api/messages` with a bearer token signed RS256 "
-        "by the fake's keys, checked on every request; its signature once per token, which the "
+        "Graph) in a process of its own, as Microsoft is on machines of its own. First, Claim "
+        "on a card as Teams posts it (an `adaptiveCard/action` invoke to `POST /api/messages` "
+        "with a bearer token signed RS256 by the fake's keys, minted before the clock starts "
+        "and checked on every request; its signature once per token, which the "
         "Bot Connector sends with every activity while it is valid), 1, 10 and 50 at once on "
         "different leads, timed from the request sent until the answer (the card as it now "
         "stands) is back, with the CPU the app's process spent per click. Then leads nobody "

@@ -49,6 +49,16 @@ _OF_LEAD = (
 def _resolving(kinds: tuple[str, ...]) -> tuple[Update, Update]:
     """The statements that resolve these kinds of clock, built once for each set of kinds: a
     claim resolves clocks on the way to its answer."""
+    clocks = (
+        update(_CLOCKS)
+        .where(
+            _CLOCKS.c.lead_id == bindparam("of_lead"),
+            _CLOCKS.c.kind.in_(kinds),
+            _CLOCKS.c.resolved_at.is_(None),
+        )
+        .values(resolved_at=bindparam("resolved"), next_at=None)
+        .returning(_CLOCKS.c.breached_at, _CLOCKS.c.extended_at)
+    )
     breaches = (
         update(_BREACHES)
         .where(
@@ -58,24 +68,23 @@ def _resolving(kinds: tuple[str, ...]) -> tuple[Update, Update]:
         )
         .values(resolved_at=bindparam("resolved"))
     )
-    clocks = (
-        update(_CLOCKS)
-        .where(
-            _CLOCKS.c.lead_id == bindparam("of_lead"),
-            _CLOCKS.c.kind.in_(kinds),
-            _CLOCKS.c.resolved_at.is_(None),
-        )
-        .values(resolved_at=bindparam("resolved"), next_at=None)
-    )
-    return breaches, clocks
+    return clocks, breaches
 
 
 def resolve(*, session: Session, lead_id: str, kinds: tuple[str, ...], at: datetime) -> int:
-    """Stop these clocks and close their breaches; the ladder reads `next_at` and stops too."""
-    breaches, clocks = _resolving(tuple(kinds))
+    """Stop these clocks and close their breaches; the ladder reads `next_at` and stops too.
+    How many clocks stopped.
+
+    A breach is recorded only with its clock's `breached_at`, and is closed only with its
+    clock; an extension clears `breached_at` but marks `extended_at`. So when none of the
+    clocks stopped here was ever breached or extended, no open breach names them, and the
+    breaches are not looked at: a claim of a lead on time does one statement, not two."""
+    clocks, breaches = _resolving(tuple(kinds))
     values = {"of_lead": lead_id, "resolved": at}
-    session.execute(breaches, values)
-    return session.execute(clocks, values).rowcount
+    stopped = session.execute(clocks, values).all()
+    if any(breached is not None or extended is not None for breached, extended in stopped):
+        session.execute(breaches, values)
+    return len(stopped)
 
 
 def of_lead(*, session: Session, lead_id: str) -> list[Deadline]:
