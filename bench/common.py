@@ -489,13 +489,14 @@ def running(url: str, agreement_: Agreement) -> Iterator[App]:
             runtime.engine.dispose()
 
 
-def env(url: str, slack: FakeSlack, agreement_file: Path) -> dict[str, str]:
-    """The environment of a `python -m bot run` subprocess."""
+def env(url: str, slack: FakeSlack | None, agreement_file: Path) -> dict[str, str]:
+    """The environment of a `python -m bot run` subprocess (with no `slack`, its Slack
+    address is one where nothing listens: a Teams agreement's replicas never call Slack)."""
     return {
         **os.environ,
         "SLACK_BOT_TOKEN": "xoxb-bench",
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack.url,
+        "SLACK_API_URL": slack.url if slack else "http://127.0.0.1:9/",
         "DATABASE_URL": url,
         "BATON_AGREEMENT": str(agreement_file),
         "BATON_INTAKE_TOKEN": INTAKE_TOKEN,
@@ -515,11 +516,16 @@ class Process:
 
 @contextmanager
 def processes(
-    url: str, slack: FakeSlack, count: int = 1, agreement_: str | None = None
+    url: str,
+    slack: FakeSlack | None,
+    count: int = 1,
+    agreement_: str | None = None,
+    environment: dict[str, str] | None = None,
 ) -> Iterator[list[Process]]:
     """`count` real `python -m bot run` replicas on one database, each on its own port, as
     the README's operations section runs them; stopped with SIGTERM after the block. The
-    agreement is `agreement_text()` unless given."""
+    agreement is `agreement_text()` unless given; `environment` adds to each one's (the
+    `TEAMS_…` settings of a Teams agreement, say)."""
     with tempfile.TemporaryDirectory() as folder:
         agreement_file = Path(folder) / "agreement.yml"
         agreement_file.write_text(agreement_ or agreement_text())
@@ -539,7 +545,7 @@ def processes(
                         "--port",
                         str(port),
                     ],
-                    env=env(url, slack, agreement_file),
+                    env={**env(url, slack, agreement_file), **(environment or {})},
                     cwd=folder,
                     stdout=subprocess.DEVNULL,
                     stderr=log,
@@ -589,6 +595,12 @@ def rss_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU a process has used so far (user and system), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_until(check: Callable[[], bool], timeout: float, every: float = 0.01) -> bool:

@@ -15,23 +15,28 @@ import json
 import multiprocessing
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import update
+import httpx
+from sqlalchemy import Engine, update
 from sqlmodel import col, select
 
 from bench.common import (
+    POSTGRES,
     Clients,
     Databases,
     Results,
     Target,
     claim_escalations,
+    cpu_seconds,
     hand_over_spaced,
     monotonic_offset,
+    processes,
     qualified_bodies,
     seed_waiting,
+    wait_healthy,
     wait_until,
 )
 from bot.actions import ActionId
@@ -40,7 +45,7 @@ from bot.service.addresses import ADDRESSES
 from bot.service.runtime import build, settle
 from storage.db import make_engine
 from storage.models import Lead
-from tests.fake_teams import Call, FakeTeams
+from tests.fake_teams import TENANT_ID, Call, FakeTeams
 from tests.support import serve
 from tests.teams_support import (
     MANAGER,
@@ -54,6 +59,7 @@ from tests.teams_support import (
 )
 from tests.teams_support import teams_settings as settings_for
 
+REPLICAS = 2
 CLICK_TARGET = Target("p99", "<", 100, "p99 < 100 ms")
 LAG_TARGET = Target("p99", "<", 2, "p99 < 2 s")
 SECONDS = (
@@ -156,22 +162,22 @@ def running(url: str, teams: TeamsProcess, agreement: str) -> Iterator[TeamsBato
         with serve(runtime) as served:
             settle()
             baton = TeamsBaton(served.runtime, served.url, teams)
-            _install(baton)
+            _install(baton.send, teams)
             yield baton
     finally:
         gc.unfreeze()
         runtime.engine.dispose()
 
 
-def _install(baton: TeamsBaton) -> None:
+def _install(send: Callable[[dict[str, Any]], httpx.Response], teams: TeamsProcess) -> None:
     """Baton added to the sales team, and installed by the sales manager."""
-    added = [{"id": f"28:{baton.teams.app_id}"}, *(person(user) for user in SELLERS)]
+    added = [{"id": f"28:{teams.app_id}"}, *(person(user) for user in SELLERS)]
     team = activity("conversationUpdate", user=MANAGER, membersAdded=added)
-    chat = baton.teams.install_personal(MANAGER, person(MANAGER)["id"])
+    chat = teams.install_personal(MANAGER, person(MANAGER)["id"])
     personal = activity("installationUpdate", user=MANAGER, conversation=chat, personal=True)
     personal["action"] = "add"
     for sent in (team, personal):
-        answer = baton.send(sent)
+        answer = send(sent)
         if answer.status_code != 200:
             raise RuntimeError(f"installing answered {answer.status_code}: {answer.text}")
 
@@ -218,14 +224,16 @@ def card_actions(
         _in_teams(url, teams, leads)
         remaining = iter(leads)
         with running(url, teams, TEAMS_AGREEMENT) as baton:
-            _round(baton, clients, teams, [next(remaining) for _ in range(warm)])
+            target = str(baton.http.base_url).rstrip("/")
+            owned = _owned_in(baton.runtime.engine)
+            _round(target, clients, teams, [next(remaining) for _ in range(warm)], owned)
             for level, count in rounds.items():
                 samples: list[float] = []
                 cpu: list[float] = []
                 for _ in range(count):
                     batch = [next(remaining) for _ in range(level)]
                     began = _app_cpu()
-                    samples += _round(baton, clients, teams, batch)
+                    samples += _round(target, clients, teams, batch, owned)
                     cpu.append((_app_cpu() - began) * 1000 / level)
                 results.add(
                     "teams",
@@ -243,6 +251,96 @@ def card_actions(
                         "ms",
                         cpu,
                     )
+    if backend == POSTGRES:
+        card_actions_replicas(results, dbs, clients, quick, backend, rounds[50])
+
+
+def card_actions_replicas(
+    results: Results, dbs: Databases, clients: Clients, quick: bool, backend: str, count: int
+) -> None:
+    """`count` rounds of 50 Claims at once into `REPLICAS` `baton run` processes on one
+    database, the clicks of a round dealt to them in turn, as a load balancer would: each
+    process answers 25 while the other answers the rest, on a core of its own."""
+    level, warm = 50, 2 * REPLICAS * 5
+    with dbs.fresh(backend, "teams_replicas") as url, TeamsProcess() as teams:
+        leads = seed_waiting(url, warm + level * count, seed=23)
+        _in_teams(url, teams, leads)
+        remaining = iter(leads)
+        with processes(
+            url, None, REPLICAS, TEAMS_AGREEMENT, environment=_teams_env(teams)
+        ) as batons:
+            for baton in batons:
+                wait_healthy(baton.port)
+            urls = [baton.url for baton in batons]
+            with httpx.Client(base_url=urls[0], timeout=30) as http:
+                _install(lambda sent: _send(http, teams, sent), teams)
+            engine = make_engine(url)
+            try:
+                owned = _owned_in(engine)
+                for _ in range(2):  # each replica's first clicks: its keys, its token
+                    _round(urls, clients, teams, [next(remaining) for _ in range(warm // 2)], owned)
+                samples: list[float] = []
+                cpu: list[float] = []
+                for _ in range(count):
+                    batch = [next(remaining) for _ in range(level)]
+                    began = sum(cpu_seconds(baton.popen.pid) for baton in batons)
+                    samples += _round(urls, clients, teams, batch, owned)
+                    used = sum(cpu_seconds(baton.popen.pid) for baton in batons) - began
+                    cpu.append(used * 1000 / level)
+            finally:
+                engine.dispose()
+    results.add(
+        "teams",
+        f"Claim on a Teams card → the answer, {level} at once, {REPLICAS} `baton run` replicas",
+        backend,
+        "ms",
+        samples,
+        target=CLICK_TARGET,
+    )
+    results.add(
+        "teams",
+        f"… CPU of the {REPLICAS} replicas' processes per click, {level} at once",
+        backend,
+        "ms",
+        cpu,
+    )
+
+
+def _teams_env(teams: TeamsProcess) -> dict[str, str]:
+    """The `TEAMS_…` settings of a `baton run` process whose Microsoft is the stand-in."""
+    return {
+        "TEAMS_APP_ID": teams.app_id,
+        "TEAMS_APP_PASSWORD": teams.password,
+        "TEAMS_TENANT_ID": TENANT_ID,
+        "TEAMS_TOKEN_URL": f"{teams.url}/{TENANT_ID}/oauth2/v2.0/token",
+        "TEAMS_OPENID_URL": teams.metadata_url,
+        "TEAMS_SERVICE_URL": teams.service_url,
+        "TEAMS_GRAPH_URL": f"{teams.url}/graph/v1.0",
+    }
+
+
+def _send(http: httpx.Client, teams: TeamsProcess, sent: dict[str, Any]) -> httpx.Response:
+    """An activity posted as the Bot Connector posts it (as `TeamsBaton.send` does)."""
+    sent = {
+        **sent,
+        "serviceUrl": sent.get("serviceUrl") or teams.service_url,
+        "recipient": {"id": f"28:{teams.app_id}", "name": "Baton"},
+    }
+    headers = {"Authorization": f"Bearer {teams.sign()}"}
+    return http.post("/api/messages", json=sent, headers=headers)
+
+
+def _owned_in(engine: Engine) -> Callable[[list[str]], int]:
+    """How many of the given leads have an owner, read from the database."""
+
+    def owned(batch: list[str]) -> int:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(Lead.id).where(col(Lead.id).in_(batch), col(Lead.owner).is_not(None))
+            ).all()
+        return len(rows)
+
+    return owned
 
 
 def _app_cpu() -> float:
@@ -253,9 +351,14 @@ def _app_cpu() -> float:
 
 
 def _round(
-    baton: TeamsBaton, clients: Clients, teams: TeamsProcess, batch: list[str]
+    url: str | list[str],
+    clients: Clients,
+    teams: TeamsProcess,
+    batch: list[str],
+    owned: Callable[[list[str]], int],
 ) -> list[float]:
-    url = str(baton.http.base_url).rstrip("/")
+    """One round of Claims at once (to several URLs: dealt to them in turn); each answer's
+    time, once every lead of the round has its owner."""
     tokens = teams.signed(len(batch))
     requests = [
         _claim(teams, token, SELLERS[n % len(SELLERS)], lead_id)
@@ -269,14 +372,7 @@ def _round(
         if json.loads(body or "{}").get("type") != "application/vnd.microsoft.card.adaptive":
             raise RuntimeError(f"a claim was not answered with its card: {body}")
 
-    def settled() -> bool:
-        with baton.runtime.ctx.sessions() as session:
-            owned = session.exec(
-                select(Lead.id).where(col(Lead.id).in_(batch), col(Lead.owner).is_not(None))
-            ).all()
-        return len(owned) == len(batch)
-
-    if not wait_until(settled, timeout=60, every=0.005):
+    if not wait_until(lambda: owned(batch) == len(batch), timeout=60, every=0.005):
         raise RuntimeError("claims did not settle within 60 s")
     return [(answered - sent) * 1000 for sent, answered, _, _ in answers]
 
