@@ -187,6 +187,16 @@ class Deadline(SQLModel, table=True):
             "breached_at",
             postgresql_include=["id"],
         ),
+        # The feedback clocks still open, for the scorecard's overdue feedback: a few
+        # thousand entries instead of every clock (PostgreSQL read them all; SQLite's planner
+        # keeps its look-up of each waiting lead's clocks in `ix_deadline_lead_id`).
+        Index(
+            "ix_deadline_feedback_open",
+            "lead_id",
+            "breached_at",
+            sqlite_where=text("kind = 'feedback' AND resolved_at IS NULL"),
+            postgresql_where=text("kind = 'feedback' AND resolved_at IS NULL"),
+        ),
     )
 
 
