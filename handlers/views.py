@@ -4,14 +4,11 @@ import json
 from datetime import date
 from typing import Any
 
-from pydantic import ValidationError
 from slack_bolt import Ack, App
 
-from bot import escalation, feedback, intake, ownership, pause
+from bot import escalation, feedback, handover_form, ownership, pause
 from bot.actions import BlockId, ViewId, parse_clock_ref
-from bot.permissions import Action, authorize
 from bot.refusals import Refused
-from bot.schemas import LeadIn
 from bot.slack.baton import Baton
 from handlers.replies import whisper
 
@@ -155,27 +152,16 @@ def feedback_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], bat
 def hand_over_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], baton: Baton) -> None:
     """The Slack form goes through the same intake, qualification and idempotency as the API."""
     user = body["user"]["id"]
-    try:
-        authorize(baton.agreement, user, Action.HAND_OVER)
-    except Refused as refusal:
-        _errors(ack, baton, "name", refusal)
-        return
     fields = {key: value for key, value in values(view).items() if value not in (None, "")}
-    fields["external_id"] = f"slack-{view['id']}"
-    fields["source"] = fields.get("source") or "slack"
     try:
-        lead_in = LeadIn.model_validate(fields)
-    except ValidationError as error:
-        problems: dict[str, str] = {}
-        for problem in error.errors():
-            block = str(problem["loc"][0]) if problem["loc"] else "name"
-            problems.setdefault(block, problem["msg"].removeprefix("Value error, "))
-        ack(response_action="errors", errors=problems)
+        result = handover_form.hand_over(
+            baton.ctx, user=user, fields=fields, platform="slack", form_id=view["id"]
+        )
+    except Refused as refusal:
+        _errors(ack, baton, handover_form.FIRST, refusal)
         return
-    try:
-        result = intake.hand_over(baton.ctx, lead_in, by=user)
-    except intake.Unstorable as refused:
-        ack(response_action="errors", errors={refused.field or "name": refused.reason})
+    except handover_form.FormProblems as problems:
+        ack(response_action="errors", errors=problems.problems)
         return
     ack()
     message = baton.renderer.message("handover_verdict", lead=result.lead, created=result.created)

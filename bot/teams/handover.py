@@ -13,12 +13,9 @@ stored is answered in the dialog with its verdict: went to Sales, or why not.
 import re
 from typing import Any
 
-from pydantic import ValidationError
-
-from bot import intake
+from bot import handover_form
 from bot.context import Context
 from bot.permissions import Action, authorize
-from bot.schemas import LeadIn
 from bot.teams import answers
 from bot.teams.cards import CardRenderer
 from storage.models import new_id
@@ -40,8 +37,6 @@ NUMBERS = ("employees", "revenue")
 LONG = 1000
 LONGEST = {"challenges": 3000}
 """The most each field of the dialog takes (its `maxLength`, the Slack modal's)."""
-FIRST = "name"
-"""Where a problem that names no field of the dialog is shown."""
 FORM = re.compile(r"[0-9a-f]{32}")
 """A dialog's id, as `open_dialog` makes it."""
 
@@ -57,37 +52,25 @@ def submitted(
 ) -> dict[str, Any]:
     """Hand the lead over: its verdict in the dialog, or the dialog again with each field's
     problem. A refusal of the person is raised for the listener to tell them."""
-    authorize(ctx.agreement, user, Action.HAND_OVER)
     if not FORM.fullmatch(form):  # not a dialog Baton opened
         return answers.closed(cards.notice("unknown_action"))
     given = {name: text for name in (*TEXTS, *NUMBERS) if (text := _text(data.get(name)))}
-    fields: dict[str, Any] = dict(given)
-    fields["external_id"] = f"teams-{form}"
-    fields["source"] = fields.get("source") or "teams"
     try:
-        lead_in = LeadIn.model_validate(fields)
-    except ValidationError as error:
-        return _dialog(cards, form, errors=problems(error), given=given)
-    try:
-        result = intake.hand_over(ctx, lead_in, by=user)
-    except intake.Unstorable as refused:
-        return _dialog(cards, form, errors={_field(refused.field): refused.reason}, given=given)
+        result = handover_form.hand_over(
+            ctx, user=user, fields=given, platform="teams", form_id=form
+        )
+    except handover_form.FormProblems as problems:
+        return _dialog(cards, form, errors=_under_fields(problems.problems), given=given)
     verdict = cards.message("handover_verdict", lead=result.lead, created=result.created)
     return answers.dialog("Hand over a lead", verdict, height="small")
 
 
-def problems(error: ValidationError) -> dict[str, str]:
-    """Each field's first problem, worded as the Slack modal words it."""
-    found: dict[str, str] = {}
-    for problem in error.errors():
-        field = _field(str(problem["loc"][0]) if problem["loc"] else None)
-        found.setdefault(field, problem["msg"].removeprefix("Value error, "))
-    return found
-
-
-def _field(name: str | None) -> str:
-    """The dialog's field a problem is shown under."""
-    return name if name in (*TEXTS, *NUMBERS) else FIRST
+def _under_fields(problems: dict[str, str]) -> dict[str, str]:
+    """Each problem under the dialog's field it names; one of no field under the first."""
+    shown: dict[str, str] = {}
+    for name, problem in problems.items():
+        shown.setdefault(name if name in (*TEXTS, *NUMBERS) else handover_form.FIRST, problem)
+    return shown
 
 
 def _dialog(
