@@ -19,6 +19,7 @@ from bot.service.runtime import Runtime, build
 from bot.service.settings import Settings
 from storage.db import make_engine, migrate, session_factory
 from tests import support
+from tests.fake_teams import FakeTeams
 from tests.support import AGREEMENT, Baton, serve
 
 POSTGRES = os.environ.get("BATON_TEST_POSTGRES_URL")
@@ -59,6 +60,13 @@ def ctx(database_url: str, agreement: Agreement) -> Iterator[Context]:
 @pytest.fixture
 def slack() -> Iterator[FakeSlack]:
     with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def teams() -> Iterator[FakeTeams]:
+    """Microsoft's stand-in (keys, tokens, the Bot Connector, Graph) on 127.0.0.1."""
+    with FakeTeams() as fake:
         yield fake
 
 

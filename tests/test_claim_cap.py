@@ -66,12 +66,6 @@ def test_on_slack_a_seller_at_the_cap_is_refused_alone_and_the_manager_may_still
 
 
 @pytest.fixture
-def teams() -> Iterator[FakeTeams]:
-    with FakeTeams() as fake:
-        yield fake
-
-
-@pytest.fixture
 def teams_app(teams: FakeTeams, database_url: str) -> Iterator[TeamsBaton]:
     with teams_baton(teams, database_url, TEAMS_AGREEMENT + CAP) as running:
         yield running

@@ -34,11 +34,13 @@ MARKDOWN = "**Free** _deal_ [click](https://evil.example) {{DATE(2026-01-01T00:0
 SELLERS = {"U0SELLER1": "Mads Sælger", "U0SELLER2": "Sofie *Star* Jensen"}
 
 
+VALIDATOR = jsonschema.Draft6Validator(json.loads(SCHEMA.read_text()))
+
+
 @pytest.fixture(scope="module")
 def validator() -> jsonschema.Draft6Validator:
-    schema = json.loads(SCHEMA.read_text())
-    jsonschema.Draft6Validator.check_schema(schema)
-    return jsonschema.Draft6Validator(schema)
+    jsonschema.Draft6Validator.check_schema(VALIDATOR.schema)
+    return VALIDATOR
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ Teams ids, and `baton teams-package`."""
 import io
 import json
 import zipfile
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,12 +29,6 @@ SETTINGS = (
     *("TEAMS_APP_ID", "TEAMS_APP_PASSWORD", "TEAMS_TENANT_ID", "TEAMS_TOKEN_URL"),
     *("TEAMS_OPENID_URL", "TEAMS_LOGIN_URL", "TEAMS_SERVICE_URL", "TEAMS_GRAPH_URL"),
 )
-
-
-@pytest.fixture
-def teams() -> Iterator[FakeTeams]:
-    with FakeTeams() as fake:
-        yield fake
 
 
 @pytest.fixture

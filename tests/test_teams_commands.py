@@ -6,7 +6,6 @@ import json
 from collections.abc import Iterator
 from datetime import timedelta
 
-import jsonschema
 import pytest
 
 from bot import availability
@@ -19,15 +18,7 @@ from tests.support import eventually, lead, show_card
 from tests.teams_support import MANAGER, SALES, SELLERS, TeamsBaton, activity, teams_baton
 from tests.test_agreement import EXAMPLE
 from tests.test_rendering import make_lead, nasty
-from tests.test_teams_cards import SCHEMA, assert_valid
-
-VALIDATOR = jsonschema.Draft6Validator(json.loads(SCHEMA.read_text()))
-
-
-@pytest.fixture
-def teams() -> Iterator[FakeTeams]:
-    with FakeTeams() as fake:
-        yield fake
+from tests.test_teams_cards import VALIDATOR, assert_valid
 
 
 @pytest.fixture

@@ -54,12 +54,6 @@ def running(teams: FakeTeams, database_url: str, agreement: str) -> Iterator[Tea
 
 
 @pytest.fixture
-def teams() -> Iterator[FakeTeams]:
-    with FakeTeams() as fake:
-        yield fake
-
-
-@pytest.fixture
 def baton(teams: FakeTeams, database_url: str) -> Iterator[TeamsBaton]:
     with running(teams, database_url, TEAMS_AGREEMENT) as app:
         install(app)

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from itertools import pairwise
 from typing import Any
 
-import jsonschema
 import pytest
 from pydantic import ValidationError
 from sqlmodel import select
@@ -30,22 +29,15 @@ from tests.teams_support import (
     teams_baton,
 )
 from tests.test_rendering import nasty
-from tests.test_teams_cards import MARKDOWN, SCHEMA, assert_valid, extreme, texts
+from tests.test_teams_cards import MARKDOWN, VALIDATOR, assert_valid, extreme, texts
 from tests.test_teams_e2e import install
 
-VALIDATOR = jsonschema.Draft6Validator(json.loads(SCHEMA.read_text()))
 FORM = {
     key: str(value)
     for key, value in GOOD_LEAD.items()
     if key not in ("profit", "activity", "external_id")
 }
 """The dialog's fields as Teams sends them: every value as text."""
-
-
-@pytest.fixture
-def teams() -> Iterator[FakeTeams]:
-    with FakeTeams() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -31,12 +31,6 @@ from tests.test_teams_cards import SCHEMA, assert_valid
 
 
 @pytest.fixture
-def teams() -> Iterator[FakeTeams]:
-    with FakeTeams() as fake:
-        yield fake
-
-
-@pytest.fixture
 def baton(teams: FakeTeams, database_url: str) -> Iterator[TeamsBaton]:
     with teams_baton(teams, database_url) as running:
         yield running

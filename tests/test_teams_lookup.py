@@ -6,7 +6,7 @@ lists them, newest first and in pages, and finds the stamped card.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -23,12 +23,6 @@ from tests.test_teams_connector import CARD, CHANNEL, USER, endpoints
 
 T = TypeVar("T")
 QUEUED = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def teams() -> Iterator[FakeTeams]:
-    with FakeTeams() as fake:
-        yield fake
 
 
 class Both:

@@ -5,7 +5,6 @@ import json
 from collections.abc import Iterator
 from datetime import timedelta
 
-import jsonschema
 import pytest
 from sqlmodel import select
 
@@ -18,15 +17,7 @@ from storage.models import Consequence, Lead
 from tests.fake_teams import FakeTeams
 from tests.support import lead, show_card
 from tests.teams_support import MANAGER, SELLERS, TeamsBaton, invoke, teams_baton
-from tests.test_teams_cards import SCHEMA, assert_valid
-
-VALIDATOR = jsonschema.Draft6Validator(json.loads(SCHEMA.read_text()))
-
-
-@pytest.fixture
-def teams() -> Iterator[FakeTeams]:
-    with FakeTeams() as fake:
-        yield fake
+from tests.test_teams_cards import VALIDATOR, assert_valid
 
 
 @pytest.fixture

@@ -102,12 +102,6 @@ class World:
 
 
 @pytest.fixture
-def teams() -> Iterator[FakeTeams]:
-    with FakeTeams() as fake:
-        yield fake
-
-
-@pytest.fixture
 def world(database_url: str, teams: FakeTeams) -> Iterator[World]:
     engine = make_engine(database_url)
     migrate(engine)

@@ -8,7 +8,7 @@ and its service URL is `Unauthorized` (the route's 401).
 import asyncio
 import base64
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,12 +18,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.teams.verify import ActivityVerifier, Unauthorized
 from tests.fake_teams import FakeTeams
-
-
-@pytest.fixture
-def teams() -> Iterator[FakeTeams]:
-    with FakeTeams() as fake:
-        yield fake
 
 
 class Clock:
