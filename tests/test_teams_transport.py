@@ -367,17 +367,7 @@ def test_an_owner_step_for_an_owner_who_is_away_reaches_the_sales_manager_1to1(
     world.ctx.agreement = parse_agreement(
         TEAMS_AGREEMENT.replace("notify: sales_manager}", "notify: owner}")
     )
-    lead_id = hand_over(world)
-    world.deliver()
-    ownership.claim(world.ctx, lead_id=lead_id, user="U0SELLER1")
-    availability.go_away(world.ctx, user="U0SELLER1", until=None)
-    world.deliver()
-    chat = open_chat(world, "U0MANAGER", MANAGER)
-    world.ctx.clock.now += timedelta(hours=4, seconds=1)  # type: ignore[attr-defined]
-    assert DeadlineScheduler(world.ctx).run_once() >= 1
-    world.deliver()
-    (escalation,) = world.teams.activities(chat)
-    card = escalation.body["attachments"][0]["content"]
+    card = _to_the_manager_while_the_owner_is_away(world, timedelta(hours=4, seconds=1))
     assert card["fallbackText"].startswith("U0SELLER1 is away. Missed contact deadline")
     texts = [block.get("text", "") for block in card["body"]]
     assert "U0SELLER1 is away, so this comes to you" in texts[1]
@@ -391,21 +381,27 @@ def test_the_reminder_of_an_away_owners_lead_reaches_the_sales_manager_1to1(
 ) -> None:
     """Half an hour before the contact deadline of a lead whose owner is away, the manager's
     1:1 is told whose lead it is, with Reassign and Extend instead of the owner's buttons."""
+    card = _to_the_manager_while_the_owner_is_away(world, timedelta(hours=3, minutes=31))
+    assert card["fallbackText"].startswith("U0SELLER1 is away. Reminder: the contact deadline")
+    assert "U0SELLER1 is away, so this comes to you" in card["body"][0]["text"]
+    assert [a["title"] for a in card["actions"]][:2] == ["Reassign", "Extend once"]
+    assert not [r for r in world.rows() if r.recipient == "U0SELLER1"]
+
+
+def _to_the_manager_while_the_owner_is_away(world: World, later: timedelta) -> dict:
+    """A lead claimed by a seller who then went away, the clock `later` on: the one card the
+    sales manager's 1:1 got."""
     lead_id = hand_over(world)
     world.deliver()
     ownership.claim(world.ctx, lead_id=lead_id, user="U0SELLER1")
     availability.go_away(world.ctx, user="U0SELLER1", until=None)
     world.deliver()
     chat = open_chat(world, "U0MANAGER", MANAGER)
-    world.ctx.clock.now += timedelta(hours=3, minutes=31)  # type: ignore[attr-defined]
+    world.ctx.clock.now += later  # type: ignore[attr-defined]
     assert DeadlineScheduler(world.ctx).run_once() >= 1
     world.deliver()
-    (reminder,) = world.teams.activities(chat)
-    card = reminder.body["attachments"][0]["content"]
-    assert card["fallbackText"].startswith("U0SELLER1 is away. Reminder: the contact deadline")
-    assert "U0SELLER1 is away, so this comes to you" in card["body"][0]["text"]
-    assert [a["title"] for a in card["actions"]][:2] == ["Reassign", "Extend once"]
-    assert not [r for r in world.rows() if r.recipient == "U0SELLER1"]
+    (told,) = world.teams.activities(chat)
+    return told.body["attachments"][0]["content"]
 
 
 def test_an_erased_reply_is_rewritten_in_its_thread(world: World) -> None:
