@@ -4,7 +4,7 @@ from collections.abc import Collection
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, delete, func, insert, inspect, update
+from sqlalchemy import bindparam, delete, func, insert, inspect, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session, SQLModel, col, select
@@ -149,6 +149,12 @@ _CLAIM_CAPPED = _CLAIM.where(
 )
 """Built once, with their values as parameters: a claim answers a click, and building and
 coercing the statement each time would cost more than running it."""
+_SELLER_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('baton.claim'), hashtext(:user))")
+"""The seller's own claims one at a time until each commits, on PostgreSQL with a cap: under
+READ COMMITTED two claims at once would each count the other's lead as still unowned, and
+both pass `routing.max_open`. The next one's count, a statement after the lock, sees what
+the first committed. SQLite lets one writer at a time, so needs none; without a cap, each
+lead's own row is the compare and set."""
 
 
 def claim(
@@ -161,6 +167,8 @@ def claim(
     values: dict[str, Any] = {"lead_id": lead_id, "user": user, "at": at}
     if cap is not None:
         values["cap"] = cap
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(_SELLER_LOCK, {"user": user})
     row = session.execute(_CLAIM if cap is None else _CLAIM_CAPPED, values).first()
     return None if row is None else as_inserted(dict(row._mapping))
 

@@ -3,11 +3,16 @@ agreement's most open leads is refused another claim, told alone, and nothing ch
 sales manager may still assign them one, and is told they are over the cap."""
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import text
 
+from bot import intake
 from bot.actions import ActionId, BlockId, ViewId
 from bot.agreement_file import parse_agreement
+from bot.schemas import LeadIn
 from storage import leads
 from tests.fake_teams import FakeTeams
 from tests.support import AGREEMENT, GOOD_LEAD, block_action, eventually, lead, show_card
@@ -19,7 +24,11 @@ CARD = "application/vnd.microsoft.card.adaptive"
 
 
 def owner_of(runtime, lead_id: str) -> str | None:
-    with runtime.ctx.sessions() as session:
+    return owner_in(runtime.ctx, lead_id)
+
+
+def owner_in(ctx, lead_id: str) -> str | None:
+    with ctx.sessions() as session:
         found = leads.get(session=session, lead_id=lead_id)
         assert found is not None
         return found.owner
@@ -101,3 +110,36 @@ def test_on_teams_a_seller_at_the_cap_is_refused_alone_and_the_manager_may_still
     ).json()
     assert owner_of(teams_app.runtime, third) == SELLERS[0]
     assert "They now hold 2 open leads" in done["task"]["value"]
+
+
+# --- the same seller's claims at the same instant --------------------------------------------
+
+
+def waits_for_a_lock(ctx) -> bool:
+    """Whether a transaction is waiting for a lock another holds (PostgreSQL says; SQLite's
+    second writer waits without saying so)."""
+    with ctx.sessions() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            return True
+        waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'advisory'"
+        return session.execute(text(waiting)).scalar_one() > 0
+
+
+def test_two_claims_by_one_seller_at_once_pass_the_cap_once(ctx):
+    """The first claim is made and not yet committed when the second is made: the second
+    waits for it, then counts its lead, and is refused. Without waiting it would count the
+    first lead as unowned (PostgreSQL's READ COMMITTED) and claim over the cap."""
+    first, second = (intake.hand_over(ctx, LeadIn(**GOOD_LEAD), by="api").lead.id for _ in "12")
+    now, seller = datetime.now(UTC), "U0SELLER1"
+    with ctx.sessions() as session, ThreadPoolExecutor(1) as pool:
+        assert leads.claim(session=session, lead_id=first, user=seller, at=now, cap=1)
+
+        def other() -> object:
+            with ctx.sessions() as racing, racing.begin():
+                return leads.claim(session=racing, lead_id=second, user=seller, at=now, cap=1)
+
+        racing = pool.submit(other)
+        eventually(lambda: racing.done() or waits_for_a_lock(ctx))
+        session.commit()
+        assert racing.result() is None
+    assert owner_in(ctx, first) == seller and owner_in(ctx, second) is None
