@@ -5,6 +5,11 @@ message can later be posted, a 1:1 opened, a lookup made and an email address re
 Every write is an upsert that keeps what was known when the new activity does not say it
 (a message from a person carries no email; an installation does), so the order in which
 Teams' activities arrive does not lose anything. Replicas may write the same row at once.
+
+A channel (or group chat) the app was removed from is kept, marked removed, so that what
+would be posted there is known to have nowhere to go; the platform telling of it again
+brings it back. Every change to the people is counted in `ChatRoster`, which each replica
+compares with what it read (`roster_version`).
 """
 
 from collections.abc import Iterable
@@ -15,7 +20,11 @@ from sqlalchemy import delete, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from storage.models import ChatPerson, ConversationRef
+from storage.models import ChatPerson, ChatRoster, ConversationRef
+
+_SET = frozenset({"updated_at", "removed_at"})
+"""Columns an upsert sets as given, None too: the time of this activity, and whether the
+conversation is removed (told of again: it is not)."""
 
 
 def _upsert(session: Session, model: Any, keys: dict[str, str], values: dict[str, Any]) -> None:
@@ -25,11 +34,7 @@ def _upsert(session: Session, model: Any, keys: dict[str, str], values: dict[str
     statement = insert(model).values(**keys, **values)
     table = model.__table__
     updates = {
-        name: (
-            value
-            if name == "updated_at"
-            else func.coalesce(statement.excluded[name], table.c[name])
-        )
+        name: (value if name in _SET else func.coalesce(statement.excluded[name], table.c[name]))
         for name, value in values.items()
     }
     session.exec(  # type: ignore[call-overload]
@@ -63,12 +68,14 @@ def remember_conversation(
             "channel_id": channel_id,
             "chat_id": chat_id,
             "updated_at": at,
+            "removed_at": None,
         },
     )
 
 
 def conversation(session: Session, platform: str, conversation_id: str) -> ConversationRef | None:
-    """What is known of a conversation; a thread (`…;messageid=…`) is its channel's."""
+    """What is known of a conversation, `removed_at` set when the app was removed from it; a
+    thread (`…;messageid=…`) is its channel's."""
     return session.get(ConversationRef, (platform, conversation_id.split(";")[0]))
 
 
@@ -200,14 +207,24 @@ def forget_conversations(
     conversation_ids: Iterable[str],
     *,
     team_id: str | None,
+    at: datetime,
 ) -> None:
     """The app was removed from a team (every channel of `team_id`, and the
-    `conversation_ids`) or a group chat (the `conversation_ids`)."""
+    `conversation_ids`) or a group chat (the `conversation_ids`): each is marked removed at
+    `at`, once (a removal told again keeps the first time)."""
     roots = {conversation.split(";")[0] for conversation in conversation_ids}
     gone = col(ConversationRef.conversation_id).in_(roots)
     if team_id:
         gone = or_(gone, col(ConversationRef.team_id) == team_id)
-    session.execute(delete(ConversationRef).where(col(ConversationRef.platform) == platform, gone))
+    session.execute(
+        update(ConversationRef)
+        .where(
+            col(ConversationRef.platform) == platform,
+            col(ConversationRef.removed_at).is_(None),
+            gone,
+        )
+        .values(removed_at=at)
+    )
 
 
 def forget_accounts_without_team(session: Session, platform: str, *, at: datetime) -> None:
@@ -216,7 +233,11 @@ def forget_accounts_without_team(session: Session, platform: str, *, at: datetim
     left they are kept: it may be theirs (the platform does not say whose team it was)."""
     teams_left = session.exec(
         select(ConversationRef.conversation_id)
-        .where(ConversationRef.platform == platform, ConversationRef.kind == "channel")
+        .where(
+            ConversationRef.platform == platform,
+            ConversationRef.kind == "channel",
+            col(ConversationRef.removed_at).is_(None),
+        )
         .limit(1)
     ).first()
     if teams_left is None:
@@ -229,3 +250,22 @@ def forget_accounts_without_team(session: Session, platform: str, *, at: datetim
             )
             .values(account_id=None, updated_at=at)
         )
+
+
+def people_changed(session: Session, platform: str) -> None:
+    """Count a change to the people `platform` introduced (one in this transaction, whatever
+    it changed): the other replicas read them again."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(ChatRoster).values(platform=platform, version=1)
+    session.exec(  # type: ignore[call-overload]
+        statement.on_conflict_do_update(
+            index_elements=["platform"], set_={"version": ChatRoster.__table__.c.version + 1}
+        )
+    )
+
+
+def roster_version(session: Session, platform: str) -> int:
+    """How many changes to the people of `platform` were counted (0: none yet)."""
+    found = session.get(ChatRoster, platform)
+    return found.version if found is not None else 0

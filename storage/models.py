@@ -361,6 +361,9 @@ class ConversationRef(SQLModel, table=True):
     channel_id: str | None = Field(default=None, max_length=255)
     chat_id: str | None = Field(default=None, max_length=255)
     updated_at: datetime = _utc()
+    removed_at: datetime | None = _utc(default=None)
+    """When the app was removed from this channel's team (or this group chat): nothing is
+    posted there until the platform tells of it again."""
 
 
 class ChatPerson(SQLModel, table=True):
@@ -383,6 +386,14 @@ class ChatPerson(SQLModel, table=True):
     updated_at: datetime = _utc()
 
     __table_args__ = (Index("ix_chatperson_email", "platform", "email"),)
+
+
+class ChatRoster(SQLModel, table=True):
+    """A count of the changes to the people a platform introduced (`ChatPerson`): each
+    replica keeps who it found known and their names, and reads them again when it moved."""
+
+    platform: str = Field(primary_key=True, max_length=16)
+    version: int = Field(default=0, sa_type=BigInteger)
 
 
 class SellerStatus(SQLModel, table=True):

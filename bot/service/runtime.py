@@ -31,7 +31,7 @@ from bot.slack.transport import SlackTransport
 from bot.teams.cards import CardRenderer
 from bot.teams.directory import TeamsDirectory
 from bot.teams.loop import TeamsClients
-from bot.teams.places import StoredNames, StoredPlaces
+from bot.teams.places import StoredNames, StoredPeople, StoredPlaces
 from bot.teams.transport import TeamsTransport
 from storage import leads
 from storage.db import make_engine, migrate, session_factory, transaction
@@ -158,7 +158,7 @@ def build(
         places = StoredPlaces(
             ctx.sessions, service_url=settings.teams_service_url, app_id=settings.teams_app_id
         )
-        cards = CardRenderer(agreement, StoredNames(ctx.sessions))
+        cards = CardRenderer(agreement, StoredNames(StoredPeople(ctx.sessions)))
         chat: Transport = TeamsTransport(ctx, teams, cards, places)
         email_of = places.email_of
         roster = Roster(TeamsDirectory(ctx.sessions), ctx.sessions, clock, partial=True)

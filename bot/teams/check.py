@@ -70,14 +70,24 @@ async def _microsoft(endpoints: TeamsEndpoints) -> Findings:
 
 def reach(session: Session, agreement: Agreement, source: Path) -> Findings:
     """Whether Teams told Baton of the sales and marketing channels, and of a 1:1 (or an
-    account to open one with) for each person the agreement names."""
+    account to open one with) for each person the agreement names. A channel whose team the
+    app was removed from is a problem: the agreement names a place Baton cannot post."""
     found = Findings()
     for key in ("sales", "marketing"):
         channel = getattr(agreement.channels, key)
-        if conversations.conversation(session, PLATFORM, channel) is None:
+        known = conversations.conversation(session, PLATFORM, channel)
+        if known is None:
             found.notes.append(
                 f"{place(source, 'channels', key)}: Teams has not told Baton of this channel "
                 f"yet: add the app to its team (Apps → Baton → Add to a team)"
+            )
+        elif known.removed_at is not None:
+            found.problems.append(
+                f"{place(source, 'channels', key)}: Baton was removed from this channel's team "
+                f"at {known.removed_at:%Y-%m-%d %H:%M} UTC: nothing is posted there (what "
+                f"would have been is in the dead letters); add the app to the team again "
+                f"(Apps → Baton → Add to a team), or name a channel it is in, then "
+                f"`baton outbox retry`"
             )
     named = list(roster.named_by_email(agreement))
     emails = conversations.by_email(session, PLATFORM, [n.email for n in named])
@@ -97,7 +107,7 @@ def reach(session: Session, agreement: Agreement, source: Path) -> Findings:
             + " yet (reminders and escalations cannot reach them): they add Baton in Teams, or "
             "it is added to a team they are in"
         )
-    elif not found.notes:
+    elif not found.notes and not found.problems:
         found.notes.append("Teams: Baton knows both channels and can reach everyone in a 1:1.")
     return found
 

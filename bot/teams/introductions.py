@@ -9,9 +9,14 @@ to open one with otherwise, and the connector address (`serviceUrl`) that serves
 
 Teams also says when the app is removed: `installationUpdate` with `action: remove` (from a
 team, or by a person from their 1:1), and `conversationUpdate` with the bot among
-`membersRemoved`. The conversation is forgotten then (a removed team: each of its
-channels), so nothing is posted there again, and a person whose 1:1 it was cannot be
-reached until Teams introduces them again (`baton check` names them).
+`membersRemoved`. A removed team's channels (or a group chat) are kept marked removed, so
+nothing is posted there again and what would have been is a dead letter that says why; a
+1:1 is forgotten, and its person cannot be reached until Teams introduces them again
+(`baton check` names both).
+
+Each replica remembers whom it found known (`known`); a removal received by another one is
+counted in the database (`storage.conversations.people_changed`), and the listeners read
+people again when that count moved (`bot.teams.places.StoredPeople`).
 """
 
 from typing import Any
@@ -112,6 +117,8 @@ def introduce(
                 tenant_id=tenant,
                 service_url=service_url,
             )
+        if people:
+            conversations.people_changed(session, PLATFORM)
     return installing and bool(people)
 
 
@@ -139,8 +146,9 @@ def _forget(ctx: Context, activity: dict[str, Any], seen: dict[str, str | None])
     """Forget the conversation the app was removed from; removing it again changes nothing.
 
     A 1:1: the conversation, and its person's way in. A team: every channel Baton knows of
-    it, found by the team's Graph id (`aadGroupId`), or by the one its first channel (the
-    team's id) was stored with when the removal does not carry it. A group chat: itself."""
+    it, marked removed, found by the team's Graph id (`aadGroupId`), or by the one its first
+    channel (the team's id) was stored with when the removal does not carry it. A group
+    chat: itself, marked removed."""
     conversation = activity.get("conversation") or {}
     root = str(conversation["id"]).split(";")[0]
     data = activity.get("channelData") or {}
@@ -148,8 +156,11 @@ def _forget(ctx: Context, activity: dict[str, Any], seen: dict[str, str | None])
     now = ctx.clock()
     with transaction(ctx.sessions) as session:
         if conversation.get("conversationType") == "personal":
-            for user in conversations.forget_personal(session, PLATFORM, root, at=now):
+            whose = conversations.forget_personal(session, PLATFORM, root, at=now)
+            for user in whose:
                 seen.pop(user, None)  # their next activity introduces them again
+            if whose:
+                conversations.people_changed(session, PLATFORM)
             return
         named = [root, *([str(team["id"])] if team.get("id") else [])]
         team_id = team.get("aadGroupId") or next(
@@ -160,9 +171,10 @@ def _forget(ctx: Context, activity: dict[str, Any], seen: dict[str, str | None])
             ),
             None,
         )
-        conversations.forget_conversations(session, PLATFORM, named, team_id=team_id)
+        conversations.forget_conversations(session, PLATFORM, named, team_id=team_id, at=now)
         if conversation.get("conversationType") == "channel" or team:
             conversations.forget_accounts_without_team(session, PLATFORM, at=now)
+            conversations.people_changed(session, PLATFORM)
     seen.clear()  # who was reachable through the team is read again
 
 

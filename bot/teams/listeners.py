@@ -30,6 +30,7 @@ from bot.teams import answers, commands, handover, pausing
 from bot.teams.cards import CardRenderer
 from bot.teams.directory import PLATFORM
 from bot.teams.introductions import introduce
+from bot.teams.places import StoredPeople
 from storage.db import one_transaction
 from storage.models import Lead
 
@@ -45,8 +46,12 @@ class Inbound:
     cards: CardRenderer
     introduced: Callable[[], None]
     """Called after Teams introduced people: the agreement's addresses may resolve now."""
+    people: StoredPeople
+    """The people as any replica changed them: `known` and the cards' names follow it."""
     known: dict[str, str | None] = field(default_factory=dict)
     """Who Teams introduced before, as `introduce` found them (the process's memory)."""
+    version: int | None = None
+    """The count of changes to the people `known` and the cards' names are as of."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,11 @@ def handle(
     """What to answer `activity`; `members` and `channels`, the roster and the team's
     channels read at an installation. A delivery seen before is answered without doing
     anything again."""
+    version, names = inbound.people.current()
+    if version != inbound.version:  # a replica introduced or forgot people: read them again
+        inbound.known.clear()
+        inbound.cards.names = names
+        inbound.version = version
     if introduce(inbound.ctx, activity, members, channels, inbound.known):
         inbound.cards.names = inbound.cards.names | _names(activity, members or [])
         inbound.introduced()

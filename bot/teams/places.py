@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy.orm import sessionmaker
@@ -32,6 +33,8 @@ class ChannelPlace:
     service_url: str
     team_id: str | None = None
     """Graph's id of its team (`aadGroupId`): without it, a retry cannot look for a post."""
+    removed_at: datetime | None = None
+    """When the app was removed from its team: nothing can be posted there since."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,8 @@ class Places(Protocol):
     """The conversation references the installation stored."""
 
     def channel(self, channel_id: str) -> ChannelPlace | None:
-        """The channel, or None when Baton was never installed in its team."""
+        """The channel (with `removed_at` once the app was removed from its team), or None
+        when Baton was never installed in its team."""
         ...
 
     def person(self, person_id: str) -> PersonPlace | None:
@@ -79,7 +83,9 @@ class StoredPlaces:
             found = conversations.conversation(session, PLATFORM, channel_id)
         if found is None:
             return None
-        return ChannelPlace(channel_id, found.service_url or self.service_url, found.team_id)
+        return ChannelPlace(
+            channel_id, found.service_url or self.service_url, found.team_id, found.removed_at
+        )
 
     def person(self, person_id: str) -> PersonPlace | None:
         with self.sessions() as session:
@@ -113,24 +119,44 @@ class StoredPlaces:
         return known.email if known is not None else None
 
 
-class StoredNames(Mapping[str, str]):
-    """People's names as Teams gave them (`storage.conversations.names`), for the cards;
-    read again at most every `EVERY`, so a card rendered in a burst costs no query."""
+class StoredPeople:
+    """The people Teams introduced as this process last read them: their names, and the
+    count of changes to them (`storage.conversations.roster_version`) it read them at.
 
-    EVERY = 60.0
+    Any replica may change them (an installation, a removal), so the count is read again at
+    most every `EVERY` seconds, and the names only when it moved: a burst of clicks costs no
+    query, and what another replica changed is seen here within `EVERY`."""
+
+    EVERY = 1.0
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
+        self._version: int | None = None
         self._names: dict[str, str] = {}
-        self._read_at: float | None = None
+        self._checked_at: float | None = None
+
+    def current(self) -> tuple[int, dict[str, str]]:
+        """The count of changes, and the names as of that count."""
+        now = time.monotonic()
+        if self._checked_at is None or now - self._checked_at >= self.EVERY:
+            with self.sessions() as session:
+                version = conversations.roster_version(session, PLATFORM)
+                if version != self._version:
+                    self._names = conversations.names(session, PLATFORM)
+                    self._version = version
+            self._checked_at = now
+        assert self._version is not None
+        return self._version, self._names
+
+
+class StoredNames(Mapping[str, str]):
+    """People's names as Teams gave them, for the cards the outbox renders (`StoredPeople`)."""
+
+    def __init__(self, people: StoredPeople) -> None:
+        self.people = people
 
     def _current(self) -> dict[str, str]:
-        now = time.monotonic()
-        if self._read_at is None or now - self._read_at >= self.EVERY:
-            with self.sessions() as session:
-                self._names = conversations.names(session, PLATFORM)
-            self._read_at = now
-        return self._names
+        return self.people.current()[1]
 
     def __getitem__(self, person_id: str) -> str:
         return self._current()[person_id]

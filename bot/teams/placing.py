@@ -26,7 +26,20 @@ class Placing:
         return recipient in (channels.sales, channels.marketing) or recipient.startswith("19:")
 
     def _channel(self, channel_id: str) -> ChannelPlace:
-        """The channel as installed, or at the default service URL if Teams never said."""
+        """The channel as installed, or at the default service URL if Teams never said; one
+        the app was removed from is nowhere to post."""
+        return self._postable(self._known_channel(channel_id))
+
+    def _postable(self, place: ChannelPlace) -> ChannelPlace:
+        if place.removed_at is not None:
+            raise Undeliverable(
+                f"Baton was removed from the team of channel {place.id} at "
+                f"{place.removed_at:%Y-%m-%d %H:%M} UTC: nothing is posted there; add the app "
+                "to the team again, then `baton outbox retry`"
+            )
+        return place
+
+    def _known_channel(self, channel_id: str) -> ChannelPlace:
         place = self.places.channel(channel_id)
         if place is not None:
             return place
@@ -51,24 +64,25 @@ class Placing:
         return channel.team_id
 
     def _service_url(self, conversation: str, recipient: str | None = None) -> str:
-        """Where a conversation already written to is served: its channel's, its person's,
-        else the sales channel's (a tenant is served from one region)."""
+        """Where a conversation already written to is served: its channel's (none once the
+        app was removed from it), its person's, else the sales channel's (a tenant is served
+        from one region)."""
         for key in (conversation, recipient):
             if key and self._is_channel(key):
                 place = self.places.channel(key)
                 if place is not None:
-                    return place.service_url
+                    return self._postable(place).service_url
             elif key:
                 person = self.places.person(key)
                 if person is not None and person.person.service_url:
                     return person.person.service_url
-        return self._channel(self.ctx.agreement.channels.sales).service_url
+        return self._known_channel(self.ctx.agreement.channels.sales).service_url
 
     def _card_link(self, lead: Lead | None) -> str | None:
         """A deep link to the lead's card in its channel, for the messages that point at it."""
         if lead is None or not lead.card_message_id or not lead.card_conversation:
             return None
-        team = self._channel(lead.card_conversation).team_id
+        team = self._known_channel(lead.card_conversation).team_id  # the card is still there
         if not team:
             return None
         return LINK.format(

@@ -25,14 +25,13 @@ from bot.service.runtime import Runtime
 from bot.teams.activity import problems
 from bot.teams.cards import CardRenderer
 from bot.teams.connector import Connector, Conversation, card_message
-from bot.teams.directory import PLATFORM
 from bot.teams.errors import TeamsError
 from bot.teams.introductions import installs
 from bot.teams.listeners import Handled, Inbound, handle
 from bot.teams.members import Members
+from bot.teams.places import StoredPeople
 from bot.teams.token import AppToken
 from bot.teams.verify import ActivityVerifier, Unauthorized
-from storage import conversations
 
 log = logging.getLogger(__name__)
 REQUEST_THREADS = 8
@@ -90,10 +89,9 @@ def mount(api: FastAPI, runtime: Runtime) -> None:
 
     def listeners() -> Inbound:
         if not inbound:
-            with runtime.ctx.sessions() as session:
-                names = conversations.names(session, PLATFORM)
-            cards = CardRenderer(runtime.agreement, names)
-            inbound.append(Inbound(runtime.ctx, cards, runtime.resolve_people))
+            people = StoredPeople(runtime.ctx.sessions)
+            cards = CardRenderer(runtime.agreement, {})
+            inbound.append(Inbound(runtime.ctx, cards, runtime.resolve_people, people))
         return inbound[0]
 
     def answer(activity: dict[str, Any], told: tuple[list[dict[str, Any]], list[str]]) -> Handled:
