@@ -150,11 +150,9 @@ _CLAIM_CAPPED = _CLAIM.where(
 """Built once, with their values as parameters: a claim answers a click, and building and
 coercing the statement each time would cost more than running it."""
 _SELLER_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('baton.claim'), hashtext(:user))")
-"""The seller's own claims one at a time until each commits, on PostgreSQL with a cap: under
-READ COMMITTED two claims at once would each count the other's lead as still unowned, and
-both pass `routing.max_open`. The next one's count, a statement after the lock, sees what
-the first committed. SQLite lets one writer at a time, so needs none; without a cap, each
-lead's own row is the compare and set."""
+"""A seller's capped claims one at a time on PostgreSQL: under READ COMMITTED two at once
+would each count the other's lead as unowned and pass `routing.max_open`; the count, a
+statement after the lock, sees what the first committed. SQLite has one writer at a time."""
 
 
 def claim(
