@@ -244,3 +244,17 @@ def test_urgent_rows_go_ahead_of_a_held_backlog_and_the_backlog_keeps_its_order(
 
     assert transport.sent == [*bulk[:5], *urgent, *bulk[5:]]
     assert len(courier._slots) == 0
+
+
+def test_past_ten_thousand_slots_those_that_came_are_forgotten_even_in_a_busy_pass(courier):
+    courier, clock, transport = courier
+    for row_id in range(1_000_000, 1_010_001):  # rows another replica sent: never seen here
+        courier._slots.give(row_id, BULK, "C0OTHER", at(1), START)
+    courier.batch = 1
+    queue(courier, 2, URGENT)
+    clock.now = at(2)
+
+    assert courier.run_once() == courier.batch  # busy: not every due row was seen
+    assert len(courier._slots) == 0
+    courier.run_once()
+    assert len(transport.sent) == 2
