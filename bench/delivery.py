@@ -2,7 +2,8 @@
 
 Real `baton run` replicas (`bench.common.processes`) at Slack's own pace, one message a
 second per channel, against the fake Slack in this process, which can be down as a whole
-(`FakeSlack.outage()`: every method answers 503 until `recover()`).
+(`FakeSlack.outage()`: every method answers 503 until `recover()`). Beside them, the
+courier's own CPU per row under a backlog, measured in this process pass by pass.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import httpx
 from sqlalchemy import func, select
@@ -33,12 +35,17 @@ from bench.common import (
 )
 from bot import intake
 from bot.context import Context
+from bot.delivery import interface
+from bot.delivery.limits import Limits
+from bot.delivery.worker import Courier
 from bot.demo.slack_standin import Call, FakeSlack
 from bot.schemas import LeadIn
 from bot.slack.client import posting_time
-from storage.db import make_engine, session_factory
+from storage import outbox
+from storage.db import make_engine, session_factory, transaction
 from storage.models import Outbox
 
+START = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 SLACK_PACE = "1"  # BATON_SLACK_CHANNEL_RATE: Slack's own, one message a second per channel
 RESUME_TARGET = Target("median", "<", 2.0, "< 2 s")
 URGENT_TARGET = Target("p99", "<", 2000, "p99 < 2 s")
@@ -131,7 +138,11 @@ def outage(
 def backlog(
     results: Results, dbs: Databases, clients: Clients, quick: bool, backend: str, count: int
 ) -> None:
-    """A bulk import queues 1,000 cards; then leads come through the API, one at a time."""
+    """A bulk import queues 1,000 cards; then leads come through the API, one at a time. With
+    one process, the courier's own CPU under such a backlog and one five times as long."""
+    if count == 1:
+        for held in (1_000, 5_000):
+            courier_cpu(results, dbs, backend, held)
     imported, samples = (300, 3) if quick else (1000, 10)
     waits: list[float] = []
     with _batons(dbs, backend, "backlog", count) as (url, slack, batons):
@@ -180,3 +191,64 @@ def backlog(
         f"(`bot.slack.client.posting_time({imported})` tells `baton import` "
         f"{posting_time(imported, rate=float(SLACK_PACE)).total_seconds():.0f} s for all).",
     )
+
+
+class _OneChannel:
+    """A transport whose every row is a post to one channel at Teams' pace (a burst of five,
+    then one every 2 s), taken at once: what is left is the courier's own work."""
+
+    platform = "bench"
+    paced = "send"
+    permanent: frozenset[str] = frozenset()
+    timeout = 1.0
+
+    def __init__(self) -> None:
+        self.limits = Limits(rate=0.5, burst=5, paced=self.paced)
+
+    def route(
+        self, row: Outbox, placed: dict[str, tuple[str | None, str | None]]
+    ) -> tuple[str, str | None]:
+        return self.paced, row.recipient
+
+    def deliver(self, row: Outbox, call: interface.Call) -> interface.Sent:
+        call(row, self.paced, lambda: None, row.recipient)
+        return interface.Sent()
+
+    def answer(self, error: Exception) -> interface.Answer | None:
+        return None
+
+
+def courier_cpu(results: Results, dbs: Databases, backend: str, held: int) -> None:
+    """The courier thread's CPU per row with `held` rows waiting for one channel: giving each
+    its slot, then, while they wait, for each row that comes (one a slot) and goes."""
+    with dbs.fresh(backend, "courier") as url:
+        engine = make_engine(url)
+        now = [START]
+        ctx = Context(agreement=agreement(), sessions=session_factory(engine), clock=lambda: now[0])
+        transport = _OneChannel()
+        courier = Courier(ctx, transport)
+
+        def queue(count: int) -> None:
+            rows = [outbox.row(kind="dm", at=now[0], recipient="C0SALES") for _ in range(count)]
+            with transaction(ctx.sessions) as session:
+                outbox.enqueue_all(session=session, rows=rows)
+
+        queue(held)
+        began = time.thread_time()
+        while courier.run_once() >= courier.batch:
+            pass
+        slots = (time.thread_time() - began) * 1000 / held
+        came, spent = 200, 0.0
+        for _ in range(came):
+            now[0] += transport.limits.interval
+            queue(1)
+            began = time.thread_time()
+            courier.run_once()
+            spent += time.thread_time() - began
+        going = spent * 1000 / came
+        engine.dispose()
+    label = f"{held:,} rows held for one channel"
+    for what, value in (("given its slot", slots), ("that comes and goes", going)):
+        results.add(
+            "backlog", f"Courier CPU per row {what}, {label}", backend, "ms", [value], tail=False
+        )

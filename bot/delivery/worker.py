@@ -14,7 +14,7 @@ from bot import messages, metrics
 from bot.context import Context
 from bot.delivery.interface import Answer, NotYet, Sent, Transport, Undeliverable
 from bot.delivery.outages import PROBE_EVERY, Outage, Outages
-from bot.delivery.pacing import Slot
+from bot.delivery.pacing import Slots
 from storage import leads, outbox
 from storage.db import transaction
 from storage.models import Outbox
@@ -71,7 +71,7 @@ class Courier(Outages):
         self._margin = timedelta(seconds=transport.timeout + 1)
         if lease <= self._margin:
             raise ValueError(f"the lease must be longer than the call timeout plus 1s ({lease})")
-        self._slots: dict[int, Slot] = {}
+        self._slots = Slots()
         self._outages: dict[str, Outage] = {}
         self._try_at: datetime | None = None  # when a row may next try the failing methods
         self._trying: int | None = None  # the row trying them now
@@ -151,7 +151,8 @@ class Courier(Outages):
         known here; a row that came due while the batch ran is taken almost at once.
         """
         now = self.ctx.clock()
-        times = [slot.at for slot in self._slots.values()]
+        slot = self._slots.soonest()
+        times = [] if slot is None else [slot]
         if self._try_at is not None and self._try_at > now:
             times.append(self._try_at)
         if self._soonest is not None:
@@ -196,8 +197,10 @@ class Courier(Outages):
                 in_order=(messages.CARD, messages.REPLY),
                 hold=hold,
             )
-        if len(seen) < self.batch:  # every due row was seen: a due slot not seen is stale
-            self._slots = {k: v for k, v in self._slots.items() if v.at > now or k in seen}
+        # Every due row was seen: a slot that has come and was not seen is stale. Above ten
+        # thousand, rows another replica delivered leave their slots here: forget them anyway.
+        if len(seen) < self.batch or len(self._slots) > 10_000:
+            self._slots.forget_come(now, keep=seen)
         for row in rows:
             self._attempt(row)
         if self._waking:  # what was woken did not get to try: another, in a second
@@ -351,7 +354,7 @@ class Courier(Outages):
 
     def _failed(self, row: Outbox, error: str, retry_at: datetime | None) -> None:
         """Schedule the next attempt, or with `retry_at=None` give up: a dead letter."""
-        self._slots.pop(row.id, None)
+        self._slots.free(row.id)
         if retry_at is not None:
             self._due_at(retry_at)
         else:
