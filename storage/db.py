@@ -61,13 +61,20 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, class_=Session, expire_on_commit=False)
 
 
+def joined(sessions: sessionmaker[Session]) -> Session | None:
+    """The `one_transaction` a `transaction` opened now would join (it commits what is done
+    in it, so whoever opened it announces the changes once they are committed), or None."""
+    unit = _unit.get()
+    return unit if unit is not None and unit.get_bind() is sessions.kw["bind"] else None
+
+
 @contextmanager
 def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: committed when the block ends, rolled back when it raises. Inside
     `one_transaction` on the same database it is that one's: committed with it, not before."""
-    joined = _unit.get()
-    if joined is not None and joined.get_bind() is sessions.kw["bind"]:
-        yield joined
+    unit = joined(sessions)
+    if unit is not None:
+        yield unit
         return
     writer = _writers.get(sessions.kw["bind"])
     with writer or nullcontext(), sessions() as session, session.begin():
