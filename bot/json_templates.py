@@ -38,7 +38,7 @@ def json_text(text: str) -> str:
 
 
 def finalizer(
-    needs_stand_in: Callable[[str], bool], outside: Callable[[str], str]
+    needs_stand_in: Callable[[str], object], outside: Callable[[str], str]
 ) -> Callable[[Any], str]:
     """jinja2's `finalize`: text that `needs_stand_in` becomes a stand-in (or anything that
     looks like one); the rest, and what is marked safe, is written at once. `outside` writes

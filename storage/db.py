@@ -49,8 +49,12 @@ def make_engine(url: str) -> Engine:
             # A deferred transaction that reads, then writes, fails at once with SQLITE_BUSY
             # when another writer got in between; a unit of work begins IMMEDIATE and waits its
             # turn instead. Reads stay deferred, so in WAL mode they never wait for a writer.
+            # Straight to the driver: every transaction begins so, and the way through the
+            # engine (events, a result) costs more than the statement.
             writes = connection.get_execution_options().get(WRITES, False)
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+            connection.connection.driver_connection.execute(
+                "BEGIN IMMEDIATE" if writes else "BEGIN"
+            )
 
         _writers[engine] = threading.Lock()
         return engine
