@@ -181,8 +181,7 @@ class CardRenderer(json_templates.JsonRenderer):
         finally:
             _mentions.reset(taken)
         parsed = json_templates.parse(template, text)
-        if values:  # no stand-in, nothing to look for
-            _fill(parsed, values)
+        _fill(parsed, values)
         if mentioned and isinstance(parsed, dict):
             parsed.setdefault("msteams", {})["entities"] = mentioned
             return parsed, None
