@@ -64,7 +64,8 @@ _finalize = json_templates.finalizer(needs_stand_in=SPECIAL.search, outside=lamb
 def _fill(node: Any, values: list[str], *, facts: bool = False) -> None:
     """Put each value in place of its stand-in: escaped where Teams reads Markdown (the
     `text` of a TextBlock, the title and value of a FactSet's fact), as it is elsewhere.
-    Only the card's objects are visited: a stand-in is never an item of a list."""
+    A string that is itself an item of a list is left as it is (no template puts a value
+    there)."""
     if type(node) is list:
         for item in node:
             if type(item) is dict or type(item) is list:
