@@ -90,8 +90,8 @@ def as_it_stands(session: Session, lead_id: str, lead: Lead | None = None) -> Ca
         lead = leads.get(session=session, lead_id=lead_id)
     if lead is None:
         return None
-    clocks = deadlines.as_they_stand(session=session, lead_id=lead_id)
-    return lead, clocks, leads.latest_feedback(session=session, lead_id=lead_id)
+    clocks, feedback = deadlines.as_they_stand(session=session, lead_id=lead_id)
+    return lead, clocks, feedback
 
 
 def of_row(ctx: Context, lead_id: str | None) -> tuple[Lead | None, list[Deadline]]:

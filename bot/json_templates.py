@@ -28,12 +28,17 @@ STAND_IN = re.compile(r"\ue000(\d+)\ue001")  # private-use characters around an 
 _values: ContextVar[list[str] | None] = ContextVar("baton_template_values", default=None)
 
 
+_encode = json.encoder.encode_basestring
+"""What `json.dumps(text, ensure_ascii=False)` does to a string, without its way there: a
+card's every value is written by it."""
+
+
 def json_text(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)[1:-1]
+    return _encode(text)[1:-1]
 
 
 def finalizer(
-    needs_stand_in: Callable[[str], bool], outside: Callable[[str], str]
+    needs_stand_in: Callable[[str], object], outside: Callable[[str], str]
 ) -> Callable[[Any], str]:
     """jinja2's `finalize`: text that `needs_stand_in` becomes a stand-in (or anything that
     looks like one); the rest, and what is marked safe, is written at once. `outside` writes
@@ -48,8 +53,8 @@ def finalizer(
         values = _values.get()
         if values is None:
             return json_text(outside(text))
-        if not needs_stand_in(text) and "\ue000" not in text:
-            return json_text(text)
+        if "\ue000" not in text and not needs_stand_in(text):
+            return _encode(text)[1:-1]
         values.append(text)
         return f"\ue000{len(values) - 1}\ue001"
 
@@ -58,14 +63,23 @@ def finalizer(
 
 def render(env: Environment, template: str, facts: dict[str, Any]) -> tuple[Any, list[str]]:
     """The template's JSON with its stand-ins, and the values they stand for."""
+    text, values = render_text(env, template, facts)
+    return parse(template, text), values
+
+
+def render_text(env: Environment, template: str, facts: dict[str, Any]) -> tuple[str, list[str]]:
+    """The template's JSON text with its stand-ins, and the values they stand for."""
     values: list[str] = []
     taken = _values.set(values)
     try:
-        text = env.get_template(f"{template}.json.j2").render(**facts)
+        return env.get_template(f"{template}.json.j2").render(**facts), values
     finally:
         _values.reset(taken)
+
+
+def parse(template: str, text: str) -> Any:
     try:
-        return json.loads(text), values
+        return json.loads(text)
     except json.JSONDecodeError as error:
         raise ValueError(f"template {template} did not render JSON: {error}") from None
 

@@ -12,7 +12,7 @@ from bot.permissions import Action, allowed, authorize
 from bot.pipeline import Move, next_stage
 from bot.refusals import Refused
 from storage import deadlines, leads, sellers
-from storage.db import transaction
+from storage.db import joined, transaction
 from storage.models import Lead
 
 
@@ -85,8 +85,16 @@ def claim(ctx: Context, *, lead_id: str, user: str) -> Lead:
         changed(session, lead_id=lead_id, at=now, actor=user, kind="claimed")
         writeback.queue(session, ctx, lead=claimed, step="claimed", at=now, by=user, owner=user)
     metrics.LEADS_CLAIMED.inc()
-    ctx.wake()
+    _wake(ctx)
     return claimed
+
+
+def _wake(ctx: Context) -> None:
+    """The courier and the clock look at what changed, once it is committed: inside a larger
+    unit (`storage.db.one_transaction`) not yet, and its owner wakes them after its commit; a
+    wake now would have them look before the rows are there, for nothing."""
+    if joined(ctx.sessions) is None:
+        ctx.wake()
 
 
 def assign(ctx: Context, *, lead_id: str, by: str, to: str) -> Lead:
@@ -169,7 +177,7 @@ def release(ctx: Context, *, lead_id: str, user: str) -> Lead:
             session=session, lead_id=lead_id, template="released", at=now, by=user
         )
         session.refresh(lead)
-    ctx.wake()
+    _wake(ctx)
     return lead
 
 
@@ -196,7 +204,7 @@ def mark_contacted(ctx: Context, *, lead_id: str, user: str, how: str | None = N
         )
         session.refresh(lead)
         writeback.queue(session, ctx, lead=lead, step="contacted", at=now, by=user, text=how)
-    ctx.wake()
+    _wake(ctx)
     return lead
 
 

@@ -49,8 +49,12 @@ def make_engine(url: str) -> Engine:
             # A deferred transaction that reads, then writes, fails at once with SQLITE_BUSY
             # when another writer got in between; a unit of work begins IMMEDIATE and waits its
             # turn instead. Reads stay deferred, so in WAL mode they never wait for a writer.
+            # Straight to the driver: every transaction begins so, and the way through the
+            # engine (events, a result) costs more than the statement.
             writes = connection.get_execution_options().get(WRITES, False)
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+            connection.connection.driver_connection.execute(
+                "BEGIN IMMEDIATE" if writes else "BEGIN"
+            )
 
         _writers[engine] = threading.Lock()
         return engine
@@ -61,13 +65,20 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, class_=Session, expire_on_commit=False)
 
 
+def joined(sessions: sessionmaker[Session]) -> Session | None:
+    """The `one_transaction` a `transaction` opened now would join (it commits what is done
+    in it, so whoever opened it announces the changes once they are committed), or None."""
+    unit = _unit.get()
+    return unit if unit is not None and unit.get_bind() is sessions.kw["bind"] else None
+
+
 @contextmanager
 def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: committed when the block ends, rolled back when it raises. Inside
     `one_transaction` on the same database it is that one's: committed with it, not before."""
-    joined = _unit.get()
-    if joined is not None and joined.get_bind() is sessions.kw["bind"]:
-        yield joined
+    unit = joined(sessions)
+    if unit is not None:
+        yield unit
         return
     writer = _writers.get(sessions.kw["bind"])
     with writer or nullcontext(), sessions() as session, session.begin():

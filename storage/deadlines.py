@@ -3,11 +3,11 @@
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import Update, bindparam, func, insert, update
+from sqlalchemy import Update, bindparam, func, insert, literal_column, true, update
 from sqlmodel import Session, col, select
 
 from storage import leads
-from storage.models import Breach, Deadline
+from storage.models import Breach, Deadline, Feedback
 
 # Built once: a statement made per call would be compiled (and its values coerced) each time.
 _INSERT_DEADLINE = insert(Deadline.__table__)
@@ -40,9 +40,26 @@ def open_clock(
 
 _BREACHES = Breach.__table__
 _CLOCKS = Deadline.__table__
-_OF_LEAD = (
-    select(*_CLOCKS.c).where(_CLOCKS.c.lead_id == bindparam("lead_id")).order_by(_CLOCKS.c.id)
+_FEEDBACK = Feedback.__table__
+_OF_LEAD = select(*_CLOCKS.c).where(_CLOCKS.c.lead_id == bindparam("lead_id")).subquery("clock")
+_LATEST = (
+    select(*_FEEDBACK.c)
+    .where(_FEEDBACK.c.lead_id == bindparam("lead_id"))
+    .order_by(_FEEDBACK.c.id.desc())
+    .limit(1)
+    .subquery("latest")
 )
+_ONE = select(literal_column("1").label("one")).subquery("one")
+_CARD = (
+    select(*_OF_LEAD.c, *_LATEST.c)
+    .select_from(_ONE.outerjoin(_OF_LEAD, true()).outerjoin(_LATEST, true()))
+    .order_by(_OF_LEAD.c.id)
+)
+"""Every clock of a lead, each with its latest feedback (or a row of the feedback alone, or
+of nothing): a row for nothing keeps the feedback of a lead without clocks."""
+_CLOCK_NAMES = [column.name for column in _OF_LEAD.c]
+_CLOCK_WIDTH = len(_CLOCK_NAMES)
+_FEEDBACK_NAMES = [column.name for column in _LATEST.c]
 
 
 @cache
@@ -95,11 +112,20 @@ def of_lead(*, session: Session, lead_id: str) -> list[Deadline]:
     )
 
 
-def as_they_stand(*, session: Session, lead_id: str) -> list[Deadline]:
-    """The lead's clocks read as rows, outside the session (`leads.detached`): what its card
-    shows right after statements changed them, with no object of the session to refresh."""
-    rows = session.execute(_OF_LEAD, {"lead_id": lead_id}).mappings()
-    return [leads.detached(Deadline, dict(row)) for row in rows]
+def as_they_stand(*, session: Session, lead_id: str) -> tuple[list[Deadline], Feedback | None]:
+    """The lead's clocks and its latest feedback read as rows, outside the session
+    (`leads.detached`): what its card shows right after statements changed them, with no
+    object of the session to refresh. One query: the answer to a click waits for it."""
+    rows = session.execute(_CARD, {"lead_id": lead_id}).all()
+    clocks = [
+        leads.detached(Deadline, dict(zip(_CLOCK_NAMES, row[:_CLOCK_WIDTH], strict=True)))
+        for row in rows
+        if row[0] is not None
+    ]
+    latest = rows[0][_CLOCK_WIDTH:] if rows else None
+    if latest is None or latest[0] is None:
+        return clocks, None
+    return clocks, leads.detached(Feedback, dict(zip(_FEEDBACK_NAMES, latest, strict=True)))
 
 
 def open_clock_of(*, session: Session, lead_id: str, kind: str) -> Deadline | None:

@@ -32,7 +32,7 @@ _USER_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _finalize = json_templates.finalizer(
     # Text that would read differently in `mrkdwn` and in `plain_text` becomes a stand-in;
     # outside `Renderer`, Slack's entities, wherever it lands.
-    needs_stand_in=lambda text: bool(blockkit.SPECIAL.search(text)),
+    needs_stand_in=blockkit.SPECIAL.search,
     outside=blockkit.escape,
 )
 

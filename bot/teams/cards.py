@@ -28,7 +28,7 @@ from bot.durations import humanize, wait
 from bot.feedback import RULES
 from bot.teams import answers
 from bot.teams.answers import Size
-from bot.teams.text import cut, markdown
+from bot.teams.text import SPECIAL, cut, markdown
 from bot.wording import compact
 from storage.models import Lead
 
@@ -40,6 +40,13 @@ ACTIONS = 6
 """Actions Teams shows on a card."""
 SHORTEST = 100
 """`fit_card` cuts no text shorter than this."""
+GROWTH = 6
+"""`json.dumps` of parsed JSON text takes at most this many times its bytes: a separator gains
+a space, a character of a string takes at most six bytes (`\u001f`), a number at most 4.5
+times its text (`1e15` is written `1000000000000000.0`)."""
+PER_VALUE = 9
+"""Bytes a character of a value takes at most, written for Markdown (a look-alike, or a word
+joiner of three bytes beside it) and then for JSON (six bytes at most)."""
 
 
 _mentions: ContextVar[list[dict[str, Any]] | None] = ContextVar("teams_mentions", default=None)
@@ -50,37 +57,43 @@ class CardTooLarge(ValueError):
     """Even with every long text cut, the card is over Teams' limit."""
 
 
-_finalize = json_templates.finalizer(
-    needs_stand_in=lambda text: markdown(text) != text, outside=lambda text: text
-)
+# Text with none of what Markdown reads is as it is everywhere; the rest becomes a stand-in.
+_finalize = json_templates.finalizer(needs_stand_in=SPECIAL.search, outside=lambda text: text)
 
 
 def _fill(node: Any, values: list[str], *, facts: bool = False) -> None:
     """Put each value in place of its stand-in: escaped where Teams reads Markdown (the
-    `text` of a TextBlock, the title and value of a FactSet's fact), as it is elsewhere."""
-    if isinstance(node, list):
+    `text` of a TextBlock, the title and value of a FactSet's fact), as it is elsewhere.
+    A string that is itself an item of a list is left as it is (no template puts a value
+    there)."""
+    if type(node) is list:
         for item in node:
-            _fill(item, values, facts=facts)
-        return
-    if not isinstance(node, dict):
+            if type(item) is dict or type(item) is list:
+                _fill(item, values, facts=facts)
         return
     kind = node.get("type")
     for key, child in node.items():
-        if isinstance(child, dict | list):
+        if type(child) is str:
+            if "\ue000" in child:
+                reads_markdown = (kind == "TextBlock" and key == "text") or facts
+                write = markdown if reads_markdown else str
+                node[key] = json_templates.STAND_IN.sub(
+                    partial(json_templates.written, write=write, values=values), child
+                )
+        elif type(child) is dict or type(child) is list:
             _fill(child, values, facts=kind == "FactSet" and key == "facts")
-        elif isinstance(child, str) and "\ue000" in child:
-            reads_markdown = (kind == "TextBlock" and key == "text") or facts
-            write = markdown if reads_markdown else str
-            node[key] = json_templates.STAND_IN.sub(
-                partial(json_templates.written, write=write, values=values), child
-            )
 
 
-def fit_card(card: dict[str, Any], limit: int = CARD_BYTES) -> dict[str, Any]:
+def fit_card(
+    card: dict[str, Any], limit: int = CARD_BYTES, *, at_most: int | None = None
+) -> dict[str, Any]:
     """`card` within Teams' limits: six actions at most, and its JSON within `limit` bytes,
-    the longest texts cut first."""
+    the longest texts cut first. `at_most`: a bound of its JSON's bytes known beforehand
+    (`CardRenderer`'s); within `limit`, the card is not measured."""
     if len(card.get("actions") or []) > ACTIONS:
         raise ValueError(f"a card shows at most {ACTIONS} actions")
+    if at_most is not None and at_most <= limit:
+        return card
     while (size := len(json.dumps(card, ensure_ascii=False).encode())) > limit:
         texts = sorted(_texts(card), key=lambda owner: len(owner[0][owner[1]]), reverse=True)
         if not texts or len(texts[0][0][texts[0][1]]) <= SHORTEST:
@@ -148,20 +161,32 @@ class CardRenderer(json_templates.JsonRenderer):
 
     def render(self, template: str, **facts: Any) -> dict[str, Any]:
         """The template's JSON with every value in place; not yet fitted."""
-        mentioned: list[dict[str, Any]] = []
-        taken = _mentions.set(mentioned)
-        try:
-            parsed, values = json_templates.render(self.env, template, facts)
-        finally:
-            _mentions.reset(taken)
-        _fill(parsed, values)
-        if mentioned and isinstance(parsed, dict):
-            parsed.setdefault("msteams", {})["entities"] = mentioned
-        return parsed
+        return self._rendered(template, facts)[0]
 
     def message(self, template: str, **facts: Any) -> dict[str, Any]:
         """An Adaptive Card within Teams' limits."""
-        return fit_card(self.render(template, **facts))
+        card, at_most = self._rendered(template, facts)
+        return fit_card(card, at_most=at_most)
+
+    def _rendered(self, template: str, facts: dict[str, Any]) -> tuple[Any, int | None]:
+        """The card, and a bound of its JSON's bytes (None: not known, with @mentions).
+
+        The bound spares measuring the JSON of a card that is evidently within Teams' limit,
+        as nearly all are: `json.dumps` writes what the template's JSON text says in at most
+        `GROWTH` times its bytes, and each character of a value put in place of a stand-in
+        in at most `PER_VALUE` bytes."""
+        mentioned: list[dict[str, Any]] = []
+        taken = _mentions.set(mentioned)
+        try:
+            text, values = json_templates.render_text(self.env, template, facts)
+        finally:
+            _mentions.reset(taken)
+        parsed = json_templates.parse(template, text)
+        _fill(parsed, values)
+        if mentioned and isinstance(parsed, dict):
+            parsed.setdefault("msteams", {})["entities"] = mentioned
+            return parsed, None
+        return parsed, GROWTH * len(text.encode()) + PER_VALUE * sum(map(len, values))
 
     def dialog(self, template: str, *, title: str, height: Size, **facts: Any) -> dict[str, Any]:
         """The answer to `task/fetch` that opens a dialog showing the template's card."""

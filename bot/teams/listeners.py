@@ -198,7 +198,7 @@ def card_action(
         if key:
             first_delivery(ctx, key, platform=PLATFORM)
         return answers.notice(inbound.cards.notice(refusal.reason, **refusal.details))
-    ctx.wake()  # the work's own wake came before its outbox rows were committed
+    ctx.wake()  # the work leaves the wake to whoever commits its outbox rows: here
     return _card(inbound, state)
 
 

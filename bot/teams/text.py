@@ -18,13 +18,13 @@ _ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 _LINK = re.compile(r"\](?=\()")
 _FUNCTION = re.compile(r"\{(?=\{)")
 _ESCAPE = re.compile(r"\\(?=[!-/:-@\[-`{-~])")
-_ANY = re.compile(r"[*_&\]{\\]|^[ \t]*(?:[-+#>]|\d+[.)])[ \t]", re.MULTILINE)
+SPECIAL = re.compile(r"[*_&\]{\\]|^[ \t]*(?:[-+#>]|\d+[.)])[ \t]", re.MULTILINE)
 """Whatever any of the rules above could change: most text has none of it, and is as it is."""
 
 
 def markdown(text: str) -> str:
     """`text` for a place Teams formats, reading the same and formatting nothing."""
-    if not _ANY.search(text):
+    if not SPECIAL.search(text):
         return text
     written = text.translate(_LOOKALIKES)
     written = _ENTITY.sub("&" + WORD_JOINER, written)
