@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 REQUEST_THREADS = 8
 """As for Slack's requests (`bot.slack.events`): few threads take turns on one interpreter."""
 JSON = [(b"content-type", b"application/json")]
+ENCODER = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, check_circular=False, separators=(",", ":")
+)
+"""FastAPI's JSON, made once; an answer comes from a template, so it holds no cycle to look for."""
 TIMEOUT = 10.0
 """Seconds for the roster read at an installation; Teams waits 15 s for the answer."""
 
@@ -189,8 +193,7 @@ async def _answer(send: Send, code: int, content: Any) -> None:
     if content is None:
         body, headers = b"", []
     else:
-        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        body, headers = text.encode(), JSON
+        body, headers = ENCODER.encode(content).encode(), JSON
     length = [(b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": code, "headers": length + headers})
     await send({"type": "http.response.body", "body": body})
