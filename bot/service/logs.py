@@ -13,10 +13,10 @@ Secrets are masked on the way out: a token that slips into a message, an excepti
 
 import json
 import logging
+import random
 import re
 import sys
 import time
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -197,6 +197,21 @@ def setup(
     return handler
 
 
+def _given_id(scope: Scope) -> str:
+    """The caller's `X-Request-Id`, read straight from the scope: every request asks."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            return value.decode("latin-1")
+    return ""
+
+
+def _new_id() -> str:
+    """32 hex digits, as a uuid4's: an id is unique, not secret, so it is drawn from `random`
+    (seeded afresh in every process, forked ones too) for a tenth of what `uuid4` costs
+    every request."""
+    return f"{random.getrandbits(128):032x}"
+
+
 class RequestContext:
     """ASGI middleware: a request id for every HTTP request, in the logging context while the
     request runs and in the answer's `X-Request-Id`, and one log line per request.
@@ -215,8 +230,8 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = MutableHeaders(scope=scope).get("x-request-id", "")
-        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        given = _given_id(scope)
+        request_id = given if _REQUEST_ID.match(given) else _new_id()
         status = 500
         answered = False
         started = time.perf_counter()

@@ -45,6 +45,9 @@ def create_app(runtime: Runtime, bolt: SlackApp | None = None) -> FastAPI:
         summary="Marketing hands over leads; Baton posts the qualified ones to Sales.",
         version="1.0",
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry: Baton configures none (its metrics are `/metrics`, its
+        # logs `bot.service.logs`), and asking whether anyone did costs every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     api.add_middleware(BodyLimit, limit=MAX_BODY)
     api.add_middleware(RequestContext)  # outermost: even a 413 gets a request id

@@ -11,15 +11,19 @@ activity but an invoke is answered 200. Every address called is the `serviceUrl`
 verified token names.
 """
 
+import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from anyio import CapacityLimiter, to_thread
-from fastapi import FastAPI, Request, Response, status
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, status
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from bot.service.runtime import Runtime
 from bot.teams.activity import problems
@@ -36,6 +40,11 @@ from bot.teams.verify import ActivityVerifier, Unauthorized
 log = logging.getLogger(__name__)
 REQUEST_THREADS = 8
 """As for Slack's requests (`bot.slack.events`): few threads take turns on one interpreter."""
+JSON = [(b"content-type", b"application/json")]
+ENCODER = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, check_circular=False, separators=(",", ":")
+)
+"""FastAPI's JSON, made once; an answer comes from a template, so it holds no cycle to look for."""
 TIMEOUT = 10.0
 """Seconds for the roster read at an installation; Teams waits 15 s for the answer."""
 
@@ -49,7 +58,10 @@ def mount(api: FastAPI, runtime: Runtime) -> None:
         metadata_url=settings.teams_openid_url,
         clock=runtime.ctx.clock,
     )
-    threads = CapacityLimiter(REQUEST_THREADS)
+    # A plain pool rather than anyio's `to_thread`: the same few threads, handed a click for
+    # half the CPU on the event loop, which every other click's answer waits for. Its idle
+    # threads end with the app (the pool is collected) or the process.
+    threads = ThreadPoolExecutor(REQUEST_THREADS, thread_name_prefix="baton-teams-request")
     made: list[_Clients] = []  # made in the app's event loop, when first needed
 
     def clients() -> _Clients:
@@ -105,8 +117,10 @@ def mount(api: FastAPI, runtime: Runtime) -> None:
         except TeamsError as error:
             log.warning("could not answer a message: %s", error)
 
-    async def messages(request: Request) -> Response:
-        body = await request.body()
+    async def messages(scope: Scope, receive: Receive, send: Send) -> None:
+        body = await _body(receive)
+        if body is None:
+            return  # the client went away before it had sent the activity
         try:
             activity = json.loads(body)
         except ValueError:
@@ -115,27 +129,72 @@ def mount(api: FastAPI, runtime: Runtime) -> None:
             activity = {}
         try:
             await verifier.verify(
-                request.headers.get("authorization"),
+                _header(scope, b"authorization"),
                 service_url=_text(activity.get("serviceUrl")),
                 channel_id=_text(activity.get("channelId")),
             )
         except Unauthorized as refused:
             log.info("refused an activity: %s", refused)
-            return JSONResponse({"error": "unauthorized"}, status.HTTP_401_UNAUTHORIZED)
+            await _answer(send, status.HTTP_401_UNAUTHORIZED, {"error": "unauthorized"})
+            return
         if wrong := problems(activity):
-            return JSONResponse({"detail": wrong}, status.HTTP_400_BAD_REQUEST)
+            await _answer(send, status.HTTP_400_BAD_REQUEST, {"detail": wrong})
+            return
         told = await installation(activity)
         with runtime.ctx.answers.answering():  # the courier and the click workers wait
-            handled = await to_thread.run_sync(answer, activity, told, limiter=threads)
+            handled = await asyncio.get_running_loop().run_in_executor(
+                threads, copy_context().run, answer, activity, told
+            )
         if handled.reply is not None:
             await reply(activity, handled.reply)
-        if handled.answer is None:
-            return Response(status_code=status.HTTP_200_OK)
-        return JSONResponse(handled.answer)
+        await _answer(send, status.HTTP_200_OK, handled.answer)
 
-    # A plain route: the activity is read from the body as it is, so FastAPI's parameters
-    # and dependencies would only add their cost to the answer of every click.
-    api.add_route("/api/messages", messages, methods=["POST"], include_in_schema=False)
+    # A plain ASGI route, matched first: every click's answer waits for the event loop, so
+    # neither FastAPI's parameters, Starlette's request and response objects nor a walk past
+    # the other routes add their cost to it. Errors still reach the app's handlers.
+    route = Route("/api/messages", _Asgi(messages), methods=["POST"], include_in_schema=False)
+    api.router.routes.insert(0, route)
+
+
+class _Asgi:
+    """An ASGI app for a route: Starlette calls an instance as one, where it would wrap a
+    function as `func(request) -> response`."""
+
+    def __init__(self, serve: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.serve = serve
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.serve(scope, receive, send)
+
+
+async def _body(receive: Receive) -> bytes | None:
+    """The whole request body (`BodyLimit` has kept it to 1 MB); None if the client left."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def _answer(send: Send, code: int, content: Any) -> None:
+    """`content` as JSON (as FastAPI's JSONResponse writes it), or an empty body for None."""
+    if content is None:
+        body, headers = b"", []
+    else:
+        body, headers = ENCODER.encode(content).encode(), JSON
+    length = [(b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": code, "headers": length + headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _text(value: Any) -> str | None:
