@@ -7,6 +7,7 @@ from sqlalchemy import Update, bindparam, func, insert, literal_column, true, up
 from sqlmodel import Session, col, select
 
 from storage import leads
+from storage.db import connection
 from storage.models import Breach, Deadline, Feedback
 
 # Built once: a statement made per call would be compiled (and its values coerced) each time.
@@ -98,9 +99,10 @@ def resolve(*, session: Session, lead_id: str, kinds: tuple[str, ...], at: datet
     breaches are not looked at: a claim of a lead on time does one statement, not two."""
     clocks, breaches = _resolving(tuple(kinds))
     values = {"of_lead": lead_id, "resolved": at}
-    stopped = session.execute(clocks, values).all()
+    on = connection(session)
+    stopped = on.execute(clocks, values).all()
     if any(breached is not None or extended is not None for breached, extended in stopped):
-        session.execute(breaches, values)
+        on.execute(breaches, values)
     return len(stopped)
 
 
@@ -116,7 +118,7 @@ def as_they_stand(*, session: Session, lead_id: str) -> tuple[list[Deadline], Fe
     """The lead's clocks and its latest feedback read as rows, outside the session
     (`leads.detached`): what its card shows right after statements changed them, with no
     object of the session to refresh. One query: the answer to a click waits for it."""
-    rows = session.execute(_CARD, {"lead_id": lead_id}).all()
+    rows = connection(session).execute(_CARD, {"lead_id": lead_id}).all()
     clocks = [
         leads.detached(Deadline, dict(zip(_CLOCK_NAMES, row[:_CLOCK_WIDTH], strict=True)))
         for row in rows

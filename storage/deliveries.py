@@ -12,6 +12,7 @@ from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from storage.db import connection
 from storage.models import InboundEvent
 
 _TABLE = InboundEvent.__table__
@@ -31,6 +32,6 @@ _TAKE = {
 
 def take(*, session: Session, platform: str, event_id: str, at: datetime) -> bool:
     """Record that `platform` delivered `event_id`; False when it was recorded before."""
-    taking = _TAKE[session.get_bind().dialect.name]
+    on = connection(session)
     values = {"platform": platform, "event_id": event_id[:255], "at": at}
-    return session.execute(taking, values).first() is not None
+    return on.execute(_TAKE[on.dialect.name], values).first() is not None

@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, func, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from storage.db import connection
 from storage.models import Deadline, Digest, DigestItem, Lead
 
 _INSERT_ITEM = insert(DigestItem.__table__)
@@ -101,7 +102,9 @@ def naming(
         return []
     if len(lead_ids) == 1:
         (lead_id,) = lead_ids
-        rows = session.execute(_NAMING_ONE, {"naming_lead": lead_id, "since": since}).all()
+        rows = (
+            connection(session).execute(_NAMING_ONE, {"naming_lead": lead_id, "since": since}).all()
+        )
     else:
         rows = session.execute(
             select(Digest.id, Digest.recipient, Digest.bucket)

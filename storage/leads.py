@@ -9,6 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session, SQLModel, col, select
 
+from storage.db import connection
 from storage.models import Deadline, Event, Feedback, Lead, Person, SellerStatus, external_key
 
 # Built once: a statement made per call would be compiled (and its values coerced) each time.
@@ -103,7 +104,9 @@ def record(
     """Append one event; every state change of a lead writes exactly one in its transaction.
 
     An INSERT rather than an object in the session, which would cost more than the row."""
-    session.execute(_INSERT_EVENT, event(lead_id=lead_id, at=at, actor=actor, kind=kind, data=data))
+    connection(session).execute(
+        _INSERT_EVENT, event(lead_id=lead_id, at=at, actor=actor, kind=kind, data=data)
+    )
 
 
 def record_all(*, session: Session, events: list[dict[str, Any]]) -> None:
@@ -162,12 +165,13 @@ def claim(
     only a seller in the rotation, holding fewer than `cap` open leads (when there is a cap),
     claims. The lead as it now is (not an object of the session), or None: one statement, as
     the answer to a click waits for it."""
+    on = connection(session)
     values: dict[str, Any] = {"lead_id": lead_id, "user": user, "at": at}
     if cap is not None:
         values["cap"] = cap
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(_SELLER_LOCK, {"user": user})
-    row = session.execute(_CLAIM if cap is None else _CLAIM_CAPPED, values).first()
+        if on.dialect.name == "postgresql":
+            on.execute(_SELLER_LOCK, {"user": user})
+    row = on.execute(_CLAIM if cap is None else _CLAIM_CAPPED, values).first()
     return None if row is None else as_inserted(dict(row._mapping))
 
 
