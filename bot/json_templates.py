@@ -45,11 +45,16 @@ def finalizer(
     a value rendered outside `render`, where no place will be known."""
 
     def finalize(value: Any) -> str:
-        if value is None:
+        # Plain text first: nearly every value a template writes is one, and a card writes
+        # dozens per render.
+        if type(value) is str:
+            text = value
+        elif value is None:
             return ""
-        if isinstance(value, Markup | Enum):
+        elif isinstance(value, Markup | Enum):
             return json_text(str(value))
-        text = str(value)
+        else:
+            text = str(value)
         values = _values.get()
         if values is None:
             return json_text(outside(text))
