@@ -28,7 +28,7 @@ from bot.durations import humanize, wait
 from bot.feedback import RULES
 from bot.teams import answers
 from bot.teams.answers import Size
-from bot.teams.text import SPECIAL, cut, markdown
+from bot.teams.text import cut, markdown, special
 from bot.wording import compact
 from storage.models import Lead
 
@@ -58,7 +58,7 @@ class CardTooLarge(ValueError):
 
 
 # Text with none of what Markdown reads is as it is everywhere; the rest becomes a stand-in.
-_finalize = json_templates.finalizer(needs_stand_in=SPECIAL.search, outside=lambda text: text)
+_finalize = json_templates.finalizer(needs_stand_in=special, outside=lambda text: text)
 
 
 def _fill(node: Any, values: list[str], left: int, *, facts: bool = False) -> int:
