@@ -28,6 +28,11 @@ STAND_IN = re.compile(r"\ue000(\d+)\ue001")  # private-use characters around an 
 _values: ContextVar[list[str] | None] = ContextVar("baton_template_values", default=None)
 
 
+PLAIN_TEXTS = 4096
+"""Texts a finalizer remembers as written, then forgets all at once; none longer than
+`PLAIN_LENGTH`: a few megabytes at most."""
+PLAIN_LENGTH = 200
+
 _encode = json.encoder.encode_basestring
 """What `json.dumps(text, ensure_ascii=False)` does to a string, without its way there: a
 card's every value is written by it."""
@@ -43,6 +48,9 @@ def finalizer(
     """jinja2's `finalize`: text that `needs_stand_in` becomes a stand-in (or anything that
     looks like one); the rest, and what is marked safe, is written at once. `outside` writes
     a value rendered outside `render`, where no place will be known."""
+    # Text found to need no stand-in, as written: the same few values (a country, a stage,
+    # a date, "—") fill every card, and a lead's own fill its card again when it changes.
+    plain: dict[str, str] = {}
 
     def finalize(value: Any) -> str:
         # Plain text first: nearly every value a template writes is one, and a card writes
@@ -58,8 +66,16 @@ def finalizer(
         values = _values.get()
         if values is None:
             return json_text(outside(text))
+        written = plain.get(text)
+        if written is not None:
+            return written
         if "\ue000" not in text and not needs_stand_in(text):
-            return _encode(text)[1:-1]
+            written = _encode(text)[1:-1]
+            if len(text) <= PLAIN_LENGTH:
+                if len(plain) >= PLAIN_TEXTS:
+                    plain.clear()
+                plain[text] = written
+            return written
         values.append(text)
         return f"\ue000{len(values) - 1}\ue001"
 

@@ -491,3 +491,14 @@ def test_the_card_says_who_baton_assigned_and_why(
         "🔀 Open for Claim: Baton could not assign it, nobody is available: 3 away"
     )
     assert card["actions"][0]["title"] == "Claim"
+
+
+def test_a_card_rendered_again_is_the_same(renderer: CardRenderer) -> None:
+    """Values a card writes are remembered as written: the next card with the same values,
+    and a value needing Markdown's escaping, is rendered just as the first."""
+    for stage in STAGES:
+        plain = make_lead(stage=stage, owner="U0SELLER2", name="Ann Berg", company="Acme")
+        marked = make_lead(stage=stage, owner="U0SELLER2", name=MARKDOWN, company="Acme")
+        first = [renderer.card(lead, clocks_for(stage)) for lead in (plain, marked)]
+        assert [renderer.card(lead, clocks_for(stage)) for lead in (plain, marked)] == first
+        assert first[1]["body"][0]["text"] == f"{markdown(MARKDOWN)} · Acme"
