@@ -12,6 +12,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import datetime
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -116,6 +117,13 @@ def local_time(moment: datetime | str | None, tz: ZoneInfo) -> str:
         return "—"
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
+    return _local_text(moment, tz)
+
+
+@lru_cache(maxsize=1024)
+def _local_text(moment: datetime, tz: ZoneInfo) -> str:
+    """Remembered: a lead's card shows the same few deadlines each time it is rendered (its
+    answer to a click, then its update in the channel); equal moments are one instant."""
     local = moment.astimezone(tz)
     return f"{local:%a %d %b, %H:%M} ({local.tzname()})"
 
