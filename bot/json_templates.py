@@ -12,6 +12,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import datetime
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,6 +29,11 @@ STAND_IN = re.compile(r"\ue000(\d+)\ue001")  # private-use characters around an 
 _values: ContextVar[list[str] | None] = ContextVar("baton_template_values", default=None)
 
 
+PLAIN_TEXTS = 4096
+"""Texts a finalizer remembers as written, then forgets all at once; none longer than
+`PLAIN_LENGTH`: a few megabytes at most."""
+PLAIN_LENGTH = 200
+
 _encode = json.encoder.encode_basestring
 """What `json.dumps(text, ensure_ascii=False)` does to a string, without its way there: a
 card's every value is written by it."""
@@ -43,18 +49,34 @@ def finalizer(
     """jinja2's `finalize`: text that `needs_stand_in` becomes a stand-in (or anything that
     looks like one); the rest, and what is marked safe, is written at once. `outside` writes
     a value rendered outside `render`, where no place will be known."""
+    # Text found to need no stand-in, as written: the same few values (a country, a stage,
+    # a date, "—") fill every card, and a lead's own fill its card again when it changes.
+    plain: dict[str, str] = {}
 
     def finalize(value: Any) -> str:
-        if value is None:
+        # Plain text first: nearly every value a template writes is one, and a card writes
+        # dozens per render.
+        if type(value) is str:
+            text = value
+        elif value is None:
             return ""
-        if isinstance(value, Markup | Enum):
+        elif isinstance(value, Markup | Enum):
             return json_text(str(value))
-        text = str(value)
+        else:
+            text = str(value)
         values = _values.get()
         if values is None:
             return json_text(outside(text))
+        written = plain.get(text)
+        if written is not None:
+            return written
         if "\ue000" not in text and not needs_stand_in(text):
-            return _encode(text)[1:-1]
+            written = _encode(text)[1:-1]
+            if len(text) <= PLAIN_LENGTH:
+                if len(plain) >= PLAIN_TEXTS:
+                    plain.clear()
+                plain[text] = written
+            return written
         values.append(text)
         return f"\ue000{len(values) - 1}\ue001"
 
@@ -95,6 +117,13 @@ def local_time(moment: datetime | str | None, tz: ZoneInfo) -> str:
         return "—"
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
+    return _local_text(moment, tz)
+
+
+@lru_cache(maxsize=1024)
+def _local_text(moment: datetime, tz: ZoneInfo) -> str:
+    """Remembered: a lead's card shows the same few deadlines each time it is rendered (its
+    answer to a click, then its update in the channel); equal moments are one instant."""
     local = moment.astimezone(tz)
     return f"{local:%a %d %b, %H:%M} ({local.tzname()})"
 

@@ -17,7 +17,7 @@ from bot.feedback import RULES
 from bot.teams import answers
 from bot.teams.cards import ACTIONS, CARD_BYTES, CardRenderer, CardTooLarge, fit_card
 from bot.teams.connector import Connector, Conversation, card_message
-from bot.teams.text import WORD_JOINER, cut, markdown
+from bot.teams.text import SPECIAL, WORD_JOINER, cut, markdown, special
 from bot.teams.token import AppToken
 from storage.models import Deadline, Feedback, Lead
 from tests.fake_teams import FakeTeams
@@ -224,6 +224,37 @@ def test_user_text_is_shown_as_typed_and_formats_nothing(renderer: CardRenderer)
 )
 def test_markdown_escaping(typed: str, written: str) -> None:
     assert markdown(typed) == written
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "plain",
+        "  - item",
+        "\t# h",
+        "12. x",
+        "12.x",
+        "٣) x",
+        "² x",
+        "x\n> q",
+        "a-b",
+        "3.1M",
+        "a_b",
+        " +1 x",
+        "+45 32 12",
+        "x\r\n- y",
+        "—",
+        "2026-01-03",
+        "a@b.c",
+        "]",
+        "\\",
+        "{x",
+    ],
+)
+def test_special_says_what_the_pattern_says(text: str) -> None:
+    """The cheap check a card makes of every value agrees with the full pattern."""
+    assert special(text) == bool(SPECIAL.search(text))
 
 
 def test_cut_shows_the_cut() -> None:
@@ -460,3 +491,14 @@ def test_the_card_says_who_baton_assigned_and_why(
         "🔀 Open for Claim: Baton could not assign it, nobody is available: 3 away"
     )
     assert card["actions"][0]["title"] == "Claim"
+
+
+def test_a_card_rendered_again_is_the_same(renderer: CardRenderer) -> None:
+    """Values a card writes are remembered as written: the next card with the same values,
+    and a value needing Markdown's escaping, is rendered just as the first."""
+    for stage in STAGES:
+        plain = make_lead(stage=stage, owner="U0SELLER2", name="Ann Berg", company="Acme")
+        marked = make_lead(stage=stage, owner="U0SELLER2", name=MARKDOWN, company="Acme")
+        first = [renderer.card(lead, clocks_for(stage)) for lead in (plain, marked)]
+        assert [renderer.card(lead, clocks_for(stage)) for lead in (plain, marked)] == first
+        assert first[1]["body"][0]["text"] == f"{markdown(MARKDOWN)} · Acme"

@@ -28,7 +28,7 @@ from bot.durations import humanize, wait
 from bot.feedback import RULES
 from bot.teams import answers
 from bot.teams.answers import Size
-from bot.teams.text import SPECIAL, cut, markdown
+from bot.teams.text import cut, markdown, special
 from bot.wording import compact
 from storage.models import Lead
 
@@ -58,30 +58,38 @@ class CardTooLarge(ValueError):
 
 
 # Text with none of what Markdown reads is as it is everywhere; the rest becomes a stand-in.
-_finalize = json_templates.finalizer(needs_stand_in=SPECIAL.search, outside=lambda text: text)
+_finalize = json_templates.finalizer(needs_stand_in=special, outside=lambda text: text)
 
 
-def _fill(node: Any, values: list[str], *, facts: bool = False) -> None:
+def _fill(node: Any, values: list[str], left: int, *, facts: bool = False) -> int:
     """Put each value in place of its stand-in: escaped where Teams reads Markdown (the
     `text` of a TextBlock, the title and value of a FactSet's fact), as it is elsewhere.
     A string that is itself an item of a list is left as it is (no template puts a value
-    there)."""
+    there). `left`: the stand-ins not yet put in place; each value has one, so the walk
+    ends once none is left (most cards have a few values, in their first lines, or none).
+    Returns those still left."""
     if type(node) is list:
         for item in node:
+            if not left:
+                break
             if type(item) is dict or type(item) is list:
-                _fill(item, values, facts=facts)
-        return
+                left = _fill(item, values, left, facts=facts)
+        return left
     kind = node.get("type")
     for key, child in node.items():
+        if not left:
+            break
         if type(child) is str:
             if "\ue000" in child:
                 reads_markdown = (kind == "TextBlock" and key == "text") or facts
                 write = markdown if reads_markdown else str
+                left -= child.count("\ue000")
                 node[key] = json_templates.STAND_IN.sub(
                     partial(json_templates.written, write=write, values=values), child
                 )
         elif type(child) is dict or type(child) is list:
-            _fill(child, values, facts=kind == "FactSet" and key == "facts")
+            left = _fill(child, values, left, facts=kind == "FactSet" and key == "facts")
+    return left
 
 
 def fit_card(
@@ -182,7 +190,7 @@ class CardRenderer(json_templates.JsonRenderer):
         finally:
             _mentions.reset(taken)
         parsed = json_templates.parse(template, text)
-        _fill(parsed, values)
+        _fill(parsed, values, len(values))
         if mentioned and isinstance(parsed, dict):
             parsed.setdefault("msteams", {})["entities"] = mentioned
             return parsed, None
