@@ -18,6 +18,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
+from storage.postgres import postgres_engine
+
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 WRITES = "baton_writes"
@@ -59,7 +61,7 @@ def make_engine(url: str) -> Engine:
 
         _writers[engine] = threading.Lock()
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return postgres_engine(url)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -1,0 +1,79 @@
+"""The PostgreSQL engine: a pooled connection the server ended is replaced before anyone uses
+it, though no checkout pings the server."""
+
+import time
+
+import pytest
+from psycopg import Cursor
+from sqlalchemy import Engine, text
+
+from storage.db import make_engine
+from tests.conftest import POSTGRES
+
+pytestmark = pytest.mark.skipif(not POSTGRES, reason="needs BATON_TEST_POSTGRES_URL")
+
+
+def _backend(engine: Engine) -> int:
+    with engine.begin() as connection:
+        return connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+
+def _end(pid: int) -> None:
+    """End one backend from another connection, as a server restart would, and wait until
+    it is gone."""
+    assert POSTGRES
+    admin = make_engine(POSTGRES)
+    try:
+        with admin.begin() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        for _ in range(100):
+            with admin.begin() as connection:
+                gone = not connection.execute(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+                ).scalar_one()
+            if gone:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"backend {pid} is still there")
+    finally:
+        admin.dispose()
+
+
+def test_a_connection_the_server_ended_is_replaced_at_checkout() -> None:
+    assert POSTGRES
+    engine = make_engine(POSTGRES)
+    try:
+        first = _backend(engine)
+        _end(first)
+        assert _backend(engine) != first  # no error: the pool gave a new connection
+        assert engine.pool.checkedout() == 0
+    finally:
+        engine.dispose()
+
+
+def test_a_result_is_described_as_the_driver_describes_it() -> None:
+    """The description made when first read is the driver's own, column for column, and
+    stays that of its result after the cursor has moved on to another."""
+    assert POSTGRES
+    engine = make_engine(POSTGRES)
+    query = "SELECT 1 AS n, 'x'::varchar(5) AS s, now() AS at, '{}'::jsonb AS j"
+    try:
+        with engine.begin() as connection:
+            cursor = connection.connection.driver_connection.cursor()
+            cursor.execute(query)
+            described = cursor.description
+            assert described is not None and len(described) == 4
+            cursor.execute("SELECT 1 AS other")
+            plain = Cursor(cursor.connection)
+            plain.execute(query)
+            assert plain.description is not None
+            assert [tuple(c) for c in described] == [tuple(c) for c in plain.description]
+            assert [c.name for c in described[1:3]] == ["s", "at"]
+            cursor.execute("SELECT 1 WHERE false")
+            assert cursor.description is not None and cursor.fetchall() == []
+            cursor.execute("SET LOCAL statement_timeout = 0")
+            assert cursor.description is None
+            result = connection.execute(text(query)).mappings().one()
+            assert list(result) == ["n", "s", "at", "j"] and result["j"] == {}
+    finally:
+        engine.dispose()
