@@ -46,7 +46,7 @@ class _Cursor(Cursor[Any]):
 
     SQLAlchemy asks every statement for its description, but once a statement's result
     columns are cached it only looks whether there is one; making a `Column` for every
-    column of every result was the bulk of the driver's own work on a claim."""
+    column of every result was a third of the driver's own work on a claim."""
 
     @property
     def description(self) -> Sequence[Column] | None:  # type: ignore[override]
@@ -57,7 +57,9 @@ class _Cursor(Cursor[Any]):
 
 
 class _Result:
-    """What a `Column` reads from its cursor, kept for the one result it describes."""
+    """What psycopg's `Column` reads from its cursor, kept for the one result it describes, so
+    a description read after the cursor moved on is still its own result's.
+    `tests/test_postgres_engine.py` holds it to the driver's own description."""
 
     __slots__ = ("adapters", "connection", "pgresult")
 
