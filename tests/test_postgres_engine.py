@@ -4,7 +4,6 @@ it, though no checkout pings the server."""
 import time
 
 import pytest
-from psycopg import Cursor
 from sqlalchemy import Engine, text
 
 from storage.db import make_engine
@@ -47,33 +46,5 @@ def test_a_connection_the_server_ended_is_replaced_at_checkout() -> None:
         _end(first)
         assert _backend(engine) != first  # no error: the pool gave a new connection
         assert engine.pool.checkedout() == 0
-    finally:
-        engine.dispose()
-
-
-def test_a_result_is_described_as_the_driver_describes_it() -> None:
-    """The description made when first read is the driver's own, column for column, and
-    stays that of its result after the cursor has moved on to another."""
-    assert POSTGRES
-    engine = make_engine(POSTGRES)
-    query = "SELECT 1 AS n, 'x'::varchar(5) AS s, now() AS at, '{}'::jsonb AS j"
-    try:
-        with engine.begin() as connection:
-            cursor = connection.connection.driver_connection.cursor()
-            cursor.execute(query)
-            described = cursor.description
-            assert described is not None and len(described) == 4
-            cursor.execute("SELECT 1 AS other")
-            plain = Cursor(cursor.connection)
-            plain.execute(query)
-            assert plain.description is not None
-            assert [tuple(c) for c in described] == [tuple(c) for c in plain.description]
-            assert [c.name for c in described[1:3]] == ["s", "at"]
-            cursor.execute("SELECT 1 WHERE false")
-            assert cursor.description is not None and cursor.fetchall() == []
-            cursor.execute("SET LOCAL statement_timeout = 0")
-            assert cursor.description is None
-            result = connection.execute(text(query)).mappings().one()
-            assert list(result) == ["n", "s", "at", "j"] and result["j"] == {}
     finally:
         engine.dispose()
