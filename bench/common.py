@@ -12,7 +12,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -40,7 +39,15 @@ from bot.service.settings import Settings
 from storage.db import make_engine, migrate
 from storage.models import Deadline, DigestItem
 from tests import support
-from tests.support import AGREEMENT, INTAKE_TOKEN, SIGNING_SECRET, Baton, serve, slack_headers
+from tests.support import (
+    AGREEMENT,
+    INTAKE_TOKEN,
+    SIGNING_SECRET,
+    Baton,
+    baton_run,
+    serve,
+    slack_headers,
+)
 
 # Slack takes many connections at once; socketserver's default listen backlog of 5 would make
 # the stand-in reset some of 50 simultaneous calls, which Slack itself does not do.
@@ -535,16 +542,7 @@ def processes(
             for _ in range(count):
                 port = free_port()
                 popen = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "bot",
-                        "run",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(port),
-                    ],
+                    baton_run(port),
                     env={**env(url, slack, agreement_file), **(environment or {})},
                     cwd=folder,
                     stdout=subprocess.DEVNULL,

@@ -45,7 +45,7 @@ from bot.service.addresses import ADDRESSES
 from bot.service.runtime import build, settle
 from storage.db import make_engine
 from storage.models import Lead
-from tests.fake_teams import TENANT_ID, Call, FakeTeams
+from tests.fake_teams import Call, FakeTeams
 from tests.support import serve
 from tests.teams_support import (
     MANAGER,
@@ -56,6 +56,7 @@ from tests.teams_support import (
     activity,
     invoke,
     person,
+    teams_environment,
 )
 from tests.teams_support import teams_settings as settings_for
 
@@ -267,7 +268,11 @@ def card_actions_replicas(
         _in_teams(url, teams, leads)
         remaining = iter(leads)
         with processes(
-            url, None, REPLICAS, TEAMS_AGREEMENT, environment=_teams_env(teams)
+            url,
+            None,
+            REPLICAS,
+            TEAMS_AGREEMENT,
+            environment=teams_environment(teams),  # type: ignore[arg-type]
         ) as batons:
             for baton in batons:
                 wait_healthy(baton.port)
@@ -304,19 +309,6 @@ def card_actions_replicas(
         "ms",
         cpu,
     )
-
-
-def _teams_env(teams: TeamsProcess) -> dict[str, str]:
-    """The `TEAMS_…` settings of a `baton run` process whose Microsoft is the stand-in."""
-    return {
-        "TEAMS_APP_ID": teams.app_id,
-        "TEAMS_APP_PASSWORD": teams.password,
-        "TEAMS_TENANT_ID": TENANT_ID,
-        "TEAMS_TOKEN_URL": f"{teams.url}/{TENANT_ID}/oauth2/v2.0/token",
-        "TEAMS_OPENID_URL": teams.metadata_url,
-        "TEAMS_SERVICE_URL": teams.service_url,
-        "TEAMS_GRAPH_URL": f"{teams.url}/graph/v1.0",
-    }
 
 
 def _send(http: httpx.Client, teams: TeamsProcess, sent: dict[str, Any]) -> httpx.Response:

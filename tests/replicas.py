@@ -13,7 +13,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from tests.support import INTAKE_TOKEN, SIGNING_SECRET
+from tests.support import INTAKE_TOKEN, SIGNING_SECRET, baton_run
 
 START_UP = 180.0
 """Seconds two replicas may take to start and migrate on a machine busy with the rest of the
@@ -58,16 +57,7 @@ class Replica:
         self.starts += 1
         with self.log.open("ab") as log:  # the child keeps its own copy of the descriptor
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "bot",
-                    "run",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                ],
+                baton_run(self.port),
                 env=self.env,
                 cwd=self.folder,
                 stdout=log,

@@ -96,6 +96,11 @@ def settings(
     )
 
 
+def baton_run(port: int) -> list[str]:
+    """The command line of `baton run` on 127.0.0.1:`port`, as a replica is started."""
+    return [sys.executable, "-m", "bot", "run", "--host", "127.0.0.1", "--port", str(port)]
+
+
 def run_bot(
     *args: str, env: Mapping[str, str], cwd: Path | str, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:

@@ -36,15 +36,23 @@ TEAMS_AGREEMENT = (
 )
 
 
+def teams_environment(teams: FakeTeams) -> dict[str, str]:
+    """The `TEAMS_…` settings of a Baton whose Microsoft is the stand-in (`teams`, or the
+    bench's one in a process of its own)."""
+    return {
+        "TEAMS_APP_ID": teams.app_id,
+        "TEAMS_APP_PASSWORD": teams.password,
+        "TEAMS_TENANT_ID": TENANT_ID,
+        "TEAMS_TOKEN_URL": f"{teams.url}/{TENANT_ID}/oauth2/v2.0/token",
+        "TEAMS_OPENID_URL": teams.metadata_url,
+        "TEAMS_SERVICE_URL": teams.service_url,
+        "TEAMS_GRAPH_URL": f"{teams.url}/graph/v1.0",
+    }
+
+
 def teams_settings(teams: FakeTeams, database_url: str, **more: Any) -> Settings:
     return Settings(
-        teams_app_id=teams.app_id,
-        teams_app_password=teams.password,
-        teams_tenant_id=TENANT_ID,
-        teams_token_url=f"{teams.url}/{TENANT_ID}/oauth2/v2.0/token",
-        teams_openid_url=teams.metadata_url,
-        teams_service_url=teams.service_url,
-        teams_graph_url=f"{teams.url}/graph/v1.0",
+        **{name.lower(): value for name, value in teams_environment(teams).items()},
         slack_api_url="http://127.0.0.1:9/",  # nothing of Slack's is used; nothing listens
         database_url=database_url,
         baton_intake_token=INTAKE_TOKEN,

@@ -17,9 +17,9 @@ from bot.service.addresses import ADDRESSES
 from bot.service.cli import cli
 from storage import conversations
 from storage.db import make_engine, migrate, session_factory, transaction
-from tests.fake_teams import TENANT_ID, FakeTeams
+from tests.fake_teams import FakeTeams
 from tests.support import AGREEMENT
-from tests.teams_support import MANAGER, SALES, SELLERS, TEAMS_AGREEMENT
+from tests.teams_support import MANAGER, SALES, SELLERS, TEAMS_AGREEMENT, teams_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "tests" / "schemas" / "teams-manifest.schema.1.19.json"
@@ -44,11 +44,7 @@ def env(tmp_path: Path, teams: FakeTeams) -> dict[str, str]:
     agreement = tmp_path / "agreement.yml"
     agreement.write_text(TEAMS_AGREEMENT, encoding="utf-8")
     return {
-        "TEAMS_APP_ID": teams.app_id,
-        "TEAMS_APP_PASSWORD": teams.password,
-        "TEAMS_TENANT_ID": TENANT_ID,
-        "TEAMS_TOKEN_URL": f"{teams.url}/{TENANT_ID}/oauth2/v2.0/token",
-        "TEAMS_OPENID_URL": teams.metadata_url,
+        **teams_environment(teams),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}",
         "BATON_AGREEMENT": str(agreement),
         "COLUMNS": "200",
