@@ -224,9 +224,9 @@ def card_actions(
         leads = seed_waiting(url, needed, seed=21)
         _in_teams(url, teams, leads)
         remaining = iter(leads)
-        with running(url, teams, TEAMS_AGREEMENT) as baton:
+        with running(url, teams, TEAMS_AGREEMENT) as baton, _own(url) as engine:
             target = str(baton.http.base_url).rstrip("/")
-            owned = _owned_in(baton.runtime.engine)
+            owned = _owned_in(engine)
             _round(target, clients, teams, [next(remaining) for _ in range(warm)], owned)
             for level, count in rounds.items():
                 samples: list[float] = []
@@ -279,8 +279,7 @@ def card_actions_replicas(
             urls = [baton.url for baton in batons]
             with httpx.Client(base_url=urls[0], timeout=30) as http:
                 _install(lambda sent: _send(http, teams, sent), teams)
-            engine = make_engine(url)
-            try:
+            with _own(url) as engine:
                 owned = _owned_in(engine)
                 for _ in range(2):  # each replica's first clicks: its keys, its token
                     _round(urls, clients, teams, [next(remaining) for _ in range(warm // 2)], owned)
@@ -292,8 +291,6 @@ def card_actions_replicas(
                     samples += _round(urls, clients, teams, batch, owned)
                     used = sum(cpu_seconds(baton.popen.pid) for baton in batons) - began
                     cpu.append(used * 1000 / level)
-            finally:
-                engine.dispose()
     results.add(
         "teams",
         f"Claim on a Teams card → the answer, {level} at once, {REPLICAS} `baton run` replicas",
@@ -320,6 +317,18 @@ def _send(http: httpx.Client, teams: TeamsProcess, sent: dict[str, Any]) -> http
     }
     headers = {"Authorization": f"Bearer {teams.sign()}"}
     return http.post("/api/messages", json=sent, headers=headers)
+
+
+@contextmanager
+def _own(url: str) -> Iterator[Engine]:
+    """The bench's own engine for its reads: through the app's pool, each look would end in
+    a rollback on one of the app's connections, and psycopg forgets what it prepared there
+    (`storage.db.reading`)."""
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def _owned_in(engine: Engine) -> Callable[[list[str]], int]:

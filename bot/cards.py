@@ -20,6 +20,7 @@ from bot.agreement import Agreement
 from bot.context import Context
 from bot.pipeline import Stage
 from storage import deadlines, leads
+from storage.db import reading
 from storage.models import Deadline, Feedback, Lead
 
 _STARTS = {Stage.HANDED_OVER: (sla.CLAIM, sla.CONTACT), Stage.CLAIMED: (sla.CONTACT,)}
@@ -97,6 +98,6 @@ def as_it_stands(session: Session, lead_id: str, lead: Lead | None = None) -> Ca
 def of_row(ctx: Context, lead_id: str | None) -> tuple[Lead | None, list[Deadline]]:
     """The lead an outbox row names (None for a row about no lead, or an erased one) and its
     clocks, as its card shows them."""
-    with ctx.sessions() as session:
+    with reading(ctx.sessions) as session:
         lead = leads.get(session=session, lead_id=lead_id) if lead_id else None
         return lead, deadlines.of_lead(session=session, lead_id=lead.id) if lead else []

@@ -28,7 +28,7 @@ from bot import consequences, feedback, metrics, privacy, reports
 from bot.context import Context
 from bot.escalation import Sweep, advance
 from storage import deadlines, leads
-from storage.db import transaction
+from storage.db import reading, transaction
 from storage.models import Deadline
 
 log = logging.getLogger(__name__)
@@ -245,7 +245,7 @@ class DeadlineScheduler:
         return len(due)
 
     def next_deadline(self) -> Deadline | None:
-        with self.ctx.sessions() as session:
+        with reading(self.ctx.sessions) as session:
             return deadlines.earliest(session=session)
 
     def arm_soon(self) -> None:

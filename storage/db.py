@@ -93,6 +93,20 @@ def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
             session.info.pop(_CONNECTION, None)
 
 
+@contextmanager
+def reading(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for reads that ends its transaction with COMMIT, not ROLLBACK.
+
+    Nothing was written, so either ends it alike, but psycopg forgets every statement it
+    prepared on a connection at a ROLLBACK: a read of the courier or the clock between two
+    clicks would have PostgreSQL parse and plan the next click's statements again. Reads
+    that come many times a minute (the courier's, the clock's, a click's) go through here.
+    A block that raises is rolled back as any session's."""
+    with sessions() as session:
+        yield session
+        session.commit()
+
+
 def connection(session: Session) -> Connection:
     """The connection of the session's transaction, for statements that want no ORM objects
     back (the inserts, updates and reads a click waits for): through it a statement skips the

@@ -24,7 +24,7 @@ from typing import Any
 from bot.context import Context
 from bot.teams.directory import PLATFORM
 from storage import conversations
-from storage.db import transaction
+from storage.db import reading, transaction
 
 INSTALLS = frozenset({"conversationUpdate", "installationUpdate"})
 
@@ -72,7 +72,7 @@ def introduce(
     unsure = [person for person in people if _unsure(seen, person, root, kind)]
     if not installing and not unsure:
         return False
-    with ctx.sessions() as session:
+    with reading(ctx.sessions) as session:
         news = installing or any(_new(session, seen, person, root, kind) for person in unsure)
     if not news:
         return False

@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from bot.teams.connector import Person
 from storage import conversations
+from storage.db import reading
 
 PLATFORM = "teams"
 _ENTRA_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
@@ -79,7 +80,7 @@ class StoredPlaces:
         self.app_id = app_id
 
     def channel(self, channel_id: str) -> ChannelPlace | None:
-        with self.sessions() as session:
+        with reading(self.sessions) as session:
             found = conversations.conversation(session, PLATFORM, channel_id)
         if found is None:
             return None
@@ -88,7 +89,7 @@ class StoredPlaces:
         )
 
     def person(self, person_id: str) -> PersonPlace | None:
-        with self.sessions() as session:
+        with reading(self.sessions) as session:
             known = conversations.person(session, PLATFORM, person_id)
             if known is None or not (known.account_id or known.conversation_id):
                 return None
@@ -114,7 +115,7 @@ class StoredPlaces:
 
     def email_of(self, person_id: str) -> str | None:
         """The address Teams gave with a person: what a CRM knows its users by."""
-        with self.sessions() as session:
+        with reading(self.sessions) as session:
             known = conversations.person(session, PLATFORM, person_id)
         return known.email if known is not None else None
 
@@ -139,7 +140,7 @@ class StoredPeople:
         """The count of changes, and the names as of that count."""
         now = time.monotonic()
         if self._checked_at is None or now - self._checked_at >= self.EVERY:
-            with self.sessions() as session:
+            with reading(self.sessions) as session:
                 version = conversations.roster_version(session, PLATFORM)
                 if version != self._version:
                     self._names = conversations.names(session, PLATFORM)

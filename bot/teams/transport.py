@@ -51,6 +51,7 @@ from bot.teams.loop import TeamsClients
 from bot.teams.places import ChannelPlace, PersonPlace, Places
 from bot.teams.placing import Placing
 from storage import leads
+from storage.db import reading
 from storage.models import Lead, Outbox
 
 SEND = "teams.send"
@@ -121,7 +122,7 @@ class TeamsTransport(Placing):
         if row.kind in (messages.DIGEST, messages.DIGEST_UPDATE):
             return self._digest(row, call)
         lead, clocks = cards.of_row(self.ctx, row.lead_id)
-        with self.ctx.sessions() as session:
+        with reading(self.ctx.sessions) as session:
             latest = leads.latest_feedback(session=session, lead_id=lead.id) if lead else None
         if row.kind == messages.CARD:
             if lead is None:

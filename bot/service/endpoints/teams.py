@@ -38,8 +38,11 @@ from bot.teams.token import AppToken
 from bot.teams.verify import ActivityVerifier, Unauthorized
 
 log = logging.getLogger(__name__)
-REQUEST_THREADS = 8
-"""As for Slack's requests (`bot.slack.events`): few threads take turns on one interpreter."""
+REQUEST_THREADS = 3
+"""Few threads take turns on one interpreter. A click's work is mostly Python between short
+waits for the database: three keep the interpreter busy while one or two wait, and each
+thread more only adds turns to take (with 50 clicks at once on PostgreSQL, eight used a
+sixth more CPU per click than three; BENCHMARKS.md §16)."""
 JSON = [(b"content-type", b"application/json")]
 ENCODER = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, check_circular=False, separators=(",", ":")
