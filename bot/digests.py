@@ -38,6 +38,7 @@ from bot.agreement import Agreement
 from bot.context import Context
 from bot.delivery.interface import Sent
 from storage import digest_rows as store
+from storage.db import reading
 from storage.models import Deadline, DigestItem, Lead
 
 BUCKET = timedelta(minutes=1)
@@ -290,7 +291,7 @@ def current(
     """`view` of the digest as it stands now, read in a session of its own: what a transport
     renders, whether it posts the digest or updates it."""
     now = ctx.clock()
-    with ctx.sessions() as session:
+    with reading(ctx.sessions) as session:
         return view(session, digest_id, agreement=ctx.agreement, now=now, link=link, pack=pack)
 
 

@@ -40,6 +40,7 @@ from bot.slack.errors import PERMANENT
 from bot.slack.render import Renderer
 from bot.slack.uploads import ChartUploads
 from storage import leads
+from storage.db import reading
 from storage.models import Lead, Outbox
 
 log = logging.getLogger(__name__)
@@ -192,7 +193,7 @@ class SlackTransport:
     def _card(self, row: Outbox, lead: Lead | None, clocks: list, call: Call) -> Sent:
         if lead is None:
             return Sent()
-        with self.ctx.sessions() as session:
+        with reading(self.ctx.sessions) as session:
             latest = leads.latest_feedback(session=session, lead_id=lead.id)
             routed = routing.why(session, lead_id=lead.id)
         if lead.card_message_id and lead.card_conversation:
