@@ -15,18 +15,15 @@ so proactive messages can be opened later.
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from bot import cards as lead_cards
-from bot import consequences, escalation, feedback, ownership
-from bot.actions import ActionId, BlockId, ViewId, parse_clock_ref
+from bot import consequences, feedback, ownership
+from bot.actions import ActionId
 from bot.context import Context
 from bot.deduplication import first_delivery
-from bot.permissions import Action, authorize
-from bot.pipeline import Move, next_stage
 from bot.refusals import Refused
-from bot.teams import answers, commands, handover, pausing
+from bot.teams import answers, commands, dialogs
 from bot.teams.cards import CardRenderer
 from bot.teams.directory import PLATFORM
 from bot.teams.introductions import introduce
@@ -71,14 +68,7 @@ def handle(
     """What to answer `activity`; `members` and `channels`, the roster and the team's
     channels read at an installation. A delivery seen before is answered without doing
     anything again."""
-    version, names = inbound.people.current()
-    if version != inbound.version:  # a replica introduced or forgot people: read them again
-        inbound.known.clear()
-        inbound.cards.names = names
-        inbound.version = version
-    if introduce(inbound.ctx, activity, members, channels, inbound.known):
-        inbound.cards.names = inbound.cards.names | _names(activity, members or [])
-        inbound.introduced()
+    _meet(inbound, activity, members, channels)
     key = _key(activity)
     if activity.get("type") != "invoke":
         fresh = first_delivery(inbound.ctx, key, platform=PLATFORM) if key else True
@@ -88,6 +78,23 @@ def handle(
             return Handled(reply=commands.answer(inbound.cards, inbound.ctx, user, text))
         return Handled()
     return Handled(answer=_invoke(inbound, activity, key))
+
+
+def _meet(
+    inbound: Inbound,
+    activity: dict[str, Any],
+    members: list[dict[str, Any]] | None = None,
+    channels: list[str] | None = None,
+) -> None:
+    """Keep who and where the activity shows, before anything is done for it."""
+    version, names = inbound.people.current()
+    if version != inbound.version:  # a replica introduced or forgot people: read them again
+        inbound.known.clear()
+        inbound.cards.names = names
+        inbound.version = version
+    if introduce(inbound.ctx, activity, members, channels, inbound.known):
+        inbound.cards.names = inbound.cards.names | _names(activity, members or [])
+        inbound.introduced()
 
 
 def _invoke(inbound: Inbound, activity: dict[str, Any], key: str | None) -> Answer:
@@ -100,10 +107,12 @@ def _invoke(inbound: Inbound, activity: dict[str, Any], key: str | None) -> Answ
         return card_action(inbound, user, value, key=key)
     repeated = bool(key) and not first_delivery(inbound.ctx, key, platform=PLATFORM)
     if name == "task/fetch":
-        return open_dialog(inbound, user, _dict(value.get("data")))
+        return dialogs.open_dialog(inbound.ctx, inbound.cards, user, _dict(value.get("data")))
     if name == "task/submit":
         data = _dict(value.get("data"))
-        return answers.closed() if repeated else submitted(inbound, user, data)
+        if repeated:
+            return answers.closed()
+        return dialogs.submitted(inbound.ctx, inbound.cards, user, data)
     return {}
 
 
@@ -202,6 +211,62 @@ def card_action(
     return _card(inbound, state)
 
 
+def is_claim(activity: dict[str, Any]) -> bool:
+    """A Claim on a lead's card: what `claims` decides together with others."""
+    return (
+        activity.get("type") == "invoke"
+        and activity.get("name") == "adaptiveCard/action"
+        and _verb(_dict(activity.get("value"))) == ActionId.CLAIM
+    )
+
+
+def claims(inbound: Inbound, activities: list[dict[str, Any]]) -> list[Handled | Exception]:
+    """Claims that arrived together (`is_claim`), decided in one transaction, in the order
+    they came: what `card_action` answers each, with one BEGIN, one COMMIT and one look at
+    the digests for all of them instead of one each.
+
+    A claim is refused before it writes anything but its delivery's key, which is kept as
+    a refused click's is, so a refusal leaves the others' work standing. Any other failure
+    rolls all of them back, and each is then decided alone, as it would have been."""
+    for activity in activities:
+        _meet(inbound, activity)
+    ctx = inbound.ctx
+    decided: list[lead_cards.CardState | Refused | None] = []
+    try:
+        with one_transaction(ctx.sessions) as session:
+            for activity in activities:
+                user, key = _person(activity), _key(activity)
+                data = _dict(_dict(_dict(activity.get("value")).get("action")).get("data"))
+                lead_id = str(data.get("value") or "")
+                try:
+                    if not user:
+                        raise Refused("unknown_person")
+                    done = None
+                    if not key or first_delivery(ctx, key, platform=PLATFORM):
+                        done = _claim(ctx, lead_id, user)
+                    decided.append(lead_cards.as_it_stands(session, lead_id, done))
+                except Refused as refusal:
+                    decided.append(refusal)
+    except Exception:
+        log.warning("claims decided together failed; deciding each alone", exc_info=True)
+        return [_alone(inbound, activity) for activity in activities]
+    ctx.wake()
+    return [
+        Handled(answer=answers.notice(inbound.cards.notice(o.reason, **o.details)))
+        if isinstance(o, Refused)
+        else Handled(answer=_card(inbound, o))
+        for o in decided
+    ]
+
+
+def _alone(inbound: Inbound, activity: dict[str, Any]) -> Handled | Exception:
+    """One claim decided on its own; what failed is its answer alone."""
+    try:
+        return handle(inbound, activity)
+    except Exception as failed:
+        return failed
+
+
 def _restore(ctx: Context, seller: str, user: str) -> None:
     consequences.restore(ctx, seller=seller, by=user)
 
@@ -243,98 +308,5 @@ def _card(inbound: Inbound, state: lead_cards.CardState | None) -> Answer:
     return answers.card(inbound.cards.card(*state))
 
 
-# --- dialogs: `task/fetch` opens, `task/submit` sends -----------------------------------------
-
-
-def open_dialog(inbound: Inbound, user: str | None, data: dict[str, Any]) -> Answer:
-    """Assign (and an escalation's Reassign), Give feedback, Extend, Pause clock: checked
-    before the dialog opens, so nobody fills in one that cannot be accepted."""
-    action, value = data.get("action"), str(data.get("value") or "")
-    ctx, cards = inbound.ctx, inbound.cards
-    if not user:
-        return answers.closed(cards.notice("unknown_person"))
-    try:
-        if action in (ActionId.ASSIGN, ActionId.REASSIGN):
-            authorize(ctx.agreement, user, Action.ASSIGN)
-            return cards.assign_dialog(ownership.lead(ctx, value))
-        if action == ActionId.GIVE_FEEDBACK:
-            lead = ownership.lead(ctx, value)
-            authorize(ctx.agreement, user, Action.GIVE_FEEDBACK, owner=lead.owner)
-            next_stage(lead.stage, Move.ACCEPT)
-            return cards.feedback_dialog(lead)
-        if action == ActionId.EXTEND:
-            lead_id, kind = parse_clock_ref(value)
-            authorize(ctx.agreement, user, Action.ASSIGN)
-            return cards.extend_dialog(ownership.lead(ctx, lead_id), kind)
-        if action == ActionId.PAUSE:
-            return pausing.open_dialog(ctx, cards, user, value)
-        if action == ActionId.HAND_OVER:
-            return handover.open_dialog(ctx, cards, user)
-    except Refused as refusal:
-        return answers.closed(cards.notice(refusal.reason, **refusal.details))
-    return answers.closed(cards.notice("unknown_action"))
-
-
-def submitted(inbound: Inbound, user: str | None, data: dict[str, Any]) -> Answer:
-    action, value = data.get("action"), str(data.get("value") or "")
-    ctx, cards = inbound.ctx, inbound.cards
-    if not user:
-        return answers.closed(cards.notice("unknown_person"))
-    try:
-        if action == ViewId.FEEDBACK:
-            return _feedback(inbound, user, value, data)
-        if action == ViewId.ASSIGN:
-            chosen = _text(data.get(BlockId.ASSIGNEE.value)) or ""
-            ownership.assign(ctx, lead_id=value, by=user, to=chosen)
-            held = ownership.past_cap(ctx, chosen)
-            return answers.closed(cards.notice("assigned", owner=chosen, held=held))
-        if action == ViewId.EXTEND:
-            lead_id, kind = parse_clock_ref(value)
-            reason = _text(data.get(BlockId.REASON.value)) or ""
-            escalation.extend(ctx, lead_id=lead_id, kind=kind, by=user, reason=reason)
-            return answers.closed()
-        if action == ViewId.PAUSE:
-            given = {f.value: t for f in PAUSE_FIELDS if (t := _text(data.get(f.value)))}
-            return pausing.submitted(ctx, cards, user, value, given)
-        if action == ViewId.HAND_OVER and value:
-            return handover.submitted(ctx, cards, user, value, data)
-    except Refused as refusal:
-        return answers.closed(cards.notice(refusal.reason, **refusal.details))
-    return answers.closed(cards.notice("unknown_action"))
-
-
-PAUSE_FIELDS = (BlockId.UNTIL, BlockId.REASON, BlockId.NOTE)
-FIELDS = (BlockId.OUTCOME, BlockId.REASON, BlockId.MISSED, BlockId.RECHECK, BlockId.NOTE)
-
-
-def _feedback(inbound: Inbound, user: str, lead_id: str, data: dict[str, Any]) -> Answer:
-    """Field problems are shown in the dialog again, with what was typed; nothing is stored."""
-    given = {field.value: text for field in FIELDS if (text := _text(data.get(field.value)))}
-    missed = given.get(BlockId.MISSED.value, "")
-    verdict = feedback.Verdict(
-        outcome=given.get(BlockId.OUTCOME.value),
-        reason=given.get(BlockId.REASON.value),
-        missed_rules=[rule for rule in missed.split(",") if rule],  # Teams joins them with ","
-        note=given.get(BlockId.NOTE.value),
-        recheck_on=_day(given.get(BlockId.RECHECK.value)),
-    )
-    if found := feedback.problems(inbound.ctx, verdict):
-        lead = ownership.lead(inbound.ctx, lead_id)
-        return inbound.cards.feedback_dialog(lead, errors=found, given=given)
-    feedback.give(inbound.ctx, lead_id=lead_id, by=user, verdict=verdict)
-    return answers.closed()
-
-
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def _text(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
-
-
-def _day(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None

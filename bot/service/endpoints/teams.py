@@ -25,13 +25,14 @@ from fastapi import FastAPI, status
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from bot.service.endpoints.together import Together
 from bot.service.runtime import Runtime
 from bot.teams.activity import problems
 from bot.teams.cards import CardRenderer
 from bot.teams.connector import Connector, Conversation, card_message
 from bot.teams.errors import TeamsError
 from bot.teams.introductions import installs
-from bot.teams.listeners import Handled, Inbound, handle
+from bot.teams.listeners import Handled, Inbound, claims, handle, is_claim
 from bot.teams.members import Members
 from bot.teams.places import StoredPeople
 from bot.teams.token import AppToken
@@ -43,6 +44,10 @@ REQUEST_THREADS = 3
 waits for the database: three keep the interpreter busy while one or two wait, and each
 thread more only adds turns to take (with 50 clicks at once on PostgreSQL, eight used a
 sixth more CPU per click than three; BENCHMARKS.md §16)."""
+CLAIMS_AT_ONCE = 2
+CLAIMS_TOGETHER = 8
+"""Batches of claims decided at once (`Together`); the third thread is left to every other
+activity, so a dialog or a message never waits behind claims."""
 JSON = [(b"content-type", b"application/json")]
 ENCODER = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, check_circular=False, separators=(",", ":")
@@ -112,6 +117,13 @@ def mount(api: FastAPI, runtime: Runtime) -> None:
     def answer(activity: dict[str, Any], told: tuple[list[dict[str, Any]], list[str]]) -> Handled:
         return handle(listeners(), activity, *told)
 
+    together = Together(
+        lambda activities: claims(listeners(), activities),
+        threads,
+        at_once=CLAIMS_AT_ONCE,
+        most=CLAIMS_TOGETHER,
+    )
+
     async def reply(activity: dict[str, Any], card: dict[str, Any]) -> None:
         """Post the answer to a command where it was asked (a channel's: in its thread)."""
         where = Conversation(activity["conversation"]["id"], activity["serviceUrl"])
@@ -145,9 +157,12 @@ def mount(api: FastAPI, runtime: Runtime) -> None:
             return
         told = await installation(activity)
         with runtime.ctx.answers.answering():  # the courier and the click workers wait
-            handled = await asyncio.get_running_loop().run_in_executor(
-                threads, copy_context().run, answer, activity, told
-            )
+            if is_claim(activity):
+                handled = await together(activity)
+            else:
+                handled = await asyncio.get_running_loop().run_in_executor(
+                    threads, copy_context().run, answer, activity, told
+                )
         if handled.reply is not None:
             await reply(activity, handled.reply)
         await _answer(send, status.HTTP_200_OK, handled.answer)
