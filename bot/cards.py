@@ -95,6 +95,20 @@ def as_it_stands(session: Session, lead_id: str, lead: Lead | None = None) -> Ca
     return lead, clocks, feedback
 
 
+def as_they_stand(session: Session, done: dict[str, Lead | None]) -> dict[str, CardState | None]:
+    """`as_it_stands` for several leads at once (claims decided together), in three queries
+    however many: `done` names each lead with the lead as its change returned it, or None to
+    read it."""
+    unread = {lead_id for lead_id, lead in done.items() if lead is None}
+    read = {lead.id: lead for lead in leads.get_all(session=session, lead_ids=unread)}
+    standing = deadlines.as_they_stand_all(session=session, lead_ids=list(done))
+    found: dict[str, CardState | None] = {}
+    for lead_id, lead in done.items():
+        lead = lead or read.get(lead_id)
+        found[lead_id] = None if lead is None else (lead, *standing[lead_id])
+    return found
+
+
 def of_row(ctx: Context, lead_id: str | None) -> tuple[Lead | None, list[Deadline]]:
     """The lead an outbox row names (None for a row about no lead, or an erased one) and its
     clocks, as its card shows them."""

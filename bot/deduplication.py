@@ -17,3 +17,11 @@ def first_delivery(ctx: Context, event_id: str, *, platform: str = OWN) -> bool:
         return deliveries.take(
             session=session, platform=platform, event_id=event_id, at=ctx.clock()
         )
+
+
+def first_deliveries(ctx: Context, event_ids: list[str], *, platform: str) -> set[str]:
+    """`first_delivery` of several event ids at once: those delivered for the first time."""
+    with transaction(ctx.sessions) as session:
+        return deliveries.take_all(
+            session=session, platform=platform, event_ids=event_ids, at=ctx.clock()
+        )

@@ -130,6 +130,40 @@ def as_they_stand(*, session: Session, lead_id: str) -> tuple[list[Deadline], Fe
     return clocks, leads.detached(Feedback, dict(zip(_FEEDBACK_NAMES, latest, strict=True)))
 
 
+_CLOCKS_OF = (
+    select(*_CLOCKS.c)
+    .where(_CLOCKS.c.lead_id.in_(bindparam("lead_ids", expanding=True)))
+    .order_by(_CLOCKS.c.id)
+)
+_FEEDBACK_OF = (
+    select(*_FEEDBACK.c)
+    .where(_FEEDBACK.c.lead_id.in_(bindparam("lead_ids", expanding=True)))
+    .order_by(_FEEDBACK.c.id.desc())
+)
+
+
+def as_they_stand_all(
+    *, session: Session, lead_ids: list[str]
+) -> dict[str, tuple[list[Deadline], Feedback | None]]:
+    """`as_they_stand` of several leads in two queries, however many leads: claims decided
+    together answer with their cards at once."""
+    found: dict[str, tuple[list[Deadline], Feedback | None]] = {}
+    if not lead_ids:
+        return found
+    on = connection(session)
+    values = {"lead_ids": list(dict.fromkeys(lead_ids))}
+    clocks: dict[str, list[Deadline]] = {lead_id: [] for lead_id in values["lead_ids"]}
+    for row in on.execute(_CLOCKS_OF, values):
+        clocks[row.lead_id].append(leads.detached(Deadline, dict(row._mapping)))
+    latest: dict[str, Feedback] = {}
+    for row in on.execute(_FEEDBACK_OF, values):
+        if row.lead_id not in latest:
+            latest[row.lead_id] = leads.detached(Feedback, dict(row._mapping))
+    for lead_id, of_lead in clocks.items():
+        found[lead_id] = (of_lead, latest.get(lead_id))
+    return found
+
+
 def open_clock_of(*, session: Session, lead_id: str, kind: str) -> Deadline | None:
     return session.exec(
         select(Deadline)

@@ -1,9 +1,12 @@
 """What a lead's card is rendered from after a click (`bot.cards.as_it_stands`): its clocks
-and its latest feedback, read in one query, whichever of them the lead has."""
+and its latest feedback, read in one query, whichever of them the lead has; of several leads
+at once (`as_they_stand`, claims decided together), the same."""
 
 from datetime import date, timedelta
 
-from bot.cards import as_it_stands
+import pytest
+
+from bot.cards import as_it_stands, as_they_stand
 from bot.context import Context
 from storage import deadlines
 from storage.models import Feedback
@@ -84,3 +87,33 @@ def test_a_lead_with_neither_and_no_lead(ctx: Context) -> None:
         state = as_it_stands(session, LEAD)
         assert as_it_stands(session, "f" * 32) is None
     assert state is not None and state[1:] == ([], None)
+
+
+@pytest.mark.parametrize(
+    ("clocks", "feedback"),
+    [
+        (("claim", "contact"), ("rejected", "nurture")),
+        ((), ("rejected",)),
+        (("claim",), ()),
+        ((), ()),
+    ],
+)
+def test_several_leads_at_once_stand_as_each_alone(
+    ctx: Context, clocks: tuple[str, ...], feedback: tuple[str, ...]
+) -> None:
+    _stored(ctx, clocks=clocks, feedback=feedback)
+    gone = "f" * 32
+    with ctx.sessions() as session:
+        alone = {lead_id: as_it_stands(session, lead_id) for lead_id in (LEAD, gone)}
+        together = as_they_stand(session, {LEAD: None, gone: None})
+    assert together[gone] is None and alone[gone] is None
+    assert together[LEAD] is not None and alone[LEAD] is not None
+    (lead, clocks_alone, latest_alone), (same, clocks_together, latest_together) = (
+        alone[LEAD],
+        together[LEAD],
+    )
+    assert lead.id == same.id
+    assert [c.model_dump() for c in clocks_together] == [c.model_dump() for c in clocks_alone]
+    assert (latest_together and latest_together.model_dump()) == (
+        latest_alone and latest_alone.model_dump()
+    )

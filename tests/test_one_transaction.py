@@ -5,7 +5,7 @@ import pytest
 from sqlmodel import select
 
 from bot.context import Context
-from bot.deduplication import first_delivery
+from bot.deduplication import first_deliveries, first_delivery
 from storage.db import one_transaction, transaction
 from storage.models import InboundEvent
 
@@ -28,3 +28,12 @@ def test_a_raise_inside_rolls_back_all_of_it(ctx: Context) -> None:
     with ctx.sessions() as session:
         assert session.exec(select(InboundEvent)).all() == []
     assert first_delivery(ctx, "evt-2", platform="teams")  # not kept: taken afresh
+
+
+def test_several_deliveries_at_once_are_each_first_once(ctx: Context) -> None:
+    assert first_delivery(ctx, "evt-seen", platform="teams")
+    with one_transaction(ctx.sessions):
+        fresh = first_deliveries(ctx, ["evt-a", "evt-seen", "evt-b", "evt-a"], platform="teams")
+    assert fresh == {"evt-a", "evt-b"}
+    assert first_deliveries(ctx, ["evt-a", "evt-c"], platform="teams") == {"evt-c"}
+    assert first_deliveries(ctx, [], platform="teams") == set()

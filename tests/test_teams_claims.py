@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot import cards as lead_cards
+from bot import ownership
 from bot.actions import ActionId
 from bot.teams import listeners
 from bot.teams.cards import CardRenderer
@@ -79,14 +79,14 @@ def test_the_same_delivery_twice_in_one_batch_is_done_once(baton):
 
 def test_a_claim_that_fails_is_its_own_answer_and_the_others_are_decided_alone(baton, monkeypatch):
     fine, broken = handed_over(baton), handed_over(baton)
-    as_it_stands = lead_cards.as_it_stands
+    claim_lead = ownership.claim
 
-    def failing(session, lead_id, lead=None):
+    def failing(ctx, *, lead_id, user):
         if lead_id == broken:
             raise RuntimeError("the database went away")
-        return as_it_stands(session, lead_id, lead)
+        return claim_lead(ctx, lead_id=lead_id, user=user)
 
-    monkeypatch.setattr(lead_cards, "as_it_stands", failing)
+    monkeypatch.setattr(ownership, "claim", failing)
     outcomes = listeners.claims(
         inbound(baton), [claim(SELLERS[0], fine), claim(SELLERS[1], broken)]
     )

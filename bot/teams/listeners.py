@@ -21,7 +21,7 @@ from bot import cards as lead_cards
 from bot import consequences, feedback, ownership
 from bot.actions import ActionId
 from bot.context import Context
-from bot.deduplication import first_delivery
+from bot.deduplication import first_deliveries, first_delivery
 from bot.refusals import Refused
 from bot.teams import answers, commands, dialogs
 from bot.teams.cards import CardRenderer
@@ -222,8 +222,8 @@ def is_claim(activity: dict[str, Any]) -> bool:
 
 def claims(inbound: Inbound, activities: list[dict[str, Any]]) -> list[Handled | Exception]:
     """Claims that arrived together (`is_claim`), decided in one transaction, in the order
-    they came: what `card_action` answers each, with one BEGIN, one COMMIT and one look at
-    the digests for all of them instead of one each.
+    they came: what `card_action` answers each, with one BEGIN, one COMMIT, one insert of
+    their keys, one read of their cards and one look at the digests for all of them.
 
     A claim is refused before it writes anything but its delivery's key, which is kept as
     a refused click's is, so a refusal leaves the others' work standing. Any other failure
@@ -231,22 +231,26 @@ def claims(inbound: Inbound, activities: list[dict[str, Any]]) -> list[Handled |
     for activity in activities:
         _meet(inbound, activity)
     ctx = inbound.ctx
-    decided: list[lead_cards.CardState | Refused | None] = []
+    clicks = [(_person(activity), _lead_of(activity), _key(activity)) for activity in activities]
+    outcomes: list[str | Refused] = []
     try:
         with one_transaction(ctx.sessions) as session:
-            for activity in activities:
-                user, key = _person(activity), _key(activity)
-                data = _dict(_dict(_dict(activity.get("value")).get("action")).get("data"))
-                lead_id = str(data.get("value") or "")
+            keys = [key for user, _, key in clicks if user and key]
+            fresh = first_deliveries(ctx, keys, platform=PLATFORM)
+            done: dict[str, Lead | None] = {}
+            for user, lead_id, key in clicks:
                 try:
                     if not user:
                         raise Refused("unknown_person")
-                    done = None
-                    if not key or first_delivery(ctx, key, platform=PLATFORM):
-                        done = _claim(ctx, lead_id, user)
-                    decided.append(lead_cards.as_it_stands(session, lead_id, done))
+                    if not key or key in fresh:
+                        fresh.discard(key or "")
+                        done[lead_id] = _claim(ctx, lead_id, user)
+                    else:
+                        done.setdefault(lead_id, None)
+                    outcomes.append(lead_id)
                 except Refused as refusal:
-                    decided.append(refusal)
+                    outcomes.append(refusal)
+            states = lead_cards.as_they_stand(session, done)
     except Exception:
         log.warning("claims decided together failed; deciding each alone", exc_info=True)
         return [_alone(inbound, activity) for activity in activities]
@@ -254,9 +258,14 @@ def claims(inbound: Inbound, activities: list[dict[str, Any]]) -> list[Handled |
     return [
         Handled(answer=answers.notice(inbound.cards.notice(o.reason, **o.details)))
         if isinstance(o, Refused)
-        else Handled(answer=_card(inbound, o))
-        for o in decided
+        else Handled(answer=_card(inbound, states[o]))
+        for o in outcomes
     ]
+
+
+def _lead_of(activity: dict[str, Any]) -> str:
+    action = _dict(_dict(activity.get("value")).get("action"))
+    return str(_dict(action.get("data")).get("value") or "")
 
 
 def _alone(inbound: Inbound, activity: dict[str, Any]) -> Handled | Exception:
