@@ -232,16 +232,17 @@ def claims(inbound: Inbound, activities: list[dict[str, Any]]) -> list[Handled |
         _meet(inbound, activity)
     ctx = inbound.ctx
     clicks = [(_person(activity), _lead_of(activity), _key(activity)) for activity in activities]
-    outcomes: list[str | Refused] = []
+    outcomes: list[str | Answer] = []  # the lead whose card answers, or the answer
     try:
         with one_transaction(ctx.sessions) as session:
             keys = [key for user, _, key in clicks if user and key]
             fresh = first_deliveries(ctx, keys, platform=PLATFORM)
             done: dict[str, Lead | None] = {}
             for user, lead_id, key in clicks:
+                if not user:
+                    outcomes.append(answers.notice(inbound.cards.notice("unknown_person")))
+                    continue
                 try:
-                    if not user:
-                        raise Refused("unknown_person")
                     if not key or key in fresh:
                         fresh.discard(key or "")
                         done[lead_id] = _claim(ctx, lead_id, user)
@@ -249,17 +250,15 @@ def claims(inbound: Inbound, activities: list[dict[str, Any]]) -> list[Handled |
                         done.setdefault(lead_id, None)
                     outcomes.append(lead_id)
                 except Refused as refusal:
-                    outcomes.append(refusal)
+                    notice = inbound.cards.notice(refusal.reason, **refusal.details)
+                    outcomes.append(answers.notice(notice))
             states = lead_cards.as_they_stand(session, done)
     except Exception:
         log.warning("claims decided together failed; deciding each alone", exc_info=True)
         return [_alone(inbound, activity) for activity in activities]
     ctx.wake()
     return [
-        Handled(answer=answers.notice(inbound.cards.notice(o.reason, **o.details)))
-        if isinstance(o, Refused)
-        else Handled(answer=_card(inbound, states[o]))
-        for o in outcomes
+        Handled(answer=_card(inbound, states[o]) if isinstance(o, str) else o) for o in outcomes
     ]
 
 
