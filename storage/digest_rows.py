@@ -91,6 +91,20 @@ _NAMING_ONE = (
 )
 """`naming` for one lead, built once: a click changes one lead, and asks this before its
 commit."""
+_NAMING_MANY = (
+    select(_DIGESTS.c.id, _DIGESTS.c.recipient, _DIGESTS.c.bucket)
+    .where(
+        _DIGESTS.c.id.in_(
+            select(_ITEMS.c.digest_id).where(
+                _ITEMS.c.lead_id.in_(bindparam("naming_leads", expanding=True))
+            )
+        ),
+        _DIGESTS.c.opened_at >= bindparam("since"),
+    )
+    .order_by(_DIGESTS.c.recipient, _DIGESTS.c.bucket)
+)
+"""`naming` for several leads, built once too: claims decided together ask it at their
+commit."""
 
 
 def naming(
@@ -100,22 +114,12 @@ def naming(
     bucket), in the order every transaction locks digests in."""
     if not lead_ids:
         return []
+    on = connection(session)
     if len(lead_ids) == 1:
         (lead_id,) = lead_ids
-        rows = (
-            connection(session).execute(_NAMING_ONE, {"naming_lead": lead_id, "since": since}).all()
-        )
+        rows = on.execute(_NAMING_ONE, {"naming_lead": lead_id, "since": since}).all()
     else:
-        rows = session.execute(
-            select(Digest.id, Digest.recipient, Digest.bucket)
-            .where(
-                col(Digest.id).in_(
-                    select(DigestItem.digest_id).where(col(DigestItem.lead_id).in_(lead_ids))
-                ),
-                col(Digest.opened_at) >= since,
-            )
-            .order_by(col(Digest.recipient), col(Digest.bucket))
-        ).all()
+        rows = on.execute(_NAMING_MANY, {"naming_leads": list(lead_ids), "since": since}).all()
     return [(digest_id, recipient, bucket) for digest_id, recipient, bucket in rows]
 
 
