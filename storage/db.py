@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from alembic import command
@@ -14,7 +15,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Insert, create_engine, event, text
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
@@ -30,6 +31,7 @@ WRITES = "baton_writes"
 _writers: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()
 _unit: ContextVar[Session | None] = ContextVar("baton_unit", default=None)
 _CONNECTION = "baton.connection"
+_HELD = "baton.held"
 
 
 def make_engine(url: str) -> Engine:
@@ -105,6 +107,31 @@ def reading(sessions: sessionmaker[Session]) -> Iterator[Session]:
     with sessions() as session:
         yield session
         session.commit()
+
+
+@contextmanager
+def inserting_together(session: Session) -> Iterator[None]:
+    """The rows `insert` is given within the block are inserted at its end, one statement per
+    table, in the order given: claims decided together write their events and outbox rows in
+    two statements instead of two each. Nothing in the block may read what it inserts so. A
+    block that raises inserts nothing (its transaction is rolled back)."""
+    held: dict[Insert, list[dict[str, Any]]] = {}
+    session.info[_HELD] = held
+    try:
+        yield
+    finally:
+        session.info.pop(_HELD, None)
+    for statement, rows in held.items():
+        connection(session).execute(statement, rows)
+
+
+def insert_rows(session: Session, statement: Insert, rows: list[dict[str, Any]]) -> None:
+    """`statement` with `rows`, now, or with the others at the end of `inserting_together`."""
+    held = session.info.get(_HELD)
+    if held is not None:
+        held.setdefault(statement, []).extend(rows)
+    elif rows:
+        connection(session).execute(statement, rows)
 
 
 def connection(session: Session) -> Connection:

@@ -9,7 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session, SQLModel, col, select
 
-from storage.db import connection
+from storage.db import connection, insert_rows
 from storage.models import Deadline, Event, Feedback, Lead, Person, SellerStatus, external_key
 
 # Built once: a statement made per call would be compiled (and its values coerced) each time.
@@ -104,8 +104,8 @@ def record(
     """Append one event; every state change of a lead writes exactly one in its transaction.
 
     An INSERT rather than an object in the session, which would cost more than the row."""
-    connection(session).execute(
-        _INSERT_EVENT, event(lead_id=lead_id, at=at, actor=actor, kind=kind, data=data)
+    insert_rows(
+        session, _INSERT_EVENT, [event(lead_id=lead_id, at=at, actor=actor, kind=kind, data=data)]
     )
 
 

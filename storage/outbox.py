@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, Select, and_, bindparam, case, func, inser
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from storage.db import connection
+from storage.db import insert_rows
 from storage.models import Outbox
 
 # Built once: a statement made per call would be compiled (and its values coerced) each time;
@@ -20,8 +20,7 @@ _INSERT_OUTBOX = insert(Outbox.__table__)
 def enqueue_all(*, session: Session, rows: list[dict[str, Any]]) -> None:
     """Queue `row()`s in one statement, in list order, which is the order they go out in
     (among rows of one priority)."""
-    if rows:
-        connection(session).execute(_INSERT_OUTBOX, rows)
+    insert_rows(session, _INSERT_OUTBOX, rows)
 
 
 def row(

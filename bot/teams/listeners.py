@@ -28,7 +28,7 @@ from bot.teams.cards import CardRenderer
 from bot.teams.directory import PLATFORM
 from bot.teams.introductions import introduce
 from bot.teams.places import StoredPeople
-from storage.db import one_transaction
+from storage.db import inserting_together, one_transaction
 from storage.models import Lead
 
 log = logging.getLogger(__name__)
@@ -222,8 +222,9 @@ def is_claim(activity: dict[str, Any]) -> bool:
 
 def claims(inbound: Inbound, activities: list[dict[str, Any]]) -> list[Handled | Exception]:
     """Claims that arrived together (`is_claim`), decided in one transaction, in the order
-    they came: what `card_action` answers each, with one BEGIN, one COMMIT, one insert of
-    their keys, one read of their cards and one look at the digests for all of them.
+    they came: what `card_action` answers each, with one BEGIN, one COMMIT, one insert each
+    of their keys, events and outbox rows, one read of their cards and one look at the
+    digests for all of them.
 
     A claim is refused before it writes anything but its delivery's key, which is kept as
     a refused click's is, so a refusal leaves the others' work standing. Any other failure
@@ -234,7 +235,7 @@ def claims(inbound: Inbound, activities: list[dict[str, Any]]) -> list[Handled |
     clicks = [(_person(activity), _lead_of(activity), _key(activity)) for activity in activities]
     outcomes: list[str | Answer] = []  # the lead whose card answers, or the answer
     try:
-        with one_transaction(ctx.sessions) as session:
+        with one_transaction(ctx.sessions) as session, inserting_together(session):
             keys = [key for user, _, key in clicks if user and key]
             fresh = first_deliveries(ctx, keys, platform=PLATFORM)
             done: dict[str, Lead | None] = {}
