@@ -96,9 +96,9 @@ def as_it_stands(session: Session, lead_id: str, lead: Lead | None = None) -> Ca
 
 
 def as_they_stand(session: Session, done: dict[str, Lead | None]) -> dict[str, CardState | None]:
-    """`as_it_stands` for several leads at once (claims decided together), in three queries
-    however many: `done` names each lead with the lead as its change returned it, or None to
-    read it."""
+    """`as_it_stands` for several leads at once (claims decided together), in at most three
+    queries however many: `done` names each lead with the lead as its change returned it, or
+    None to read it."""
     unread = {lead_id for lead_id, lead in done.items() if lead is None}
     read = {lead.id: lead for lead in leads.get_all(session=session, lead_ids=unread)}
     standing = deadlines.as_they_stand_all(session=session, lead_ids=list(done))

@@ -45,9 +45,12 @@ waits for the database: three keep the interpreter busy while one or two wait, a
 thread more only adds turns to take (with 50 clicks at once on PostgreSQL, eight used a
 sixth more CPU per click than three; BENCHMARKS.md §16)."""
 CLAIMS_AT_ONCE = 2
+"""Batches of claims decided at once (`Together`): while one waits for the database the
+other's Python runs, and the third thread is left to every other activity, so a dialog or a
+message never waits behind claims."""
 CLAIMS_TOGETHER = 8
-"""Batches of claims decided at once (`Together`); the third thread is left to every other
-activity, so a dialog or a message never waits behind claims."""
+"""The most claims a batch takes: fifty at once are several batches, which the two threads
+share, instead of one long one that leaves the other thread idle (BENCHMARKS.md §16)."""
 JSON = [(b"content-type", b"application/json")]
 ENCODER = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, check_circular=False, separators=(",", ":")
