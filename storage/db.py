@@ -111,7 +111,7 @@ def reading(sessions: sessionmaker[Session]) -> Iterator[Session]:
 
 @contextmanager
 def inserting_together(session: Session) -> Iterator[None]:
-    """The rows `insert` is given within the block are inserted at its end, one statement per
+    """The rows `insert_rows` is given within the block are inserted at its end, one statement per
     table, in the order given: claims decided together write their events and outbox rows in
     two statements instead of two each. Nothing in the block may read what it inserts so. A
     block that raises inserts nothing (its transaction is rolled back)."""

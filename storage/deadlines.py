@@ -147,9 +147,8 @@ def as_they_stand_all(
 ) -> dict[str, tuple[list[Deadline], Feedback | None]]:
     """`as_they_stand` of several leads in two queries, however many leads: claims decided
     together answer with their cards at once."""
-    found: dict[str, tuple[list[Deadline], Feedback | None]] = {}
     if not lead_ids:
-        return found
+        return {}
     on = connection(session)
     values = {"lead_ids": list(dict.fromkeys(lead_ids))}
     clocks: dict[str, list[Deadline]] = {lead_id: [] for lead_id in values["lead_ids"]}
@@ -159,9 +158,7 @@ def as_they_stand_all(
     for row in on.execute(_FEEDBACK_OF, values):
         if row.lead_id not in latest:
             latest[row.lead_id] = leads.detached(Feedback, dict(row._mapping))
-    for lead_id, of_lead in clocks.items():
-        found[lead_id] = (of_lead, latest.get(lead_id))
-    return found
+    return {lead_id: (of_lead, latest.get(lead_id)) for lead_id, of_lead in clocks.items()}
 
 
 def open_clock_of(*, session: Session, lead_id: str, kind: str) -> Deadline | None:

@@ -10,7 +10,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy import ColumnElement, Select, bindparam, func, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -79,32 +79,23 @@ def set_queued(*, session: Session, digest_id: int, queued: bool) -> None:
 
 _DIGESTS = Digest.__table__
 _ITEMS = DigestItem.__table__
-_NAMING_ONE = (
-    select(_DIGESTS.c.id, _DIGESTS.c.recipient, _DIGESTS.c.bucket)
-    .where(
-        _DIGESTS.c.id.in_(
-            select(_ITEMS.c.digest_id).where(_ITEMS.c.lead_id == bindparam("naming_lead"))
-        ),
-        _DIGESTS.c.opened_at >= bindparam("since"),
+
+
+def _naming(leads_named: ColumnElement[bool]) -> Select:
+    return (
+        select(_DIGESTS.c.id, _DIGESTS.c.recipient, _DIGESTS.c.bucket)
+        .where(
+            _DIGESTS.c.id.in_(select(_ITEMS.c.digest_id).where(leads_named)),
+            _DIGESTS.c.opened_at >= bindparam("since"),
+        )
+        .order_by(_DIGESTS.c.recipient, _DIGESTS.c.bucket)
     )
-    .order_by(_DIGESTS.c.recipient, _DIGESTS.c.bucket)
-)
-"""`naming` for one lead, built once: a click changes one lead, and asks this before its
-commit."""
-_NAMING_MANY = (
-    select(_DIGESTS.c.id, _DIGESTS.c.recipient, _DIGESTS.c.bucket)
-    .where(
-        _DIGESTS.c.id.in_(
-            select(_ITEMS.c.digest_id).where(
-                _ITEMS.c.lead_id.in_(bindparam("naming_leads", expanding=True))
-            )
-        ),
-        _DIGESTS.c.opened_at >= bindparam("since"),
-    )
-    .order_by(_DIGESTS.c.recipient, _DIGESTS.c.bucket)
-)
-"""`naming` for several leads, built once too: claims decided together ask it at their
-commit."""
+
+
+_NAMING_ONE = _naming(_ITEMS.c.lead_id == bindparam("naming_lead"))
+_NAMING_MANY = _naming(_ITEMS.c.lead_id.in_(bindparam("naming_leads", expanding=True)))
+"""`naming`, built once: a click changes one lead, and claims decided together several,
+and each asks this before its commit; one lead's without a list to expand."""
 
 
 def naming(

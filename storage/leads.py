@@ -111,8 +111,7 @@ def record(
 
 def record_all(*, session: Session, events: list[dict[str, Any]]) -> None:
     """Append `event()`s in one statement."""
-    if events:
-        session.execute(_INSERT_EVENT, events)
+    insert_rows(session, _INSERT_EVENT, events)
 
 
 def event(

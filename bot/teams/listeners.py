@@ -187,15 +187,12 @@ def card_action(
     work (with its events and outbox rows) and the card are one transaction: one commit, one
     turn at the write lock. A refusal rolls it all back; the key is then kept on its own, so a
     repeat of the refused click is shown the card too."""
-    action = _dict(value.get("action"))
-    verb = action.get("verb")
-    data = _dict(action.get("data"))
-    lead_id = str(data.get("value") or "")
-    work = VERBS.get(verb)
+    lead_id = _named(value)
+    work = VERBS.get(_verb(value))
     if work is None:
-        return answers.notice(inbound.cards.notice("unknown_action"))
+        return _notice(inbound, "unknown_action")
     if not user:
-        return answers.notice(inbound.cards.notice("unknown_person"))
+        return _notice(inbound, "unknown_person")
     ctx = inbound.ctx
     try:
         with one_transaction(ctx.sessions) as session:
@@ -206,7 +203,7 @@ def card_action(
     except Refused as refusal:
         if key:
             first_delivery(ctx, key, platform=PLATFORM)
-        return answers.notice(inbound.cards.notice(refusal.reason, **refusal.details))
+        return _notice(inbound, refusal.reason, **refusal.details)
     ctx.wake()  # the work leaves the wake to whoever commits its outbox rows: here
     return _card(inbound, state)
 
@@ -235,27 +232,13 @@ def claims(inbound: Inbound, activities: list[dict[str, Any]]) -> list[Handled |
     for activity in activities:
         _meet(inbound, activity)
     ctx = inbound.ctx
-    clicks = [(_person(activity), _lead_of(activity), _key(activity)) for activity in activities]
-    outcomes: list[str | Answer] = []  # the lead whose card answers, or the answer
+    clicks = [(_person(a), _named(_dict(a.get("value"))), _key(a)) for a in activities]
     try:
         with one_transaction(ctx.sessions) as session, inserting_together(session):
             keys = [key for user, _, key in clicks if user and key]
             fresh = first_deliveries(ctx, keys, platform=PLATFORM)
             done: dict[str, Lead | None] = {}
-            for user, lead_id, key in clicks:
-                if not user:
-                    outcomes.append(answers.notice(inbound.cards.notice("unknown_person")))
-                    continue
-                try:
-                    if not key or key in fresh:
-                        fresh.discard(key or "")
-                        done[lead_id] = _claim(ctx, lead_id, user)
-                    else:
-                        done.setdefault(lead_id, None)
-                    outcomes.append(lead_id)
-                except Refused as refusal:
-                    notice = inbound.cards.notice(refusal.reason, **refusal.details)
-                    outcomes.append(answers.notice(notice))
+            outcomes = [_decide(inbound, fresh, done, *click) for click in clicks]
             states = lead_cards.as_they_stand(session, done)
     except Exception:
         log.warning("claims decided together failed; deciding each alone", exc_info=True)
@@ -266,9 +249,33 @@ def claims(inbound: Inbound, activities: list[dict[str, Any]]) -> list[Handled |
     ]
 
 
-def _lead_of(activity: dict[str, Any]) -> str:
-    action = _dict(_dict(activity.get("value")).get("action"))
-    return str(_dict(action.get("data")).get("value") or "")
+def _decide(
+    inbound: Inbound,
+    fresh: set[str],
+    done: dict[str, Lead | None],
+    user: str | None,
+    lead_id: str,
+    key: str | None,
+) -> str | Answer:
+    """One claim of a batch: the lead whose card answers it, or the notice that does. A
+    delivery `fresh` (taken for the first time) is worked once; `done` gathers each lead as
+    the claim left it (None: a repeat, to be read)."""
+    if not user:
+        return _notice(inbound, "unknown_person")
+    try:
+        if not key or key in fresh:
+            fresh.discard(key or "")
+            done[lead_id] = _claim(inbound.ctx, lead_id, user)
+        else:
+            done.setdefault(lead_id, None)
+    except Refused as refusal:
+        return _notice(inbound, refusal.reason, **refusal.details)
+    return lead_id
+
+
+def _named(value: dict[str, Any]) -> str:
+    """What a card action is about: a lead's id, or a seller's (Put back in rotation)."""
+    return str(_dict(_dict(value.get("action")).get("data")).get("value") or "")
 
 
 def _alone(inbound: Inbound, activity: dict[str, Any]) -> Handled | Exception:
@@ -296,18 +303,17 @@ def told(
 ) -> Answer:
     """An action of `TOLD`: what it did, or why not; a repeated delivery (`key`, seen before)
     does nothing again."""
-    action = _dict(value.get("action"))
-    subject = str(_dict(action.get("data")).get("value") or "")
-    work, done, called = TOLD[action.get("verb")]
+    subject = _named(value)
+    work, done, called = TOLD[_verb(value)]
     fresh = not key or first_delivery(inbound.ctx, key, platform=PLATFORM)
     if not user:
-        return answers.notice(inbound.cards.notice("unknown_person"))
+        return _notice(inbound, "unknown_person")
     try:
         if fresh:
             work(inbound.ctx, subject, user)
     except Refused as refusal:
-        return answers.notice(inbound.cards.notice(refusal.reason, **refusal.details))
-    return answers.notice(inbound.cards.notice(done, **{called: subject}))
+        return _notice(inbound, refusal.reason, **refusal.details)
+    return _notice(inbound, done, **{called: subject})
 
 
 def _verb(value: dict[str, Any]) -> Any:
@@ -316,8 +322,13 @@ def _verb(value: dict[str, Any]) -> Any:
 
 def _card(inbound: Inbound, state: lead_cards.CardState | None) -> Answer:
     if state is None:
-        return answers.notice(inbound.cards.notice("lead_gone"))
+        return _notice(inbound, "lead_gone")
     return answers.card(inbound.cards.card(*state))
+
+
+def _notice(inbound: Inbound, reason: str, **details: Any) -> Answer:
+    """A line for the person who clicked alone: a refusal, or what their click did."""
+    return answers.notice(inbound.cards.notice(reason, **details))
 
 
 def _dict(value: Any) -> dict[str, Any]:
