@@ -268,6 +268,9 @@ class DeadlineScheduler:
             )
 
     def _rearm(self) -> None:
+        # After a change, not at a deadline: the answers being made go first, as the
+        # courier lets them (`bot.request_gate`); the claims of a burst are what changed.
+        self.ctx.answers.let_through()
         with self._lock:
             self._rearm_pending = False
         self.wake_up()

@@ -22,6 +22,7 @@ from sqlmodel import col, select
 from bot import intake
 from bot.agreement import Agreement
 from bot.context import Context
+from bot.request_gate import MOST, Answers
 from bot.scheduler import WAKE, DeadlineScheduler
 from bot.schemas import LeadIn
 from bot.service.runtime import Runtime, build
@@ -115,6 +116,43 @@ def test_a_wake_up_during_a_sweep_leads_to_another_look(ctx: Context):
     finally:
         scheduler.stop()
     assert escalations(ctx) == {first: 1, second: 1}
+
+
+class Looks(DeadlineScheduler):
+    """Writes down each look at the deadlines, beside the gate's."""
+
+    def __init__(self, ctx: Context, seen: list[str]) -> None:
+        super().__init__(ctx, sweep_every=LONG)
+        self.seen = seen
+
+    def wake_up(self) -> None:
+        self.seen.append("look")
+        super().wake_up()
+
+
+class Gate(Answers):
+    def __init__(self, seen: list[str]) -> None:
+        super().__init__()
+        self.seen = seen
+
+    def let_through(self, most: float = MOST) -> None:
+        self.seen.append("answers first")
+        super().let_through(most)
+
+
+def test_the_look_after_a_change_lets_the_answers_being_made_go_first(ctx: Context):
+    """Fifty claims at once are fifty changes: the clock looks at them once the answers are
+    made, as the courier does, not in the middle of making them."""
+    seen: list[str] = []
+    ctx.answers = Gate(seen)
+    scheduler = Looks(ctx, seen)
+    scheduler.jobs.start()
+    try:
+        scheduler.arm_soon()
+        eventually(lambda: "look" in seen)
+    finally:
+        scheduler.stop()
+    assert seen[:2] == ["answers first", "look"]
 
 
 @pytest.fixture
