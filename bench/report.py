@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
 import sqlite3
+import statistics
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +25,7 @@ class Machine:
     sqlite: str
     postgres: str | None
     load_before: str
+    speed: float
     load_after: str = ""
 
     @classmethod
@@ -48,7 +52,36 @@ class Machine:
             sqlite=sqlite3.sqlite_version,
             postgres=postgres,
             load_before=load(),
+            speed=python_speed(),
         )
+
+    def line(self) -> str:
+        return f"{self.cores} cores, {self.cpu}, {self.memory} RAM, {self.system}"
+
+
+def python_speed(runs: int = 7) -> float:
+    """Milliseconds of CPU that `_fixed_work` takes here, the median of `runs`.
+
+    Machines of one name differ: the same code has measured two and a half times the CPU
+    on one as on another. A figure of CPU per click says little across runs unless the
+    machine's own speed is given beside it."""
+    times = []
+    for _ in range(runs):
+        began = time.process_time()
+        _fixed_work()
+        times.append((time.process_time() - began) * 1000)
+    return statistics.median(times)
+
+
+def _fixed_work() -> None:
+    """Pure Python of the kind a request does (strings, dicts, JSON), always the same."""
+    table: dict[str, int] = {}
+    for n in range(200_000):
+        key = f"lead-{n % 997}"
+        table[key] = table.get(key, 0) + n
+    text = json.dumps([{"id": k, "total": v, "seen": [v % 7, v % 11]} for k, v in table.items()])
+    for _ in range(20):
+        json.loads(text)
 
 
 def load() -> str:
@@ -388,7 +421,8 @@ def write(
         f"- Date: {started} (took {minutes:.1f} minutes)",
         f"- Command: `{command}`",
         f"- Benchmarks run: {', '.join(results.ran) or 'none'}",
-        f"- Machine: {machine.cores} cores, {machine.cpu}, {machine.memory} RAM, {machine.system}",
+        f"- Machine: {machine.line()}",
+        f"- {_speed(machine)}",
         f"- Python {machine.python}, SQLite {machine.sqlite}, "
         f"PostgreSQL {machine.postgres or 'not used'}",
         f"- Load average (1, 5, 15 min) at the start: {machine.load_before}; "
@@ -430,6 +464,13 @@ def write(
     path.write_text("\n".join(lines).rstrip() + "\n")
 
 
+def _speed(machine: Machine) -> str:
+    return (
+        f"A fixed piece of Python (`bench.report.python_speed`) took {machine.speed:.0f} ms "
+        f"of CPU here; CPU figures compare across machines in the ratio of theirs"
+    )
+
+
 def _after_intro(text: str) -> str:
     start = text.find("## This run")
     return text[start:] if start >= 0 else text
@@ -451,7 +492,10 @@ def _merge(
     path: Path, results: Results, machine: Machine, *, command: str, started: str, minutes: float
 ) -> None:
     """Replace the sections of what ran in the file, or add them before the query plans."""
-    chunks = re.split(r"(?m)^(?=## )", path.read_text())
+    text = path.read_text()
+    chunks = re.split(r"(?m)^(?=## )", text)
+    same = f"- Machine: {machine.line()}\n" in text
+    where = "on the machine of the run above" if same else f"on another machine: {machine.line()}"
     titles = [chunk.splitlines()[0] if chunk.startswith("## ") else "" for chunk in chunks]
     for section, (title, _) in SECTIONS.items():
         lines = _section(section, results)
@@ -462,8 +506,8 @@ def _merge(
         lines[4:4] = [
             *kept,
             f"Measured on {started} by `{command}` ({minutes:.1f} minutes, the load average "
-            f"at the start {machine.load_before}, at the end {machine.load_after}), on the "
-            f"machine of the run above.",
+            f"at the start {machine.load_before}, at the end {machine.load_after}), {where}. "
+            f"{_speed(machine)}.",
             "",
             *(["```text", *[f"FAILURE: {line}" for line in failed], "```", ""] if failed else []),
         ]
