@@ -390,7 +390,8 @@ def _section(section: str, results: Results) -> list[str]:
     elif figures:
         lines += [*_table(figures), ""]
     if notes:
-        lines += [f"- {note}" for note in notes] + [""]
+        # Each once, however many of the section's steps (backends) noted it.
+        lines += [f"- {note}" for note in dict.fromkeys(notes)] + [""]
     if hot:
         lines += ["**Why the target was missed** (pyinstrument):", ""]
         lines += [f"- {line}" for line in hot] + [""]
