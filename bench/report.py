@@ -62,9 +62,9 @@ class Machine:
 def python_speed(runs: int = 7) -> float:
     """Milliseconds of CPU that `_fixed_work` takes here, the median of `runs`.
 
-    Machines of one name differ: the same code has measured two and a half times the CPU
-    on one as on another. A figure of CPU per click says little across runs unless the
-    machine's own speed is given beside it."""
+    Machines differ, and one machine from hour to hour: the same code has measured about
+    three times the CPU on one as on another. A figure of CPU per click says little across
+    runs unless the machine's own speed is given beside it."""
     times = []
     for _ in range(runs):
         began = time.process_time()
