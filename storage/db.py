@@ -126,11 +126,15 @@ def inserting_together(session: Session) -> Iterator[None]:
 
 
 def insert_rows(session: Session, statement: Insert, rows: list[dict[str, Any]]) -> None:
-    """`statement` with `rows`, now, or with the others at the end of `inserting_together`."""
+    """`statement` with `rows`, now, or with the others at the end of `inserting_together`.
+    No rows insert nothing: an INSERT executed with an empty list would write one row of
+    defaults."""
+    if not rows:
+        return
     held = session.info.get(_HELD)
     if held is not None:
         held.setdefault(statement, []).extend(rows)
-    elif rows:
+    else:
         connection(session).execute(statement, rows)
 
 

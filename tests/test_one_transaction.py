@@ -61,6 +61,15 @@ def test_rows_inserted_together_go_at_the_end_of_the_block_in_their_order(ctx: C
         assert [row.recipient for row in session.exec(select(Outbox)).all()] == ["U1"]
 
 
+def test_no_rows_inserted_together_insert_nothing(ctx: Context) -> None:
+    with one_transaction(ctx.sessions) as session, inserting_together(session):
+        outbox.enqueue_all(session=session, rows=[])
+        leads.record_all(session=session, events=[])
+    assert _events(ctx) == []
+    with ctx.sessions() as session:
+        assert session.exec(select(Outbox)).all() == []
+
+
 def test_a_block_that_raises_inserts_nothing(ctx: Context) -> None:
     with (
         pytest.raises(RuntimeError),
