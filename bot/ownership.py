@@ -89,6 +89,51 @@ def claim(ctx: Context, *, lead_id: str, user: str) -> Lead:
     return claimed
 
 
+def claim_all(ctx: Context, claims: list[tuple[str, str]]) -> list[Lead | Refused]:
+    """Claims that came together, (lead, seller) each, decided in the order they came: for
+    each, the lead as `claim` leaves it, or why `claim` refuses it.
+
+    A batch of clicks waits for its answers, so without a cap the first permitted claim of
+    each lead is tried in one statement and the clocks of the leads it claimed are stopped
+    in another, instead of two statements a claim. A claim that statement leaves out (the
+    lead taken, gone or moved on, the seller out of the rotation), every later claim of a
+    lead, and every claim under `routing.max_open` (a seller's open leads are counted one
+    claim at a time) is decided by `claim`, which says why it refuses."""
+    first: dict[str, tuple[int, str]] = {}
+    if ctx.agreement.routing.max_open is None:
+        for n, (lead_id, user) in enumerate(claims):
+            if lead_id not in first and allowed(ctx.agreement, user, Action.CLAIM):
+                first[lead_id] = (n, user)
+    claimed = _claim_together(ctx, {lead_id: user for lead_id, (_, user) in first.items()})
+    outcomes: list[Lead | Refused] = []
+    for n, (lead_id, user) in enumerate(claims):
+        if lead_id in claimed and first[lead_id][0] == n:
+            outcomes.append(claimed[lead_id])
+            continue
+        try:
+            outcomes.append(claim(ctx, lead_id=lead_id, user=user))
+        except Refused as refusal:
+            outcomes.append(refusal)
+    return outcomes
+
+
+def _claim_together(ctx: Context, owners: dict[str, str]) -> dict[str, Lead]:
+    """The leads of `owners` (lead -> seller) that their sellers claimed, in two statements."""
+    if len(owners) < 2:  # one claim alone is one statement either way: `claim`'s
+        return {}
+    now = ctx.clock()
+    with transaction(ctx.sessions) as session:
+        claimed = leads.claim_all(session=session, owners=owners, at=now)
+        deadlines.resolve_all(session=session, lead_ids=list(claimed), kinds=(sla.CLAIM,), at=now)
+        for lead_id, lead in claimed.items():
+            owner = owners[lead_id]
+            changed(session, lead_id=lead_id, at=now, actor=owner, kind="claimed")
+            writeback.queue(session, ctx, lead=lead, step="claimed", at=now, by=owner, owner=owner)
+    metrics.LEADS_CLAIMED.inc(len(claimed))
+    _wake(ctx)
+    return claimed
+
+
 def _wake(ctx: Context) -> None:
     """The courier and the clock look at what changed, once it is committed: inside a larger
     unit (`storage.db.one_transaction`) not yet, and its owner wakes them after its commit; a

@@ -106,6 +106,43 @@ def resolve(*, session: Session, lead_id: str, kinds: tuple[str, ...], at: datet
     return len(stopped)
 
 
+@cache
+def _resolving_all(kinds: tuple[str, ...], count: int) -> Update:
+    """`_resolving`'s clocks of `count` leads at once: the claims of a batch resolve theirs
+    in one statement."""
+    ids = [bindparam(f"lead_{n}", type_=_CLOCKS.c.lead_id.type) for n in range(count)]
+    return (
+        update(_CLOCKS)
+        .where(
+            _CLOCKS.c.lead_id.in_(ids),
+            _CLOCKS.c.kind.in_(kinds),
+            _CLOCKS.c.resolved_at.is_(None),
+        )
+        .values(resolved_at=bindparam("resolved"), next_at=None)
+        .returning(_CLOCKS.c.lead_id, _CLOCKS.c.breached_at, _CLOCKS.c.extended_at)
+    )
+
+
+def resolve_all(
+    *, session: Session, lead_ids: list[str], kinds: tuple[str, ...], at: datetime
+) -> None:
+    """`resolve` for several leads in one statement; the breaches of a clock that was ever
+    breached or extended are closed lead by lead, as `resolve` closes them."""
+    if not lead_ids:
+        return
+    on = connection(session)
+    values: dict[str, object] = {"resolved": at}
+    values.update({f"lead_{n}": lead_id for n, lead_id in enumerate(lead_ids)})
+    stopped = on.execute(_resolving_all(tuple(kinds), len(lead_ids)), values).all()
+    _, breaches = _resolving(tuple(kinds))
+    for lead_id in dict.fromkeys(
+        lead_id
+        for lead_id, breached, extended in stopped
+        if breached is not None or extended is not None
+    ):
+        on.execute(breaches, {"of_lead": lead_id, "resolved": at})
+
+
 def of_lead(*, session: Session, lead_id: str) -> list[Deadline]:
     return list(
         session.exec(

@@ -1,10 +1,11 @@
 """Queries on leads and their history. Callers own the transaction; nothing here commits."""
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import date, datetime
+from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, delete, func, insert, inspect, text, update
+from sqlalchemy import Update, bindparam, case, delete, func, insert, inspect, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session, SQLModel, col, select
@@ -172,6 +173,45 @@ def claim(
             on.execute(_SELLER_LOCK, {"user": user})
     row = on.execute(_CLAIM if cap is None else _CLAIM_CAPPED, values).first()
     return None if row is None else as_inserted(dict(row._mapping))
+
+
+@cache
+def _claiming(count: int) -> Update:
+    """`_CLAIM` for `count` leads at once, each for its own seller, built once for each count:
+    the claims of a batch are one statement, not one each."""
+    ids = [bindparam(f"lead_{n}", type_=_LEADS.c.id.type) for n in range(count)]
+    users = [bindparam(f"user_{n}", type_=_LEADS.c.owner.type) for n in range(count)]
+    owner = case(*((_LEADS.c.id == lead, user) for lead, user in zip(ids, users, strict=True)))
+    out_of_rotation = (
+        select(_STATUS.c.user_id)
+        .where(_STATUS.c.user_id == owner, _STATUS.c.out_of_rotation_since.is_not(None))
+        .exists()
+    )
+    return (
+        update(_LEADS)
+        .where(
+            _LEADS.c.id.in_(ids),
+            _LEADS.c.owner.is_(None),
+            _LEADS.c.stage == "handed_over",
+            _LEADS.c.forgotten_at.is_(None),
+            ~out_of_rotation,
+        )
+        .values(owner=owner, stage="claimed", claimed_at=bindparam("at"))
+        .returning(*_LEADS.c)
+    )
+
+
+def claim_all(*, session: Session, owners: Mapping[str, str], at: datetime) -> dict[str, Lead]:
+    """`claim` of several leads in one statement, each lead (the key) for its seller (the
+    value), with no cap: the leads claimed, as they now are, by id. A lead left out was not
+    claimable, or its seller is out of the rotation."""
+    if not owners:
+        return {}
+    values: dict[str, Any] = {"at": at}
+    for n, (lead_id, user) in enumerate(owners.items()):
+        values[f"lead_{n}"], values[f"user_{n}"] = lead_id, user
+    rows = connection(session).execute(_claiming(len(owners)), values)
+    return {row.id: as_inserted(dict(row._mapping)) for row in rows}
 
 
 _HOLDS = (

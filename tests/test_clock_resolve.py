@@ -35,3 +35,25 @@ def test_a_claim_on_time_stops_its_clock_and_records_no_breach(timed, clock):  #
         ).one()
         assert not session.exec(select(Breach)).all()
     assert (claim.resolved_at, claim.next_at) == (START + timedelta(minutes=5), None)
+
+
+def test_claims_together_close_the_breach_of_the_late_one_and_record_none_for_the_other(
+    timed,  # noqa: F811
+    clock,  # noqa: F811
+):
+    late = hand_over(timed)
+    tick(timed, clock, START + timedelta(hours=1, minutes=10))
+    on_time = hand_over(timed)
+    clock.at(START + timedelta(hours=1, minutes=20))
+    outcomes = ownership.claim_all(timed, [(late, "U0SELLER1"), (on_time, "U0SELLER2")])
+    assert [lead.owner for lead in outcomes] == ["U0SELLER1", "U0SELLER2"]
+    with timed.sessions() as session:
+        breaches = session.exec(select(Breach)).all()
+        claims = session.exec(select(Deadline).where(Deadline.kind == "claim")).all()
+    assert [(b.lead_id, b.resolved_at) for b in breaches] == [
+        (late, START + timedelta(hours=1, minutes=20))
+    ]
+    assert {c.lead_id: (c.resolved_at, c.next_at) for c in claims} == {
+        late: (START + timedelta(hours=1, minutes=20), None),
+        on_time: (START + timedelta(hours=1, minutes=20), None),
+    }

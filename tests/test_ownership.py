@@ -4,14 +4,17 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy import event
 
 from bot import intake, ownership
+from bot.agreement_file import parse_agreement
+from bot.context import Context
 from bot.refusals import Refused
 from bot.schemas import LeadIn
 from storage import deadlines, sellers
 from storage import leads as stored
 from storage.db import transaction
-from tests.support import GOOD_LEAD, show_card
+from tests.support import AGREEMENT, GOOD_LEAD, show_card
 
 
 def new_lead(ctx, **changes) -> str:
@@ -139,3 +142,83 @@ def test_timestamps_come_back_timezone_aware(ctx):
     with ctx.sessions() as session:
         lead = stored.get(session=session, lead_id=lead_id)
     assert lead.received_at.utcoffset() is not None
+
+
+def test_claims_together_are_decided_in_their_order_as_each_would_be_alone(ctx):
+    first, second, third = (new_lead(ctx) for _ in range(3))
+    unqualified = new_lead(ctx, country="US")
+    for lead_id in (first, second, third):
+        show_card(ctx, lead_id)
+    with transaction(ctx.sessions) as session:
+        assert sellers.take_out_of_rotation(session, "U0SELLER3", "4 breaches", ctx.clock())
+    outcomes = ownership.claim_all(
+        ctx,
+        [
+            (first, "U0SELLER1"),
+            (first, "U0SELLER2"),  # too late: the first claim of the batch won
+            (second, "U0NOBODY"),  # may not claim: the next claim of the lead gets it
+            (second, "U0SELLER2"),
+            (third, "U0SELLER3"),  # out of the rotation
+            (unqualified, "U0SELLER1"),
+            ("no-such-lead", "U0SELLER1"),
+        ],
+    )
+    refusals = [o.reason if isinstance(o, Refused) else None for o in outcomes]
+    assert refusals == [
+        None,
+        "already_claimed",
+        "not_allowed",
+        None,
+        "out_of_rotation",
+        "not_claimable",
+        "lead_gone",
+    ]
+    assert (outcomes[0].owner, outcomes[3].owner) == ("U0SELLER1", "U0SELLER2")
+    assert outcomes[1].details["owner"] == "U0SELLER1"
+    with ctx.sessions() as session:
+        for lead_id, owner in ((first, "U0SELLER1"), (second, "U0SELLER2"), (third, None)):
+            lead = stored.get(session=session, lead_id=lead_id)
+            assert (lead.owner, lead.stage) == (owner, "claimed" if owner else "handed_over")
+            history = stored.history(session=session, lead_id=lead_id)
+            assert [e.actor for e in history if e.kind == "claimed"] == ([owner] if owner else [])
+            claim = {c.kind: c for c in deadlines.of_lead(session=session, lead_id=lead_id)}
+            assert (claim["claim"].resolved_at is not None) == (owner is not None)
+
+
+def test_claims_together_are_one_statement_for_the_leads_and_one_for_their_clocks(ctx):
+    lead_ids = [new_lead(ctx) for _ in range(5)]
+    for lead_id in lead_ids:
+        show_card(ctx, lead_id)
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement.split(None, 2)[1])
+
+    engine = ctx.sessions.kw["bind"]
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        claims = [(lead_id, f"U0SELLER{n % 3 + 1}") for n, lead_id in enumerate(lead_ids)]
+        outcomes = ownership.claim_all(ctx, claims)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert [o.owner for o in outcomes] == [user for _, user in claims]
+    assert (statements.count("lead"), statements.count("deadline")) == (1, 1)
+
+
+def test_claims_together_under_a_cap_count_each_sellers_leads_one_claim_at_a_time(ctx):
+    capped = Context(
+        agreement=parse_agreement(AGREEMENT + "routing: {max_open: 1}\n"),
+        sessions=ctx.sessions,
+        clock=ctx.clock,
+    )
+    first, second, third = (new_lead(ctx) for _ in range(3))
+    for lead_id in (first, second, third):
+        show_card(ctx, lead_id)
+    outcomes = ownership.claim_all(
+        capped, [(first, "U0SELLER1"), (second, "U0SELLER1"), (third, "U0SELLER2")]
+    )
+    assert [o.reason if isinstance(o, Refused) else o.owner for o in outcomes] == [
+        "U0SELLER1",
+        "at_cap",
+        "U0SELLER2",
+    ]

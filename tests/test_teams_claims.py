@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from bot import ownership
 from bot.actions import ActionId
 from bot.teams import listeners
 from bot.teams.cards import CardRenderer
@@ -79,14 +78,21 @@ def test_the_same_delivery_twice_in_one_batch_is_done_once(baton):
 
 def test_a_claim_that_fails_is_its_own_answer_and_the_others_are_decided_alone(baton, monkeypatch):
     fine, broken = handed_over(baton), handed_over(baton)
-    claim_lead = ownership.claim
+    claim_one, claim_all = leads.claim, leads.claim_all
 
-    def failing(ctx, *, lead_id, user):
+    def failing_one(*, session, lead_id, **given):
         if lead_id == broken:
             raise RuntimeError("the database went away")
-        return claim_lead(ctx, lead_id=lead_id, user=user)
+        return claim_one(session=session, lead_id=lead_id, **given)
 
-    monkeypatch.setattr(ownership, "claim", failing)
+    def failing_all(*, session, owners, **given):
+        if broken in owners:
+            raise RuntimeError("the database went away")
+        return claim_all(session=session, owners=owners, **given)
+
+    # The batch claims both leads in one statement; alone, each claims its own.
+    monkeypatch.setattr(leads, "claim", failing_one)
+    monkeypatch.setattr(leads, "claim_all", failing_all)
     outcomes = listeners.claims(
         inbound(baton), [claim(SELLERS[0], fine), claim(SELLERS[1], broken)]
     )

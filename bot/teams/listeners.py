@@ -219,9 +219,10 @@ def is_claim(activity: dict[str, Any]) -> bool:
 
 def claims(inbound: Inbound, activities: list[dict[str, Any]]) -> list[Handled | Exception]:
     """Claims that arrived together (`is_claim`), decided in one transaction, in the order
-    they came: what `card_action` answers each, with one BEGIN, one COMMIT, one insert each
-    of their keys, events and outbox rows, one read of their cards and one look at the
-    digests for all of them.
+    they came: what `card_action` answers each, with one BEGIN, one COMMIT, one statement
+    for their claims and one for their clocks (`ownership.claim_all`), one insert each of
+    their keys, events and outbox rows, one read of their cards and one look at the digests
+    for all of them.
 
     A claim is refused before it writes anything but its delivery's key, which is kept as
     a refused click's is, so a refusal leaves the others' work standing. Any other failure
@@ -238,7 +239,13 @@ def claims(inbound: Inbound, activities: list[dict[str, Any]]) -> list[Handled |
             keys = [key for user, _, key in clicks if user and key]
             fresh = first_deliveries(ctx, keys, platform=PLATFORM)
             done: dict[str, Lead | None] = {}
-            outcomes = [_decide(inbound, fresh, done, *click) for click in clicks]
+            outcomes, work = _sort(inbound, fresh, done, clicks)
+            decided = ownership.claim_all(ctx, [(lead_id, user) for _, lead_id, user in work])
+            for (n, lead_id, _), result in zip(work, decided, strict=True):
+                if isinstance(result, Refused):
+                    outcomes[n] = _notice(inbound, result.reason, **result.details)
+                else:
+                    done[lead_id] = result
             states = lead_cards.as_they_stand(session, done)
     except Exception:
         log.warning("claims decided together failed; deciding each alone", exc_info=True)
@@ -249,28 +256,29 @@ def claims(inbound: Inbound, activities: list[dict[str, Any]]) -> list[Handled |
     ]
 
 
-def _decide(
+def _sort(
     inbound: Inbound,
     fresh: set[str],
     done: dict[str, Lead | None],
-    user: str | None,
-    lead_id: str,
-    key: str | None,
-) -> str | Answer:
-    """One claim of a batch: the lead whose card answers it, or the notice that does. A
-    delivery `fresh` (taken for the first time) is worked once; `done` gathers each lead as
-    the claim left it (None: a repeat, to be read)."""
-    if not user:
-        return _notice(inbound, "unknown_person")
-    try:
+    clicks: list[tuple[str | None, str, str | None]],
+) -> tuple[list[str | Answer], list[tuple[int, str, str]]]:
+    """What answers each claim of a batch, as far as is known before any is worked: the lead
+    whose card answers it, or the notice that does; and the claims to work, (place, lead,
+    person). A delivery `fresh` (taken for the first time) is worked once; a repeat is
+    answered with its lead's card as it stands (None in `done`: to be read)."""
+    outcomes: list[str | Answer] = []
+    work: list[tuple[int, str, str]] = []
+    for n, (user, lead_id, key) in enumerate(clicks):
+        if not user:
+            outcomes.append(_notice(inbound, "unknown_person"))
+            continue
         if not key or key in fresh:
             fresh.discard(key or "")
-            done[lead_id] = _claim(inbound.ctx, lead_id, user)
+            work.append((n, lead_id, user))
         else:
             done.setdefault(lead_id, None)
-    except Refused as refusal:
-        return _notice(inbound, refusal.reason, **refusal.details)
-    return lead_id
+        outcomes.append(lead_id)
+    return outcomes, work
 
 
 def _named(value: dict[str, Any]) -> str:
