@@ -9,11 +9,6 @@ from sqlalchemy.exc import DisconnectionError
 
 def postgres_engine(url: str) -> Engine:
     engine = create_engine(url, pool_size=10, max_overflow=20)
-    # Rows inserted together (a batch of claims' events and outbox rows, an import) go as one
-    # INSERT … VALUES (…), (…), as they already do with RETURNING: psycopg's executemany
-    # sends them one by one through its pipeline, several times the CPU of the process, and
-    # a batch of clicks waits for it.
-    engine.dialect.use_insertmanyvalues_wo_returning = True
     event.listen(engine, "checkout", _hung_up)
     return engine
 

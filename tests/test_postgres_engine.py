@@ -1,11 +1,10 @@
 """The PostgreSQL engine: a pooled connection the server ended is replaced before anyone uses
-it, though no checkout pings the server; reads keep the statements psycopg prepared; rows
-inserted together are one statement."""
+it, though no checkout pings the server; reads keep the statements psycopg prepared."""
 
 import time
 
 import pytest
-from sqlalchemy import JSON, Column, Engine, Integer, MetaData, Table, event, insert, text
+from sqlalchemy import Engine, text
 
 from storage.db import make_engine, reading, session_factory
 from tests.conftest import POSTGRES
@@ -69,26 +68,3 @@ def test_a_read_keeps_what_psycopg_prepared_where_a_rollback_forgets_it() -> Non
         assert engine.pool.checkedout() == 0
     finally:
         engine.dispose()
-
-
-def test_rows_inserted_together_are_one_insert_with_a_values_list_each() -> None:
-    assert POSTGRES
-    engine = make_engine(POSTGRES)
-    table = Table("together", MetaData(), Column("n", Integer), Column("data", JSON))
-    sent: list[str] = []
-
-    def seen(conn, cursor, statement, parameters, context, executemany) -> None:
-        if statement.startswith("INSERT"):
-            sent.append(statement)
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        with engine.begin() as connection:
-            connection.execute(text("CREATE TEMP TABLE together (n int, data json)"))
-            connection.execute(insert(table), [{"n": n, "data": {"n": n}} for n in range(3)])
-            rows = connection.execute(text("SELECT n, data FROM together")).all()
-    finally:
-        engine.dispose()
-    [statement] = sent  # not psycopg's executemany of one row at a time
-    assert statement.count("), (") == 2
-    assert [tuple(row) for row in rows] == [(n, {"n": n}) for n in range(3)]
