@@ -98,7 +98,9 @@ def claim_all(ctx: Context, claims: list[tuple[str, str]]) -> list[Lead | Refuse
     in another, instead of two statements a claim. A claim that statement leaves out (the
     lead taken, gone or moved on, the seller out of the rotation), every later claim of a
     lead, and every claim under `routing.max_open` (a seller's open leads are counted one
-    claim at a time) is decided by `claim`, which says why it refuses."""
+    claim at a time) is decided by `claim`, which says why it refuses. Each lead's claims
+    are decided in their order; across leads, what the one statement claimed is written
+    (its events, card updates, write-backs) before what is decided one by one."""
     first: dict[str, tuple[int, str]] = {}
     if ctx.agreement.routing.max_open is None:
         for n, (lead_id, user) in enumerate(claims):

@@ -37,7 +37,7 @@ def test_a_claim_on_time_stops_its_clock_and_records_no_breach(timed, clock):  #
     assert (claim.resolved_at, claim.next_at) == (START + timedelta(minutes=5), None)
 
 
-def test_claims_together_close_the_breach_of_the_late_one_and_record_none_for_the_other(
+def test_claims_together_close_the_late_ones_breach_and_stop_both_clocks(
     timed,  # noqa: F811
     clock,  # noqa: F811
 ):

@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import event
+from sqlmodel import select
 
 from bot import intake, ownership
 from bot.agreement_file import parse_agreement
@@ -14,6 +15,7 @@ from bot.schemas import LeadIn
 from storage import deadlines, sellers
 from storage import leads as stored
 from storage.db import transaction
+from storage.models import Outbox
 from tests.support import AGREEMENT, GOOD_LEAD, show_card
 
 
@@ -144,25 +146,32 @@ def test_timestamps_come_back_timezone_aware(ctx):
     assert lead.received_at.utcoffset() is not None
 
 
-def test_claims_together_are_decided_in_their_order_as_each_would_be_alone(ctx):
+def batch(ctx) -> list[tuple[str, str]]:
+    """Claims of a batch that meet each refusal a claim can meet, in the order they came."""
     first, second, third = (new_lead(ctx) for _ in range(3))
     unqualified = new_lead(ctx, country="US")
     for lead_id in (first, second, third):
         show_card(ctx, lead_id)
+    return [
+        (first, "U0SELLER1"),
+        (first, "U0SELLER2"),  # too late: the first claim of the batch won
+        (second, "U0NOBODY"),  # may not claim: the next claim of the lead gets it
+        (second, "U0SELLER2"),
+        (third, "U0SELLER3"),  # out of the rotation
+        (unqualified, "U0SELLER1"),
+        ("no-such-lead", "U0SELLER1"),
+    ]
+
+
+def out_of_rotation(ctx, seller: str) -> None:
     with transaction(ctx.sessions) as session:
-        assert sellers.take_out_of_rotation(session, "U0SELLER3", "4 breaches", ctx.clock())
-    outcomes = ownership.claim_all(
-        ctx,
-        [
-            (first, "U0SELLER1"),
-            (first, "U0SELLER2"),  # too late: the first claim of the batch won
-            (second, "U0NOBODY"),  # may not claim: the next claim of the lead gets it
-            (second, "U0SELLER2"),
-            (third, "U0SELLER3"),  # out of the rotation
-            (unqualified, "U0SELLER1"),
-            ("no-such-lead", "U0SELLER1"),
-        ],
-    )
+        assert sellers.take_out_of_rotation(session, seller, "4 breaches", ctx.clock())
+
+
+def test_claims_together_are_won_and_refused_in_the_order_they_came(ctx):
+    claims = batch(ctx)
+    out_of_rotation(ctx, "U0SELLER3")
+    outcomes = ownership.claim_all(ctx, claims)
     refusals = [o.reason if isinstance(o, Refused) else None for o in outcomes]
     assert refusals == [
         None,
@@ -175,14 +184,42 @@ def test_claims_together_are_decided_in_their_order_as_each_would_be_alone(ctx):
     ]
     assert (outcomes[0].owner, outcomes[3].owner) == ("U0SELLER1", "U0SELLER2")
     assert outcomes[1].details["owner"] == "U0SELLER1"
-    with ctx.sessions() as session:
-        for lead_id, owner in ((first, "U0SELLER1"), (second, "U0SELLER2"), (third, None)):
+
+
+def test_claims_together_leave_what_each_claim_alone_leaves(ctx):
+    together, alone = batch(ctx), batch(ctx)
+    out_of_rotation(ctx, "U0SELLER3")
+    decided = ownership.claim_all(ctx, together)
+    one_by_one = []
+    for lead_id, user in alone:
+        try:
+            one_by_one.append(ownership.claim(ctx, lead_id=lead_id, user=user))
+        except Refused as refusal:
+            one_by_one.append(refusal)
+
+    def outcome(o) -> tuple:
+        if isinstance(o, Refused):
+            return ("refused", o.reason, o.details)
+        return ("claimed", o.owner, o.stage)
+
+    def left(lead_id: str) -> tuple:
+        with ctx.sessions() as session:
             lead = stored.get(session=session, lead_id=lead_id)
-            assert (lead.owner, lead.stage) == (owner, "claimed" if owner else "handed_over")
+            if lead is None:
+                return ()
             history = stored.history(session=session, lead_id=lead_id)
-            assert [e.actor for e in history if e.kind == "claimed"] == ([owner] if owner else [])
-            claim = {c.kind: c for c in deadlines.of_lead(session=session, lead_id=lead_id)}
-            assert (claim["claim"].resolved_at is not None) == (owner is not None)
+            clocks = deadlines.of_lead(session=session, lead_id=lead_id)
+            queued = session.exec(select(Outbox).where(Outbox.lead_id == lead_id)).all()
+            return (
+                lead.owner,
+                lead.stage,
+                [(e.kind, e.actor) for e in history],
+                sorted((c.kind, c.resolved_at is None, c.next_at is None) for c in clocks),
+                sorted((row.kind, row.recipient, row.payload.get("template")) for row in queued),
+            )
+
+    assert [outcome(o) for o in decided] == [outcome(o) for o in one_by_one]
+    assert [left(lead_id) for lead_id, _ in together] == [left(lead_id) for lead_id, _ in alone]
 
 
 def test_claims_together_are_one_statement_for_the_leads_and_one_for_their_clocks(ctx):
