@@ -120,7 +120,8 @@ def claim_all(ctx: Context, claims: list[tuple[str, str]]) -> list[Lead | Refuse
 
 
 def _claim_together(ctx: Context, owners: dict[str, str]) -> dict[str, Lead]:
-    """The leads of `owners` (lead -> seller) that their sellers claimed, in two statements."""
+    """The leads of `owners` (lead -> seller) that their sellers claimed, in two statements,
+    all at one time: the batch's."""
     if len(owners) < 2:  # one claim alone is one statement either way: `claim`'s
         return {}
     now = ctx.clock()
