@@ -82,11 +82,17 @@ def claim(ctx: Context, *, lead_id: str, user: str) -> Lead:
                 raise Refused("at_cap", cap=cap, held=held)
             raise Refused("changed_meanwhile")
         deadlines.resolve(session=session, lead_id=lead_id, kinds=(sla.CLAIM,), at=now)
-        changed(session, lead_id=lead_id, at=now, actor=user, kind="claimed")
-        writeback.queue(session, ctx, lead=claimed, step="claimed", at=now, by=user, owner=user)
+        _claimed(session, ctx, claimed, by=user, at=now)
     metrics.LEADS_CLAIMED.inc()
     _wake(ctx)
     return claimed
+
+
+def _claimed(session: Session, ctx: Context, lead: Lead, *, by: str, at: datetime) -> None:
+    """What a claim by `by` leaves besides the lead and its stopped clock: the event, the
+    card and digests brought up to date, the CRM told."""
+    changed(session, lead_id=lead.id, at=at, actor=by, kind="claimed")
+    writeback.queue(session, ctx, lead=lead, step="claimed", at=at, by=by, owner=by)
 
 
 def claim_all(ctx: Context, claims: list[tuple[str, str]]) -> list[Lead | Refused]:
@@ -129,9 +135,7 @@ def _claim_together(ctx: Context, owners: dict[str, str]) -> dict[str, Lead]:
         claimed = leads.claim_all(session=session, owners=owners, at=now)
         deadlines.resolve_all(session=session, lead_ids=list(claimed), kinds=(sla.CLAIM,), at=now)
         for lead_id, lead in claimed.items():
-            owner = owners[lead_id]
-            changed(session, lead_id=lead_id, at=now, actor=owner, kind="claimed")
-            writeback.queue(session, ctx, lead=lead, step="claimed", at=now, by=owner, owner=owner)
+            _claimed(session, ctx, lead, by=owners[lead_id], at=now)
     metrics.LEADS_CLAIMED.inc(len(claimed))
     _wake(ctx)
     return claimed

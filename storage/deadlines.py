@@ -3,7 +3,16 @@
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import Update, bindparam, func, insert, literal_column, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Update,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    true,
+    update,
+)
 from sqlmodel import Session, col, select
 
 from storage import leads
@@ -63,20 +72,22 @@ _CLOCK_WIDTH = len(_CLOCK_NAMES)
 _FEEDBACK_NAMES = [column.name for column in _LATEST.c]
 
 
+def _stopping(lead: ColumnElement[bool], kinds: tuple[str, ...]) -> Update:
+    """The open clocks of these kinds of the leads `lead` picks, stopped; each stopped
+    clock's lead, and whether it was ever breached or extended."""
+    return (
+        update(_CLOCKS)
+        .where(lead, _CLOCKS.c.kind.in_(kinds), _CLOCKS.c.resolved_at.is_(None))
+        .values(resolved_at=bindparam("resolved"), next_at=None)
+        .returning(_CLOCKS.c.lead_id, _CLOCKS.c.breached_at, _CLOCKS.c.extended_at)
+    )
+
+
 @cache
 def _resolving(kinds: tuple[str, ...]) -> tuple[Update, Update]:
     """The statements that resolve these kinds of clock, built once for each set of kinds: a
     claim resolves clocks on the way to its answer."""
-    clocks = (
-        update(_CLOCKS)
-        .where(
-            _CLOCKS.c.lead_id == bindparam("of_lead"),
-            _CLOCKS.c.kind.in_(kinds),
-            _CLOCKS.c.resolved_at.is_(None),
-        )
-        .values(resolved_at=bindparam("resolved"), next_at=None)
-        .returning(_CLOCKS.c.breached_at, _CLOCKS.c.extended_at)
-    )
+    clocks = _stopping(_CLOCKS.c.lead_id == bindparam("of_lead"), kinds)
     breaches = (
         update(_BREACHES)
         .where(
@@ -101,7 +112,7 @@ def resolve(*, session: Session, lead_id: str, kinds: tuple[str, ...], at: datet
     values = {"of_lead": lead_id, "resolved": at}
     on = connection(session)
     stopped = on.execute(clocks, values).all()
-    if any(breached is not None or extended is not None for breached, extended in stopped):
+    if any(breached is not None or extended is not None for _, breached, extended in stopped):
         on.execute(breaches, values)
     return len(stopped)
 
@@ -111,16 +122,7 @@ def _resolving_all(kinds: tuple[str, ...], count: int) -> Update:
     """`_resolving`'s clocks of `count` leads at once: the claims of a batch resolve theirs
     in one statement."""
     ids = [bindparam(f"lead_{n}", type_=_CLOCKS.c.lead_id.type) for n in range(count)]
-    return (
-        update(_CLOCKS)
-        .where(
-            _CLOCKS.c.lead_id.in_(ids),
-            _CLOCKS.c.kind.in_(kinds),
-            _CLOCKS.c.resolved_at.is_(None),
-        )
-        .values(resolved_at=bindparam("resolved"), next_at=None)
-        .returning(_CLOCKS.c.lead_id, _CLOCKS.c.breached_at, _CLOCKS.c.extended_at)
-    )
+    return _stopping(_CLOCKS.c.lead_id.in_(ids), kinds)
 
 
 def resolve_all(

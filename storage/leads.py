@@ -5,7 +5,18 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Update, bindparam, case, delete, func, insert, inspect, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Update,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    inspect,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session, SQLModel, col, select
@@ -126,23 +137,31 @@ OPEN = ("claimed", "contacted")
 _LEADS = Lead.__table__
 _HELD = _LEADS.alias("held")
 _STATUS = SellerStatus.__table__
-_OUT_OF_ROTATION = (
-    select(_STATUS.c.user_id)
-    .where(_STATUS.c.user_id == bindparam("user"), _STATUS.c.out_of_rotation_since.is_not(None))
-    .exists()
-)
-_CLAIM = (
-    update(_LEADS)
-    .where(
-        _LEADS.c.id == bindparam("lead_id"),
-        _LEADS.c.owner.is_(None),
-        _LEADS.c.stage == "handed_over",
-        _LEADS.c.forgotten_at.is_(None),
-        ~_OUT_OF_ROTATION,
+
+
+def _claiming(lead: ColumnElement[bool], user: ColumnElement[Any]) -> Update:
+    """A claim as one statement: the leads `lead` picks, unowned, handed over and not erased,
+    owned from now on by `user`, when that seller is in the rotation."""
+    out_of_rotation = (
+        select(_STATUS.c.user_id)
+        .where(_STATUS.c.user_id == user, _STATUS.c.out_of_rotation_since.is_not(None))
+        .exists()
     )
-    .values(owner=bindparam("user"), stage="claimed", claimed_at=bindparam("at"))
-    .returning(*_LEADS.c)
-)
+    return (
+        update(_LEADS)
+        .where(
+            lead,
+            _LEADS.c.owner.is_(None),
+            _LEADS.c.stage == "handed_over",
+            _LEADS.c.forgotten_at.is_(None),
+            ~out_of_rotation,
+        )
+        .values(owner=user, stage="claimed", claimed_at=bindparam("at"))
+        .returning(*_LEADS.c)
+    )
+
+
+_CLAIM = _claiming(_LEADS.c.id == bindparam("lead_id"), bindparam("user"))
 _CLAIM_CAPPED = _CLAIM.where(
     select(func.count())
     .select_from(_HELD)
@@ -176,29 +195,13 @@ def claim(
 
 
 @cache
-def _claiming(count: int) -> Update:
-    """`_CLAIM` for `count` leads at once, each for its own seller, built once for each count:
-    the claims of a batch are one statement, not one each."""
+def _claiming_together(count: int) -> Update:
+    """`_CLAIM` for `count` leads at once, each for its own seller (a `CASE` on the lead),
+    built once for each count: the claims of a batch are one statement, not one each."""
     ids = [bindparam(f"lead_{n}", type_=_LEADS.c.id.type) for n in range(count)]
     users = [bindparam(f"user_{n}", type_=_LEADS.c.owner.type) for n in range(count)]
     owner = case(*((_LEADS.c.id == lead, user) for lead, user in zip(ids, users, strict=True)))
-    out_of_rotation = (
-        select(_STATUS.c.user_id)
-        .where(_STATUS.c.user_id == owner, _STATUS.c.out_of_rotation_since.is_not(None))
-        .exists()
-    )
-    return (
-        update(_LEADS)
-        .where(
-            _LEADS.c.id.in_(ids),
-            _LEADS.c.owner.is_(None),
-            _LEADS.c.stage == "handed_over",
-            _LEADS.c.forgotten_at.is_(None),
-            ~out_of_rotation,
-        )
-        .values(owner=owner, stage="claimed", claimed_at=bindparam("at"))
-        .returning(*_LEADS.c)
-    )
+    return _claiming(_LEADS.c.id.in_(ids), owner)
 
 
 def claim_all(*, session: Session, owners: Mapping[str, str], at: datetime) -> dict[str, Lead]:
@@ -210,7 +213,7 @@ def claim_all(*, session: Session, owners: Mapping[str, str], at: datetime) -> d
     values: dict[str, Any] = {"at": at}
     for n, (lead_id, user) in enumerate(owners.items()):
         values[f"lead_{n}"], values[f"user_{n}"] = lead_id, user
-    rows = connection(session).execute(_claiming(len(owners)), values)
+    rows = connection(session).execute(_claiming_together(len(owners)), values)
     return {row.id: as_inserted(dict(row._mapping)) for row in rows}
 
 
