@@ -477,13 +477,17 @@ def _after_intro(text: str) -> str:
     return text[start:] if start >= 0 else text
 
 
+_MEASURED = re.compile(r"Measured on \d{4}-\d\d-\d\d \d\d:\d\d UTC by `")
+
+
 def _by_hand(chunk: str) -> list[str]:
     """The subsections written by hand into a section, between its description and the line
     that says how this benchmark measured it (paired before/after measurements that a run of
-    the benchmark does not make): a run keeps them."""
+    the benchmark does not make): a run keeps them. That line is the last to name the command
+    that measured, so a subsection may itself begin a paragraph with "Measured on"."""
     lines = chunk.splitlines()
     start = next((i for i, line in enumerate(lines) if line.startswith("### ")), None)
-    end = next((i for i, line in enumerate(lines) if line.startswith("Measured on ")), None)
+    end = next((i for i in reversed(range(len(lines))) if _MEASURED.match(lines[i])), None)
     if start is None or end is None or end < start:
         return []
     return lines[start:end]

@@ -49,6 +49,7 @@ from tests.fake_teams import Call, FakeTeams
 from tests.support import serve
 from tests.teams_support import (
     MANAGER,
+    MARKETING,
     SALES,
     SELLERS,
     TEAMS_AGREEMENT,
@@ -136,6 +137,12 @@ class TeamsProcess:
 
 def _serve_teams(pipe: Any) -> None:
     with FakeTeams() as teams:
+        # The sales team Baton is added to, as Teams lists its members and channels.
+        teams.rosters[SALES] = [person(user) for user in (MANAGER, *SELLERS)]
+        teams.channels[SALES] = [
+            {"id": SALES, "name": "General"},
+            {"id": MARKETING, "name": "Marketing"},
+        ]
         pipe.send(
             {
                 "url": teams.url,
@@ -152,6 +159,10 @@ def _serve_teams(pipe: Any) -> None:
                     pipe.send(teams.calls[args[0] :])
             elif name == "signed":
                 pipe.send([teams.sign() for _ in range(args[0])])
+            elif name == "install_personal":  # the 1:1 of a person and Baton
+                chat = teams.install_personal(*args)
+                teams.rosters[chat] = [person(args[0])]
+                pipe.send(chat)
             else:
                 pipe.send(getattr(teams, name)(*args, **kwargs))
 

@@ -1,0 +1,80 @@
+"""BENCHMARKS.md after a run of some benchmarks: their sections measured anew, what was
+written by hand into them kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.common import POSTGRES, Results
+from bench.report import SECTIONS, Machine, write
+
+TITLE = SECTIONS["teams"][0]
+
+BY_HAND = """\
+### Before and after a change
+
+Measured on this machine, the code before and after interleaved:
+
+| | Before | After |
+| --- | --- | --- |
+| p99 | 150 ms | 120 ms |
+
+### The round before
+
+Fewer statements a click.
+"""
+
+
+def machine() -> Machine:
+    return Machine(
+        cores=2,
+        cpu="Test CPU",
+        memory="1 GiB",
+        python="3.11",
+        system="Linux",
+        sqlite="3.40",
+        postgres="15",
+        load_before="0.1, 0.1, 0.1",
+        speed=50,
+        load_after="0.2, 0.2, 0.2",
+    )
+
+
+def previous(tmp_path: Path) -> Path:
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text(
+        "# Benchmarks\n\n## This run\n\n- Machine: 2 cores, Test CPU, 1 GiB RAM, Linux\n\n"
+        f"## {TITLE}\n\nWhat it measures.\n\n{BY_HAND}\n"
+        "Measured on 2026-11-29 10:00 UTC by `python -m bench --only teams` (1.0 minutes), "
+        "on the machine of the run above.\n\n"
+        "| Figure | Backend | Median | p99 | Samples | Target |\n"
+        "| --- | --- | ---: | ---: | ---: | --- |\n"
+        "| Old figure | PostgreSQL | 9 ms | 99 ms | 10 | — |\n\n"
+        "## Query plans on the largest database\n\nPlans.\n"
+    )
+    return path
+
+
+def test_a_run_keeps_the_subsections_written_by_hand_and_replaces_its_figures(tmp_path):
+    path = previous(tmp_path)
+    results = Results()
+    results.add("teams", "New figure", POSTGRES, "ms", [1.0, 2.0, 3.0])
+    write(
+        path,
+        results,
+        machine(),
+        command="python -m bench --only teams",
+        started="2026-11-30 02:30 UTC",
+        minutes=2.0,
+        names=["teams"],
+        partial=True,
+    )
+    text = path.read_text()
+    section = text[text.index(f"## {TITLE}") : text.index("## Query plans")]
+    assert BY_HAND in section
+    assert "Measured on 2026-11-30 02:30 UTC by `python -m bench --only teams`" in section
+    assert section.index(BY_HAND) < section.index("Measured on 2026-11-30")
+    assert "New figure" in section
+    assert "Old figure" not in text
+    assert "2026-11-29 10:00" not in text
+    assert text.endswith("## Query plans on the largest database\n\nPlans.\n")
