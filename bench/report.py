@@ -116,8 +116,10 @@ Run it yourself: `python -m bench` (about 30 minutes on 2 cores, more on a busy 
 `--postgres URL` (default `$BATON_TEST_POSTGRES_URL`, else postgres on 127.0.0.1;
 `--postgres none` for SQLite only).
 A full run rewrites the file below; a run with `--only` replaces only the sections of what it
-ran, each saying when and by what command it was measured. Figures from a busy machine are
-slower: the load average at the start and end of a run is given with it.
+ran, each saying when and by what command it was measured. Either keeps the subsections written
+by hand into a section (before/after measurements of a change, which a run does not make).
+Figures from a busy machine are slower: the load average at the start and end of a run is
+given with it.
 """
 
 SECTIONS = {
@@ -410,13 +412,15 @@ def write(
     partial: bool = False,
 ) -> None:
     """The whole file; with `partial` (`--only`), only the sections of what ran are replaced
-    (or added) in the file as it was, each saying when and how it was measured."""
+    (or added) in the file as it was, each saying when and how it was measured. Either way a
+    section keeps the subsections written into it by hand."""
     if partial and path.exists():
         _merge(path, results, machine, command=command, started=started, minutes=minutes)
         path.write_text(
             INTRO.format(names=", ".join(names)) + "\n" + _after_intro(path.read_text())
         )
         return
+    by_hand = _by_hand_sections(path.read_text()) if path.exists() else {}
     lines = [INTRO.format(names=", ".join(names)), "## This run", ""]
     lines += [
         f"- Date: {started} (took {minutes:.1f} minutes)",
@@ -448,8 +452,15 @@ def write(
         lines += ["## Failures", "", "```text"]
         lines += [f"FAILURE: {line}" for line in results.failures]
         lines += ["```", ""]
-    for section in SECTIONS:
-        lines += _section(section, results)
+    for section, (title, _) in SECTIONS.items():
+        measured = _section(section, results)
+        if measured:
+            measured[4:4] = [
+                *by_hand.get(f"## {title}", []),
+                f"Measured on {started} by `{command}`, the run above.",
+                "",
+            ]
+        lines += measured
     if results.notes.get("data"):
         lines += [
             "## Test data",
@@ -493,6 +504,12 @@ def _by_hand(chunk: str) -> list[str]:
     return lines[start:end]
 
 
+def _by_hand_sections(text: str) -> dict[str, list[str]]:
+    """Each section's subsections written by hand, by its heading."""
+    chunks = re.split(r"(?m)^(?=## )", text)
+    return {chunk.splitlines()[0]: _by_hand(chunk) for chunk in chunks if chunk.startswith("## ")}
+
+
 def _merge(
     path: Path, results: Results, machine: Machine, *, command: str, started: str, minutes: float
 ) -> None:
@@ -502,14 +519,14 @@ def _merge(
     same = f"- Machine: {machine.line()}\n" in text
     where = "on the machine of the run above" if same else f"on another machine: {machine.line()}"
     titles = [chunk.splitlines()[0] if chunk.startswith("## ") else "" for chunk in chunks]
+    by_hand = _by_hand_sections(text)
     for section, (title, _) in SECTIONS.items():
         lines = _section(section, results)
         if not lines:
             continue
         failed = [f for f in results.failures if f.startswith(section)]
-        kept = _by_hand(chunks[titles.index(f"## {title}")]) if f"## {title}" in titles else []
         lines[4:4] = [
-            *kept,
+            *by_hand.get(f"## {title}", []),
             f"Measured on {started} by `{command}` ({minutes:.1f} minutes, the load average "
             f"at the start {machine.load_before}, at the end {machine.load_after}), {where}. "
             f"{_speed(machine)}.",

@@ -78,3 +78,24 @@ def test_a_run_keeps_the_subsections_written_by_hand_and_replaces_its_figures(tm
     assert "Old figure" not in text
     assert "2026-11-29 10:00" not in text
     assert text.endswith("## Query plans on the largest database\n\nPlans.\n")
+
+
+def test_a_full_run_keeps_them_too_and_a_later_run_still_finds_them(tmp_path):
+    path = previous(tmp_path)
+    for started in ("2026-11-30 03:00 UTC", "2026-11-30 04:00 UTC"):
+        results = Results()
+        results.add("teams", "New figure", POSTGRES, "ms", [1.0, 2.0, 3.0])
+        write(
+            path,
+            results,
+            machine(),
+            command="python -m bench",
+            started=started,
+            minutes=30.0,
+            names=list(SECTIONS),
+        )
+        text = path.read_text()
+        section = text[text.index(f"## {TITLE}") :]
+        assert section.count(BY_HAND) == 1
+        assert f"Measured on {started} by `python -m bench`, the run above." in section
+        assert "Old figure" not in text
