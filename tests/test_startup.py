@@ -108,3 +108,36 @@ def test_a_port_in_use_is_one_line_and_nothing_listens(tmp_path: Path, slack: Fa
     assert done.stderr.strip().splitlines() == [
         f"baton: port {port} is in use on 127.0.0.1: stop what listens there, or pass --port"
     ]
+
+
+def test_a_process_on_slack_does_not_import_microsofts_teams_sdk(tmp_path: Path):
+    """Importing Microsoft's Teams SDK takes about half a second and 28 MB; a process on Slack
+    (the app, its routes, every command) has no use for it."""
+    database = tmp_path / "baton.db"
+    built = f"""
+import sys
+from bot.__main__ import main
+from bot.agreement_file import parse_agreement
+from bot.service.addresses import ADDRESSES
+from bot.service.runtime import build
+from bot.service.web import create_app
+from tests.support import AGREEMENT, settings
+
+runtime = build(
+    settings("http://127.0.0.1:9", "sqlite:///{database}"),
+    parse_agreement(AGREEMENT, addresses=ADDRESSES),
+)
+create_app(runtime)
+runtime.engine.dispose()
+print(sorted(name for name in sys.modules if name.startswith("microsoft_teams")))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", built],
+        cwd=Path(__file__).parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

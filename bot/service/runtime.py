@@ -1,12 +1,14 @@
 """Everything one Baton process runs, built from the settings and the agreement."""
 
+from __future__ import annotations
+
 import gc
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -28,13 +30,11 @@ from bot.service.settings import Settings
 from bot.slack.client import SlackClient, SlackDirectory, make_client, without_retries
 from bot.slack.render import Renderer
 from bot.slack.transport import SlackTransport
-from bot.teams.cards import CardRenderer
-from bot.teams.directory import TeamsDirectory
-from bot.teams.loop import TeamsClients
-from bot.teams.places import StoredNames, StoredPeople, StoredPlaces
-from bot.teams.transport import TeamsTransport
 from storage import leads
 from storage.db import make_engine, migrate, session_factory, transaction
+
+if TYPE_CHECKING:
+    from bot.teams.loop import TeamsClients
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,28 @@ class Runtime:
         self.scheduler.arm_soon()
 
 
+def _on_teams(
+    settings: Settings, ctx: Context, clock: Clock
+) -> tuple[TeamsClients, Transport, Callable[[str], str | None], Roster]:
+    """The Teams adapter's parts: its clients, its transport, who an address is, the roster.
+
+    Imported here rather than with this module: Microsoft's Teams SDK takes about half a
+    second and 28 MB to import, which a process on Slack has no use for."""
+    from bot.teams.cards import CardRenderer
+    from bot.teams.directory import TeamsDirectory
+    from bot.teams.loop import TeamsClients
+    from bot.teams.places import StoredNames, StoredPeople, StoredPlaces
+    from bot.teams.transport import TeamsTransport
+
+    teams = TeamsClients(settings, clock=clock)
+    places = StoredPlaces(
+        ctx.sessions, service_url=settings.teams_service_url, app_id=settings.teams_app_id
+    )
+    cards = CardRenderer(ctx.agreement, StoredNames(StoredPeople(ctx.sessions)))
+    roster = Roster(TeamsDirectory(ctx.sessions), ctx.sessions, clock, partial=True)
+    return teams, TeamsTransport(ctx, teams, cards, places), places.email_of, roster
+
+
 def build(
     settings: Settings,
     agreement: Agreement | None = None,
@@ -153,15 +175,9 @@ def build(
     ctx.crms = frozenset(crm.crm for crm in crms)
     client: SlackClient | None = None
     teams: TeamsClients | None = None
+    chat: Transport
     if agreement.platform == "teams":  # no Slack client: the outbox delivers to Teams
-        teams = TeamsClients(settings, clock=clock)
-        places = StoredPlaces(
-            ctx.sessions, service_url=settings.teams_service_url, app_id=settings.teams_app_id
-        )
-        cards = CardRenderer(agreement, StoredNames(StoredPeople(ctx.sessions)))
-        chat: Transport = TeamsTransport(ctx, teams, cards, places)
-        email_of = places.email_of
-        roster = Roster(TeamsDirectory(ctx.sessions), ctx.sessions, clock, partial=True)
+        teams, chat, email_of, roster = _on_teams(settings, ctx, clock)
     else:
         client = make_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
         chat = SlackTransport(ctx, client, renderer)

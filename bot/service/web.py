@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.intake import Unstorable
 from bot.service.body_limit import MAX_BODY, BodyLimit
-from bot.service.endpoints import crm, handover, health, prometheus, teams
+from bot.service.endpoints import crm, handover, health, prometheus
 from bot.service.logs import RequestContext
 from bot.service.runtime import Runtime
 from bot.slack import events
@@ -59,6 +59,9 @@ def create_app(runtime: Runtime, bolt: SlackApp | None = None) -> FastAPI:
     crm.mount(api, runtime)
     secret = runtime.settings.slack_signing_secret
     if runtime.agreement.platform == "teams":
+        # Microsoft's SDK is imported only where it serves (bot.service.runtime._on_teams).
+        from bot.service.endpoints import teams
+
         teams.mount(api, runtime)
     elif secret:
         events.mount(api, runtime, bolt or slack_app(runtime), secret)
