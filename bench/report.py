@@ -415,7 +415,9 @@ def write(
     (or added) in the file as it was, each saying when and how it was measured. Either way a
     section keeps the subsections written into it by hand."""
     if partial and path.exists():
-        _merge(path, results, machine, command=command, started=started, minutes=minutes)
+        _merge(
+            path, results, machine, command=command, started=started, minutes=minutes, names=names
+        )
         path.write_text(
             INTRO.format(names=", ".join(names)) + "\n" + _after_intro(path.read_text())
         )
@@ -511,9 +513,20 @@ def _by_hand_sections(text: str) -> dict[str, list[str]]:
 
 
 def _merge(
-    path: Path, results: Results, machine: Machine, *, command: str, started: str, minutes: float
+    path: Path,
+    results: Results,
+    machine: Machine,
+    *,
+    command: str,
+    started: str,
+    minutes: float,
+    names: list[str],
 ) -> None:
-    """Replace the sections of what ran in the file, or add them before the query plans."""
+    """Replace the sections of what ran in the file, or add them before the query plans.
+
+    A benchmark's section that another one only added a figure to (`memory` measures the
+    hand-overs into its large database for `intake`) is left as it was: replaced, it would
+    lose the figures of the benchmark that did not run."""
     text = path.read_text()
     chunks = re.split(r"(?m)^(?=## )", text)
     same = f"- Machine: {machine.line()}\n" in text
@@ -522,7 +535,7 @@ def _merge(
     by_hand = _by_hand_sections(text)
     for section, (title, _) in SECTIONS.items():
         lines = _section(section, results)
-        if not lines:
+        if not lines or (section in names and section not in results.ran):
             continue
         failed = [f for f in results.failures if f.startswith(section)]
         lines[4:4] = [

@@ -25,6 +25,11 @@ Fewer statements a click.
 """
 
 
+def section(text: str, title: str) -> str:
+    start = text.index(f"## {title}")
+    return text[start : text.index("\n## ", start)]
+
+
 def machine() -> Machine:
     return Machine(
         cores=2,
@@ -57,7 +62,7 @@ def previous(tmp_path: Path) -> Path:
 
 def test_a_run_keeps_the_subsections_written_by_hand_and_replaces_its_figures(tmp_path):
     path = previous(tmp_path)
-    results = Results()
+    results = Results(ran=["teams"])
     results.add("teams", "New figure", POSTGRES, "ms", [1.0, 2.0, 3.0])
     write(
         path,
@@ -83,7 +88,7 @@ def test_a_run_keeps_the_subsections_written_by_hand_and_replaces_its_figures(tm
 def test_a_full_run_keeps_them_too_and_a_later_run_still_finds_them(tmp_path):
     path = previous(tmp_path)
     for started in ("2026-11-30 03:00 UTC", "2026-11-30 04:00 UTC"):
-        results = Results()
+        results = Results(ran=list(SECTIONS))
         results.add("teams", "New figure", POSTGRES, "ms", [1.0, 2.0, 3.0])
         write(
             path,
@@ -99,3 +104,27 @@ def test_a_full_run_keeps_them_too_and_a_later_run_still_finds_them(tmp_path):
         assert section.count(BY_HAND) == 1
         assert f"Measured on {started} by `python -m bench`, the run above." in section
         assert "Old figure" not in text
+
+
+def test_a_figure_another_benchmark_adds_to_a_section_leaves_that_section_as_it_was(tmp_path):
+    """`memory` measures hand-overs into its large database for the section of `teams` here:
+    replacing that section would lose the figures of the benchmark that did not run."""
+    path = previous(tmp_path)
+    before = path.read_text()
+    results = Results(ran=["memory"])
+    results.add("memory", "RSS", POSTGRES, "MB", [100.0])
+    results.add("teams", "A figure on the side", POSTGRES, "/s", [900.0])
+    write(
+        path,
+        results,
+        machine(),
+        command="python -m bench --only memory",
+        started="2026-11-30 03:50 UTC",
+        minutes=5.0,
+        names=list(SECTIONS),
+        partial=True,
+    )
+    text = path.read_text()
+    assert section(text, TITLE) == section(before, TITLE)
+    assert "A figure on the side" not in text
+    assert "| RSS | PostgreSQL |" in text
