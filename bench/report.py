@@ -454,12 +454,15 @@ def write(
         lines += ["## Failures", "", "```text"]
         lines += [f"FAILURE: {line}" for line in results.failures]
         lines += ["```", ""]
-    for section, (title, _) in SECTIONS.items():
+    for section, (title, text) in SECTIONS.items():
         measured = _section(section, results)
-        if measured:
+        kept = by_hand.get(f"## {title}", [])
+        if measured or kept:
+            measured = measured or [f"## {title}", "", text, ""]
             measured[4:4] = [
-                *by_hand.get(f"## {title}", []),
-                f"Measured on {started} by `{command}`, the run above.",
+                *kept,
+                f"Measured on {started} by `{command}`, the run above"
+                + ("." if len(measured) > 4 else ": it gave no figures."),
                 "",
             ]
         lines += measured

@@ -128,3 +128,20 @@ def test_a_figure_another_benchmark_adds_to_a_section_leaves_that_section_as_it_
     assert section(text, TITLE) == section(before, TITLE)
     assert "A figure on the side" not in text
     assert "| RSS | PostgreSQL |" in text
+
+
+def test_a_full_run_that_measured_nothing_of_a_section_keeps_what_was_written_into_it(tmp_path):
+    path = previous(tmp_path)
+    for started in ("2026-11-30 03:00 UTC", "2026-11-30 04:00 UTC"):
+        write(
+            path,
+            Results(ran=list(SECTIONS), failures=["teams: the stand-in did not start"]),
+            machine(),
+            command="python -m bench",
+            started=started,
+            minutes=30.0,
+            names=list(SECTIONS),
+        )
+        teams = section(path.read_text() + "\n## ", TITLE)
+        assert teams.count(BY_HAND) == 1
+        assert f"Measured on {started} by `python -m bench`, the run above: it gave no" in teams
