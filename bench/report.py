@@ -378,15 +378,19 @@ def _side_by_side(figures: list[Figure]) -> list[str]:
     return lines
 
 
-def _section(section: str, results: Results) -> list[str]:
-    """A section's heading, description, table, notes and profile; none if nothing ran."""
+def _measured(section: str, results: Results) -> bool:
+    """Whether the run gave the section a figure or a note."""
+    return any(f.section == section for f in results.figures) or bool(results.notes.get(section))
+
+
+def _section(section: str, results: Results, before: list[str]) -> list[str]:
+    """A section's heading and description, then `before` (the subsections written into it by
+    hand, and the line that says how it was measured), its table, notes and profile."""
     title, text = SECTIONS[section]
     figures = [f for f in results.figures if f.section == section]
     notes = results.notes.get(section, [])
     hot = results.hotspots.get(section, [])
-    if not figures and not notes:
-        return []
-    lines = [f"## {title}", "", text, ""]
+    lines = [f"## {title}", "", text, "", *before]
     if figures and section == "naive":
         lines += _side_by_side(figures)
     elif figures:
@@ -415,14 +419,18 @@ def write(
     (or added) in the file as it was, each saying when and how it was measured. Either way a
     section keeps the subsections written into it by hand."""
     if partial and path.exists():
-        _merge(
-            path, results, machine, command=command, started=started, minutes=minutes, names=names
+        text = path.read_text()
+        same = f"- Machine: {machine.line()}\n" in text
+        where = "the machine of the run above" if same else f"another machine: {machine.line()}"
+        measured = (
+            f"Measured on {started} by `{command}` ({minutes:.1f} minutes, the load average "
+            f"at the start {machine.load_before}, at the end {machine.load_after}), on {where}. "
+            f"{_speed(machine)}."
         )
-        path.write_text(
-            INTRO.format(names=", ".join(names)) + "\n" + _after_intro(path.read_text())
-        )
+        merged = _merge(text, results, names=names, measured=measured)
+        path.write_text(INTRO.format(names=", ".join(names)) + "\n" + _after_intro(merged))
         return
-    by_hand = _by_hand_sections(path.read_text()) if path.exists() else {}
+    by_hand = _by_hand_sections(_chunks(path.read_text())) if path.exists() else {}
     lines = [INTRO.format(names=", ".join(names)), "## This run", ""]
     lines += [
         f"- Date: {started} (took {minutes:.1f} minutes)",
@@ -454,18 +462,13 @@ def write(
         lines += ["## Failures", "", "```text"]
         lines += [f"FAILURE: {line}" for line in results.failures]
         lines += ["```", ""]
-    for section, (title, text) in SECTIONS.items():
-        measured = _section(section, results)
+    for section, (title, _) in SECTIONS.items():
         kept = by_hand.get(f"## {title}", [])
+        measured = _measured(section, results)
         if measured or kept:
-            measured = measured or [f"## {title}", "", text, ""]
-            measured[4:4] = [
-                *kept,
-                f"Measured on {started} by `{command}`, the run above"
-                + ("." if len(measured) > 4 else ": it gave no figures."),
-                "",
-            ]
-        lines += measured
+            said = "." if measured else ": it gave no figures."
+            line = f"Measured on {started} by `{command}`, the run above{said}"
+            lines += _section(section, results, [*kept, line, ""])
     if results.notes.get("data"):
         lines += [
             "## Test data",
@@ -509,46 +512,44 @@ def _by_hand(chunk: str) -> list[str]:
     return lines[start:end]
 
 
-def _by_hand_sections(text: str) -> dict[str, list[str]]:
+def _chunks(text: str) -> list[str]:
+    """The file cut before each section's heading (`## `)."""
+    return re.split(r"(?m)^(?=## )", text)
+
+
+def _title(chunk: str) -> str:
+    return chunk.splitlines()[0] if chunk.startswith("## ") else ""
+
+
+def _by_hand_sections(chunks: list[str]) -> dict[str, list[str]]:
     """Each section's subsections written by hand, by its heading."""
-    chunks = re.split(r"(?m)^(?=## )", text)
-    return {chunk.splitlines()[0]: _by_hand(chunk) for chunk in chunks if chunk.startswith("## ")}
+    return {_title(chunk): _by_hand(chunk) for chunk in chunks if _title(chunk)}
 
 
-def _merge(
-    path: Path,
-    results: Results,
-    machine: Machine,
-    *,
-    command: str,
-    started: str,
-    minutes: float,
-    names: list[str],
-) -> None:
-    """Replace the sections of what ran in the file, or add them before the query plans.
+def _merge(text: str, results: Results, *, names: list[str], measured: str) -> str:
+    """The file with the sections of what ran replaced, or added before the query plans,
+    each under the line `measured`.
 
     A benchmark's section that another one only added a figure to (`memory` measures the
     hand-overs into its large database for `intake`) is left as it was: replaced, it would
     lose the figures of the benchmark that did not run."""
-    text = path.read_text()
-    chunks = re.split(r"(?m)^(?=## )", text)
-    same = f"- Machine: {machine.line()}\n" in text
-    where = "on the machine of the run above" if same else f"on another machine: {machine.line()}"
-    titles = [chunk.splitlines()[0] if chunk.startswith("## ") else "" for chunk in chunks]
-    by_hand = _by_hand_sections(text)
+    chunks = _chunks(text)
+    titles = [_title(chunk) for chunk in chunks]
+    by_hand = _by_hand_sections(chunks)
     for section, (title, _) in SECTIONS.items():
-        lines = _section(section, results)
-        if not lines or (section in names and section not in results.ran):
+        if not _measured(section, results) or (section in names and section not in results.ran):
             continue
-        failed = [f for f in results.failures if f.startswith(section)]
-        lines[4:4] = [
-            *by_hand.get(f"## {title}", []),
-            f"Measured on {started} by `{command}` ({minutes:.1f} minutes, the load average "
-            f"at the start {machine.load_before}, at the end {machine.load_after}), {where}. "
-            f"{_speed(machine)}.",
-            "",
-            *(["```text", *[f"FAILURE: {line}" for line in failed], "```", ""] if failed else []),
-        ]
+        failed = [f"FAILURE: {line}" for line in results.failures if line.startswith(section)]
+        lines = _section(
+            section,
+            results,
+            [
+                *by_hand.get(f"## {title}", []),
+                measured,
+                "",
+                *(["```text", *failed, "```", ""] if failed else []),
+            ],
+        )
         chunk = "\n".join(lines).rstrip() + "\n\n"
         if f"## {title}" in titles:
             chunks[titles.index(f"## {title}")] = chunk
@@ -561,4 +562,4 @@ def _merge(
         at = later[0] if later else len(chunks)
         chunks.insert(at, chunk)
         titles.insert(at, f"## {title}")
-    path.write_text("".join(chunks).rstrip() + "\n")
+    return "".join(chunks).rstrip() + "\n"

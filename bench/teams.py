@@ -159,10 +159,6 @@ def _serve_teams(pipe: Any) -> None:
                     pipe.send(teams.calls[args[0] :])
             elif name == "signed":
                 pipe.send([teams.sign() for _ in range(args[0])])
-            elif name == "install_personal":  # the 1:1 of a person and Baton
-                chat = teams.install_personal(*args)
-                teams.rosters[chat] = [person(args[0])]
-                pipe.send(chat)
             else:
                 pipe.send(getattr(teams, name)(*args, **kwargs))
 

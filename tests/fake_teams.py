@@ -214,10 +214,14 @@ class FakeTeams(local_http.LocalServer):
     def install_personal(self, aad_object_id: str, account_id: str) -> str:
         """A person installs the app for themselves: Teams makes the 1:1 (the id the connector
         knows it by, which the installation activity carries) and Graph knows that chat as
-        `19:{their Entra id}_{app id}@unq.gbl.spaces`. Opening it again gives the same one."""
+        `19:{their Entra id}_{app id}@unq.gbl.spaces`. Opening it again gives the same one.
+        Its roster is the person."""
         conversation = "a:1" + account_id.replace(":", "")[-24:] + "x" + self.app_id[:8]
         with self._lock:
             self.conversations.setdefault(conversation, [])
+            self.rosters.setdefault(
+                conversation, [{"id": account_id, "aadObjectId": aad_object_id}]
+            )
             self.accounts[account_id] = aad_object_id
             self.chats[f"19:{aad_object_id}_{self.app_id}@unq.gbl.spaces"] = conversation
         return conversation

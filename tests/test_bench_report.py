@@ -30,6 +30,21 @@ def section(text: str, title: str) -> str:
     return text[start : text.index("\n## ", start)]
 
 
+def run(path: Path, results: Results, *, command: str, started: str) -> str:
+    """BENCHMARKS.md after a run by `command` (a run of `--only` replaces what it ran)."""
+    write(
+        path,
+        results,
+        machine(),
+        command=command,
+        started=started,
+        minutes=1.0,
+        names=list(SECTIONS),
+        partial="--only" in command,
+    )
+    return path.read_text()
+
+
 def machine() -> Machine:
     return Machine(
         cores=2,
@@ -64,22 +79,14 @@ def test_a_run_keeps_the_subsections_written_by_hand_and_replaces_its_figures(tm
     path = previous(tmp_path)
     results = Results(ran=["teams"])
     results.add("teams", "New figure", POSTGRES, "ms", [1.0, 2.0, 3.0])
-    write(
-        path,
-        results,
-        machine(),
-        command="python -m bench --only teams",
-        started="2026-11-30 02:30 UTC",
-        minutes=2.0,
-        names=["teams"],
-        partial=True,
+    text = run(
+        path, results, command="python -m bench --only teams", started="2026-11-30 02:30 UTC"
     )
-    text = path.read_text()
-    section = text[text.index(f"## {TITLE}") : text.index("## Query plans")]
-    assert BY_HAND in section
-    assert "Measured on 2026-11-30 02:30 UTC by `python -m bench --only teams`" in section
-    assert section.index(BY_HAND) < section.index("Measured on 2026-11-30")
-    assert "New figure" in section
+    teams = section(text, TITLE)
+    assert BY_HAND in teams
+    assert "Measured on 2026-11-30 02:30 UTC by `python -m bench --only teams`" in teams
+    assert teams.index(BY_HAND) < teams.index("Measured on 2026-11-30")
+    assert "New figure" in teams
     assert "Old figure" not in text
     assert "2026-11-29 10:00" not in text
     assert text.endswith("## Query plans on the largest database\n\nPlans.\n")
@@ -90,19 +97,10 @@ def test_a_full_run_keeps_them_too_and_a_later_run_still_finds_them(tmp_path):
     for started in ("2026-11-30 03:00 UTC", "2026-11-30 04:00 UTC"):
         results = Results(ran=list(SECTIONS))
         results.add("teams", "New figure", POSTGRES, "ms", [1.0, 2.0, 3.0])
-        write(
-            path,
-            results,
-            machine(),
-            command="python -m bench",
-            started=started,
-            minutes=30.0,
-            names=list(SECTIONS),
-        )
-        text = path.read_text()
-        section = text[text.index(f"## {TITLE}") :]
-        assert section.count(BY_HAND) == 1
-        assert f"Measured on {started} by `python -m bench`, the run above." in section
+        text = run(path, results, command="python -m bench", started=started)
+        teams = text[text.index(f"## {TITLE}") :]
+        assert teams.count(BY_HAND) == 1
+        assert f"Measured on {started} by `python -m bench`, the run above." in teams
         assert "Old figure" not in text
 
 
@@ -114,17 +112,9 @@ def test_a_figure_another_benchmark_adds_to_a_section_leaves_that_section_as_it_
     results = Results(ran=["memory"])
     results.add("memory", "RSS", POSTGRES, "MB", [100.0])
     results.add("teams", "A figure on the side", POSTGRES, "/s", [900.0])
-    write(
-        path,
-        results,
-        machine(),
-        command="python -m bench --only memory",
-        started="2026-11-30 03:50 UTC",
-        minutes=5.0,
-        names=list(SECTIONS),
-        partial=True,
+    text = run(
+        path, results, command="python -m bench --only memory", started="2026-11-30 03:50 UTC"
     )
-    text = path.read_text()
     assert section(text, TITLE) == section(before, TITLE)
     assert "A figure on the side" not in text
     assert "| RSS | PostgreSQL |" in text
@@ -133,15 +123,8 @@ def test_a_figure_another_benchmark_adds_to_a_section_leaves_that_section_as_it_
 def test_a_full_run_that_measured_nothing_of_a_section_keeps_what_was_written_into_it(tmp_path):
     path = previous(tmp_path)
     for started in ("2026-11-30 03:00 UTC", "2026-11-30 04:00 UTC"):
-        write(
-            path,
-            Results(ran=list(SECTIONS), failures=["teams: the stand-in did not start"]),
-            machine(),
-            command="python -m bench",
-            started=started,
-            minutes=30.0,
-            names=list(SECTIONS),
-        )
-        teams = section(path.read_text() + "\n## ", TITLE)
+        failed = Results(ran=list(SECTIONS), failures=["teams: the stand-in did not start"])
+        text = run(path, failed, command="python -m bench", started=started)
+        teams = text[text.index(f"## {TITLE}") :]
         assert teams.count(BY_HAND) == 1
         assert f"Measured on {started} by `python -m bench`, the run above: it gave no" in teams

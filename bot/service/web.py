@@ -59,7 +59,7 @@ def create_app(runtime: Runtime, bolt: SlackApp | None = None) -> FastAPI:
     crm.mount(api, runtime)
     secret = runtime.settings.slack_signing_secret
     if runtime.agreement.platform == "teams":
-        # Microsoft's SDK is imported only where it serves (bot.service.runtime._on_teams).
+        # Imported on Teams only, as Microsoft's SDK is (bot.service.runtime._on_teams).
         from bot.service.endpoints import teams
 
         teams.mount(api, runtime)
